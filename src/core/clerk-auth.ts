@@ -1,0 +1,44 @@
+/**
+ * The shared object both adapters hang off: one verifier (keys, caches) and one policy per configuration.
+ */
+import type { ClerkClaims } from './claims.js';
+import { ClerkAuthError } from './errors.js';
+import { resolveOptions, type ClerkAuthOptions, type ResolvedOptions } from './options.js';
+import { allowAuthenticated, type AuthorizeContext, type AuthorizeUser } from './policy.js';
+import { Verifier } from './verifier.js';
+
+export class ClerkAuthCore {
+  /** The validated configuration (keys, issuer, parties...). */
+  readonly config: ResolvedOptions;
+  private readonly verifier: Verifier;
+  private readonly policy: AuthorizeUser<ClerkClaims>;
+  private readonly logger: ((message: string) => void) | undefined;
+
+  /** Validates the options (throws `ClerkAuthConfigError` naming the option) and builds the key resolver once. */
+  constructor(readonly options: ClerkAuthOptions = {}) {
+    this.config = resolveOptions(options);
+    this.verifier = new Verifier(this.config);
+    if (options.authorizeUser !== undefined && typeof options.authorizeUser !== 'function') {
+      throw new TypeError('"authorizeUser" must be a function');
+    }
+    this.policy = options.authorizeUser ?? allowAuthenticated;
+    this.logger = options.logger === false ? undefined : (options.logger ?? ((m) => console.warn(m)));
+  }
+
+  /** The verified claims of a session token; rejects with a `ClerkAuthError`. */
+  verify(token: string): Promise<ClerkClaims> {
+    return this.verifier.verify(token);
+  }
+
+  /** Runs the shared `authorizeUser` policy. Resolves true or false; rejects if the policy throws. */
+  async authorize(user: ClerkClaims, ctx: AuthorizeContext): Promise<boolean> {
+    return (await this.policy(user, ctx)) === true;
+  }
+
+  /** Logs a failure by its code only: never the token, a key, or the known kids. */
+  log(event: string, error?: unknown): void {
+    if (!this.logger) return;
+    const code = error instanceof ClerkAuthError ? error.code : error === undefined ? undefined : 'unexpected-error';
+    this.logger(`[clerk-mastra-auth] ${event}${code ? ` (${code})` : ''}`);
+  }
+}

@@ -1,0 +1,299 @@
+/**
+ * Options of the verifier: what the user passes, what the environment fills in, and the validated, resolved
+ * configuration the verifier is built from. Validation happens once, when a verifier is built, with messages that
+ * name the option; nothing here runs per request.
+ */
+import type { ClerkClaims } from './claims.js';
+import type { AuthorizeUser } from './policy.js';
+
+/** Tuning of the remote JWKS key set. Durations in milliseconds. */
+export interface JwksOptions {
+  /** Keys older than this are refetched (default 600000, 10 minutes; jose's `cacheMaxAge`). */
+  cacheMaxAgeInMs?: number;
+  /**
+   * After a successful fetch, no refetch for an unknown `kid` for this long (default 30000; jose's
+   * `cooldownDuration`): a flood of random kids costs at most one fetch per cooldown.
+   */
+  cooldownInMs?: number;
+  /** A JWKS request that takes longer fails (default 5000; jose's `timeoutDuration`). */
+  timeoutInMs?: number;
+  /** When a refresh fails, keys fetched within this window keep verifying (default 86400000, 24 h). */
+  staleIfErrorInMs?: number;
+  /**
+   * After a failed fetch, no new fetch for this long, doubling per consecutive failure up to `cooldownInMs`
+   * (default 1000): an outage never means one fetch per request.
+   */
+  failureBackoffInMs?: number;
+  /** A JWKS response larger than this is refused (default 262144 bytes). */
+  maxResponseBytes?: number;
+}
+
+/** Options of `createClerkAuth`, `verifyClerkToken` and both adapters. */
+export interface ClerkAuthOptions {
+  /**
+   * `pk_test_…`/`pk_live_…`. Gives the default issuer `https://<frontend api>` and the default JWKS URL
+   * `https://<frontend api>/.well-known/jwks.json`. Env: `CLERK_PUBLISHABLE_KEY`.
+   */
+  publishableKey?: string;
+  /**
+   * JWKS URL; overrides the one derived from the publishable key. When it ends in `/.well-known/jwks.json` and no
+   * issuer is known otherwise, its origin is the expected issuer. Env: `CLERK_JWKS_URI`.
+   */
+  jwksUri?: string;
+  /** The instance's PEM public key: networkless verification, no fetch ever. Takes precedence. Env: `CLERK_JWT_KEY`. */
+  jwtKey?: string;
+  /**
+   * Used only when nothing above gives keys: the JWKS is then read from the Backend API `<apiUrl>/v1/jwks`.
+   * Env: `CLERK_SECRET_KEY`.
+   */
+  secretKey?: string;
+  /** Backend API base URL (default `https://api.clerk.com`). Env: `CLERK_API_URL`. */
+  apiUrl?: string;
+  /** Expected `iss`; overrides the issuer derived from the publishable key or the JWKS URL. */
+  issuer?: string | string[];
+  /** Expected `aud`; when set, a token must carry one of these audiences. */
+  audience?: string | string[];
+  /**
+   * Origins allowed in `azp`; when set, a token without `azp` fails too. Env: `CLERK_AUTHORIZED_PARTIES`
+   * (comma-separated).
+   */
+  authorizedParties?: string[];
+  /** Tolerance for `exp`, `nbf` and `iat` (default 5000, as Clerk). */
+  clockSkewInMs?: number;
+  /** Reject sessions whose `sts` is `pending` (default true, as Clerk). */
+  treatPendingAsSignedOut?: boolean;
+  /** Allowed JWS algorithms (default `['RS256']`, Clerk's only one). */
+  algorithms?: string[];
+  /**
+   * Verified tokens kept in memory until their own `exp`, so a reused token costs one signature check
+   * (default 10000 entries; `false` turns the cache off).
+   */
+  tokenCache?: number | false;
+  /** Tuning of the remote key set. */
+  jwks?: JwksOptions;
+  /** The `realm` of the `WWW-Authenticate` challenge (default `"api"`). */
+  realm?: string;
+  /** The clock, in milliseconds since the epoch (default `Date.now`). For tests. */
+  now?: () => number;
+  /**
+   * The one authorization policy of both adapters: `true` lets the verified user in, `false` answers 403.
+   * Default: every verified user passes.
+   */
+  authorizeUser?: AuthorizeUser<ClerkClaims>;
+  /** Where failures are logged, by code only (default `console.warn`; `false` silences). */
+  logger?: ((message: string) => void) | false;
+  /** Read unset options from these variables instead of `process.env`. */
+  env?: Record<string, string | undefined>;
+}
+
+/** How the signing keys are obtained, decided once. */
+export type KeySource =
+  | { kind: 'pem'; pem: string }
+  | { kind: 'jwks'; url: URL; headers?: Record<string, string> };
+
+/** The validated configuration a verifier is built from. */
+export interface ResolvedOptions {
+  keySource: KeySource;
+  issuers: readonly string[] | undefined;
+  audiences: readonly string[] | undefined;
+  authorizedParties: readonly string[] | undefined;
+  clockSkewInMs: number;
+  treatPendingAsSignedOut: boolean;
+  algorithms: readonly string[];
+  tokenCacheSize: number;
+  jwks: Required<JwksOptions>;
+  realm: string;
+  now: () => number;
+}
+
+const ENV = {
+  publishableKey: 'CLERK_PUBLISHABLE_KEY',
+  jwksUri: 'CLERK_JWKS_URI',
+  jwtKey: 'CLERK_JWT_KEY',
+  secretKey: 'CLERK_SECRET_KEY',
+  apiUrl: 'CLERK_API_URL',
+  authorizedParties: 'CLERK_AUTHORIZED_PARTIES',
+} as const;
+
+const DEFAULT_API_URL = 'https://api.clerk.com';
+const JWKS_PATH = '/.well-known/jwks.json';
+
+export const DEFAULT_JWKS_OPTIONS: Required<JwksOptions> = Object.freeze({
+  cacheMaxAgeInMs: 600_000,
+  cooldownInMs: 30_000,
+  timeoutInMs: 5_000,
+  staleIfErrorInMs: 86_400_000,
+  failureBackoffInMs: 1_000,
+  maxResponseBytes: 262_144,
+});
+
+/** Thrown at start-up for a configuration that cannot work. */
+export class ClerkAuthConfigError extends Error {
+  override readonly name = 'ClerkAuthConfigError';
+}
+
+function fail(message: string): never {
+  throw new ClerkAuthConfigError(message);
+}
+
+function envValue(env: Record<string, string | undefined>, name: string): string | undefined {
+  const value = env[name]?.trim();
+  return value ? value : undefined;
+}
+
+/** The options with unset fields read from the environment. Pure: reads `env`, writes nothing. */
+export function withEnvironment(options: ClerkAuthOptions = {}): ClerkAuthOptions {
+  const env = options.env ?? process.env;
+  const parties = envValue(env, ENV.authorizedParties);
+  return {
+    ...options,
+    publishableKey: options.publishableKey ?? envValue(env, ENV.publishableKey),
+    jwksUri: options.jwksUri ?? envValue(env, ENV.jwksUri),
+    jwtKey: options.jwtKey ?? envValue(env, ENV.jwtKey),
+    secretKey: options.secretKey ?? envValue(env, ENV.secretKey),
+    apiUrl: options.apiUrl ?? envValue(env, ENV.apiUrl),
+    authorizedParties:
+      options.authorizedParties ??
+      (parties
+        ? parties
+            .split(',')
+            .map((p) => p.trim())
+            .filter(Boolean)
+        : undefined),
+  };
+}
+
+/**
+ * The Frontend API host a publishable key names: `pk_(test|live)_` + base64(`<host>$`).
+ * Returns undefined for a string that is not one.
+ */
+export function parsePublishableKey(key: string): { instanceType: 'test' | 'live'; frontendApi: string } | undefined {
+  const match = /^pk_(test|live)_([A-Za-z0-9+/=_-]+)$/.exec(key);
+  if (!match) return undefined;
+  const decoded = Buffer.from(match[2]!, 'base64').toString('utf8');
+  if (!decoded.endsWith('$')) return undefined;
+  const frontendApi = decoded.slice(0, -1);
+  // A host name (with an optional port), nothing else: it becomes a URL we fetch and an issuer we trust.
+  if (!/^[a-z0-9.-]+(:\d{1,5})?$/i.test(frontendApi) || !frontendApi.includes('.')) return undefined;
+  return { instanceType: match[1] as 'test' | 'live', frontendApi };
+}
+
+function parseUrl(value: string, option: string): URL {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    fail(`"${option}" must be an absolute http(s) URL`);
+  }
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') fail(`"${option}" must be an absolute http(s) URL`);
+  return url;
+}
+
+function stringList(value: unknown, option: string): string[] | undefined {
+  if (value === undefined) return undefined;
+  const list = Array.isArray(value) ? value : [value];
+  if (list.length === 0 || !list.every((v) => typeof v === 'string' && v.length > 0)) {
+    fail(`"${option}" must be a non-empty string or a non-empty list of non-empty strings`);
+  }
+  return list as string[];
+}
+
+function duration(value: unknown, option: string, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
+    fail(`"${option}" must be a finite, non-negative number`);
+  }
+  return value;
+}
+
+function looksLikePem(value: string): boolean {
+  return /-----BEGIN PUBLIC KEY-----[\s\S]+-----END PUBLIC KEY-----/.test(value);
+}
+
+/** Validate once and decide everything the verifier needs. Throws `ClerkAuthConfigError` naming the option. */
+export function resolveOptions(input: ClerkAuthOptions = {}): ResolvedOptions {
+  const options = withEnvironment(input);
+
+  let frontendApi: string | undefined;
+  if (options.publishableKey !== undefined) {
+    const parsed = parsePublishableKey(options.publishableKey);
+    if (!parsed) fail('"publishableKey" (CLERK_PUBLISHABLE_KEY) is not a Clerk publishable key (pk_test_… or pk_live_…)');
+    frontendApi = parsed.frontendApi;
+  }
+
+  const jwksUrl = options.jwksUri !== undefined ? parseUrl(options.jwksUri, 'jwksUri (CLERK_JWKS_URI)') : undefined;
+
+  let keySource: KeySource;
+  if (options.jwtKey !== undefined) {
+    if (!looksLikePem(options.jwtKey)) fail('"jwtKey" (CLERK_JWT_KEY) must be a PEM public key (-----BEGIN PUBLIC KEY-----)');
+    keySource = { kind: 'pem', pem: options.jwtKey };
+  } else if (jwksUrl) {
+    keySource = { kind: 'jwks', url: jwksUrl };
+  } else if (frontendApi) {
+    keySource = { kind: 'jwks', url: new URL(`https://${frontendApi}${JWKS_PATH}`) };
+  } else if (options.secretKey !== undefined) {
+    if (!/^sk_(test|live)_\S+$/.test(options.secretKey)) fail('"secretKey" (CLERK_SECRET_KEY) is not a Clerk secret key (sk_test_… or sk_live_…)');
+    const api = parseUrl(options.apiUrl ?? DEFAULT_API_URL, 'apiUrl (CLERK_API_URL)');
+    keySource = {
+      kind: 'jwks',
+      url: new URL('/v1/jwks', api),
+      headers: { Authorization: `Bearer ${options.secretKey}` },
+    };
+  } else {
+    fail(
+      'No Clerk key configuration: set one of CLERK_PUBLISHABLE_KEY, CLERK_JWKS_URI, CLERK_JWT_KEY or CLERK_SECRET_KEY ' +
+        '(or the options publishableKey, jwksUri, jwtKey, secretKey)',
+    );
+  }
+
+  let issuers = stringList(options.issuer, 'issuer');
+  if (!issuers && frontendApi) issuers = [`https://${frontendApi}`];
+  if (!issuers && jwksUrl && jwksUrl.pathname.endsWith(JWKS_PATH)) issuers = [jwksUrl.origin];
+
+  const algorithms = stringList(options.algorithms, 'algorithms') ?? ['RS256'];
+  if (algorithms.includes('none')) fail('"algorithms" must not include "none"');
+  if (algorithms.some((a) => a.startsWith('HS'))) {
+    // Clerk never signs with a shared secret; accepting HS* against a public key invites key-confusion forgery.
+    fail('"algorithms" must not include HMAC algorithms (HS256/HS384/HS512)');
+  }
+
+  const cache = options.tokenCache;
+  if (cache !== undefined && cache !== false && (!Number.isInteger(cache) || cache < 0)) {
+    fail('"tokenCache" must be a non-negative integer or false');
+  }
+  if (options.treatPendingAsSignedOut !== undefined && typeof options.treatPendingAsSignedOut !== 'boolean') {
+    fail('"treatPendingAsSignedOut" must be a boolean');
+  }
+  if (options.now !== undefined && typeof options.now !== 'function') fail('"now" must be a function');
+  if (options.realm !== undefined && (typeof options.realm !== 'string' || !options.realm)) {
+    fail('"realm" must be a non-empty string');
+  }
+
+  const j = options.jwks ?? {};
+  const jwks: Required<JwksOptions> = {
+    cacheMaxAgeInMs: duration(j.cacheMaxAgeInMs, 'jwks.cacheMaxAgeInMs', DEFAULT_JWKS_OPTIONS.cacheMaxAgeInMs),
+    cooldownInMs: duration(j.cooldownInMs, 'jwks.cooldownInMs', DEFAULT_JWKS_OPTIONS.cooldownInMs),
+    timeoutInMs: Math.round(duration(j.timeoutInMs, 'jwks.timeoutInMs', DEFAULT_JWKS_OPTIONS.timeoutInMs)),
+    staleIfErrorInMs: duration(j.staleIfErrorInMs, 'jwks.staleIfErrorInMs', DEFAULT_JWKS_OPTIONS.staleIfErrorInMs),
+    failureBackoffInMs: duration(j.failureBackoffInMs, 'jwks.failureBackoffInMs', DEFAULT_JWKS_OPTIONS.failureBackoffInMs),
+    maxResponseBytes: duration(j.maxResponseBytes, 'jwks.maxResponseBytes', DEFAULT_JWKS_OPTIONS.maxResponseBytes),
+  };
+
+  return {
+    keySource,
+    issuers,
+    audiences: stringList(options.audience, 'audience'),
+    // An empty list means "no check", as in Clerk.
+    authorizedParties:
+      options.authorizedParties && options.authorizedParties.length > 0
+        ? stringList(options.authorizedParties, 'authorizedParties (CLERK_AUTHORIZED_PARTIES)')
+        : undefined,
+    clockSkewInMs: duration(options.clockSkewInMs, 'clockSkewInMs', 5_000),
+    treatPendingAsSignedOut: options.treatPendingAsSignedOut ?? true,
+    algorithms,
+    tokenCacheSize: cache === false ? 0 : (cache ?? 10_000),
+    jwks,
+    realm: options.realm ?? 'api',
+    now: options.now ?? Date.now,
+  };
+}

@@ -1,0 +1,174 @@
+/**
+ * The verification of one Clerk session token, with Clerk's rules (`@clerk/backend` `verifyToken` is the
+ * reference) in this order: size and charset before any decoding, `typ`, `alg`, the signature before any claim,
+ * then `sub`, `exp`, `nbf`, `iat` (with the clock skew), `iss`, `aud`, `azp`, and the session status.
+ */
+import { compactVerify } from 'jose';
+import type { ClerkClaims } from './claims.js';
+import { ClerkAuthError, type ClerkAuthErrorCode } from './errors.js';
+import { createKeyResolver, type KeyResolver } from './keys.js';
+import type { ResolvedOptions } from './options.js';
+import { TokenCache } from './token-cache.js';
+
+/** Clerk session tokens are about 1 KiB; anything past 8 KiB is refused before any decoding. */
+export const MAX_TOKEN_LENGTH = 8192;
+
+const TOKEN_SHAPE = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
+
+/** Header `cat` of Clerk machine-to-machine tokens, which are not session tokens (`@clerk/backend` refuses them too). */
+const M2M_TOKEN_CATEGORY = 'cl_B7d4PD333AAA';
+
+function base64urlValue(code: number): number {
+  if (code >= 65 && code <= 90) return code - 65; // A-Z
+  if (code >= 97 && code <= 122) return code - 71; // a-z
+  if (code >= 48 && code <= 57) return code + 4; // 0-9
+  return code === 45 ? 62 : 63; // - or _
+}
+
+/**
+ * One base64url segment is in canonical form: a length that encodes whole bytes, and no stray bits in the last
+ * character. Otherwise two different strings would decode to the same bytes (a "different" token that verifies).
+ */
+function isCanonical(token: string, start: number, end: number): boolean {
+  const remainder = (end - start) % 4;
+  if (remainder === 0) return true;
+  if (remainder === 1) return false;
+  const unusedBits = remainder === 2 ? 0x0f : 0x03;
+  return (base64urlValue(token.charCodeAt(end - 1)) & unusedBits) === 0;
+}
+
+function isWellFormed(token: string): boolean {
+  if (!TOKEN_SHAPE.test(token)) return false;
+  const first = token.indexOf('.');
+  const second = token.indexOf('.', first + 1);
+  return isCanonical(token, 0, first) && isCanonical(token, first + 1, second) && isCanonical(token, second + 1, token.length);
+}
+
+function parseJsonObject(json: string): Record<string, unknown> | undefined {
+  try {
+    const value: unknown = JSON.parse(json);
+    return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function deepFreeze<T>(value: T): T {
+  if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const inner of Object.values(value)) deepFreeze(inner);
+  }
+  return value;
+}
+
+const JOSE_CODES: Record<string, ClerkAuthErrorCode> = {
+  ERR_JWS_SIGNATURE_VERIFICATION_FAILED: 'token-invalid-signature',
+  ERR_JOSE_ALG_NOT_ALLOWED: 'token-invalid-algorithm',
+  ERR_JOSE_NOT_SUPPORTED: 'token-invalid-algorithm',
+};
+
+export class Verifier {
+  private readonly keys: KeyResolver;
+  private readonly cache: TokenCache;
+  private readonly algorithms: Set<string>;
+  private readonly verifyOptions: { algorithms: string[] };
+
+  constructor(private readonly options: ResolvedOptions) {
+    this.keys = createKeyResolver(options.keySource, { realm: options.realm, jwks: options.jwks });
+    this.cache = new TokenCache(options.tokenCacheSize);
+    this.algorithms = new Set(options.algorithms);
+    this.verifyOptions = { algorithms: [...options.algorithms] };
+  }
+
+  private error(code: ClerkAuthErrorCode, message?: string, cause?: unknown): ClerkAuthError {
+    return new ClerkAuthError(code, { realm: this.options.realm, message, cause });
+  }
+
+  /** Resolves with the verified, frozen claims; rejects with a `ClerkAuthError`. */
+  async verify(token: string): Promise<ClerkClaims> {
+    if (typeof token !== 'string' || token.length === 0) throw this.error('token-missing');
+    if (token.length > MAX_TOKEN_LENGTH) throw this.error('token-invalid', 'The session token is too large.');
+
+    const cached = this.cache.get(token);
+    if (cached) {
+      try {
+        this.checkTimes(cached);
+      } catch (error) {
+        this.cache.delete(token);
+        throw error;
+      }
+      return cached;
+    }
+
+    if (!isWellFormed(token)) {
+      throw this.error('token-invalid', 'The session token is not three canonical base64url parts.');
+    }
+    const header = parseJsonObject(Buffer.from(token.slice(0, token.indexOf('.')), 'base64url').toString('utf8'));
+    if (!header) throw this.error('token-invalid', 'The session token header is not a JSON object.');
+    if (header.typ !== undefined && header.typ !== 'JWT') {
+      throw this.error('token-invalid', 'The session token type is not JWT.');
+    }
+    if (typeof header.alg !== 'string' || !this.algorithms.has(header.alg)) throw this.error('token-invalid-algorithm');
+    if (header.cat === M2M_TOKEN_CATEGORY) throw this.error('token-invalid', 'A machine token is not a session token.');
+
+    let payloadBytes: Uint8Array;
+    try {
+      // The header's `jku`, `x5u` and `jwk` are never followed: keys come only from our own resolver.
+      ({ payload: payloadBytes } = await compactVerify(token, this.keys, this.verifyOptions));
+    } catch (error) {
+      if (error instanceof ClerkAuthError) throw error;
+      const code = JOSE_CODES[(error as { code?: string }).code ?? ''] ?? 'token-invalid';
+      throw this.error(code, undefined, error);
+    }
+
+    const claims = parseJsonObject(Buffer.from(payloadBytes).toString('utf8'));
+    if (!claims) throw this.error('token-invalid', 'The session token payload is not a JSON object.');
+    const verified = this.checkClaims(claims);
+    deepFreeze(verified);
+    this.cache.set(token, verified);
+    return verified;
+  }
+
+  private checkClaims(claims: Record<string, unknown>): ClerkClaims {
+    const { options } = this;
+    if (typeof claims.sub !== 'string' || claims.sub.length === 0) {
+      throw this.error('token-invalid', 'The session token has no subject (sub).');
+    }
+    if (typeof claims.exp !== 'number' || !Number.isFinite(claims.exp)) {
+      throw this.error('token-invalid', 'The session token has no valid expiry (exp).');
+    }
+    for (const name of ['nbf', 'iat'] as const) {
+      const value = claims[name];
+      if (value !== undefined && (typeof value !== 'number' || !Number.isFinite(value))) {
+        throw this.error('token-invalid', `The session token claim ${name} is not a number.`);
+      }
+    }
+    const typed = claims as ClerkClaims;
+    this.checkTimes(typed);
+
+    if (options.issuers && (typeof typed.iss !== 'string' || !options.issuers.includes(typed.iss))) {
+      throw this.error('token-invalid-issuer');
+    }
+    if (options.audiences) {
+      // Stricter than Clerk, which skips the check for a token without `aud`: a configured audience is required.
+      const audiences = options.audiences;
+      const aud = typed.aud;
+      const list = typeof aud === 'string' ? [aud] : Array.isArray(aud) ? aud : [];
+      if (!list.some((a) => typeof a === 'string' && audiences.includes(a))) throw this.error('token-invalid-audience');
+    }
+    if (options.authorizedParties && (typeof typed.azp !== 'string' || !options.authorizedParties.includes(typed.azp))) {
+      throw this.error('token-invalid-authorized-parties');
+    }
+    if (options.treatPendingAsSignedOut && typed.sts === 'pending') throw this.error('session-pending');
+    return typed;
+  }
+
+  /** Clerk's time rules, in milliseconds, with the skew on each side. */
+  private checkTimes(claims: ClerkClaims): void {
+    const now = this.options.now();
+    const skew = this.options.clockSkewInMs;
+    if (claims.exp * 1000 <= now - skew) throw this.error('token-expired');
+    if (typeof claims.nbf === 'number' && claims.nbf * 1000 > now + skew) throw this.error('token-not-active-yet');
+    if (typeof claims.iat === 'number' && claims.iat * 1000 > now + skew) throw this.error('token-iat-in-the-future');
+  }
+}
