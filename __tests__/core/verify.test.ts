@@ -1,0 +1,421 @@
+/**
+ * verifyClerkToken / createClerkAuth().verify: every check and every error code, with real keys, real tokens and a
+ * real JWKS server on 127.0.0.1 (the public testing kit).
+ */
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { generateKeyPair, SignJWT } from 'jose';
+import { ClerkAuthError, createClerkAuth, verifyClerkToken, type ClerkAuthOptions } from '../../src/index.js';
+import { createTestIssuer, type TestIssuer } from '../../src/testing/index.js';
+import { b64, expectAuthError } from './helpers.js';
+
+let issuer: TestIssuer;
+beforeAll(async () => {
+  issuer = await createTestIssuer();
+});
+afterAll(async () => {
+  await issuer.close();
+});
+
+/** A verifier on the issuer's JWKS, isolated from process.env. */
+function auth(extra: ClerkAuthOptions = {}) {
+  return createClerkAuth({ ...issuer.authOptions, env: {}, logger: false, ...extra });
+}
+
+describe('valid tokens', () => {
+  it('verifies a v2 session token and returns its claims', async () => {
+    const token = await issuer.mintToken({}, { userId: 'user_2abc' });
+    const claims = await auth().verify(token);
+    expect(claims).toMatchObject({ sub: 'user_2abc', iss: issuer.issuer, azp: issuer.authorizedParty, v: 2, sts: 'active' });
+    expect(claims.exp - claims.iat!).toBe(60);
+  });
+
+  it('verifies a v1 session token with organization claims', async () => {
+    const token = await issuer.mintToken({}, { version: 1, org: { id: 'org_1', role: 'org:admin', slug: 'acme' } });
+    const claims = await auth().verify(token);
+    expect(claims).toMatchObject({ sub: 'user_test', org_id: 'org_1', org_role: 'org:admin', org_slug: 'acme' });
+    expect(claims.v).toBeUndefined();
+  });
+
+  it('returns frozen claims, so one request cannot change what another sees', async () => {
+    const claims = await auth().verify(await issuer.mintToken({}, { org: { id: 'org_1', role: 'org:member' } }));
+    expect(Object.isFrozen(claims)).toBe(true);
+    expect(Object.isFrozen(claims.o)).toBe(true);
+  });
+
+  it('verifies networkless with the PEM key (jwtKey) and never fetches', async () => {
+    issuer.resetJwksFetchCount();
+    const verifier = createClerkAuth({ jwtKey: issuer.jwtKey, env: {}, logger: false });
+    await expect(verifier.verify(await issuer.mintToken())).resolves.toMatchObject({ sub: 'user_test' });
+    expect(issuer.jwksFetchCount).toBe(0);
+  });
+
+  it('reads the JWKS from the Backend API with the secret key when nothing else gives keys', async () => {
+    issuer.resetJwksFetchCount();
+    const verifier = createClerkAuth({ secretKey: issuer.secretKey, apiUrl: issuer.apiUrl, env: {}, logger: false });
+    await expect(verifier.verify(await issuer.mintToken())).resolves.toMatchObject({ sub: 'user_test' });
+    expect(issuer.jwksFetchCount).toBe(1);
+    const wrongSecret = createClerkAuth({ secretKey: 'sk_test_wrong', apiUrl: issuer.apiUrl, env: {}, logger: false });
+    await expectAuthError(wrongSecret.verify(await issuer.mintToken()), 'jwk-remote-failed-to-load', 503);
+  });
+});
+
+describe('token shape, before any decoding', () => {
+  const cases: Array<[string, () => Promise<string> | string]> = [
+    ['two parts', () => 'a.b'],
+    ['four parts', () => 'a.b.c.d'],
+    ['an empty signature', async () => (await issuer.mintToken()).replace(/\.[^.]+$/, '.')],
+    ['characters outside base64url', async () => (await issuer.mintToken()).replace(/^(.)/, '+')],
+    ['padding', async () => (await issuer.mintToken()) + '='],
+    ['a header that is not JSON', () => `${b64('not json')}.${b64({ sub: 'x' })}.c2ln`],
+    ['a header that is a JSON array', () => `${b64([1])}.${b64({ sub: 'x' })}.c2ln`],
+  ];
+  it.each(cases)('rejects %s as token-invalid', async (_name, make) => {
+    await expectAuthError(auth().verify(await make()), 'token-invalid', 401);
+  });
+
+  it('rejects a token over 8 KiB without decoding it', async () => {
+    const token = await issuer.mintToken({ padding: 'x'.repeat(9000) });
+    const error = await expectAuthError(auth().verify(token), 'token-invalid', 401);
+    expect(error.message).toBe('The session token is too large.');
+  });
+
+  it('rejects non-canonical base64url (stray bits in the last character) even though it decodes the same', async () => {
+    const token = await issuer.mintToken();
+    const [h, p, s] = token.split('.') as [string, string, string];
+    // The signature of a 2048-bit key is 256 bytes: 342 characters, the last one carrying 4 unused bits.
+    expect(s.length % 4).toBe(2);
+    const last = s.at(-1)!;
+    const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+    const sibling = alphabet[alphabet.indexOf(last) | 1]!;
+    const forged = `${h}.${p}.${s.slice(0, -1)}${sibling}`;
+    expect(Buffer.from(forged.split('.')[2]!, 'base64url')).toEqual(Buffer.from(s, 'base64url'));
+    await expect(auth({ tokenCache: false }).verify(token)).resolves.toBeDefined();
+    await expectAuthError(auth().verify(forged), 'token-invalid', 401);
+  });
+
+  it('answers token-missing for an empty token, with a bare challenge', async () => {
+    const error = await expectAuthError(auth().verify(''), 'token-missing', 401);
+    expect(error.headers).toEqual({ 'WWW-Authenticate': 'Bearer realm="api"' });
+  });
+
+  it('uses the configured realm in the challenge', async () => {
+    const error = await expectAuthError(auth({ realm: 'agents' }).verify(''), 'token-missing', 401);
+    expect(error.headers['WWW-Authenticate']).toBe('Bearer realm="agents"');
+  });
+});
+
+describe('header checks', () => {
+  it('rejects a typ other than JWT', async () => {
+    await expectAuthError(auth().verify(await issuer.mintToken({}, { header: { typ: 'at+jwt' } })), 'token-invalid', 401);
+  });
+
+  it('accepts a token without typ, as Clerk does', async () => {
+    await expect(auth().verify(await issuer.mintToken({}, { header: { typ: undefined } }))).resolves.toBeDefined();
+  });
+
+  it('rejects alg none, with or without a signature, before fetching keys', async () => {
+    issuer.resetJwksFetchCount();
+    const payload = b64({ sub: 'user_admin', exp: Math.floor(Date.now() / 1000) + 60 });
+    const header = b64({ alg: 'none', typ: 'JWT', kid: issuer.kid });
+    await expectAuthError(auth().verify(`${header}.${payload}.`), 'token-invalid', 401);
+    await expectAuthError(auth().verify(`${header}.${payload}.AAAA`), 'token-invalid-algorithm', 401);
+    expect(issuer.jwksFetchCount).toBe(0);
+  });
+
+  it('rejects HS256 signed with the public PEM as the secret (key confusion)', async () => {
+    const token = await new SignJWT({ sub: 'user_admin', azp: issuer.authorizedParty })
+      .setProtectedHeader({ alg: 'HS256', typ: 'JWT', kid: issuer.kid })
+      .setIssuer(issuer.issuer)
+      .setIssuedAt()
+      .setExpirationTime('1m')
+      .sign(new TextEncoder().encode(issuer.jwtKey));
+    await expectAuthError(auth().verify(token), 'token-invalid-algorithm', 401);
+    await expectAuthError(createClerkAuth({ jwtKey: issuer.jwtKey, env: {} }).verify(token), 'token-invalid-algorithm', 401);
+  });
+
+  it.each(['PS256', 'ES256'] as const)('rejects %s even when signed by a valid key of that type', async (alg) => {
+    const { privateKey } = await generateKeyPair(alg);
+    const token = await new SignJWT({ sub: 'user_1', azp: issuer.authorizedParty })
+      .setProtectedHeader({ alg, typ: 'JWT', kid: issuer.kid })
+      .setIssuer(issuer.issuer)
+      .setIssuedAt()
+      .setExpirationTime('1m')
+      .sign(privateKey);
+    await expectAuthError(auth().verify(token), 'token-invalid-algorithm', 401);
+  });
+
+  it('refuses to be configured with HMAC algorithms or none', () => {
+    expect(() => auth({ algorithms: ['RS256', 'HS256'] })).toThrow('"algorithms" must not include HMAC');
+    expect(() => auth({ algorithms: ['none'] })).toThrow('"algorithms" must not include "none"');
+  });
+
+  it('rejects a Clerk machine (M2M) token', async () => {
+    await expectAuthError(auth().verify(await issuer.mintToken({}, { header: { cat: 'cl_B7d4PD333AAA' } })), 'token-invalid', 401);
+  });
+
+  it('rejects a JWKS-verified token without a kid', async () => {
+    await expectAuthError(auth().verify(await issuer.mintToken({}, { header: { kid: undefined } })), 'token-invalid', 401);
+  });
+
+  it('never follows jku, x5u or an embedded jwk', async () => {
+    let hits = 0;
+    const attacker = createServer((_req, res) => {
+      hits += 1;
+      res.end('{}');
+    });
+    await new Promise<void>((resolve) => attacker.listen(0, '127.0.0.1', resolve));
+    const url = `http://127.0.0.1:${(attacker.address() as AddressInfo).port}/jwks.json`;
+    try {
+      // Signed by a key of the attacker's, which it embeds and points to.
+      const embedded = { kty: 'RSA', n: 'AQAB', e: 'AQAB' };
+      const token = await issuer.mintToken(
+        { sub: 'user_admin' },
+        { signWith: 'foreign', header: { jku: url, x5u: url, jwk: embedded, kid: 'attacker-kid' } },
+      );
+      await expectAuthError(auth().verify(token), 'jwk-kid-mismatch', 401);
+      const sameKid = await issuer.mintToken({ sub: 'user_admin' }, { signWith: 'foreign', header: { jku: url, jwk: embedded } });
+      await expectAuthError(auth().verify(sameKid), 'token-invalid-signature', 401);
+      expect(hits).toBe(0);
+    } finally {
+      attacker.closeAllConnections();
+      await new Promise((resolve) => attacker.close(resolve));
+    }
+  });
+});
+
+describe('signature', () => {
+  it('rejects a token signed by a foreign key with the right kid', async () => {
+    await expectAuthError(auth().verify(await issuer.mintToken({}, { signWith: 'foreign' })), 'token-invalid-signature', 401);
+  });
+
+  it('rejects a swapped payload (claims of another user under a valid signature)', async () => {
+    const [h, , s] = (await issuer.mintToken({}, { userId: 'user_alice' })).split('.');
+    const [, p] = (await issuer.mintToken({}, { userId: 'user_mallory' })).split('.');
+    await expectAuthError(auth().verify(`${h}.${p}.${s}`), 'token-invalid-signature', 401);
+  });
+
+  it('checks the signature before any claim: a forged expired token is a signature error', async () => {
+    const token = await issuer.mintToken({}, { signWith: 'foreign', expired: true });
+    await expectAuthError(auth().verify(token), 'token-invalid-signature', 401);
+  });
+});
+
+describe('claims', () => {
+  it('requires sub to be a string', async () => {
+    await expectAuthError(auth().verify(await issuer.mintToken({ sub: undefined })), 'token-invalid', 401);
+    await expectAuthError(auth().verify(await issuer.mintToken({ sub: 42 })), 'token-invalid', 401);
+  });
+
+  it('requires exp', async () => {
+    await expectAuthError(auth().verify(await issuer.mintToken({ exp: undefined })), 'token-invalid', 401);
+  });
+
+  it('requires nbf and iat, when present, to be numbers', async () => {
+    await expectAuthError(auth().verify(await issuer.mintToken({ nbf: 'soon' })), 'token-invalid', 401);
+    await expectAuthError(auth().verify(await issuer.mintToken({ iat: 'now' })), 'token-invalid', 401);
+  });
+
+  it('rejects a payload that is not a JSON object', async () => {
+    await expectAuthError(auth().verify(await signedRaw('[1,2]')), 'token-invalid', 401);
+  });
+
+  it('rejects an expired token as token-expired', async () => {
+    await expectAuthError(auth().verify(await issuer.mintToken({}, { expired: true })), 'token-expired', 401);
+  });
+
+  it('rejects a token before its nbf as token-not-active-yet', async () => {
+    const now = Date.now();
+    const token = await issuer.mintToken({ nbf: Math.floor(now / 1000) + 120, iat: Math.floor(now / 1000) });
+    await expectAuthError(auth().verify(token), 'token-not-active-yet', 401);
+  });
+
+  it('rejects a token issued in the future as token-iat-in-the-future', async () => {
+    const now = Date.now();
+    const token = await issuer.mintToken({ nbf: undefined, iat: Math.floor(now / 1000) + 120 });
+    await expectAuthError(auth().verify(token), 'token-iat-in-the-future', 401);
+  });
+
+  it('applies the clock skew on each side, to the millisecond, with an injected clock', async () => {
+    const t = 1_800_000_000; // seconds
+    const token = await issuer.mintToken({ iat: t, nbf: t, exp: t + 60 });
+    const at = (ms: number) => auth({ now: () => ms, tokenCache: false }).verify(token);
+    // exp: still valid until exp + 5 s, exclusive.
+    await expect(at((t + 65) * 1000 - 1)).resolves.toBeDefined();
+    await expectAuthError(at((t + 65) * 1000), 'token-expired', 401);
+    // nbf/iat: accepted up to 5 s early.
+    await expect(at((t - 5) * 1000)).resolves.toBeDefined();
+    const early = await expectAuthError(at((t - 5) * 1000 - 1), 'token-not-active-yet', 401);
+    expect(early.message).toBe('The session token is not valid yet.');
+    // A custom skew.
+    await expectAuthError(auth({ now: () => (t + 60) * 1000, clockSkewInMs: 0, tokenCache: false }).verify(token), 'token-expired', 401);
+  });
+
+  it('checks iss against the issuer derived from the publishable key', async () => {
+    const derived = createClerkAuth({ publishableKey: issuer.publishableKey, jwksUri: issuer.jwksUri, env: {} });
+    await expect(derived.verify(await issuer.mintToken())).resolves.toBeDefined();
+    await expectAuthError(derived.verify(await issuer.mintToken({ iss: 'https://evil.clerk.accounts.dev' })), 'token-invalid-issuer', 401);
+    await expectAuthError(derived.verify(await issuer.mintToken({ iss: undefined })), 'token-invalid-issuer', 401);
+  });
+
+  it('derives the issuer from a JWKS URL ending in /.well-known/jwks.json', async () => {
+    const verifier = createClerkAuth({ jwksUri: issuer.jwksUri, env: {} });
+    expect(verifier.config.issuers).toEqual([new URL(issuer.jwksUri).origin]);
+    await expectAuthError(verifier.verify(await issuer.mintToken()), 'token-invalid-issuer', 401);
+    const local = await issuer.mintToken({ iss: new URL(issuer.jwksUri).origin });
+    await expect(verifier.verify(local)).resolves.toBeDefined();
+  });
+
+  it('accepts any of several issuers, and an explicit issuer overrides the derived one', async () => {
+    const verifier = auth({ issuer: ['https://a.example', issuer.issuer] });
+    await expect(verifier.verify(await issuer.mintToken())).resolves.toBeDefined();
+    const other = auth({ issuer: 'https://a.example' });
+    await expectAuthError(other.verify(await issuer.mintToken()), 'token-invalid-issuer', 401);
+  });
+
+  it('checks aud only when an audience is configured, and then requires it', async () => {
+    await expect(auth().verify(await issuer.mintToken({ aud: 'anything' }))).resolves.toBeDefined();
+    const verifier = auth({ audience: ['api.example.com'] });
+    await expect(verifier.verify(await issuer.mintToken({ aud: ['other', 'api.example.com'] }))).resolves.toBeDefined();
+    await expectAuthError(verifier.verify(await issuer.mintToken({ aud: 'other' })), 'token-invalid-audience', 401);
+    await expectAuthError(verifier.verify(await issuer.mintToken()), 'token-invalid-audience', 401);
+  });
+
+  it('checks azp against authorizedParties; a token without azp fails when parties are set', async () => {
+    const verifier = auth({ authorizedParties: ['http://localhost:3000', 'https://app.example.com'] });
+    await expect(verifier.verify(await issuer.mintToken({ azp: 'https://app.example.com' }))).resolves.toBeDefined();
+    await expectAuthError(verifier.verify(await issuer.mintToken({ azp: 'https://evil.example' })), 'token-invalid-authorized-parties', 401);
+    await expectAuthError(verifier.verify(await issuer.mintToken({ azp: undefined })), 'token-invalid-authorized-parties', 401);
+    // Not configured: no check.
+    await expect(auth({ authorizedParties: [] }).verify(await issuer.mintToken({ azp: 'https://evil.example' }))).resolves.toBeDefined();
+  });
+
+  it('treats a pending session as signed out unless told otherwise', async () => {
+    const token = await issuer.mintToken({}, { pending: true });
+    await expectAuthError(auth().verify(token), 'session-pending', 401);
+    await expect(auth({ treatPendingAsSignedOut: false }).verify(token)).resolves.toMatchObject({ sts: 'pending' });
+  });
+});
+
+/** A token with an arbitrary payload, correctly signed by the issuer's current key. */
+async function signedRaw(payload: string): Promise<string> {
+  const signingInput = `${b64({ alg: 'RS256', typ: 'JWT', kid: issuer.kid })}.${b64(payload)}`;
+  const { webcrypto } = await import('node:crypto');
+  const signature = await webcrypto.subtle.sign('RSASSA-PKCS1-v1_5', issuer.privateKey, new TextEncoder().encode(signingInput));
+  return `${signingInput}.${Buffer.from(signature).toString('base64url')}`;
+}
+
+describe('verified-token cache', () => {
+  it('serves a repeated token from memory: no key lookup, the same claims object', async () => {
+    const fresh = await createTestIssuer();
+    try {
+      const verifier = createClerkAuth({
+        ...fresh.authOptions,
+        env: {},
+        logger: false,
+        jwks: { cacheMaxAgeInMs: 0, staleIfErrorInMs: 0 },
+      });
+      const token = await fresh.mintToken();
+      const first = await verifier.verify(token);
+      fresh.setJwksFailure('down');
+      // Keys are now unobtainable (max age 0, no stale keys): only the cache can answer.
+      await expect(verifier.verify(token)).resolves.toBe(first);
+      await expectAuthError(verifier.verify(await fresh.mintToken()), 'jwk-remote-failed-to-load', 503);
+    } finally {
+      await fresh.close();
+    }
+  });
+
+  it('keeps applying the time rules to cached tokens', async () => {
+    let now = Date.now();
+    const verifier = auth({ now: () => now });
+    const token = await issuer.mintToken({}, { now });
+    await verifier.verify(token);
+    now += 66_000;
+    await expectAuthError(verifier.verify(token), 'token-expired', 401);
+  });
+
+  it('keeps the rules of the verifier the entry lives in', async () => {
+    const token = await issuer.mintToken({ azp: 'https://other.example' });
+    await expect(auth({ authorizedParties: ['https://other.example'] }).verify(token)).resolves.toBeDefined();
+    await expectAuthError(auth().verify(token), 'token-invalid-authorized-parties', 401);
+  });
+
+  it('is bounded and can be turned off', () => {
+    expect(auth().config.tokenCacheSize).toBe(10_000);
+    expect(auth({ tokenCache: false }).config.tokenCacheSize).toBe(0);
+    expect(() => auth({ tokenCache: -1 })).toThrow('"tokenCache" must be a non-negative integer or false');
+  });
+});
+
+describe('verifyClerkToken', () => {
+  it('reuses one verifier per configuration: one JWKS fetch for many calls', async () => {
+    const fresh = await createTestIssuer();
+    try {
+      const tokens = await Promise.all(Array.from({ length: 5 }, (_, i) => fresh.mintToken({}, { userId: `user_${i}` })));
+      for (const token of tokens) {
+        // A new, equal options object each call, as a request handler would build it.
+        await expect(verifyClerkToken(token, { ...fresh.authOptions, env: {}, logger: false })).resolves.toBeDefined();
+      }
+      expect(fresh.jwksFetchCount).toBe(1);
+    } finally {
+      await fresh.close();
+    }
+  });
+
+  it('rejects with a ClerkAuthError', async () => {
+    const error = await verifyClerkToken('nope', { ...issuer.authOptions, env: {} }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ClerkAuthError);
+    expect((error as ClerkAuthError).code).toBe('token-invalid');
+  });
+
+  it('reads the configuration from the environment when no option is given', async () => {
+    const saved = { ...process.env };
+    try {
+      for (const name of ['CLERK_PUBLISHABLE_KEY', 'CLERK_SECRET_KEY', 'CLERK_JWT_KEY', 'CLERK_JWKS_URI', 'CLERK_AUTHORIZED_PARTIES']) {
+        delete process.env[name];
+      }
+      process.env.CLERK_JWKS_URI = issuer.jwksUri;
+      process.env.CLERK_PUBLISHABLE_KEY = issuer.publishableKey;
+      process.env.CLERK_AUTHORIZED_PARTIES = ' https://app.example.com , http://localhost:3000 ';
+      await expect(verifyClerkToken(await issuer.mintToken())).resolves.toMatchObject({ sub: 'user_test' });
+      await expectAuthError(verifyClerkToken(await issuer.mintToken({ azp: 'https://evil.example' })), 'token-invalid-authorized-parties', 401);
+    } finally {
+      process.env = saved;
+    }
+  });
+});
+
+describe('configuration is validated once, at start-up', () => {
+  it('names every key source when none is configured', () => {
+    expect(() => createClerkAuth({ env: {} })).toThrow(
+      /CLERK_PUBLISHABLE_KEY, CLERK_JWKS_URI, CLERK_JWT_KEY or CLERK_SECRET_KEY/,
+    );
+  });
+
+  it.each<[string, () => ClerkAuthOptions, string]>([
+    ['a bad publishable key', () => ({ publishableKey: 'pk_test_bm90LWEtaG9zdA' }), '"publishableKey" (CLERK_PUBLISHABLE_KEY)'],
+    ['a relative JWKS URL', () => ({ jwksUri: '/jwks.json' }), '"jwksUri (CLERK_JWKS_URI)" must be an absolute http(s) URL'],
+    ['a non-http JWKS URL', () => ({ jwksUri: 'file:///etc/passwd' }), '"jwksUri (CLERK_JWKS_URI)" must be an absolute http(s) URL'],
+    ['a jwtKey that is not PEM', () => ({ jwtKey: 'abc' }), '"jwtKey" (CLERK_JWT_KEY) must be a PEM public key'],
+    ['a broken PEM', () => ({ jwtKey: '-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----' }), '"jwtKey" (CLERK_JWT_KEY) is not a valid PEM'],
+    ['a bad secret key', () => ({ secretKey: 'secret' }), '"secretKey" (CLERK_SECRET_KEY)'],
+    ['a NaN clock skew', () => ({ jwksUri: issuer.jwksUri, clockSkewInMs: Number.NaN }), '"clockSkewInMs" must be a finite, non-negative number'],
+    ['a negative JWKS timeout', () => ({ jwksUri: issuer.jwksUri, jwks: { timeoutInMs: -1 } }), '"jwks.timeoutInMs" must be a finite, non-negative number'],
+    ['an empty issuer', () => ({ jwksUri: issuer.jwksUri, issuer: '' }), '"issuer" must be a non-empty string'],
+  ])('rejects %s, naming the option', (_name, options, message) => {
+    expect(() => createClerkAuth({ env: {}, ...options() })).toThrow(message);
+  });
+
+  it('accepts a valid publishable key and derives the JWKS URL from it', () => {
+    const verifier = createClerkAuth({ publishableKey: issuer.publishableKey, env: {} });
+    expect(verifier.config.keySource).toEqual({ kind: 'jwks', url: new URL(`https://${issuer.frontendApi}/.well-known/jwks.json`) });
+    expect(verifier.config.issuers).toEqual([issuer.issuer]);
+  });
+
+  it('prefers the PEM key to any remote key set', () => {
+    const verifier = createClerkAuth({ jwtKey: issuer.jwtKey, jwksUri: issuer.jwksUri, secretKey: issuer.secretKey, env: {} });
+    expect(verifier.config.keySource.kind).toBe('pem');
+  });
+});

@@ -1,0 +1,496 @@
+import { describe, it, expect, afterAll, beforeAll } from '@jest/globals';
+import { createRemoteJWKSet, decodeJwt, decodeProtectedHeader, importSPKI, jwtVerify } from 'jose';
+import type { JWK } from 'jose';
+import { verifyToken } from '@clerk/backend';
+import { signedInAuthObject } from '@clerk/backend/internal';
+import { createTestIssuer } from '../src/testing/index.js';
+import type { TestIssuer } from '../src/testing/index.js';
+
+type ClerkClaims = Parameters<typeof signedInAuthObject>[2];
+
+const authObjectOf = (token: string) =>
+  signedInAuthObject({}, token, decodeJwt(token) as unknown as ClerkClaims);
+
+async function getJson(url: string, init?: RequestInit): Promise<{ status: number; headers: Headers; body: unknown }> {
+  const res = await fetch(url, init);
+  const text = await res.text();
+  let body: unknown = text;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    // left as text
+  }
+  return { status: res.status, headers: res.headers, body };
+}
+
+describe('createTestIssuer', () => {
+  let clerk: TestIssuer;
+
+  beforeAll(async () => {
+    clerk = await createTestIssuer();
+  });
+
+  afterAll(async () => {
+    await clerk.close();
+  });
+
+  describe('identity', () => {
+    it('exposes Clerk-shaped identifiers', () => {
+      expect(clerk.frontendApi).toMatch(/^test-[0-9a-f]{8}\.clerk\.accounts\.dev$/);
+      expect(clerk.issuer).toBe(`https://${clerk.frontendApi}`);
+      expect(clerk.jwksUri).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/\.well-known\/jwks\.json$/);
+      expect(clerk.apiUrl).toBe(clerk.jwksUri.replace('/.well-known/jwks.json', ''));
+      expect(clerk.secretKey).toMatch(/^sk_test_[0-9a-f]+$/);
+      expect(clerk.authorizedParty).toBe('http://localhost:3000');
+      expect(clerk.jwtKey).toMatch(/^-----BEGIN PUBLIC KEY-----\n[\s\S]+\n-----END PUBLIC KEY-----\n?$/);
+      expect(clerk.publicJwk).toMatchObject({ kid: clerk.kid, kty: 'RSA', alg: 'RS256', use: 'sig', e: 'AQAB' });
+      expect(clerk.publicJwk.d).toBeUndefined();
+      expect(clerk.privateKey.type).toBe('private');
+      expect(clerk.authOptions).toEqual({
+        publishableKey: clerk.publishableKey,
+        jwksUri: clerk.jwksUri,
+        issuer: clerk.issuer,
+        authorizedParties: ['http://localhost:3000'],
+      });
+    });
+
+    it('builds a publishable key that decodes back to "<frontendApi>$"', () => {
+      expect(clerk.publishableKey.startsWith('pk_test_')).toBe(true);
+      const encoded = clerk.publishableKey.slice('pk_test_'.length);
+      expect(Buffer.from(encoded, 'base64').toString('utf8')).toBe(`${clerk.frontendApi}$`);
+      expect(encoded).toMatch(/^[A-Za-z0-9+/]+=*$/);
+    });
+
+    it('honours frontendApi, authorizedParty, instance and clock options', async () => {
+      const fixed = Date.UTC(2030, 0, 1, 12, 0, 0);
+      const other = await createTestIssuer({
+        frontendApi: 'clerk.example.com',
+        authorizedParty: 'https://app.example.com',
+        instance: 'live',
+        clock: () => fixed,
+      });
+      try {
+        expect(other.issuer).toBe('https://clerk.example.com');
+        expect(other.publishableKey).toBe(`pk_live_${Buffer.from('clerk.example.com$').toString('base64')}`);
+        expect(other.secretKey.startsWith('sk_live_')).toBe(true);
+        expect(other.authOptions.authorizedParties).toEqual(['https://app.example.com']);
+        const claims = decodeJwt(await other.mintToken());
+        expect(claims.iat).toBe(fixed / 1000);
+        expect(claims.azp).toBe('https://app.example.com');
+        expect(other.kid).not.toBe(clerk.kid);
+      } finally {
+        await other.close();
+      }
+    });
+
+    it('rejects a frontendApi that is not a host name', async () => {
+      await expect(createTestIssuer({ frontendApi: 'https://x.example.com' })).rejects.toThrow(/frontendApi/);
+    });
+  });
+
+  describe('JWKS endpoint', () => {
+    it('serves the key set and counts fetches', async () => {
+      clerk.resetJwksFetchCount();
+      expect(clerk.jwksFetchCount).toBe(0);
+      const { status, headers, body } = await getJson(clerk.jwksUri);
+      expect(status).toBe(200);
+      expect(headers.get('content-type')).toBe('application/json');
+      expect(headers.get('cache-control')).toBe('no-store');
+      expect(body).toEqual({ keys: [clerk.publicJwk] });
+      expect(clerk.jwksFetchCount).toBe(1);
+      await getJson(clerk.jwksUri);
+      expect(clerk.jwksFetchCount).toBe(2);
+      clerk.resetJwksFetchCount();
+      expect(clerk.jwksFetchCount).toBe(0);
+    });
+
+    it('serves /v1/jwks only with the secret key', async () => {
+      const url = `${clerk.apiUrl}/v1/jwks`;
+      expect((await getJson(url)).status).toBe(401);
+      const wrong = await getJson(url, { headers: { authorization: 'Bearer sk_test_wrong' } });
+      expect(wrong.status).toBe(401);
+      expect(wrong.body).toMatchObject({ errors: [{ code: 'clerk_key_invalid' }] });
+      const ok = await getJson(url, { headers: { authorization: `Bearer ${clerk.secretKey}` } });
+      expect(ok.status).toBe(200);
+      expect(ok.body).toEqual({ keys: [clerk.publicJwk] });
+    });
+
+    it('answers 404 on other paths without counting them', async () => {
+      clerk.resetJwksFetchCount();
+      expect((await getJson(`${clerk.apiUrl}/jwks`)).status).toBe(404);
+      expect((await getJson(`${clerk.apiUrl}/`)).status).toBe(404);
+      expect(clerk.jwksFetchCount).toBe(0);
+    });
+  });
+
+  describe('mintToken', () => {
+    it('mints tokens that verify against the remote JWKS and the PEM key', async () => {
+      const token = await clerk.mintToken();
+      const jwks = createRemoteJWKSet(new URL(clerk.jwksUri));
+      const remote = await jwtVerify(token, jwks, { issuer: clerk.issuer, algorithms: ['RS256'] });
+      expect(remote.payload.sub).toBe('user_test');
+      expect(remote.protectedHeader).toEqual({ alg: 'RS256', kid: clerk.kid, typ: 'JWT' });
+      const local = await jwtVerify(token, await importSPKI(clerk.jwtKey, 'RS256'), { issuer: clerk.issuer });
+      expect(local.payload).toEqual(remote.payload);
+    });
+
+    it("is accepted by @clerk/backend's verifyToken (PEM key and Backend API /v1/jwks)", async () => {
+      const token = await clerk.mintToken({}, { userId: 'user_clerk' });
+      const viaPem = await verifyToken(token, { jwtKey: clerk.jwtKey, authorizedParties: [clerk.authorizedParty] });
+      expect(viaPem.sub).toBe('user_clerk');
+      clerk.resetJwksFetchCount();
+      const viaBapi = await verifyToken(token, {
+        secretKey: clerk.secretKey,
+        apiUrl: clerk.apiUrl,
+        authorizedParties: [clerk.authorizedParty],
+      });
+      expect(viaBapi.sub).toBe('user_clerk');
+      expect(clerk.jwksFetchCount).toBe(1);
+    });
+
+    it('sets Clerk v2 default claims with a 60 s lifetime', async () => {
+      const before = Math.floor(Date.now() / 1000);
+      const claims = decodeJwt(await clerk.mintToken());
+      const after = Math.floor(Date.now() / 1000);
+      expect(claims).toMatchObject({
+        iss: clerk.issuer,
+        sub: 'user_test',
+        azp: 'http://localhost:3000',
+        v: 2,
+        sts: 'active',
+        fva: [0, -1],
+      });
+      expect(claims.sid).toMatch(/^sess_test_/);
+      const iat = claims.iat as number;
+      expect(iat).toBeGreaterThanOrEqual(before);
+      expect(iat).toBeLessThanOrEqual(after);
+      expect((claims.exp as number) - iat).toBe(60);
+      expect(claims.nbf).toBe(iat - 10);
+      expect(Object.keys(claims).sort()).toEqual(['azp', 'exp', 'fva', 'iat', 'iss', 'nbf', 'sid', 'sts', 'sub', 'v']);
+    });
+
+    it('merges claims, removes undefined ones and honours userId, expiresInSeconds and now', async () => {
+      const now = Date.UTC(2031, 5, 1);
+      const claims = decodeJwt(
+        await clerk.mintToken(
+          { azp: undefined, sts: undefined, pla: 'u:pro', sid: 'sess_fixed' },
+          { userId: 'user_42', expiresInSeconds: 300, now },
+        ),
+      );
+      expect(claims).not.toHaveProperty('azp');
+      expect(claims).not.toHaveProperty('sts');
+      expect(claims).toMatchObject({ sub: 'user_42', sid: 'sess_fixed', pla: 'u:pro', iat: now / 1000, exp: now / 1000 + 300 });
+      const overridden = decodeJwt(await clerk.mintToken({ sub: 'user_from_claims' }, { userId: 'user_from_options' }));
+      expect(overridden.sub).toBe('user_from_claims');
+    });
+
+    it('mints expired, not-yet-valid and pending tokens', async () => {
+      const key = await importSPKI(clerk.jwtKey, 'RS256');
+      const nowSec = Math.floor(Date.now() / 1000);
+
+      const expired = await clerk.mintToken({}, { expired: true });
+      const expiredClaims = decodeJwt(expired);
+      expect(expiredClaims.exp).toBeLessThanOrEqual(nowSec - 119);
+      expect(expiredClaims.iat).toBeLessThan(expiredClaims.exp as number);
+      expect(expiredClaims.nbf).toBeLessThan(expiredClaims.exp as number);
+      await expect(jwtVerify(expired, key)).rejects.toMatchObject({ code: 'ERR_JWT_EXPIRED' });
+      await expect(jwtVerify(expired, key, { clockTolerance: 5 })).rejects.toMatchObject({ code: 'ERR_JWT_EXPIRED' });
+
+      const early = await clerk.mintToken({}, { notYetValid: true });
+      const earlyClaims = decodeJwt(early);
+      expect(earlyClaims.nbf).toBeGreaterThanOrEqual(nowSec + 119);
+      expect(earlyClaims.iat).toBe(earlyClaims.nbf);
+      await expect(jwtVerify(early, key, { clockTolerance: 5 })).rejects.toMatchObject({
+        code: 'ERR_JWT_CLAIM_VALIDATION_FAILED',
+        claim: 'nbf',
+      });
+
+      const pending = await clerk.mintToken({}, { pending: true });
+      expect(decodeJwt(pending).sts).toBe('pending');
+      await expect(jwtVerify(pending, key)).resolves.toBeDefined();
+
+      await expect(clerk.mintToken({}, { expired: true, notYetValid: true })).rejects.toThrow(TypeError);
+    });
+
+    it('encodes v1 organization claims', async () => {
+      const claims = decodeJwt(
+        await clerk.mintToken(
+          {},
+          {
+            version: 1,
+            org: { id: 'org_1', slug: 'acme', role: 'org:admin', permissions: ['org:posts:read', 'org:posts:write'] },
+          },
+        ),
+      );
+      expect(claims).toMatchObject({
+        org_id: 'org_1',
+        org_slug: 'acme',
+        org_role: 'org:admin',
+        org_permissions: ['org:posts:read', 'org:posts:write'],
+      });
+      expect(claims).not.toHaveProperty('v');
+      expect(claims).not.toHaveProperty('sts');
+      expect(claims).not.toHaveProperty('fva');
+      expect(claims).not.toHaveProperty('o');
+    });
+
+    it('encodes v1 organizations the way @clerk/backend decodes them', async () => {
+      const token = await clerk.mintToken(
+        {},
+        { version: 1, org: { id: 'org_1', slug: 'acme', role: 'org:admin', permissions: ['org:posts:read'] } },
+      );
+      const auth = authObjectOf(token);
+      expect(auth.orgId).toBe('org_1');
+      expect(auth.orgRole).toBe('org:admin');
+      expect(auth.has({ permission: 'org:posts:read' })).toBe(true);
+      expect(auth.has({ permission: 'org:posts:delete' })).toBe(false);
+    });
+
+    it('encodes v2 organizations so that @clerk/backend decodes them back', async () => {
+      const token = await clerk.mintToken(
+        {},
+        { userId: 'user_org', org: { id: 'org_2', slug: 'acme', role: 'org:admin', permissions: ['org:posts:read'] } },
+      );
+      const claims = decodeJwt(token);
+      expect(claims.o).toEqual({ id: 'org_2', slg: 'acme', rol: 'admin', per: 'read', fpm: '1' });
+      expect(claims.fea).toBe('o:posts');
+
+      const auth = authObjectOf(token);
+      expect(auth.userId).toBe('user_org');
+      expect(auth.orgId).toBe('org_2');
+      expect(auth.orgRole).toBe('org:admin');
+      expect(auth.orgSlug).toBe('acme');
+      expect(auth.orgPermissions).toEqual(['org:posts:read']);
+      expect(auth.sessionStatus).toBe('active');
+      expect(auth.has({ role: 'org:admin' })).toBe(true);
+      expect(auth.has({ role: 'org:member' })).toBe(false);
+      expect(auth.has({ permission: 'org:posts:read' })).toBe(true);
+      expect(auth.has({ permission: 'org:posts:delete' })).toBe(false);
+    });
+
+    it('encodes several features and permissions in v2 tokens', async () => {
+      const permissions = ['org:posts:read', 'org:posts:delete', 'org:billing:read', 'org:team:manage', 'org:team:read'];
+      const token = await clerk.mintToken({}, { org: { id: 'org_3', role: 'org:member', permissions } });
+      const claims = decodeJwt(token);
+      expect(claims.o).toEqual({ id: 'org_3', rol: 'member', per: 'read,delete,manage', fpm: '3,1,5' });
+      expect(claims.fea).toBe('o:posts,o:billing,o:team');
+      const auth = authObjectOf(token);
+      expect([...(auth.orgPermissions ?? [])].sort()).toEqual([...permissions].sort());
+      expect(auth.orgSlug).toBeUndefined();
+      expect(auth.has({ permission: 'org:billing:delete' })).toBe(false);
+      expect(auth.has({ permission: 'org:team:manage' })).toBe(true);
+      expect(auth.has({ feature: 'o:team' })).toBe(true);
+    });
+
+    it('encodes a v2 organization without permissions', async () => {
+      const token = await clerk.mintToken({}, { org: { id: 'org_4', role: 'org:admin' } });
+      const claims = decodeJwt(token);
+      expect(claims.o).toEqual({ id: 'org_4', rol: 'admin' });
+      expect(claims).not.toHaveProperty('fea');
+      const auth = authObjectOf(token);
+      expect(auth.orgId).toBe('org_4');
+      expect(auth.orgPermissions).toEqual([]);
+      expect(auth.has({ role: 'org:admin' })).toBe(true);
+    });
+
+    it('rejects malformed permissions', async () => {
+      await expect(clerk.mintToken({}, { org: { id: 'org_5', role: 'org:admin', permissions: ['read'] } })).rejects.toThrow(
+        /org:<feature>:<permission>/,
+      );
+    });
+
+    it('overrides, adds and removes header fields', async () => {
+      const custom = await clerk.mintToken({}, { kid: 'kid_other', header: { cty: 'x', typ: undefined } });
+      expect(decodeProtectedHeader(custom)).toEqual({ alg: 'RS256', kid: 'kid_other', cty: 'x' });
+      const noKid = await clerk.mintToken({}, { header: { kid: undefined } });
+      expect(decodeProtectedHeader(noKid)).toEqual({ alg: 'RS256', typ: 'JWT' });
+      const lying = await clerk.mintToken({}, { header: { alg: 'HS256' } });
+      expect(decodeProtectedHeader(lying).alg).toBe('HS256');
+      const key = await importSPKI(clerk.jwtKey, 'RS256');
+      await expect(jwtVerify(lying, key)).rejects.toThrow();
+    });
+
+    it('signs forged tokens with an unpublished key when signWith is "foreign"', async () => {
+      const forged = await clerk.mintToken({}, { signWith: 'foreign' });
+      expect(decodeProtectedHeader(forged).kid).toBe(clerk.kid);
+      const jwks = createRemoteJWKSet(new URL(clerk.jwksUri));
+      await expect(jwtVerify(forged, jwks)).rejects.toMatchObject({ code: 'ERR_JWS_SIGNATURE_VERIFICATION_FAILED' });
+      await expect(jwtVerify(forged, await importSPKI(clerk.jwtKey, 'RS256'))).rejects.toMatchObject({
+        code: 'ERR_JWS_SIGNATURE_VERIFICATION_FAILED',
+      });
+      // One foreign key per issuer: RS256 (PKCS#1 v1.5) is deterministic, so equal inputs give equal tokens.
+      const a = await clerk.mintToken({ sid: 'sess_same' }, { signWith: 'foreign', now: 0 });
+      const b = await clerk.mintToken({ sid: 'sess_same' }, { signWith: 'foreign', now: 0 });
+      const c = await clerk.mintToken({ sid: 'sess_same' }, { now: 0 });
+      expect(a).toBe(b);
+      expect(c.split('.')[2]).not.toBe(a.split('.')[2]);
+    });
+  });
+
+  describe('rotateKey', () => {
+    it('replaces the key (without keepPrevious)', async () => {
+      const rotating = await createTestIssuer();
+      try {
+        const oldKid = rotating.kid;
+        const oldPem = rotating.jwtKey;
+        const oldToken = await rotating.mintToken();
+        const newKid = await rotating.rotateKey();
+        expect(newKid).toBe(rotating.kid);
+        expect(newKid).not.toBe(oldKid);
+        expect(rotating.jwtKey).not.toBe(oldPem);
+        expect(rotating.publicJwk.kid).toBe(newKid);
+        const { body } = await getJson(rotating.jwksUri);
+        expect((body as { keys: JWK[] }).keys.map((k) => k.kid)).toEqual([newKid]);
+
+        const jwks = createRemoteJWKSet(new URL(rotating.jwksUri));
+        const newToken = await rotating.mintToken();
+        expect(decodeProtectedHeader(newToken).kid).toBe(newKid);
+        await expect(jwtVerify(newToken, jwks)).resolves.toBeDefined();
+        await expect(jwtVerify(oldToken, jwks)).rejects.toMatchObject({ code: 'ERR_JWKS_NO_MATCHING_KEY' });
+        await expect(jwtVerify(newToken, await importSPKI(oldPem, 'RS256'))).rejects.toThrow();
+      } finally {
+        await rotating.close();
+      }
+    });
+
+    it('keeps the previous key in the JWKS with keepPrevious', async () => {
+      const rotating = await createTestIssuer();
+      try {
+        const oldKid = rotating.kid;
+        const oldToken = await rotating.mintToken();
+        const newKid = await rotating.rotateKey({ keepPrevious: true });
+        const { body } = await getJson(rotating.jwksUri);
+        expect((body as { keys: JWK[] }).keys.map((k) => k.kid)).toEqual([newKid, oldKid]);
+        const jwks = createRemoteJWKSet(new URL(rotating.jwksUri));
+        await expect(jwtVerify(oldToken, jwks)).resolves.toBeDefined();
+        await expect(jwtVerify(await rotating.mintToken(), jwks)).resolves.toBeDefined();
+
+        // A second rotation keeps only the immediately previous key.
+        const thirdKid = await rotating.rotateKey({ keepPrevious: true });
+        const again = await getJson(rotating.jwksUri);
+        expect((again.body as { keys: JWK[] }).keys.map((k) => k.kid)).toEqual([thirdKid, newKid]);
+      } finally {
+        await rotating.close();
+      }
+    });
+  });
+
+  describe('setJwksFailure', () => {
+    let flaky: TestIssuer;
+
+    beforeAll(async () => {
+      flaky = await createTestIssuer();
+    });
+
+    afterAll(async () => {
+      await flaky.close();
+    });
+
+    it("'down' answers 503", async () => {
+      flaky.setJwksFailure('down');
+      flaky.resetJwksFetchCount();
+      expect((await getJson(flaky.jwksUri)).status).toBe(503);
+      expect(flaky.jwksFetchCount).toBe(1);
+      const jwks = createRemoteJWKSet(new URL(flaky.jwksUri));
+      await expect(jwtVerify(await flaky.mintToken(), jwks)).rejects.toThrow();
+      flaky.setJwksFailure(null);
+      expect((await getJson(flaky.jwksUri)).status).toBe(200);
+    });
+
+    it("'garbage' answers 200 with JSON that is not a key set", async () => {
+      flaky.setJwksFailure('garbage');
+      const { status, headers, body } = await getJson(flaky.jwksUri);
+      expect(status).toBe(200);
+      expect(headers.get('content-type')).toBe('application/json');
+      expect(body).toEqual({ hello: 'world' });
+      const jwks = createRemoteJWKSet(new URL(flaky.jwksUri));
+      await expect(jwtVerify(await flaky.mintToken(), jwks)).rejects.toMatchObject({ code: 'ERR_JWKS_INVALID' });
+      flaky.setJwksFailure(null);
+    });
+
+    it("'not-json' answers 200 text/plain that is not JSON", async () => {
+      flaky.setJwksFailure('not-json');
+      const res = await fetch(flaky.jwksUri);
+      expect(res.status).toBe(200);
+      expect(res.headers.get('content-type')).toMatch(/^text\/plain/);
+      const text = await res.text();
+      expect(() => JSON.parse(text)).toThrow();
+      flaky.setJwksFailure(null);
+    });
+
+    it("'slow' never answers until the mode changes", async () => {
+      flaky.setJwksFailure('slow');
+      flaky.resetJwksFetchCount();
+      await expect(fetch(flaky.jwksUri, { signal: AbortSignal.timeout(200) })).rejects.toMatchObject({
+        name: 'TimeoutError',
+      });
+      expect(flaky.jwksFetchCount).toBe(1);
+
+      const held = fetch(flaky.jwksUri);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      flaky.setJwksFailure(null);
+      const res = await held;
+      expect(res.status).toBe(200);
+      expect(await res.json()).toEqual({ keys: [flaky.publicJwk] });
+    });
+
+    it("'reset' destroys the connection", async () => {
+      flaky.setJwksFailure('reset');
+      flaky.resetJwksFetchCount();
+      await expect(fetch(flaky.jwksUri)).rejects.toThrow('fetch failed');
+      expect(flaky.jwksFetchCount).toBeGreaterThanOrEqual(1);
+      flaky.setJwksFailure(null);
+      expect((await getJson(flaky.jwksUri)).status).toBe(200);
+    });
+
+    it("'huge' answers a key set padded over 1 MiB", async () => {
+      flaky.setJwksFailure('huge');
+      const res = await fetch(flaky.jwksUri);
+      expect(res.status).toBe(200);
+      const text = await res.text();
+      expect(Buffer.byteLength(text)).toBeGreaterThan(1024 * 1024);
+      expect(Number(res.headers.get('content-length'))).toBeGreaterThan(1024 * 1024);
+      expect((JSON.parse(text) as { keys: JWK[] }).keys).toEqual([flaky.publicJwk]);
+      flaky.setJwksFailure(null);
+    });
+
+    it('applies failure modes to /v1/jwks too', async () => {
+      flaky.setJwksFailure('down');
+      const res = await getJson(`${flaky.apiUrl}/v1/jwks`, { headers: { authorization: `Bearer ${flaky.secretKey}` } });
+      expect(res.status).toBe(503);
+      flaky.setJwksFailure(null);
+    });
+  });
+
+  describe('lifecycle', () => {
+    it('refuses to run in production', async () => {
+      const previous = process.env.NODE_ENV;
+      process.env.NODE_ENV = 'production';
+      try {
+        await expect(createTestIssuer()).rejects.toThrow(/must never run in production/);
+      } finally {
+        if (previous === undefined) delete process.env.NODE_ENV;
+        else process.env.NODE_ENV = previous;
+      }
+    });
+
+    it('close() is idempotent and ends stalled connections', async () => {
+      const short = await createTestIssuer();
+      short.setJwksFailure('slow');
+      const stalled = fetch(short.jwksUri).then(
+        () => 'answered',
+        () => 'failed',
+      );
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      const first = short.close();
+      const second = short.close();
+      expect(second).toBe(first);
+      await first;
+      await short.close();
+      expect(await stalled).toBe('failed');
+      await expect(fetch(short.jwksUri)).rejects.toThrow();
+      // Minting still works after close (it needs no server).
+      await expect(short.mintToken()).resolves.toMatch(/^[\w-]+\.[\w-]+\.[\w-]+$/);
+    });
+  });
+});

@@ -1,0 +1,499 @@
+/**
+ * `clerk-mastra-auth/testing`: a local, offline stand-in for Clerk in tests.
+ *
+ * {@link createTestIssuer} generates an RSA key pair, serves its JWKS over HTTP on 127.0.0.1 and signs
+ * Clerk-shaped session tokens (v2 by default, v1 on request), so a test suite can exercise real
+ * signature checks, real JWKS fetches and JWKS outages without a Clerk account or network access.
+ *
+ * Never use this module in production: {@link createTestIssuer} refuses to run when
+ * `NODE_ENV === 'production'`.
+ *
+ * @packageDocumentation
+ */
+import { randomBytes, webcrypto } from 'node:crypto';
+import { createServer } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { exportJWK, exportSPKI, generateKeyPair } from 'jose';
+import type { JWK } from 'jose';
+
+/** Options of {@link createTestIssuer}. */
+export interface TestIssuerOptions {
+  /**
+   * Frontend API host of the fake Clerk instance (no scheme, no path), e.g. `'my-app.clerk.accounts.dev'`.
+   * Used for `iss` (`https://<frontendApi>`) and the publishable key.
+   * Default: `'test-<8 random hex>.clerk.accounts.dev'`, different on every call.
+   */
+  frontendApi?: string;
+  /** Origin put in the `azp` claim of minted tokens and in `authOptions.authorizedParties`. Default `'http://localhost:3000'`. */
+  authorizedParty?: string;
+  /** Instance type: selects the `pk_test_` / `pk_live_` (and `sk_test_` / `sk_live_`) key prefixes. Default `'test'`. */
+  instance?: 'test' | 'live';
+  /** Clock in milliseconds since the epoch, used for the default `iat` / `nbf` / `exp` of minted tokens. Default `Date.now`. */
+  clock?: () => number;
+}
+
+/** An organization membership to encode in a minted token. */
+export interface TestOrg {
+  /** Organization id (`org_...`). */
+  id: string;
+  /** Organization slug. Omitted from the token when not given. */
+  slug?: string;
+  /** Role in Clerk's user-facing form, e.g. `'org:admin'` (v2 tokens store it without the `org:` prefix). */
+  role: string;
+  /**
+   * Permissions in Clerk's user-facing form `org:<feature>:<permission>`, e.g. `['org:posts:read']`.
+   * For v2 tokens they are encoded into `o.per`, `o.fpm` and the `fea` claim.
+   */
+  permissions?: string[];
+}
+
+/** Options of {@link TestIssuer.mintToken}. */
+export interface MintOptions {
+  /** Value of `sub`. Default `'user_test'`. A `sub` given in the claims wins. */
+  userId?: string;
+  /** Token lifetime: `exp - iat`. Default 60 (Clerk's session-token lifetime). */
+  expiresInSeconds?: number;
+  /** Mint an expired token: `exp` 120 s in the past, `iat` / `nbf` before it. */
+  expired?: boolean;
+  /** Mint a token that is not valid yet: `nbf` and `iat` 120 s in the future. */
+  notYetValid?: boolean;
+  /** Mint a pending session (`sts: 'pending'`), which Clerk treats as signed out by default. */
+  pending?: boolean;
+  /** Session-token version. 2 (default) adds `v: 2`, `sts`, `fva` and encodes the org in `o`; 1 uses `org_*` claims. */
+  version?: 1 | 2;
+  /** Active organization of the session. */
+  org?: TestOrg;
+  /** `kid` header value. Default: the issuer's current key id. */
+  kid?: string;
+  /**
+   * Extra or overriding protected-header fields, e.g. `{ alg: 'HS256' }` or `{ kid: undefined }`.
+   * A field set to `undefined` is removed. The signature is always RS256 whatever `alg` says.
+   */
+  header?: Record<string, unknown>;
+  /** Clock override for this token, in milliseconds since the epoch. */
+  now?: number;
+  /**
+   * Signing key. `'current'` (default): the key served in the JWKS. `'foreign'`: another RSA key, never
+   * published, with the same `kid`: a forged token that must fail verification.
+   */
+  signWith?: 'current' | 'foreign';
+}
+
+/** How the JWKS endpoint misbehaves; `null` serves the key set normally. */
+export type JwksFailureMode = 'down' | 'garbage' | 'not-json' | 'slow' | 'reset' | 'huge' | null;
+
+/** The options our Clerk verifier needs to trust the test issuer (structurally compatible with `ClerkAuthOptions`). */
+export interface TestIssuerAuthOptions {
+  /** The test issuer's publishable key. */
+  publishableKey: string;
+  /** URL of the test issuer's JWKS. */
+  jwksUri: string;
+  /** Expected `iss`. */
+  issuer: string;
+  /** Accepted `azp` values: the test issuer's authorized party. */
+  authorizedParties: string[];
+}
+
+/** A running local Clerk stand-in. Call {@link TestIssuer.close} when done (e.g. in `afterAll`). */
+export interface TestIssuer {
+  /** JWKS URL: `http://127.0.0.1:<port>/.well-known/jwks.json`. */
+  readonly jwksUri: string;
+  /**
+   * Base URL of the fake Backend API, `http://127.0.0.1:<port>`; its `/v1/jwks` serves the same key set to
+   * requests carrying `Authorization: Bearer <secretKey>` (`@clerk/backend`'s `apiUrl` option).
+   */
+  readonly apiUrl: string;
+  /** Frontend API host, e.g. `test-1a2b3c4d.clerk.accounts.dev`. */
+  readonly frontendApi: string;
+  /** Issuer (`iss`) of minted tokens: `https://<frontendApi>`. */
+  readonly issuer: string;
+  /** Publishable key: `pk_test_` (or `pk_live_`) + standard base64 of `<frontendApi>$`. */
+  readonly publishableKey: string;
+  /** Secret key (`sk_test_<random>` or `sk_live_<random>`) that `/v1/jwks` requires as a Bearer token. */
+  readonly secretKey: string;
+  /** `azp` of minted tokens. */
+  readonly authorizedParty: string;
+  /** Key id of the current signing key. Changes on {@link TestIssuer.rotateKey}. */
+  readonly kid: string;
+  /** Current public key as an SPKI PEM string (what Clerk calls the JWT key, `CLERK_JWT_KEY`). */
+  readonly jwtKey: string;
+  /** Current private key, for tests that sign unusual tokens themselves. */
+  readonly privateKey: CryptoKey;
+  /** Current public key as a JWK with `kid`, `alg: 'RS256'` and `use: 'sig'`. */
+  readonly publicJwk: JWK;
+  /** Options for our verifier: `{ publishableKey, jwksUri, issuer, authorizedParties: [authorizedParty] }` (a fresh object per read). */
+  readonly authOptions: TestIssuerAuthOptions;
+  /** Number of HTTP requests received on the JWKS paths (in any failure mode) since start or the last reset. */
+  readonly jwksFetchCount: number;
+  /**
+   * Signs a Clerk session token (v2 by default). `claims` are merged over the defaults; a claim set to
+   * `undefined` is removed from the payload.
+   */
+  mintToken(claims?: Record<string, unknown>, options?: MintOptions): Promise<string>;
+  /**
+   * Replaces the signing key with a new key pair and kid. The JWKS then serves the new key, plus the previous
+   * one when `keepPrevious` is true. Returns the new kid.
+   */
+  rotateKey(options?: { keepPrevious?: boolean }): Promise<string>;
+  /**
+   * Makes the JWKS endpoints misbehave: `'down'` 503; `'garbage'` 200 with JSON that is not a key set;
+   * `'not-json'` 200 `text/plain` non-JSON; `'slow'` never answers (until the mode changes or close);
+   * `'reset'` destroys the socket; `'huge'` 200 with a key set padded over 1 MiB; `null` normal.
+   */
+  setJwksFailure(mode: JwksFailureMode): void;
+  /** Sets {@link TestIssuer.jwksFetchCount} back to 0. */
+  resetJwksFetchCount(): void;
+  /** Stops the HTTP server and closes every connection, stalled ones included. Idempotent. */
+  close(): Promise<void>;
+}
+
+interface KeyMaterial {
+  kid: string;
+  privateKey: CryptoKey;
+  jwtKey: string;
+  publicJwk: JWK;
+}
+
+const JWKS_PATH = '/.well-known/jwks.json';
+const BAPI_JWKS_PATH = '/v1/jwks';
+/** Size of the padding in 'huge' mode: the body ends up over 1 MiB. */
+const HUGE_PADDING = 1024 * 1024 + 4096;
+
+const randomHex = (bytes: number): string => randomBytes(bytes).toString('hex');
+
+async function newKeyMaterial(kid: string): Promise<KeyMaterial> {
+  const { publicKey, privateKey } = await generateKeyPair('RS256', { extractable: true });
+  const jwk = await exportJWK(publicKey);
+  const publicJwk: JWK = { kid, kty: jwk.kty, alg: 'RS256', use: 'sig', n: jwk.n, e: jwk.e };
+  return { kid, privateKey, jwtKey: await exportSPKI(publicKey), publicJwk };
+}
+
+const newKid = (): string => `ins_test_${randomHex(12)}`;
+
+function base64url(data: Uint8Array | string): string {
+  return Buffer.from(data).toString('base64url');
+}
+
+function withoutUndefined(record: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(record)) {
+    if (value !== undefined) out[key] = value;
+  }
+  return out;
+}
+
+/**
+ * Encodes an organization the way Clerk's v2 session tokens do (decoded by `@clerk/shared`'s
+ * `__experimental_JWTPayloadToAuthObjectProperties`):
+ * - `o.rol`: the role without its `org:` prefix;
+ * - `o.per`: comma-separated permission names (the last segment of `org:<feature>:<permission>`);
+ * - `fea`: comma-separated org features, `o:<feature>`;
+ * - `o.fpm`: one decimal bitmask per org feature (in `fea` order); bit `j` set means the feature has
+ *   permission `per[j]`.
+ */
+function encodeOrgV2(org: TestOrg): { o: Record<string, unknown>; fea?: string } {
+  const features: string[] = [];
+  const names: string[] = [];
+  const pairs: Array<[number, number]> = [];
+  for (const permission of org.permissions ?? []) {
+    const parts = (permission.startsWith('org:') ? permission.slice(4) : permission).split(':');
+    const [feature, name] = parts;
+    if (parts.length !== 2 || !feature || !name) {
+      throw new TypeError(`Invalid organization permission "${permission}": expected "org:<feature>:<permission>".`);
+    }
+    let featureIndex = features.indexOf(feature);
+    if (featureIndex === -1) featureIndex = features.push(feature) - 1;
+    let nameIndex = names.indexOf(name);
+    if (nameIndex === -1) nameIndex = names.push(name) - 1;
+    pairs.push([featureIndex, nameIndex]);
+  }
+  const masks = features.map(() => 0n);
+  for (const [featureIndex, nameIndex] of pairs) {
+    masks[featureIndex] = (masks[featureIndex] ?? 0n) | (1n << BigInt(nameIndex));
+  }
+  const o: Record<string, unknown> = {
+    id: org.id,
+    rol: org.role.startsWith('org:') ? org.role.slice(4) : org.role,
+  };
+  if (org.slug !== undefined) o.slg = org.slug;
+  if (names.length > 0) {
+    o.per = names.join(',');
+    o.fpm = masks.map(String).join(',');
+    return { o, fea: features.map((feature) => `o:${feature}`).join(',') };
+  }
+  return { o };
+}
+
+function validateFrontendApi(host: string): void {
+  if (!host.includes('.') || /[$/\s:]/.test(host)) {
+    throw new TypeError(
+      `Invalid frontendApi "${host}": expected a host name such as "my-app.clerk.accounts.dev" (no scheme, no path).`,
+    );
+  }
+}
+
+/**
+ * Starts a local Clerk stand-in: a fresh RSA-2048 key pair, its JWKS served on an ephemeral port of
+ * 127.0.0.1, and a token minter. Throws when `NODE_ENV` is `'production'`.
+ *
+ * @example
+ * ```ts
+ * const clerk = await createTestIssuer();
+ * const token = await clerk.mintToken({}, { userId: 'user_1' });
+ * // ... use clerk.authOptions with the middleware, send `Authorization: Bearer ${token}`
+ * await clerk.close();
+ * ```
+ */
+export async function createTestIssuer(options: TestIssuerOptions = {}): Promise<TestIssuer> {
+  if (process.env.NODE_ENV === 'production') {
+    throw new Error(
+      'clerk-mastra-auth/testing: the testing kit must never run in production (NODE_ENV is "production"). ' +
+        'It signs tokens with keys it generates itself.',
+    );
+  }
+
+  const frontendApi = options.frontendApi ?? `test-${randomHex(4)}.clerk.accounts.dev`;
+  validateFrontendApi(frontendApi);
+  const instance = options.instance ?? 'test';
+  const authorizedParty = options.authorizedParty ?? 'http://localhost:3000';
+  const clock = options.clock ?? Date.now;
+  const issuer = `https://${frontendApi}`;
+  const publishableKey = `pk_${instance}_${Buffer.from(`${frontendApi}$`, 'utf8').toString('base64')}`;
+  const secretKey = `sk_${instance}_${randomHex(20)}`;
+
+  let current = await newKeyMaterial(newKid());
+  let previous: KeyMaterial | undefined;
+  let foreignKey: Promise<CryptoKey> | undefined;
+  let failure: JwksFailureMode = null;
+  let fetchCount = 0;
+  let closing: Promise<void> | undefined;
+  const held = new Set<{ req: IncomingMessage; res: ServerResponse }>();
+
+  const keySet = (): { keys: JWK[] } => ({
+    keys: previous ? [current.publicJwk, previous.publicJwk] : [current.publicJwk],
+  });
+
+  const send = (res: ServerResponse, status: number, contentType: string, body: string): void => {
+    res.writeHead(status, {
+      'content-type': contentType,
+      'cache-control': 'no-store',
+      'content-length': Buffer.byteLength(body),
+    });
+    res.end(body);
+  };
+
+  const sendJson = (res: ServerResponse, status: number, value: unknown): void =>
+    send(res, status, 'application/json', JSON.stringify(value));
+
+  /** Answers a JWKS request according to the current failure mode (and, for /v1/jwks, the secret key). */
+  const answerJwks = (req: IncomingMessage, res: ServerResponse, path: string): void => {
+    switch (failure) {
+      case 'down':
+        sendJson(res, 503, { errors: [{ message: 'Service unavailable', code: 'service_unavailable' }] });
+        return;
+      case 'garbage':
+        sendJson(res, 200, { hello: 'world' });
+        return;
+      case 'not-json':
+        send(res, 200, 'text/plain; charset=utf-8', 'this is not JSON <html>');
+        return;
+      case 'slow': {
+        const entry = { req, res };
+        held.add(entry);
+        res.on('close', () => held.delete(entry));
+        return;
+      }
+      case 'reset':
+        req.socket.destroy();
+        return;
+      case 'huge':
+        sendJson(res, 200, { ...keySet(), padding: 'x'.repeat(HUGE_PADDING) });
+        return;
+      case null:
+        break;
+    }
+    if (path === BAPI_JWKS_PATH) {
+      const authorization = req.headers.authorization;
+      if (authorization === undefined) {
+        sendJson(res, 401, {
+          errors: [
+            {
+              message: 'Unauthorized',
+              long_message: 'The Authorization header is missing.',
+              code: 'authorization_header_missing',
+            },
+          ],
+        });
+        return;
+      }
+      if (authorization !== `Bearer ${secretKey}`) {
+        sendJson(res, 401, {
+          errors: [
+            { message: 'Unauthorized', long_message: 'The provided Clerk Secret Key is invalid.', code: 'clerk_key_invalid' },
+          ],
+        });
+        return;
+      }
+    }
+    sendJson(res, 200, keySet());
+  };
+
+  const server: Server = createServer((req, res) => {
+    const path = new URL(req.url ?? '/', 'http://127.0.0.1').pathname;
+    if (path !== JWKS_PATH && path !== BAPI_JWKS_PATH) {
+      sendJson(res, 404, { errors: [{ message: 'Not found', code: 'resource_not_found' }] });
+      return;
+    }
+    fetchCount += 1;
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      res.setHeader('allow', 'GET, HEAD');
+      sendJson(res, 405, { errors: [{ message: 'Method not allowed', code: 'method_not_allowed' }] });
+      return;
+    }
+    answerJwks(req, res, path);
+  });
+  server.on('clientError', (_error, socket) => socket.destroy());
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const { port } = server.address() as AddressInfo;
+  const apiUrl = `http://127.0.0.1:${port}`;
+  const jwksUri = `${apiUrl}${JWKS_PATH}`;
+
+  const signingKey = async (which: 'current' | 'foreign'): Promise<CryptoKey> => {
+    if (which === 'current') return current.privateKey;
+    foreignKey ??= generateKeyPair('RS256', { extractable: true }).then((pair) => pair.privateKey);
+    return foreignKey;
+  };
+
+  const mintToken = async (claims: Record<string, unknown> = {}, mint: MintOptions = {}): Promise<string> => {
+    if (mint.expired && mint.notYetValid) {
+      throw new TypeError('mintToken: `expired` and `notYetValid` cannot both be set.');
+    }
+    const version = mint.version ?? 2;
+    const lifetime = mint.expiresInSeconds ?? 60;
+    const nowSeconds = Math.floor((mint.now ?? clock()) / 1000);
+    let iat: number;
+    let nbf: number;
+    let exp: number;
+    if (mint.expired) {
+      exp = nowSeconds - 120;
+      iat = exp - lifetime;
+      nbf = iat - 10;
+    } else if (mint.notYetValid) {
+      iat = nowSeconds + 120;
+      nbf = iat;
+      exp = iat + lifetime;
+    } else {
+      iat = nowSeconds;
+      nbf = iat - 10;
+      exp = iat + lifetime;
+    }
+
+    const defaults: Record<string, unknown> = {
+      azp: authorizedParty,
+      exp,
+      iat,
+      iss: issuer,
+      nbf,
+      sid: `sess_test_${randomHex(12)}`,
+      sub: mint.userId ?? 'user_test',
+    };
+    if (version === 2) {
+      defaults.fva = [0, -1];
+      defaults.sts = mint.pending ? 'pending' : 'active';
+      defaults.v = 2;
+      if (mint.org) {
+        const { o, fea } = encodeOrgV2(mint.org);
+        defaults.o = o;
+        if (fea !== undefined) defaults.fea = fea;
+      }
+    } else {
+      if (mint.pending) defaults.sts = 'pending';
+      if (mint.org) {
+        defaults.org_id = mint.org.id;
+        if (mint.org.slug !== undefined) defaults.org_slug = mint.org.slug;
+        defaults.org_role = mint.org.role;
+        defaults.org_permissions = [...(mint.org.permissions ?? [])];
+      }
+    }
+
+    const payload = withoutUndefined({ ...defaults, ...claims });
+    const header = withoutUndefined({ alg: 'RS256', kid: mint.kid ?? current.kid, typ: 'JWT', ...mint.header });
+    const signingInput = `${base64url(JSON.stringify(header))}.${base64url(JSON.stringify(payload))}`;
+    const key = await signingKey(mint.signWith ?? 'current');
+    const signature = await webcrypto.subtle.sign(
+      { name: 'RSASSA-PKCS1-v1_5' },
+      key,
+      new TextEncoder().encode(signingInput),
+    );
+    return `${signingInput}.${base64url(new Uint8Array(signature))}`;
+  };
+
+  const setJwksFailure = (mode: JwksFailureMode): void => {
+    failure = mode;
+    if (mode === 'slow') return;
+    // Requests held by 'slow' get the new mode's answer.
+    for (const entry of [...held]) {
+      held.delete(entry);
+      if (!entry.res.destroyed && !entry.res.headersSent) {
+        answerJwks(entry.req, entry.res, new URL(entry.req.url ?? '/', 'http://127.0.0.1').pathname);
+      }
+    }
+  };
+
+  const close = (): Promise<void> => {
+    closing ??= new Promise<void>((resolve, reject) => {
+      server.close((error) => (error ? reject(error) : resolve()));
+      server.closeAllConnections();
+      held.clear();
+    });
+    return closing;
+  };
+
+  return {
+    jwksUri,
+    apiUrl,
+    frontendApi,
+    issuer,
+    publishableKey,
+    secretKey,
+    authorizedParty,
+    get kid() {
+      return current.kid;
+    },
+    get jwtKey() {
+      return current.jwtKey;
+    },
+    get privateKey() {
+      return current.privateKey;
+    },
+    get publicJwk() {
+      return { ...current.publicJwk };
+    },
+    get authOptions() {
+      return { publishableKey, jwksUri, issuer, authorizedParties: [authorizedParty] };
+    },
+    get jwksFetchCount() {
+      return fetchCount;
+    },
+    mintToken,
+    async rotateKey(rotate: { keepPrevious?: boolean } = {}) {
+      const next = await newKeyMaterial(newKid());
+      previous = rotate.keepPrevious ? current : undefined;
+      current = next;
+      return next.kid;
+    },
+    setJwksFailure,
+    resetJwksFetchCount() {
+      fetchCount = 0;
+    },
+    close,
+  };
+}
