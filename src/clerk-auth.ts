@@ -1,10 +1,17 @@
 /**
  * `createClerkAuth(options)`: one verifier and one policy, shared by every adapter built from it.
  */
+import type { RequestHandler } from 'express';
 import { ClerkAuthCore } from './core/clerk-auth.js';
 import type { ClerkAuthOptions } from './core/options.js';
+import { clerkMastraAuth, type ExpressAuthOptions } from './express/middleware.js';
 
-export class ClerkAuth extends ClerkAuthCore {}
+export class ClerkAuth extends ClerkAuthCore {
+  /** The Express middleware, sharing this object's verifier, caches and policy. */
+  express(options?: ExpressAuthOptions): RequestHandler {
+    return clerkMastraAuth(this, options);
+  }
+}
 
 /**
  * Builds the shared object: validates the options once (throwing `ClerkAuthConfigError` at start-up for a

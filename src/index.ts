@@ -20,3 +20,13 @@ export {
 export type { AuthorizeContext, AuthorizeUser, HeaderReader } from './core/policy.js';
 export { verifyClerkToken } from './core/verify-token.js';
 export { createClerkAuth, ClerkAuth } from './clerk-auth.js';
+export type { ClerkAuthObject, SignedInAuth, SignedOutAuth } from './core/auth-object.js';
+export {
+  clerkMastraAuth,
+  getClerkAuth,
+  getClerkClaims,
+  requireClerkAuth,
+  type ClerkMastraAuthOptions,
+  type ClerkRequestAuth,
+  type ExpressAuthOptions,
+} from './express/middleware.js';

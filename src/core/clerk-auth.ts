@@ -12,6 +12,8 @@ export class ClerkAuthCore {
   readonly config: ResolvedOptions;
   private readonly verifier: Verifier;
   private readonly policy: AuthorizeUser<ClerkClaims>;
+  /** False when every verified user passes: adapters then skip building the policy's context. */
+  readonly hasPolicy: boolean;
   private readonly logger: ((message: string) => void) | undefined;
 
   /** Validates the options (throws `ClerkAuthConfigError` naming the option) and builds the key resolver once. */
@@ -22,6 +24,7 @@ export class ClerkAuthCore {
       throw new TypeError('"authorizeUser" must be a function');
     }
     this.policy = options.authorizeUser ?? allowAuthenticated;
+    this.hasPolicy = options.authorizeUser !== undefined;
     this.logger = options.logger === false ? undefined : (options.logger ?? ((m) => console.warn(m)));
   }
 
@@ -36,9 +39,9 @@ export class ClerkAuthCore {
   }
 
   /** Logs a failure by its code only: never the token, a key, or the known kids. */
-  log(event: string, error?: unknown): void {
+  log(event: string, error: unknown): void {
     if (!this.logger) return;
-    const code = error instanceof ClerkAuthError ? error.code : error === undefined ? undefined : 'unexpected-error';
-    this.logger(`[clerk-mastra-auth] ${event}${code ? ` (${code})` : ''}`);
+    const code = error instanceof ClerkAuthError ? error.code : typeof error === 'string' ? error : 'unexpected-error';
+    this.logger(`[clerk-mastra-auth] ${event} (${code})`);
   }
 }

@@ -104,6 +104,9 @@ export interface ResolvedOptions {
   jwks: Required<JwksOptions>;
   realm: string;
   now: () => number;
+  /** For Clerk's AuthObject `getToken()` (custom JWT templates via the Backend API). */
+  secretKey: string | undefined;
+  apiUrl: string;
 }
 
 const ENV = {
@@ -295,5 +298,7 @@ export function resolveOptions(input: ClerkAuthOptions = {}): ResolvedOptions {
     jwks,
     realm: options.realm ?? 'api',
     now: options.now ?? Date.now,
+    secretKey: options.secretKey,
+    apiUrl: options.apiUrl ?? DEFAULT_API_URL,
   };
 }

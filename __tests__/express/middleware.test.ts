@@ -1,0 +1,432 @@
+/**
+ * The Express middleware over Supertest, on Express 5 and Express 4: token extraction, every status with its
+ * header and body, optional mode, the shared policy, Clerk's own `getAuth(req)` and `has()`.
+ */
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import type { AddressInfo } from 'node:net';
+import { getAuth } from '@clerk/express';
+import express5 from 'express';
+import express4 from 'express4';
+import type { Express, NextFunction, Request, Response } from 'express';
+import request from 'supertest';
+import {
+  clerkMastraAuth,
+  createClerkAuth,
+  getClerkAuth,
+  requireClerkAuth,
+  type AuthorizeContext,
+  type ClerkMastraAuthOptions,
+} from '../../src/index.js';
+import { createTestIssuer, type TestIssuer } from '../../src/testing/index.js';
+
+let issuer: TestIssuer;
+beforeAll(async () => {
+  issuer = await createTestIssuer();
+});
+afterAll(async () => {
+  await issuer.close();
+});
+
+const INVALID = (description: string) =>
+  `Bearer realm="api", error="invalid_token", error_description="${description}"`;
+const INVALID_REQUEST = (description: string) =>
+  `Bearer realm="api", error="invalid_request", error_description="${description}"`;
+
+const frameworks = [
+  ['Express 5', express5 as unknown as () => Express],
+  ['Express 4', express4 as unknown as () => Express],
+] as const;
+
+describe.each(frameworks)('%s', (_name, express) => {
+  /** An app with the middleware and a route that echoes who the request is. */
+  function appWith(options: ClerkMastraAuthOptions = {}): Express {
+    const app = express();
+    app.use(clerkMastraAuth({ ...issuer.authOptions, env: {}, logger: false, ...options }));
+    app.get('/me', (req, res) => {
+      const auth = getClerkAuth(req);
+      res.json({ userId: auth.userId, isAuthenticated: auth.isAuthenticated, sessionStatus: auth.sessionStatus });
+    });
+    return app;
+  }
+
+  describe('token extraction', () => {
+    it('401 token-missing with a bare challenge when there is no token', async () => {
+      const res = await request(appWith()).get('/me');
+      expect(res.status).toBe(401);
+      expect(res.headers['www-authenticate']).toBe('Bearer realm="api"');
+      expect(res.body).toEqual({ error: 'token-missing', message: 'No session token was sent.' });
+    });
+
+    it.each(['Bearer', 'bearer', 'BEARER', 'BeArEr'])('reads "%s <token>" (scheme case-insensitive)', async (scheme) => {
+      const token = await issuer.mintToken({}, { userId: 'user_alice' });
+      const res = await request(appWith()).get('/me').set('Authorization', `${scheme} ${token}`);
+      expect(res.status).toBe(200);
+      expect(res.body).toEqual({ userId: 'user_alice', isAuthenticated: true, sessionStatus: 'active' });
+    });
+
+    it('treats another scheme as no token', async () => {
+      const res = await request(appWith()).get('/me').set('Authorization', 'Basic dXNlcjpwYXNz');
+      expect(res.status).toBe(401);
+      expect(res.body.error).toBe('token-missing');
+      expect(res.headers['www-authenticate']).toBe('Bearer realm="api"');
+    });
+
+    it('reads the __session cookie when there is no Authorization header', async () => {
+      const token = await issuer.mintToken({}, { userId: 'user_cookie' });
+      const res = await request(appWith()).get('/me').set('Cookie', `theme=dark; __session=${token}; other=1`);
+      expect(res.status).toBe(200);
+      expect(res.body.userId).toBe('user_cookie');
+    });
+
+    it('accepts the same token in the header and the cookie', async () => {
+      const token = await issuer.mintToken();
+      const res = await request(appWith()).get('/me').set('Authorization', `Bearer ${token}`).set('Cookie', `__session=${token}`);
+      expect(res.status).toBe(200);
+    });
+
+    it('never reads the token from the query string', async () => {
+      const token = await issuer.mintToken();
+      const res = await request(appWith()).get(`/me?token=${token}&__session=${token}&apiKey=${token}`);
+      expect(res.status).toBe(401);
+      expect(res.body.error).toBe('token-missing');
+    });
+
+    const badRequests: Array<[string, (t: string) => Record<string, string | string[]>, string]> = [
+      ['two Authorization headers', (t) => ({ Authorization: [`Bearer ${t}`, `Bearer ${t}`] }), 'The request has more than one Authorization header.'],
+      ['Bearer with an empty token', () => ({ Authorization: 'Bearer' }), 'The Bearer authorization has an empty token.'],
+      ['Bearer with only spaces', () => ({ Authorization: 'Bearer    ' }), 'The Bearer authorization has an empty token.'],
+      ['two __session cookies', (t) => ({ Cookie: `__session=${t}; __session=${t}` }), 'The request has more than one __session cookie.'],
+      [
+        'a header token and a different cookie token',
+        (t) => ({ Authorization: `Bearer ${t}`, Cookie: '__session=other.token.value' }),
+        'The Authorization header and the __session cookie carry different tokens.',
+      ],
+      ['extra words after the token', (t) => ({ Authorization: `Bearer ${t} extra` }), 'The Bearer authorization has more than one word.'],
+    ];
+    it.each(badRequests)('400 request-invalid for %s', async (_case, headers, message) => {
+      const token = await issuer.mintToken();
+      let req = request(appWith()).get('/me');
+      for (const [name, value] of Object.entries(headers(token))) req = req.set(name, value as string);
+      const res = await req;
+      expect(res.status).toBe(400);
+      expect(res.body).toEqual({ error: 'request-invalid', message });
+      expect(res.headers['www-authenticate']).toBe(INVALID_REQUEST(message));
+    });
+
+    it.each<[string, string, number, string]>([
+      ['empty', '', 401, 'token-missing'],
+      ['12 KB', `Bearer ${'a'.repeat(12_000)}`, 401, 'token-invalid'],
+      ['non-ASCII', 'Bearer \u00e9\u00fc.\u00f1\u00e7.\u00e0\u00ff', 401, 'token-invalid'],
+      ['two segments', 'Bearer a.b', 401, 'token-invalid'],
+      ['three junk segments', 'Bearer a.b.c', 401, 'token-invalid'],
+      ['extra words', 'Bearer a b c', 400, 'request-invalid'],
+      ['a lone scheme with tab', 'Bearer\t', 400, 'request-invalid'],
+      ['only a dot', 'Bearer .', 401, 'token-invalid'],
+      ['JSON', 'Bearer {"alg":"none"}', 401, 'token-invalid'],
+    ])('junk Authorization (%s) gets %i %s, never 5xx', async (_case, value, status, code) => {
+      const res = await request(appWith()).get('/me').set('Authorization', value);
+      expect({ status: res.status, code: res.body.error }).toEqual({ status, code });
+    });
+  });
+
+  describe('verification failures', () => {
+    it('401 token-expired with an invalid_token challenge', async () => {
+      const res = await request(appWith()).get('/me').set('Authorization', `Bearer ${await issuer.mintToken({}, { expired: true })}`);
+      expect(res.status).toBe(401);
+      expect(res.body).toEqual({ error: 'token-expired', message: 'The session token has expired.' });
+      expect(res.headers['www-authenticate']).toBe(INVALID('The session token has expired.'));
+    });
+
+    it('401 token-invalid-authorized-parties for a token requested by another origin', async () => {
+      const token = await issuer.mintToken({ azp: 'https://evil.example' });
+      const res = await request(appWith()).get('/me').set('Authorization', `Bearer ${token}`);
+      expect(res.status).toBe(401);
+      expect(res.body.error).toBe('token-invalid-authorized-parties');
+    });
+
+    it('503 with Retry-After, not 401, when the keys cannot be fetched', async () => {
+      const down = await createTestIssuer();
+      try {
+        down.setJwksFailure('down');
+        const res = await request(appWith(down.authOptions)).get('/me').set('Authorization', `Bearer ${await down.mintToken()}`);
+        expect(res.status).toBe(503);
+        expect(res.body.error).toBe('jwk-remote-failed-to-load');
+        expect(res.headers['retry-after']).toBe('1');
+        expect(res.headers['www-authenticate']).toBeUndefined();
+      } finally {
+        await down.close();
+      }
+    });
+
+    it('never echoes the token in the response', async () => {
+      const token = await issuer.mintToken({}, { signWith: 'foreign' });
+      const res = await request(appWith()).get('/me').set('Authorization', `Bearer ${token}`);
+      expect(res.status).toBe(401);
+      expect(res.body.error).toBe('token-invalid-signature');
+      expect(JSON.stringify(res.headers) + res.text).not.toContain(token.split('.')[2]);
+    });
+  });
+
+  describe('optional mode', () => {
+    it('lets a request without a token through, signed out', async () => {
+      const res = await request(appWith({ optional: true })).get('/me');
+      expect(res.status).toBe(200);
+      expect(res.body).toEqual({ userId: null, isAuthenticated: false, sessionStatus: null });
+    });
+
+    it('still rejects a bad token: it never becomes anonymous', async () => {
+      const res = await request(appWith({ optional: true })).get('/me').set('Authorization', `Bearer ${await issuer.mintToken({}, { expired: true })}`);
+      expect(res.status).toBe(401);
+      expect(res.body.error).toBe('token-expired');
+      const junk = await request(appWith({ optional: true })).get('/me').set('Authorization', 'Bearer a.b.c');
+      expect(junk.status).toBe(401);
+    });
+
+    it('treats a pending session as signed out, as Clerk does', async () => {
+      const token = await issuer.mintToken({}, { pending: true });
+      const res = await request(appWith({ optional: true })).get('/me').set('Authorization', `Bearer ${token}`);
+      expect(res.body).toEqual({ userId: null, isAuthenticated: false, sessionStatus: 'pending' });
+      const strict = await request(appWith()).get('/me').set('Authorization', `Bearer ${token}`);
+      expect(strict.status).toBe(401);
+      expect(strict.body.error).toBe('session-pending');
+    });
+
+    it('requireClerkAuth() guards single routes: 401 signed out, 200 signed in, 403 when its policy says no', async () => {
+      const app = express();
+      app.use(clerkMastraAuth({ ...issuer.authOptions, env: {}, logger: false, optional: true }));
+      app.get('/public', (_req, res) => res.json({ ok: true }));
+      app.get('/private', requireClerkAuth(), (req, res) => res.json({ userId: getClerkAuth(req).userId }));
+      app.get('/admins', requireClerkAuth((user) => user.o?.rol === 'admin'), (_req, res) => res.json({ ok: true }));
+      const member = await issuer.mintToken({}, { userId: 'user_m', org: { id: 'org_1', role: 'org:member' } });
+      const admin = await issuer.mintToken({}, { userId: 'user_a', org: { id: 'org_1', role: 'org:admin' } });
+
+      expect((await request(app).get('/public')).status).toBe(200);
+      const signedOut = await request(app).get('/private');
+      expect(signedOut.status).toBe(401);
+      expect(signedOut.body.error).toBe('token-missing');
+      expect(signedOut.headers['www-authenticate']).toBe('Bearer realm="api"');
+      const pending = await request(app).get('/private').set('Authorization', `Bearer ${await issuer.mintToken({}, { pending: true })}`);
+      expect(pending.status).toBe(401);
+      expect(pending.body.error).toBe('session-pending');
+      expect((await request(app).get('/private').set('Authorization', `Bearer ${member}`)).body).toEqual({ userId: 'user_m' });
+      const denied = await request(app).get('/admins').set('Authorization', `Bearer ${member}`);
+      expect(denied.status).toBe(403);
+      expect(denied.body.error).toBe('access-denied');
+      expect(denied.headers['www-authenticate']).toBe(
+        'Bearer realm="api", error="insufficient_scope", error_description="The signed-in user is not allowed to access this resource."',
+      );
+      expect((await request(app).get('/admins').set('Authorization', `Bearer ${admin}`)).status).toBe(200);
+    });
+
+    it('requireClerkAuth() without the middleware is a configuration error, not an open door', async () => {
+      const app = express();
+      app.get('/private', requireClerkAuth(), (_req, res) => res.json({ ok: true }));
+      const res = await request(app).get('/private');
+      expect(res.status).toBe(500);
+    });
+  });
+
+  describe('the shared authorizeUser policy', () => {
+    it('decides by full path and organization role, and sees the Express request', async () => {
+      const seen: AuthorizeContext[] = [];
+      const app = express();
+      app.use(
+        clerkMastraAuth({
+          ...issuer.authOptions,
+          env: {},
+          logger: false,
+          authorizeUser: async (user, ctx) => {
+            seen.push(ctx);
+            if (ctx.path.startsWith('/admin')) return user.o?.rol === 'admin';
+            return true;
+          },
+        }),
+      );
+      const router = express5.Router();
+      router.get('/reports', (_req, res) => res.json({ ok: true }));
+      app.use('/admin', router);
+      app.get('/me', (_req, res) => res.json({ ok: true }));
+      const member = await issuer.mintToken({}, { org: { id: 'org_1', role: 'org:member' } });
+      const admin = await issuer.mintToken({}, { org: { id: 'org_1', role: 'org:admin' } });
+
+      expect((await request(app).get('/me').set('Authorization', `Bearer ${member}`)).status).toBe(200);
+      const denied = await request(app).get('/admin/reports?x=1').set('Authorization', `Bearer ${member}`).set('X-Trace', 't1');
+      expect(denied.status).toBe(403);
+      expect(denied.body).toEqual({ error: 'access-denied', message: 'The signed-in user is not allowed to access this resource.' });
+      expect((await request(app).get('/admin/reports').set('Authorization', `Bearer ${admin}`)).status).toBe(200);
+
+      const ctx = seen[1]!;
+      expect({ method: ctx.method, path: ctx.path, source: ctx.source }).toEqual({ method: 'GET', path: '/admin/reports', source: 'express' });
+      expect(ctx.headers.get('X-TRACE')).toBe('t1');
+      expect(ctx.headers.get('x-missing')).toBeNull();
+      expect((ctx.request as Request).originalUrl).toBe('/admin/reports?x=1');
+    });
+
+    it('a policy that throws is a 500 authorization-error, logged by code, never a crash', async () => {
+      const logged: string[] = [];
+      const app = appWith({
+        logger: (m) => logged.push(m),
+        authorizeUser: () => {
+          throw new Error('database down');
+        },
+      });
+      const token = await issuer.mintToken();
+      const res = await request(app).get('/me').set('Authorization', `Bearer ${token}`);
+      expect(res.status).toBe(500);
+      expect(res.body).toEqual({ error: 'authorization-error', message: 'The authorization policy failed.' });
+      expect(logged).toEqual(['[clerk-mastra-auth] authorizeUser threw (authorization-error)']);
+      expect(logged.join()).not.toContain(token);
+    });
+
+    it('shares one verifier and policy between middlewares of one createClerkAuth()', async () => {
+      const own = await createTestIssuer();
+      try {
+        const auth = createClerkAuth({ ...own.authOptions, env: {}, logger: false, authorizeUser: (_u, ctx) => ctx.path !== '/blocked' });
+        const app = express();
+        app.use('/a', auth.express());
+        app.use('/b', clerkMastraAuth(auth));
+        app.get(['/a/blocked', '/a/ok', '/b/ok'], (_req, res) => res.json({ ok: true }));
+        const token = await own.mintToken();
+        expect((await request(app).get('/a/ok').set('Authorization', `Bearer ${token}`)).status).toBe(200);
+        expect((await request(app).get('/b/ok').set('Authorization', `Bearer ${await own.mintToken()}`)).status).toBe(200);
+        expect(own.jwksFetchCount).toBe(1);
+        // The policy sees the full path, whatever the mount point.
+        expect((await request(app).get('/a/blocked').set('Authorization', `Bearer ${token}`)).status).toBe(200);
+      } finally {
+        await own.close();
+      }
+    });
+  });
+
+  describe('Clerk compatibility', () => {
+    it('getAuth(req) from @clerk/express reads our req.auth unchanged', async () => {
+      const app = appWith();
+      app.get('/clerk', (req, res) => {
+        const auth = getAuth(req);
+        res.json({ userId: auth.userId, sessionId: auth.sessionId, isAuthenticated: auth.isAuthenticated });
+      });
+      const token = await issuer.mintToken({ sid: 'sess_42' }, { userId: 'user_clerk' });
+      const res = await request(app).get('/clerk').set('Authorization', `Bearer ${token}`);
+      expect(res.body).toEqual({ userId: 'user_clerk', sessionId: 'sess_42', isAuthenticated: true });
+    });
+
+    it.each([1, 2] as const)('has({ role }) and has({ permission }) behave as Clerk on v%i tokens', async (version) => {
+      const app = appWith();
+      app.get('/org', (req, res) => {
+        const auth = getClerkAuth(req);
+        res.json({
+          orgId: auth.orgId,
+          orgRole: auth.orgRole,
+          orgSlug: auth.orgSlug,
+          orgPermissions: auth.orgPermissions,
+          admin: auth.has({ role: 'org:admin' }),
+          member: auth.has({ role: 'org:member' }),
+          read: auth.has({ permission: 'org:posts:read' }),
+          remove: auth.has({ permission: 'org:posts:delete' }),
+        });
+      });
+      const token = await issuer.mintToken(
+        {},
+        { version, org: { id: 'org_7', slug: 'acme', role: 'org:admin', permissions: ['org:posts:read', 'org:posts:manage'] } },
+      );
+      const res = await request(app).get('/org').set('Authorization', `Bearer ${token}`);
+      expect(res.body).toEqual({
+        orgId: 'org_7',
+        orgRole: 'org:admin',
+        orgSlug: 'acme',
+        orgPermissions: ['org:posts:read', 'org:posts:manage'],
+        admin: true,
+        member: false,
+        read: true,
+        remove: false,
+      });
+    });
+
+    it('ignores a req.auth that another middleware put there', async () => {
+      const app = express();
+      app.use((req: Request, _res: Response, next: NextFunction) => {
+        // Another library's req.auth, even one carrying Clerk's brand.
+        const forged = Object.assign(() => ({ userId: 'user_forged', isAuthenticated: true }), {
+          [Symbol.for('@clerk/express.auth')]: true,
+        });
+        (req as unknown as { auth: unknown }).auth = forged;
+        next();
+      });
+      app.use(clerkMastraAuth({ ...issuer.authOptions, env: {}, logger: false, optional: true }));
+      app.get('/me', (req, res) => res.json({ ours: getClerkAuth(req).userId, clerk: getAuth(req).userId }));
+      const res = await request(app).get('/me');
+      expect(res.body).toEqual({ ours: null, clerk: null });
+    });
+
+    it('getClerkAuth(req) without the middleware throws instead of trusting req.auth', () => {
+      const req = { auth: () => ({ userId: 'user_forged' }) } as unknown as Request;
+      expect(() => getClerkAuth(req)).toThrow('getClerkAuth(req) needs app.use(clerkMastraAuth()) to run before it');
+    });
+  });
+
+  describe('errors for apps that render their own', () => {
+    it('onError receives the ClerkAuthError', async () => {
+      const app = appWith({
+        onError: (error, _req, res) => {
+          res.status(error.status).set(error.headers).send(`custom ${error.code}`);
+        },
+      });
+      const res = await request(app).get('/me');
+      expect(res.status).toBe(401);
+      expect(res.text).toBe('custom token-missing');
+      expect(res.headers['www-authenticate']).toBe('Bearer realm="api"');
+    });
+
+    it("next(error) works with Express's default error handler (status and WWW-Authenticate)", async () => {
+      const app = appWith({ onError: (error, _req, _res, next) => next(error) });
+      const res = await request(app).get('/me').set('Authorization', `Bearer ${await issuer.mintToken({}, { expired: true })}`);
+      expect(res.status).toBe(401);
+      expect(res.headers['www-authenticate']).toBe(INVALID('The session token has expired.'));
+    });
+  });
+});
+
+describe('configuration', () => {
+  it('clerkMastraAuth() with no argument reads the CLERK_* environment', async () => {
+    const saved = { ...process.env };
+    try {
+      for (const name of ['CLERK_PUBLISHABLE_KEY', 'CLERK_SECRET_KEY', 'CLERK_JWT_KEY', 'CLERK_JWKS_URI', 'CLERK_AUTHORIZED_PARTIES']) {
+        delete process.env[name];
+      }
+      process.env.CLERK_JWT_KEY = issuer.jwtKey;
+      const app = express5();
+      app.use(clerkMastraAuth());
+      app.get('/me', (req, res) => res.json({ userId: getClerkAuth(req).userId }));
+      const res = await request(app).get('/me').set('Authorization', `Bearer ${await issuer.mintToken({}, { userId: 'user_env' })}`);
+      expect(res.body).toEqual({ userId: 'user_env' });
+    } finally {
+      process.env = saved;
+    }
+  });
+
+  it('fails at start-up, not on the first request, without key configuration', () => {
+    expect(() => clerkMastraAuth({ env: {} })).toThrow(/CLERK_PUBLISHABLE_KEY/);
+  });
+});
+
+describe('over a real listening server', () => {
+  it('answers 200, 401 and 403 over HTTP', async () => {
+    const app = express5();
+    app.use(clerkMastraAuth({ ...issuer.authOptions, env: {}, logger: false, authorizeUser: (user) => user.sub !== 'user_banned' }));
+    app.get('/me', (req, res) => res.json({ userId: getClerkAuth(req).userId }));
+    const server = app.listen(0, '127.0.0.1');
+    await new Promise((resolve) => server.once('listening', resolve));
+    const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    try {
+      const ok = await fetch(`${base}/me`, { headers: { Authorization: `Bearer ${await issuer.mintToken({}, { userId: 'user_ok' })}` } });
+      expect([ok.status, await ok.json()]).toEqual([200, { userId: 'user_ok' }]);
+      const missing = await fetch(`${base}/me`);
+      expect([missing.status, missing.headers.get('www-authenticate')]).toEqual([401, 'Bearer realm="api"']);
+      const banned = await fetch(`${base}/me`, { headers: { Authorization: `Bearer ${await issuer.mintToken({}, { userId: 'user_banned' })}` } });
+      expect([banned.status, (await banned.json()).error]).toEqual([403, 'access-denied']);
+    } finally {
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    }
+  });
+});

@@ -1,0 +1,22 @@
+/**
+ * Clerk's own AuthObject (`userId`, `orgRole`, `has()`...), built by Clerk's own helpers from verified claims, so
+ * v1 and v2 organization claims and `has({ role | permission | feature })` behave exactly as in Clerk's SDKs.
+ */
+import { signedInAuthObject, signedOutAuthObject } from '@clerk/backend/internal';
+import type { ClerkClaims } from './claims.js';
+import type { ResolvedOptions } from './options.js';
+
+export type SignedInAuth = ReturnType<typeof signedInAuthObject>;
+export type SignedOutAuth = ReturnType<typeof signedOutAuthObject>;
+export type ClerkAuthObject = SignedInAuth | SignedOutAuth;
+
+/** The signed-in AuthObject for verified claims. `getToken()` reaches the Backend API only if a secret key is set. */
+export function signedInAuth(config: ResolvedOptions, token: string, claims: ClerkClaims): SignedInAuth {
+  const context = config.secretKey ? { secretKey: config.secretKey, apiUrl: config.apiUrl } : {};
+  return signedInAuthObject(context, token, claims as Parameters<typeof signedInAuthObject>[2]);
+}
+
+/** The signed-out AuthObject; `sessionStatus` is `pending` for a pending session treated as signed out. */
+export function signedOutAuth(sessionStatus?: 'pending'): SignedOutAuth {
+  return signedOutAuthObject(undefined, sessionStatus);
+}
