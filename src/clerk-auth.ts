@@ -5,11 +5,17 @@ import type { RequestHandler } from 'express';
 import { ClerkAuthCore } from './core/clerk-auth.js';
 import type { ClerkAuthOptions } from './core/options.js';
 import { clerkMastraAuth, type ExpressAuthOptions } from './express/middleware.js';
+import { MastraAuthClerk, type MastraProviderOptions } from './mastra/provider.js';
 
 export class ClerkAuth extends ClerkAuthCore {
   /** The Express middleware, sharing this object's verifier, caches and policy. */
   express(options?: ExpressAuthOptions): RequestHandler {
     return clerkMastraAuth(this, options);
+  }
+
+  /** A Mastra auth provider (`new Mastra({ server: { auth } })`), sharing this object's verifier, caches and policy. */
+  mastra(options?: MastraProviderOptions): MastraAuthClerk {
+    return new MastraAuthClerk(this, options);
   }
 }
 

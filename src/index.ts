@@ -30,3 +30,9 @@ export {
   type ClerkRequestAuth,
   type ExpressAuthOptions,
 } from './express/middleware.js';
+export {
+  MastraAuthClerk,
+  type MastraAuthClerkOptions,
+  type MastraAuthRequest,
+  type MastraProviderOptions,
+} from './mastra/provider.js';

@@ -1,0 +1,349 @@
+/**
+ * The Mastra provider and Mastra mounted inside Express, over a real listening server, driven by the real
+ * `@mastra/client-js` MastraClient: one createClerkAuth() gives the same decision on Express and Mastra routes.
+ */
+import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import express from 'express';
+import { Mastra } from '@mastra/core/mastra';
+import { MASTRA_RESOURCE_ID_KEY } from '@mastra/core/request-context';
+import { createTool } from '@mastra/core/tools';
+import { MastraServer } from '@mastra/express';
+import { MastraClient } from '@mastra/client-js';
+import { z } from 'zod';
+import { createClerkAuth, MastraAuthClerk, type ClerkAuthOptions } from '../../src/index.js';
+import { createClerkMastraClient } from '../../src/client/index.js';
+import { createTestIssuer, type TestIssuer } from '../../src/testing/index.js';
+import { createApp } from '../../examples/app.js';
+import { createMastra, weatherAgent } from '../../examples/mastra/index.js';
+
+let issuer: TestIssuer;
+const servers: Server[] = [];
+beforeAll(async () => {
+  issuer = await createTestIssuer();
+});
+afterAll(async () => {
+  await issuer.close();
+});
+afterEach(async () => {
+  for (const server of servers.splice(0)) {
+    server.closeAllConnections();
+    await new Promise((resolve) => server.close(resolve));
+  }
+});
+
+async function listen(app: express.Express): Promise<string> {
+  const server = app.listen(0, '127.0.0.1');
+  servers.push(server);
+  await new Promise((resolve) => server.once('listening', resolve));
+  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+}
+
+/** A MastraClient as the seed configures it: a fixed header (or none). No retries, so failures are immediate. */
+function staticClient(baseUrl: string, token?: string): MastraClient {
+  return new MastraClient({ baseUrl, retries: 0, headers: token ? { Authorization: `Bearer ${token}` } : {} });
+}
+
+/** The status of a failed client call, or 200. */
+async function statusOf(call: Promise<unknown>): Promise<number> {
+  try {
+    await call;
+    return 200;
+  } catch (error) {
+    return (error as { status?: number }).status ?? -1;
+  }
+}
+
+describe('one createClerkAuth() for Express routes and Mastra routes (examples/app.ts)', () => {
+  let base: string;
+  let server: Server;
+  beforeAll(async () => {
+    const { app } = await createApp({ ...issuer.authOptions, env: {}, logger: false });
+    server = app.listen(0, '127.0.0.1');
+    await new Promise((resolve) => server.once('listening', resolve));
+    base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  });
+  afterAll(async () => {
+    server.closeAllConnections();
+    await new Promise((resolve) => server.close(resolve));
+  });
+
+  const calls: Array<[string, (c: MastraClient) => Promise<unknown>]> = [
+    ['list agents', (c) => c.listAgents()],
+    ['agent details', (c) => c.getAgent('weatherAgent').details()],
+    ['generate', (c) => c.getAgent('weatherAgent').generate('London')],
+    ['tool execute', (c) => c.getTool('get-weather').execute({ data: { city: 'Paris' } } as never)],
+    ['list workflows', (c) => c.listWorkflows()],
+  ];
+
+  it.each(calls)('%s: 200 with a token, 401 without, 401 expired, 403 when the policy says no', async (_name, call) => {
+    const ok = await issuer.mintToken({}, { userId: 'user_ok' });
+    expect(await statusOf(call(staticClient(base, ok)))).toBe(200);
+    expect(await statusOf(call(staticClient(base)))).toBe(401);
+    expect(await statusOf(call(staticClient(base, await issuer.mintToken({}, { expired: true }))))).toBe(401);
+    expect(await statusOf(call(staticClient(base, await issuer.mintToken({}, { userId: 'user_banned_1' }))))).toBe(403);
+  });
+
+  it('the agent answers offline through MastraClient', async () => {
+    const client = staticClient(base, await issuer.mintToken());
+    const result = await client.getAgent('weatherAgent').generate('London');
+    expect(result.text).toBe('Weather in London: sunny, 21°C.');
+    expect(await client.getTool('get-weather').execute({ data: { city: 'Rome' } } as never)).toEqual({
+      city: 'Rome',
+      forecast: 'sunny',
+      temperatureC: 21,
+    });
+  });
+
+  it('the same token and policy give the same answer, status, code and header, on /me and /api/agents', async () => {
+    const cases: Array<[string | undefined, number, string | undefined]> = [
+      [await issuer.mintToken({}, { userId: 'user_ok' }), 200, undefined],
+      [undefined, 401, 'token-missing'],
+      [await issuer.mintToken({}, { expired: true }), 401, 'token-expired'],
+      [await issuer.mintToken({}, { userId: 'user_banned_2' }), 403, 'access-denied'],
+      [await issuer.mintToken({ azp: 'https://evil.example' }), 401, 'token-invalid-authorized-parties'],
+    ];
+    for (const [token, status, code] of cases) {
+      const headers: Record<string, string> = token ? { Authorization: `Bearer ${token}` } : {};
+      const express = await fetch(`${base}/me`, { headers });
+      const mastra = await fetch(`${base}/api/agents`, { headers });
+      expect([express.status, mastra.status]).toEqual([status, status]);
+      expect(express.headers.get('www-authenticate')).toBe(mastra.headers.get('www-authenticate'));
+      if (code) {
+        expect([(await express.json()).error, (await mastra.json()).error]).toEqual([code, code]);
+      }
+    }
+  });
+
+  it('a policy by path: /admin needs an organization admin', async () => {
+    const member = await issuer.mintToken({}, { org: { id: 'org_1', role: 'org:member' } });
+    const admin = await issuer.mintToken({}, { org: { id: 'org_1', role: 'org:admin' } });
+    const as = (token: string) => ({ headers: { Authorization: `Bearer ${token}` } });
+    expect((await fetch(`${base}/admin/report`, as(member))).status).toBe(403);
+    expect((await fetch(`${base}/admin/report`, as(admin))).status).toBe(200);
+    expect((await fetch(`${base}/api/agents`, as(member))).status).toBe(200);
+  });
+
+  it('createClerkMastraClient fetches a fresh token for every request', async () => {
+    let calls = 0;
+    const client = createClerkMastraClient({
+      baseUrl: base,
+      retries: 0,
+      getToken: () => {
+        calls += 1;
+        return issuer.mintToken({}, { userId: `user_${calls}` });
+      },
+    });
+    await client.listAgents();
+    await client.getAgent('weatherAgent').details();
+    await client.getAgent('weatherAgent').generate('Oslo');
+    expect(calls).toBe(3);
+  });
+
+  it('createClerkMastraClient sends no Authorization when signed out (getToken returns null)', async () => {
+    const client = createClerkMastraClient({ baseUrl: base, retries: 0, headers: { Authorization: 'Bearer stale' }, getToken: () => null });
+    expect(await statusOf(client.listAgents())).toBe(401);
+  });
+});
+
+describe('a token that expires between two calls', () => {
+  it('is replaced by createClerkMastraClient, while the seed-style fixed header fails', async () => {
+    let now = Date.now();
+    const { app } = await createApp({ ...issuer.authOptions, env: {}, logger: false, now: () => now });
+    const base = await listen(app);
+
+    const fixed = staticClient(base, await issuer.mintToken({}, { now }));
+    const fresh = createClerkMastraClient({ baseUrl: base, retries: 0, getToken: () => issuer.mintToken({}, { now }) });
+    expect(await statusOf(fixed.listAgents())).toBe(200);
+    expect(await statusOf(fresh.listAgents())).toBe(200);
+
+    now += 70_000; // past the 60 s lifetime and the 5 s skew
+    expect(await statusOf(fixed.listAgents())).toBe(401);
+    expect(await statusOf(fresh.listAgents())).toBe(200);
+    expect(await statusOf(fresh.getAgent('weatherAgent').generate('Lima'))).toBe(200);
+  });
+});
+
+describe('MastraAuthClerk on its own (Mastra answers for itself)', () => {
+  /** Mastra mounted in Express with only the provider: no Express middleware in front. */
+  async function mastraOnly(provider: MastraAuthClerk, extraTools = {}) {
+    const app = express();
+    app.use(express.json());
+    const mastra = new Mastra({
+      agents: { weatherAgent },
+      tools: { ...extraTools },
+      server: { auth: provider as never },
+      logger: false,
+    });
+    await new MastraServer({ app, mastra, prefix: '/api' }).init();
+    return listen(app);
+  }
+
+  function provider(options: ClerkAuthOptions & { logged?: string[] } = {}) {
+    const { logged, ...rest } = options;
+    return new MastraAuthClerk({ ...issuer.authOptions, env: {}, logger: logged ? (m) => logged.push(m) : false, ...rest });
+  }
+
+  it("answers with Mastra's own 401 and 403, and logs the failure's code, never the token", async () => {
+    const logged: string[] = [];
+    const base = await mastraOnly(provider({ logged, authorizeUser: (user) => user.sub !== 'user_denied' }));
+    const expired = await issuer.mintToken({}, { expired: true });
+    const res = await fetch(`${base}/api/agents`, { headers: { Authorization: `Bearer ${expired}` } });
+    expect([res.status, await res.json()]).toEqual([401, { error: 'Invalid or expired token' }]);
+    const none = await fetch(`${base}/api/agents`);
+    expect(none.status).toBe(401);
+    const denied = await fetch(`${base}/api/agents`, { headers: { Authorization: `Bearer ${await issuer.mintToken({}, { userId: 'user_denied' })}` } });
+    expect([denied.status, await denied.json()]).toEqual([403, { error: 'Access denied' }]);
+    expect(logged).toEqual(['[clerk-mastra-auth] token refused (token-expired)', '[clerk-mastra-auth] request refused (token-missing)']);
+    expect(logged.join('\n')).not.toContain(expired);
+  });
+
+  it('logs a JWKS outage as such, not as an invalid token', async () => {
+    const down = await createTestIssuer();
+    try {
+      down.setJwksFailure('down');
+      const logged: string[] = [];
+      const base = await mastraOnly(new MastraAuthClerk({ ...down.authOptions, env: {}, logger: (m) => logged.push(m) }));
+      const res = await fetch(`${base}/api/agents`, { headers: { Authorization: `Bearer ${await down.mintToken()}` } });
+      expect(res.status).toBe(401); // Mastra's contract: a provider can only say null
+      expect(logged).toEqual(['[clerk-mastra-auth] keys unavailable (jwk-remote-failed-to-load)']);
+    } finally {
+      await down.close();
+    }
+  });
+
+  it('reads the __session cookie, which Mastra itself does not', async () => {
+    const base = await mastraOnly(provider());
+    const res = await fetch(`${base}/api/agents`, { headers: { Cookie: `__session=${await issuer.mintToken()}` } });
+    expect(res.status).toBe(200);
+  });
+
+  it('accepts a lower-case "bearer" scheme (Mastra strips only "Bearer ")', async () => {
+    const base = await mastraOnly(provider());
+    const res = await fetch(`${base}/api/agents`, { headers: { Authorization: `bearer ${await issuer.mintToken()}` } });
+    expect(res.status).toBe(200);
+  });
+
+  it('refuses a token in the query string (?apiKey=)', async () => {
+    const logged: string[] = [];
+    const base = await mastraOnly(provider({ logged }));
+    const res = await fetch(`${base}/api/agents?apiKey=${await issuer.mintToken()}`);
+    expect(res.status).toBe(401);
+    expect(logged).toEqual(['[clerk-mastra-auth] request refused (request-invalid)']);
+  });
+
+  it('runs the shared policy with source "mastra", the full path and the method', async () => {
+    const seen: Array<{ source: string; path: string; method: string; trace: string | null }> = [];
+    const base = await mastraOnly(
+      provider({
+        authorizeUser: (user, ctx) => {
+          seen.push({ source: ctx.source, path: ctx.path, method: ctx.method, trace: ctx.headers.get('x-trace') });
+          return !(ctx.path.startsWith('/api/agents/weatherAgent/generate') && user.o?.rol !== 'admin');
+        },
+      }),
+    );
+    const member = new MastraClient({
+      baseUrl: base,
+      retries: 0,
+      headers: { Authorization: `Bearer ${await issuer.mintToken({}, { org: { id: 'org_1', role: 'org:member' } })}`, 'X-Trace': 't-9' },
+    });
+    expect(await statusOf(member.listAgents())).toBe(200);
+    expect(await statusOf(member.getAgent('weatherAgent').generate('Quito'))).toBe(403);
+    const admin = staticClient(base, await issuer.mintToken({}, { org: { id: 'org_1', role: 'org:admin' } }));
+    expect(await statusOf(admin.getAgent('weatherAgent').generate('Quito'))).toBe(200);
+    expect(seen[0]).toEqual({ source: 'mastra', path: '/api/agents', method: 'GET', trace: 't-9' });
+    expect(seen[1]).toEqual({ source: 'mastra', path: '/api/agents/weatherAgent/generate', method: 'POST', trace: 't-9' });
+  });
+
+  it('a policy that throws is a 500, logged by code', async () => {
+    const logged: string[] = [];
+    const base = await mastraOnly(
+      provider({
+        logged,
+        authorizeUser: () => {
+          throw new Error('boom');
+        },
+      }),
+    );
+    const res = await fetch(`${base}/api/agents`, { headers: { Authorization: `Bearer ${await issuer.mintToken()}` } });
+    expect(res.status).toBe(500);
+    expect(logged).toEqual(['[clerk-mastra-auth] authorizeUser threw (authorization-error)']);
+  });
+
+  it('maps the memory resource id to the Clerk user id by default', async () => {
+    const whoami = createTool({
+      id: 'whoami',
+      description: 'Returns the resource id Mastra resolved for this request.',
+      inputSchema: z.object({}),
+      outputSchema: z.object({ resourceId: z.string().nullable() }),
+      execute: async (_input, context) => ({
+        resourceId: (context?.requestContext?.get(MASTRA_RESOURCE_ID_KEY) as string | undefined) ?? null,
+      }),
+    });
+    const base = await mastraOnly(provider(), { whoami });
+    const client = staticClient(base, await issuer.mintToken({}, { userId: 'user_owner' }));
+    expect(await client.getTool('whoami').execute({ data: {} } as never)).toEqual({ resourceId: 'user_owner' });
+
+    const custom = new MastraAuthClerk({ ...issuer.authOptions, env: {}, mapUserToResourceId: (user) => `tenant:${user.sub}` });
+    expect(custom.mapUserToResourceId?.({ sub: 'user_x', exp: 1 })).toBe('tenant:user_x');
+  });
+
+  it('shares the verifier with createClerkAuth().mastra(): one JWKS fetch for Express and Mastra', async () => {
+    const own = await createTestIssuer();
+    try {
+      const auth = createClerkAuth({ ...own.authOptions, env: {}, logger: false });
+      const app = express();
+      app.get('/express', auth.express(), (_req, res) => res.json({ ok: true }));
+      await new MastraServer({ app, mastra: createMastra(auth.mastra()), prefix: '/api' }).init();
+      const base = await listen(app);
+      const token = await own.mintToken();
+      expect((await fetch(`${base}/express`, { headers: { Authorization: `Bearer ${token}` } })).status).toBe(200);
+      expect((await fetch(`${base}/api/agents`, { headers: { Authorization: `Bearer ${await own.mintToken()}` } })).status).toBe(200);
+      expect(own.jwksFetchCount).toBe(1);
+    } finally {
+      await own.close();
+    }
+  });
+});
+
+describe('drop-in for @mastra/auth-clerk', () => {
+  it("takes the seed's constructor options (publishableKey, secretKey, jwksUri) and verifies with them", async () => {
+    const auth = new MastraAuthClerk({
+      publishableKey: issuer.publishableKey,
+      secretKey: issuer.secretKey,
+      jwksUri: issuer.jwksUri,
+    });
+    const base = await (async () => {
+      const app = express();
+      await new MastraServer({ app, mastra: createMastra(auth), prefix: '/api' }).init();
+      return listen(app);
+    })();
+    const client = staticClient(base, await issuer.mintToken());
+    expect(Object.keys(await client.listAgents())).toEqual(['weatherAgent']);
+    // And it checks what @mastra/auth-clerk does not: the issuer of the publishable key.
+    const foreignIssuer = staticClient(base, await issuer.mintToken({ iss: 'https://evil.clerk.accounts.dev' }));
+    expect(await statusOf(foreignIssuer.listAgents())).toBe(401);
+  });
+
+  it('reads the seed .env variables when given no options, and needs no secret key to verify', async () => {
+    const saved = { ...process.env };
+    try {
+      for (const name of ['CLERK_PUBLISHABLE_KEY', 'CLERK_SECRET_KEY', 'CLERK_JWT_KEY', 'CLERK_JWKS_URI', 'CLERK_AUTHORIZED_PARTIES']) {
+        delete process.env[name];
+      }
+      process.env.CLERK_PUBLISHABLE_KEY = issuer.publishableKey;
+      process.env.CLERK_JWKS_URI = issuer.jwksUri;
+      const auth = new MastraAuthClerk({ logger: false });
+      await expect(auth.authenticateToken(await issuer.mintToken(), new Request('http://localhost/api/agents'))).resolves.toMatchObject({
+        sub: 'user_test',
+      });
+    } finally {
+      process.env = saved;
+    }
+  });
+
+  it('fails at start-up without any key configuration', () => {
+    expect(() => new MastraAuthClerk({ env: {} })).toThrow(/CLERK_PUBLISHABLE_KEY, CLERK_JWKS_URI, CLERK_JWT_KEY or CLERK_SECRET_KEY/);
+  });
+});
