@@ -7,6 +7,7 @@
  */
 import { heading, type SectionReport } from './lib.js';
 import { section as verifySection } from './verify.js';
+import { httpSection, mastraSection } from './http.js';
 
 interface Section {
   name: string;
@@ -14,7 +15,7 @@ interface Section {
 }
 
 /** In order. Add a section here (e.g. an HTTP one reusing `printTable` and `ratioLine` from `./lib.js`). */
-const SECTIONS: Section[] = [{ name: 'verify', run: () => verifySection() }];
+const SECTIONS: Section[] = [{ name: 'verify', run: () => verifySection() }, { name: 'http', run: () => httpSection() }, { name: 'mastra', run: () => mastraSection() }];
 
 const wanted = process.argv.slice(2).filter((arg) => !arg.startsWith('-'));
 const unknown = wanted.filter((name) => !SECTIONS.some((s) => s.name === name));

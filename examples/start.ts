@@ -1,30 +1,68 @@
 /**
- * `npm start`: verifies a Clerk-shaped session token against a local issuer (no Clerk account, no network) and
- * prints what the library answers, then how to use it in an app.
+ * `npm start`: the whole library at work, offline. A local development issuer stands in for Clerk (keys, JWKS on
+ * 127.0.0.1, session tokens); one Express app serves its own routes and Mastra's under `/api`, behind one
+ * `createClerkAuth()`; the fresh-token Mastra client and plain HTTP calls show what users get.
+ *
+ * `npm start -- --serve` keeps the server running and prints a curl command with a token.
  */
-import { createClerkAuth, ClerkAuthError } from '../src/index.js';
+import type { AddressInfo } from 'node:net';
+import { createClerkMastraClient } from '../src/client/index.js';
 import { createTestIssuer } from '../src/testing/index.js';
+import { createApp } from './app.js';
 
-const issuer = await createTestIssuer();
-try {
-  const auth = createClerkAuth({ ...issuer.authOptions, logger: false });
-  const token = await issuer.mintToken({}, { userId: 'user_demo' });
-  const claims = await auth.verify(token);
-  console.log(`verified: user ${claims.sub}, session ${claims.sid}, expires in ${claims.exp - Math.floor(Date.now() / 1000)} s`);
-  for (const [label, bad] of [
-    ['expired token', await issuer.mintToken({}, { expired: true })],
-    ['forged signature', await issuer.mintToken({}, { signWith: 'foreign' })],
-    ['foreign origin (azp)', await issuer.mintToken({ azp: 'https://evil.example' })],
-  ] as const) {
-    const error = await auth.verify(bad).catch((e: unknown) => e);
-    if (error instanceof ClerkAuthError) console.log(`${label}: ${error.status} ${error.code}`);
-  }
-} finally {
-  await issuer.close();
+const serve = process.argv.includes('--serve');
+const issuer = await createTestIssuer({ frontendApi: 'demo.clerk.accounts.dev' });
+const { app } = await createApp({ ...issuer.authOptions, logger: (line) => console.log(`  log: ${line}`) });
+const server = app.listen(Number(process.env.PORT ?? (serve ? 4111 : 0)), '127.0.0.1');
+await new Promise((resolve) => server.once('listening', resolve));
+const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+
+async function show(label: string, path: string, token?: string, init: RequestInit = {}) {
+  const headers = new Headers(init.headers);
+  if (token) headers.set('Authorization', `Bearer ${token}`);
+  const res = await fetch(`${base}${path}`, { ...init, headers });
+  const body = await res.text();
+  console.log(`${label.padEnd(44)} ${init.method ?? 'GET'} ${path} -> ${res.status} ${body.slice(0, 90)}`);
+  const challenge = res.headers.get('www-authenticate');
+  if (challenge) console.log(`${''.padEnd(44)} WWW-Authenticate: ${challenge}`);
 }
-console.log(`
-Use it:
-  import { createClerkAuth } from 'clerk-mastra-auth';
-  const auth = createClerkAuth();            // reads CLERK_PUBLISHABLE_KEY / CLERK_JWKS_URI / CLERK_JWT_KEY / CLERK_SECRET_KEY
-  const claims = await auth.verify(token);   // or: await verifyClerkToken(token)
-See README.md.`);
+
+console.log(`clerk-mastra-auth demo: Express + Mastra on ${base}, Clerk issuer ${issuer.issuer} (local)\n`);
+const alice = await issuer.mintToken({}, { userId: 'user_alice' });
+const admin = await issuer.mintToken({}, { userId: 'user_admin', org: { id: 'org_acme', slug: 'acme', role: 'org:admin' } });
+const generate = { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ messages: 'London' }) };
+
+await show('signed-in user, Express route', '/me', alice);
+await show('signed-in user, Mastra agent', '/api/agents/weatherAgent/generate', alice, generate);
+await show('no token, Mastra agent', '/api/agents/weatherAgent/generate', undefined, generate);
+await show('expired token, Express route', '/me', await issuer.mintToken({}, { expired: true }));
+await show('token from another origin (azp)', '/api/agents', await issuer.mintToken({ azp: 'https://evil.example' }));
+await show('forged signature', '/api/agents', await issuer.mintToken({}, { signWith: 'foreign' }));
+await show('policy: /admin needs an org admin', '/admin/report', alice);
+await show('policy: org admin', '/admin/report', admin);
+await show('policy: banned user, Mastra route', '/api/agents', await issuer.mintToken({}, { userId: 'user_banned_9' }));
+
+// The client side: a token per request, never one fixed in headers (Clerk tokens live 60 s).
+let tokensFetched = 0;
+const client = createClerkMastraClient({
+  baseUrl: base,
+  retries: 0,
+  getToken: () => {
+    tokensFetched += 1;
+    return issuer.mintToken({}, { userId: 'user_alice' });
+  },
+});
+const agents = await client.listAgents();
+const answer = await client.getAgent('weatherAgent').generate('Tokyo');
+console.log(`\nMastraClient with a fresh token per request: agents ${Object.keys(agents).join(', ')}; "${answer.text}"; tokens fetched: ${tokensFetched}`);
+
+if (serve) {
+  console.log(`\nServing on ${base}. Try (the token lives 60 s):\n  curl -X POST ${base}/api/agents/weatherAgent/generate \\
+    -H "Content-Type: application/json" -H "Authorization: Bearer ${await issuer.mintToken({ exp: Math.floor(Date.now() / 1000) + 3600 })}" \\
+    -d '{"messages": "London"}'`);
+} else {
+  server.closeAllConnections();
+  server.close();
+  await issuer.close();
+  console.log('\nSee README.md to use it in your app; `npm start -- --serve` keeps this server running.');
+}

@@ -66,6 +66,9 @@ class RemoteKeySet {
   private stale: { jwks: JSONWebKeySet; local: ReturnType<typeof createLocalJWKSet> } | undefined;
   private blockedUntil = 0;
   private consecutiveFailures = 0;
+  /** Keys already resolved from the current key set, by kid and alg: skips jose's search and import per token. */
+  private resolved = new Map<string, CryptoKey>();
+  private resolvedFrom: JSONWebKeySet | undefined;
 
   constructor(
     url: URL,
@@ -88,8 +91,19 @@ class RemoteKeySet {
     if (typeof header.kid !== 'string' || header.kid.length === 0) {
       throw new ClerkAuthError('token-invalid', { realm: this.options.realm, message: 'The session token has no key id (kid).' });
     }
+    const memoKey = `${header.kid} ${header.alg}`;
+    if (this.resolvedFrom !== undefined && this.resolvedFrom === this.cache.jwks && this.remote.fresh) {
+      const known = this.resolved.get(memoKey);
+      if (known) return known;
+    }
     try {
-      return await this.remote(header, token);
+      const key = await this.remote(header, token);
+      if (this.resolvedFrom !== this.cache.jwks) {
+        this.resolvedFrom = this.cache.jwks;
+        this.resolved = new Map();
+      }
+      this.resolved.set(memoKey, key);
+      return key;
     } catch (error) {
       const code = (error as { code?: unknown }).code;
       if (code === 'ERR_JWKS_NO_MATCHING_KEY' || code === 'ERR_JWKS_MULTIPLE_MATCHING_KEYS') {

@@ -1,6 +1,6 @@
 /**
  * The verification of one Clerk session token, with Clerk's rules (`@clerk/backend` `verifyToken` is the
- * reference) in this order: size and charset before any decoding, `typ`, `alg`, the signature before any claim,
+ * reference) in this order: size and charset before any decoding, `alg` (jose), `typ`, the signature before any claim,
  * then `sub`, `exp`, `nbf`, `iat` (with the clock skew), `iss`, `aud`, `azp`, and the session status.
  */
 import { compactVerify } from 'jose';
@@ -13,8 +13,6 @@ import { TokenCache } from './token-cache.js';
 /** Clerk session tokens are about 1 KiB; anything past 8 KiB is refused before any decoding. */
 export const MAX_TOKEN_LENGTH = 8192;
 
-const TOKEN_SHAPE = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
-
 /** Header `cat` of Clerk machine-to-machine tokens, which are not session tokens (`@clerk/backend` refuses them too). */
 const M2M_TOKEN_CATEGORY = 'cl_B7d4PD333AAA';
 
@@ -22,7 +20,9 @@ function base64urlValue(code: number): number {
   if (code >= 65 && code <= 90) return code - 65; // A-Z
   if (code >= 97 && code <= 122) return code - 71; // a-z
   if (code >= 48 && code <= 57) return code + 4; // 0-9
-  return code === 45 ? 62 : 63; // - or _
+  if (code === 45) return 62; // -
+  if (code === 95) return 63; // _
+  return -1;
 }
 
 /**
@@ -37,11 +37,26 @@ function isCanonical(token: string, start: number, end: number): boolean {
   return (base64urlValue(token.charCodeAt(end - 1)) & unusedBits) === 0;
 }
 
-function isWellFormed(token: string): boolean {
-  if (!TOKEN_SHAPE.test(token)) return false;
-  const first = token.indexOf('.');
-  const second = token.indexOf('.', first + 1);
-  return isCanonical(token, 0, first) && isCanonical(token, first + 1, second) && isCanonical(token, second + 1, token.length);
+/**
+ * Three non-empty base64url segments, each canonical, checked before anything is decoded (jose's decoder would
+ * skip characters it does not expect). Returns the position of the first dot, or -1.
+ */
+function wellFormed(token: string): number {
+  let first = -1;
+  let second = -1;
+  for (let i = 0; i < token.length; i += 1) {
+    const code = token.charCodeAt(i);
+    if (code === 46) {
+      if (first === -1) first = i;
+      else if (second === -1) second = i;
+      else return -1;
+    } else if (base64urlValue(code) === -1) {
+      return -1;
+    }
+  }
+  if (first < 1 || second === -1 || second === first + 1 || second === token.length - 1) return -1;
+  const ok = isCanonical(token, 0, first) && isCanonical(token, first + 1, second) && isCanonical(token, second + 1, token.length);
+  return ok ? first : -1;
 }
 
 function parseJsonObject(json: string): Record<string, unknown> | undefined {
@@ -56,10 +71,12 @@ function parseJsonObject(json: string): Record<string, unknown> | undefined {
 function deepFreeze<T>(value: T): T {
   if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
     Object.freeze(value);
-    for (const inner of Object.values(value)) deepFreeze(inner);
+    for (const key in value) deepFreeze((value as Record<string, unknown>)[key]);
   }
   return value;
 }
+
+const utf8 = new TextDecoder();
 
 const JOSE_CODES: Record<string, ClerkAuthErrorCode> = {
   ERR_JWS_SIGNATURE_VERIFICATION_FAILED: 'token-invalid-signature',
@@ -70,19 +87,26 @@ const JOSE_CODES: Record<string, ClerkAuthErrorCode> = {
 export class Verifier {
   private readonly keys: KeyResolver;
   private readonly cache: TokenCache;
-  private readonly algorithms: Set<string>;
   private readonly verifyOptions: { algorithms: string[] };
 
   constructor(private readonly options: ResolvedOptions) {
     this.keys = createKeyResolver(options.keySource, { realm: options.realm, jwks: options.jwks });
     this.cache = new TokenCache(options.tokenCacheSize);
-    this.algorithms = new Set(options.algorithms);
     this.verifyOptions = { algorithms: [...options.algorithms] };
   }
 
   private error(code: ClerkAuthErrorCode, message?: string, cause?: unknown): ClerkAuthError {
     return new ClerkAuthError(code, { realm: this.options.realm, message, cause });
   }
+
+  /** The header checks jose does not make, then the key: runs after the `alg` check and before the signature. */
+  private readonly checkedKey: KeyResolver = (header, token) => {
+    if (header.typ !== undefined && header.typ !== 'JWT') {
+      throw this.error('token-invalid', 'The session token type is not JWT.');
+    }
+    if (header.cat === M2M_TOKEN_CATEGORY) throw this.error('token-invalid', 'A machine token is not a session token.');
+    return this.keys(header, token);
+  };
 
   /** Resolves with the verified, frozen claims; rejects with a `ClerkAuthError`. */
   async verify(token: string): Promise<ClerkClaims> {
@@ -100,28 +124,22 @@ export class Verifier {
       return cached;
     }
 
-    if (!isWellFormed(token)) {
+    if (wellFormed(token) === -1) {
       throw this.error('token-invalid', 'The session token is not three canonical base64url parts.');
     }
-    const header = parseJsonObject(Buffer.from(token.slice(0, token.indexOf('.')), 'base64url').toString('utf8'));
-    if (!header) throw this.error('token-invalid', 'The session token header is not a JSON object.');
-    if (header.typ !== undefined && header.typ !== 'JWT') {
-      throw this.error('token-invalid', 'The session token type is not JWT.');
-    }
-    if (typeof header.alg !== 'string' || !this.algorithms.has(header.alg)) throw this.error('token-invalid-algorithm');
-    if (header.cat === M2M_TOKEN_CATEGORY) throw this.error('token-invalid', 'A machine token is not a session token.');
 
     let payloadBytes: Uint8Array;
     try {
-      // The header's `jku`, `x5u` and `jwk` are never followed: keys come only from our own resolver.
-      ({ payload: payloadBytes } = await compactVerify(token, this.keys, this.verifyOptions));
+      // jose parses the header and checks `alg` against the allow-list, then asks `checkedKey` (header checks, then
+      // the key), then checks the signature. The header's `jku`, `x5u` and `jwk` are never followed.
+      ({ payload: payloadBytes } = await compactVerify(token, this.checkedKey, this.verifyOptions));
     } catch (error) {
       if (error instanceof ClerkAuthError) throw error;
       const code = JOSE_CODES[(error as { code?: string }).code ?? ''] ?? 'token-invalid';
       throw this.error(code, undefined, error);
     }
 
-    const claims = parseJsonObject(Buffer.from(payloadBytes).toString('utf8'));
+    const claims = parseJsonObject(utf8.decode(payloadBytes));
     if (!claims) throw this.error('token-invalid', 'The session token payload is not a JSON object.');
     const verified = this.checkClaims(claims);
     deepFreeze(verified);

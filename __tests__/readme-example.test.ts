@@ -1,0 +1,63 @@
+// app.test.ts: an Express route and a Mastra agent route behind one Clerk policy, tested offline.
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import express from 'express';
+import request from 'supertest';
+import { Agent } from '@mastra/core/agent';
+import { Mastra } from '@mastra/core/mastra';
+import { MastraServer } from '@mastra/express';
+import { createClerkAuth, getClerkAuth, type ClerkAuthOptions } from 'clerk-mastra-auth';
+import { createTestIssuer, type TestIssuer } from 'clerk-mastra-auth/testing';
+
+// Your app, built from its Clerk options so that tests can point it at a local issuer.
+async function buildApp(clerk: ClerkAuthOptions = {}) {
+  const auth = createClerkAuth({
+    ...clerk,
+    // One policy for both frameworks: agents are for organization admins only.
+    authorizeUser: (user, ctx) => !ctx.path.startsWith('/api/agents') || user.o?.rol === 'admin',
+  });
+  const app = express();
+  app.use(auth.express());
+  app.get('/profile', (req, res) => res.json({ userId: getClerkAuth(req).userId }));
+
+  const support = new Agent({ id: 'support', name: 'Support', instructions: 'Help users.', model: 'openai/gpt-4o-mini' });
+  const mastra = new Mastra({ agents: { support }, server: { auth: auth.mastra() } });
+  await new MastraServer({ app, mastra, prefix: '/api' }).init();
+  return app;
+}
+
+describe('protected routes', () => {
+  let issuer: TestIssuer;
+  let app: express.Express;
+
+  beforeAll(async () => {
+    issuer = await createTestIssuer(); // a local "Clerk": RSA keys, a JWKS on 127.0.0.1, token minting
+    app = await buildApp({ ...issuer.authOptions, logger: false });
+  });
+  afterAll(() => issuer.close());
+
+  it('lets a permitted user in on both routes', async () => {
+    const token = await issuer.mintToken({}, { userId: 'user_admin', org: { id: 'org_1', role: 'org:admin' } });
+    const profile = await request(app).get('/profile').set('Authorization', `Bearer ${token}`);
+    expect(profile.status).toBe(200);
+    expect(profile.body).toEqual({ userId: 'user_admin' });
+    const agent = await request(app).get('/api/agents/support').set('Authorization', `Bearer ${token}`);
+    expect(agent.status).toBe(200);
+    expect(agent.body.name).toBe('Support');
+  });
+
+  it('denies a user the policy rejects', async () => {
+    const token = await issuer.mintToken({}, { userId: 'user_member', org: { id: 'org_1', role: 'org:member' } });
+    expect((await request(app).get('/profile').set('Authorization', `Bearer ${token}`)).status).toBe(200);
+    const agent = await request(app).get('/api/agents/support').set('Authorization', `Bearer ${token}`);
+    expect(agent.status).toBe(403);
+    expect(agent.body.error).toBe('access-denied');
+  });
+
+  it('rejects an expired token', async () => {
+    const token = await issuer.mintToken({}, { expired: true });
+    const res = await request(app).get('/api/agents/support').set('Authorization', `Bearer ${token}`);
+    expect(res.status).toBe(401);
+    expect(res.body.error).toBe('token-expired');
+    expect(res.headers['www-authenticate']).toContain('error="invalid_token"');
+  });
+});
