@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { verifyToken as clerkVerifyToken } from '@clerk/backend';
 import { createClerkAuth } from '../../src/index.js';
 import { createTestIssuer, type MintOptions, type TestIssuer } from '../../src/testing/index.js';
-import { b64 } from './helpers.js';
+import { b64 } from '../support/errors.js';
 
 let issuer: TestIssuer;
 beforeAll(async () => {

@@ -5,7 +5,7 @@
 import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
 import { createClerkAuth, type ClerkAuthError, type ClerkAuthOptions, type JwksOptions } from '../../src/index.js';
 import { createTestIssuer, type TestIssuer } from '../../src/testing/index.js';
-import { expectAuthError } from './helpers.js';
+import { expectAuthError } from '../support/errors.js';
 
 let issuer: TestIssuer;
 beforeEach(async () => {

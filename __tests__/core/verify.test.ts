@@ -8,7 +8,8 @@ import type { AddressInfo } from 'node:net';
 import { generateKeyPair, SignJWT } from 'jose';
 import { ClerkAuthError, createClerkAuth, verifyClerkToken, type ClerkAuthOptions } from '../../src/index.js';
 import { createTestIssuer, type TestIssuer } from '../../src/testing/index.js';
-import { b64, expectAuthError } from './helpers.js';
+import { b64, expectAuthError } from '../support/errors.js';
+import { withClerkEnv } from '../support/env.js';
 
 let issuer: TestIssuer;
 beforeAll(async () => {
@@ -371,19 +372,15 @@ describe('verifyClerkToken', () => {
   });
 
   it('reads the configuration from the environment when no option is given', async () => {
-    const saved = { ...process.env };
-    try {
-      for (const name of ['CLERK_PUBLISHABLE_KEY', 'CLERK_SECRET_KEY', 'CLERK_JWT_KEY', 'CLERK_JWKS_URI', 'CLERK_AUTHORIZED_PARTIES']) {
-        delete process.env[name];
-      }
-      process.env.CLERK_JWKS_URI = issuer.jwksUri;
-      process.env.CLERK_PUBLISHABLE_KEY = issuer.publishableKey;
-      process.env.CLERK_AUTHORIZED_PARTIES = ' https://app.example.com , http://localhost:3000 ';
+    const variables = {
+      CLERK_JWKS_URI: issuer.jwksUri,
+      CLERK_PUBLISHABLE_KEY: issuer.publishableKey,
+      CLERK_AUTHORIZED_PARTIES: ' https://app.example.com , http://localhost:3000 ',
+    };
+    await withClerkEnv(variables, async () => {
       await expect(verifyClerkToken(await issuer.mintToken())).resolves.toMatchObject({ sub: 'user_test' });
       await expectAuthError(verifyClerkToken(await issuer.mintToken({ azp: 'https://evil.example' })), 'token-invalid-authorized-parties', 401);
-    } finally {
-      process.env = saved;
-    }
+    });
   });
 });
 

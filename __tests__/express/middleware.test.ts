@@ -18,6 +18,7 @@ import {
   type ClerkMastraAuthOptions,
 } from '../../src/index.js';
 import { createTestIssuer, type TestIssuer } from '../../src/testing/index.js';
+import { withClerkEnv } from '../support/env.js';
 
 let issuer: TestIssuer;
 beforeAll(async () => {
@@ -388,20 +389,13 @@ describe.each(frameworks)('%s', (_name, express) => {
 
 describe('configuration', () => {
   it('clerkMastraAuth() with no argument reads the CLERK_* environment', async () => {
-    const saved = { ...process.env };
-    try {
-      for (const name of ['CLERK_PUBLISHABLE_KEY', 'CLERK_SECRET_KEY', 'CLERK_JWT_KEY', 'CLERK_JWKS_URI', 'CLERK_AUTHORIZED_PARTIES']) {
-        delete process.env[name];
-      }
-      process.env.CLERK_JWT_KEY = issuer.jwtKey;
+    await withClerkEnv({ CLERK_JWT_KEY: issuer.jwtKey }, async () => {
       const app = express5();
       app.use(clerkMastraAuth());
       app.get('/me', (req, res) => res.json({ userId: getClerkAuth(req).userId }));
       const res = await request(app).get('/me').set('Authorization', `Bearer ${await issuer.mintToken({}, { userId: 'user_env' })}`);
       expect(res.body).toEqual({ userId: 'user_env' });
-    } finally {
-      process.env = saved;
-    }
+    });
   });
 
   it('fails at start-up, not on the first request, without key configuration', () => {

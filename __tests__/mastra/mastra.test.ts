@@ -15,6 +15,7 @@ import { z } from 'zod';
 import { createClerkAuth, MastraAuthClerk, type ClerkAuthOptions } from '../../src/index.js';
 import { createClerkMastraClient } from '../../src/client/index.js';
 import { createTestIssuer, type TestIssuer } from '../../src/testing/index.js';
+import { withClerkEnv } from '../support/env.js';
 import { createApp } from '../../examples/app.js';
 import { createMastra, weatherAgent } from '../../examples/mastra/index.js';
 
@@ -327,20 +328,12 @@ describe('drop-in for @mastra/auth-clerk', () => {
   });
 
   it('reads the seed .env variables when given no options, and needs no secret key to verify', async () => {
-    const saved = { ...process.env };
-    try {
-      for (const name of ['CLERK_PUBLISHABLE_KEY', 'CLERK_SECRET_KEY', 'CLERK_JWT_KEY', 'CLERK_JWKS_URI', 'CLERK_AUTHORIZED_PARTIES']) {
-        delete process.env[name];
-      }
-      process.env.CLERK_PUBLISHABLE_KEY = issuer.publishableKey;
-      process.env.CLERK_JWKS_URI = issuer.jwksUri;
+    await withClerkEnv({ CLERK_PUBLISHABLE_KEY: issuer.publishableKey, CLERK_JWKS_URI: issuer.jwksUri }, async () => {
       const auth = new MastraAuthClerk({ logger: false });
       await expect(auth.authenticateToken(await issuer.mintToken(), new Request('http://localhost/api/agents'))).resolves.toMatchObject({
         sub: 'user_test',
       });
-    } finally {
-      process.env = saved;
-    }
+    });
   });
 
   it('fails at start-up without any key configuration', () => {
