@@ -343,6 +343,23 @@ describe.each(frameworks)('%s', (_name, express) => {
       });
     });
 
+    it('has({ feature }) and has({ plan }) read the v2 fea and pla claims as Clerk does', async () => {
+      const app = appWith();
+      app.get('/billing', (req, res) => {
+        const auth = getClerkAuth(req);
+        res.json({
+          agents: auth.has({ feature: 'ai_agents' }),
+          orgAgents: auth.has({ feature: 'org:ai_agents' }),
+          userAgents: auth.has({ feature: 'user:ai_agents' }),
+          export: auth.has({ feature: 'export' }),
+          pro: auth.has({ plan: 'pro' }),
+        });
+      });
+      const token = await issuer.mintToken({ fea: 'o:ai_agents,u:beta', pla: 'o:pro' }, { org: { id: 'org_1', role: 'org:member' } });
+      const res = await request(app).get('/billing').set('Authorization', `Bearer ${token}`);
+      expect(res.body).toEqual({ agents: true, orgAgents: true, userAgents: false, export: false, pro: true });
+    });
+
     it('ignores a req.auth that another middleware put there', async () => {
       const app = express();
       app.use((req: Request, _res: Response, next: NextFunction) => {
