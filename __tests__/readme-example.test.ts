@@ -13,7 +13,8 @@ async function buildApp(clerk: ClerkAuthOptions = {}) {
   const auth = createClerkAuth({
     ...clerk,
     // One policy for both frameworks: agents are for organization admins only.
-    authorizeUser: (user, ctx) => !ctx.path.startsWith('/api/agents') || user.o?.rol === 'admin',
+    // Express matches routes case-insensitively by default, so compare paths in lower case.
+    authorizeUser: (user, ctx) => !ctx.path.toLowerCase().startsWith('/api/agents') || user.o?.rol === 'admin',
   });
   const app = express();
   app.use(auth.express());
@@ -51,6 +52,7 @@ describe('protected routes', () => {
     const agent = await request(app).get('/api/agents/support').set('Authorization', `Bearer ${token}`);
     expect(agent.status).toBe(403);
     expect(agent.body.error).toBe('access-denied');
+    expect((await request(app).get('/API/Agents/support').set('Authorization', `Bearer ${token}`)).status).toBe(403);
   });
 
   it('rejects an expired token', async () => {

@@ -7,9 +7,10 @@ import { MastraServer } from '@mastra/express';
 import { clerkMastraAuth, createClerkAuth, getClerkAuth, type ClerkAuthOptions } from '../src/index.js';
 import { createMastra } from './mastra/index.js';
 
-/** The one policy of both frameworks: `/api/admin/*` and `/admin/*` need an organization admin. */
+/** The one policy of both frameworks: `/admin/*` needs an organization admin. */
 export const authorizeUser: NonNullable<ClerkAuthOptions['authorizeUser']> = (user, ctx) => {
-  if (ctx.path.startsWith('/admin') || ctx.path.startsWith('/api/admin')) return user.o?.rol === 'admin' || user.org_role === 'org:admin';
+  // Express matches routes case-insensitively by default: /ADMIN/report reaches the /admin/report route.
+  if (ctx.path.toLowerCase().startsWith('/admin')) return user.o?.rol === 'admin' || user.org_role === 'org:admin';
   // Users listed as banned are refused everywhere, Express and Mastra alike.
   return !user.sub.startsWith('user_banned');
 };

@@ -99,6 +99,22 @@ describe('JWKS outage', () => {
     expect(issuer.jwksFetchCount).toBe(1);
   });
 
+  it('cold cache: the back-off doubles with each consecutive failure', async () => {
+    issuer.setJwksFailure('down');
+    const verifier = auth({ failureBackoffInMs: 300, cooldownInMs: 60_000 });
+    const token = await issuer.mintToken();
+    await expectAuthError(verifier.verify(token), 'jwk-remote-failed-to-load', 503);
+    await sleep(350); // past the first back-off (300 ms): a second fetch, which fails
+    await expectAuthError(verifier.verify(token), 'jwk-remote-failed-to-load', 503);
+    expect(issuer.jwksFetchCount).toBe(2);
+    await sleep(350); // inside the second back-off (600 ms): no fetch
+    await expectAuthError(verifier.verify(token), 'jwk-remote-failed-to-load', 503);
+    expect(issuer.jwksFetchCount).toBe(2);
+    await sleep(300); // past it
+    await expectAuthError(verifier.verify(token), 'jwk-remote-failed-to-load', 503);
+    expect(issuer.jwksFetchCount).toBe(3);
+  });
+
   it('cold cache: recovers on the first request after the back-off', async () => {
     issuer.setJwksFailure('down');
     const verifier = auth({ failureBackoffInMs: 300 });

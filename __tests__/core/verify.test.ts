@@ -343,10 +343,59 @@ describe('verified-token cache', () => {
     await expectAuthError(auth().verify(token), 'token-invalid-authorized-parties', 401);
   });
 
-  it('is bounded and can be turned off', () => {
+  it('is bounded: past its size the oldest entry goes first', async () => {
     expect(auth().config.tokenCacheSize).toBe(10_000);
     expect(auth({ tokenCache: false }).config.tokenCacheSize).toBe(0);
     expect(() => auth({ tokenCache: -1 })).toThrow('"tokenCache" must be a non-negative integer or false');
+    const fresh = await createTestIssuer();
+    try {
+      const verifier = createClerkAuth({ ...fresh.authOptions, env: {}, logger: false, tokenCache: 2, jwks: { cacheMaxAgeInMs: 0, staleIfErrorInMs: 0 } });
+      const [a, b, c] = await Promise.all([1, 2, 3].map((i) => fresh.mintToken({}, { userId: `user_${i}` })));
+      for (const token of [a!, b!, c!]) await verifier.verify(token);
+      fresh.setJwksFailure('down'); // from now on only the cache can answer
+      await expect(verifier.verify(c!)).resolves.toMatchObject({ sub: 'user_3' });
+      await expect(verifier.verify(b!)).resolves.toMatchObject({ sub: 'user_2' });
+      await expectAuthError(verifier.verify(a!), 'jwk-remote-failed-to-load', 503); // evicted: verified again
+    } finally {
+      await fresh.close();
+    }
+  });
+
+  it('checks a cached token again after 60 s, even when its exp is later', async () => {
+    const fresh = await createTestIssuer();
+    try {
+      let now = Date.now();
+      const verifier = createClerkAuth({
+        ...fresh.authOptions,
+        env: {},
+        logger: false,
+        now: () => now,
+        jwks: { cacheMaxAgeInMs: 0, staleIfErrorInMs: 0, failureBackoffInMs: 0 },
+      });
+      const token = await fresh.mintToken({}, { expiresInSeconds: 3600 });
+      await verifier.verify(token);
+      fresh.setJwksFailure('down');
+      now += 59_000;
+      await expect(verifier.verify(token)).resolves.toBeDefined();
+      now += 2_000;
+      await expectAuthError(verifier.verify(token), 'jwk-remote-failed-to-load', 503);
+    } finally {
+      await fresh.close();
+    }
+  });
+
+  it('drops cached tokens when the key set changes, so a key rotated out stops being trusted', async () => {
+    const fresh = await createTestIssuer();
+    try {
+      const verifier = createClerkAuth({ ...fresh.authOptions, env: {}, logger: false, jwks: { cooldownInMs: 0 } });
+      const signedByOldKey = await fresh.mintToken({}, { expiresInSeconds: 3600 });
+      await verifier.verify(signedByOldKey);
+      await fresh.rotateKey(); // the old key leaves the JWKS
+      await expect(verifier.verify(await fresh.mintToken())).resolves.toBeDefined(); // refetch: a new key set
+      await expectAuthError(verifier.verify(signedByOldKey), 'jwk-kid-mismatch', 401);
+    } finally {
+      await fresh.close();
+    }
   });
 });
 
@@ -358,6 +407,23 @@ describe('verifyClerkToken', () => {
       for (const token of tokens) {
         // A new, equal options object each call, as a request handler would build it.
         await expect(verifyClerkToken(token, { ...fresh.authOptions, env: {}, logger: false })).resolves.toBeDefined();
+      }
+      expect(fresh.jwksFetchCount).toBe(1);
+    } finally {
+      await fresh.close();
+    }
+  });
+
+  it('shares the verifier whatever the key order, and ignores a new logger closure per call', async () => {
+    const fresh = await createTestIssuer();
+    try {
+      const base = fresh.authOptions;
+      for (let i = 0; i < 3; i += 1) {
+        const options =
+          i % 2 === 0
+            ? { ...base, env: {}, logger: () => undefined, jwks: { timeoutInMs: 4000, cooldownInMs: 20_000 } }
+            : { jwks: { cooldownInMs: 20_000, timeoutInMs: 4000 }, logger: () => undefined, env: {}, ...base };
+        await expect(verifyClerkToken(await fresh.mintToken(), options)).resolves.toBeDefined();
       }
       expect(fresh.jwksFetchCount).toBe(1);
     } finally {
@@ -401,6 +467,7 @@ describe('configuration is validated once, at start-up', () => {
     ['a NaN clock skew', () => ({ jwksUri: issuer.jwksUri, clockSkewInMs: Number.NaN }), '"clockSkewInMs" must be a finite, non-negative number'],
     ['a negative JWKS timeout', () => ({ jwksUri: issuer.jwksUri, jwks: { timeoutInMs: -1 } }), '"jwks.timeoutInMs" must be a finite, non-negative number'],
     ['an empty issuer', () => ({ jwksUri: issuer.jwksUri, issuer: '' }), '"issuer" must be a non-empty string'],
+    ['a realm that cannot go into a header', () => ({ jwksUri: issuer.jwksUri, realm: 'API \u65e5\u672c' }), '"realm" must be a non-empty string of printable ASCII'],
   ])('rejects %s, naming the option', (_name, options, message) => {
     expect(() => createClerkAuth({ env: {}, ...options() })).toThrow(message);
   });

@@ -19,6 +19,7 @@ import {
 } from '../../src/index.js';
 import { createTestIssuer, type TestIssuer } from '../../src/testing/index.js';
 import { withClerkEnv } from '../support/env.js';
+import { listen, rawGet } from '../support/http.js';
 
 let issuer: TestIssuer;
 beforeAll(async () => {
@@ -261,6 +262,39 @@ describe.each(frameworks)('%s', (_name, express) => {
       expect(ctx.headers.get('X-TRACE')).toBe('t1');
       expect(ctx.headers.get('x-missing')).toBeNull();
       expect((ctx.request as Request).originalUrl).toBe('/admin/reports?x=1');
+    });
+
+    it('refuses an absolute-form request target with 400 before a path policy sees it', async () => {
+      const app = appWith({ authorizeUser: (user, ctx) => !ctx.path.startsWith('/admin') || user.o?.rol === 'admin' });
+      app.get('/admin/report', (_req, res) => res.json({ report: 'secret' }));
+      const member = await issuer.mintToken({}, { org: { id: 'org_1', role: 'org:member' } });
+      const base = await listen(app);
+      try {
+        const res = await rawGet(base.port, 'http://x/admin/report', { Authorization: `Bearer ${member}` });
+        expect(res.status).toBe(400);
+        expect(JSON.parse(res.body)).toEqual({ error: 'request-invalid', message: 'The request target must be a path (origin-form).' });
+        expect((await rawGet(base.port, '/admin/report', { Authorization: `Bearer ${member}` })).status).toBe(403);
+      } finally {
+        await base.close();
+      }
+    });
+
+    it('accepts a createClerkAuth() object from another copy of the package (recognised by its global brand)', async () => {
+      const real = createClerkAuth({ ...issuer.authOptions, env: {}, logger: false, authorizeUser: (user) => user.sub === 'user_allowed' });
+      // What an object of another installed copy looks like to this one: same brand, same methods, another class.
+      const foreign = Object.assign(Object.create(null), {
+        [Symbol.for('clerk-mastra-auth.ClerkAuth')]: true,
+        config: real.config,
+        hasPolicy: real.hasPolicy,
+        verify: (token: string) => real.verify(token),
+        authorize: (user: never, ctx: AuthorizeContext) => real.authorize(user, ctx),
+        log: () => undefined,
+      });
+      const app = express();
+      app.use(clerkMastraAuth(foreign));
+      app.get('/me', (_req, res) => res.json({ ok: true }));
+      expect((await request(app).get('/me').set('Authorization', `Bearer ${await issuer.mintToken({}, { userId: 'user_allowed' })}`)).status).toBe(200);
+      expect((await request(app).get('/me').set('Authorization', `Bearer ${await issuer.mintToken({}, { userId: 'user_other' })}`)).status).toBe(403);
     });
 
     it('a policy that throws is a 500 authorization-error, logged by code, never a crash', async () => {

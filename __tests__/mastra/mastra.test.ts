@@ -12,11 +12,12 @@ import { createTool } from '@mastra/core/tools';
 import { MastraServer } from '@mastra/express';
 import { MastraClient } from '@mastra/client-js';
 import { z } from 'zod';
-import { createClerkAuth, MastraAuthClerk, type ClerkAuthOptions } from '../../src/index.js';
+import { createClerkAuth, MastraAuthClerk, type MastraAuthClerkOptions } from '../../src/index.js';
 import { createClerkMastraClient } from '../../src/client/index.js';
 import { createTestIssuer, type TestIssuer } from '../../src/testing/index.js';
 import { withClerkEnv } from '../support/env.js';
-import { createApp } from '../../examples/app.js';
+import { rawGet } from '../support/http.js';
+import { authorizeUser, createApp } from '../../examples/app.js';
 import { createMastra, weatherAgent } from '../../examples/mastra/index.js';
 
 let issuer: TestIssuer;
@@ -59,8 +60,18 @@ async function statusOf(call: Promise<unknown>): Promise<number> {
 describe('one createClerkAuth() for Express routes and Mastra routes (examples/app.ts)', () => {
   let base: string;
   let server: Server;
+  const sources: string[] = [];
   beforeAll(async () => {
-    const { app } = await createApp({ ...issuer.authOptions, env: {}, logger: false });
+    const { app } = await createApp({
+      ...issuer.authOptions,
+      env: {},
+      logger: false,
+      // The example's policy, recording which adapter asked.
+      authorizeUser: (user, ctx) => {
+        sources.push(`${ctx.source} ${ctx.path}`);
+        return authorizeUser(user, ctx);
+      },
+    });
     server = app.listen(0, '127.0.0.1');
     await new Promise((resolve) => server.once('listening', resolve));
     base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
@@ -84,6 +95,23 @@ describe('one createClerkAuth() for Express routes and Mastra routes (examples/a
     expect(await statusOf(call(staticClient(base)))).toBe(401);
     expect(await statusOf(call(staticClient(base, await issuer.mintToken({}, { expired: true }))))).toBe(401);
     expect(await statusOf(call(staticClient(base, await issuer.mintToken({}, { userId: 'user_banned_1' }))))).toBe(403);
+  });
+
+  it('a Mastra route passes both adapters: the Express middleware, then the Mastra provider', async () => {
+    sources.length = 0;
+    expect(await statusOf(staticClient(base, await issuer.mintToken()).listAgents())).toBe(200);
+    expect(sources).toEqual(['express /api/agents', 'mastra /api/agents']);
+  });
+
+  it('an absolute-form request target gets 400 from the Express middleware, not a 500 from Mastra', async () => {
+    const res = await rawGet(Number(new URL(base).port), `${base}/api/agents`, { Authorization: `Bearer ${await issuer.mintToken()}` });
+    expect(res.status).toBe(400);
+    expect(JSON.parse(res.body).error).toBe('request-invalid');
+  });
+
+  it('the policy compares paths case-insensitively, as Express routes', async () => {
+    const member = await issuer.mintToken({}, { org: { id: 'org_1', role: 'org:member' } });
+    expect((await fetch(`${base}/ADMIN/report`, { headers: { Authorization: `Bearer ${member}` } })).status).toBe(403);
   });
 
   it('the agent answers offline through MastraClient', async () => {
@@ -181,7 +209,7 @@ describe('MastraAuthClerk on its own (Mastra answers for itself)', () => {
     return listen(app);
   }
 
-  function provider(options: ClerkAuthOptions & { logged?: string[] } = {}) {
+  function provider(options: MastraAuthClerkOptions & { logged?: string[] } = {}) {
     const { logged, ...rest } = options;
     return new MastraAuthClerk({ ...issuer.authOptions, env: {}, logger: logged ? (m) => logged.push(m) : false, ...rest });
   }
@@ -232,6 +260,41 @@ describe('MastraAuthClerk on its own (Mastra answers for itself)', () => {
     const res = await fetch(`${base}/api/agents?apiKey=${await issuer.mintToken()}`);
     expect(res.status).toBe(401);
     expect(logged).toEqual(['[clerk-mastra-auth] request refused (request-invalid)']);
+  });
+
+  it.each([
+    ['Bearer%20', ''],
+    ['bearer+', ''],
+    ['%20', ''],
+    ['', '%20'],
+  ])('refuses ?apiKey=%s<token>%s too', async (before, after) => {
+    const base = await mastraOnly(provider());
+    const res = await fetch(`${base}/api/agents?apiKey=${before}${await issuer.mintToken()}${after}`);
+    expect(res.status).toBe(401);
+  });
+
+  it.each([
+    ['a Host that shifts the path', '/api/agents/weatherAgent', { Host: 'x/zz' }],
+    // With Host "x", Mastra's adapter builds the URL http://xhttp://x/api/..., whose path is //x/api/...
+    ['an absolute-form request target', 'http://x/api/agents/weatherAgent', { Host: 'x' }],
+  ])('refuses %s before a path policy sees it (403)', async (_case, target, headers) => {
+    const policyPaths: string[] = [];
+    const base = await mastraOnly(
+      provider({
+        authorizeUser: (user, ctx) => {
+          policyPaths.push(ctx.path);
+          return !ctx.path.toLowerCase().startsWith('/api/agents/') || user.o?.rol === 'admin';
+        },
+      }),
+    );
+    const port = Number(new URL(base).port);
+    const member = await issuer.mintToken({}, { org: { id: 'org_1', role: 'org:member' } });
+    const res = await rawGet(port, target, { ...headers, Authorization: `Bearer ${member}` });
+    expect(res.status).toBe(403);
+    expect(policyPaths).toEqual([]);
+    const plain = await rawGet(port, '/api/agents/weatherAgent', { Authorization: `Bearer ${member}` });
+    expect(plain.status).toBe(403);
+    expect(policyPaths).toEqual(['/api/agents/weatherAgent']);
   });
 
   it('runs the shared policy with source "mastra", the full path and the method', async () => {
@@ -286,8 +349,9 @@ describe('MastraAuthClerk on its own (Mastra answers for itself)', () => {
     const client = staticClient(base, await issuer.mintToken({}, { userId: 'user_owner' }));
     expect(await client.getTool('whoami').execute({ data: {} } as never)).toEqual({ resourceId: 'user_owner' });
 
-    const custom = new MastraAuthClerk({ ...issuer.authOptions, env: {}, mapUserToResourceId: (user) => `tenant:${user.sub}` });
-    expect(custom.mapUserToResourceId?.({ sub: 'user_x', exp: 1 })).toBe('tenant:user_x');
+    const customBase = await mastraOnly(provider({ mapUserToResourceId: (user) => `tenant:${user.sub}` }), { whoami });
+    const customClient = staticClient(customBase, await issuer.mintToken({}, { userId: 'user_x' }));
+    expect(await customClient.getTool('whoami').execute({ data: {} } as never)).toEqual({ resourceId: 'tenant:user_x' });
   });
 
   it('shares the verifier with createClerkAuth().mastra(): one JWKS fetch for Express and Mastra', async () => {

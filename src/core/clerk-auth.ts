@@ -7,7 +7,16 @@ import { resolveOptions, type ClerkAuthOptions, type ResolvedOptions } from './o
 import { allowAuthenticated, type AuthorizeContext, type AuthorizeUser } from './policy.js';
 import { Verifier } from './verifier.js';
 
+/** Global, so an object from another copy of this package (two versions installed) is still recognised. */
+const BRAND = Symbol.for('clerk-mastra-auth.ClerkAuth');
+
+/** True for a `createClerkAuth()` object, from this copy of the package or another. */
+export function isClerkAuth(value: unknown): value is ClerkAuthCore {
+  return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[BRAND] === true;
+}
+
 export class ClerkAuthCore {
+  readonly [BRAND] = true;
   /** The validated configuration (keys, issuer, parties...). */
   readonly config: ResolvedOptions;
   private readonly verifier: Verifier;

@@ -26,6 +26,8 @@ export type KeyResolver = (header: JWSHeaderParameters, token: FlattenedJWSInput
 export interface KeyResolverOptions {
   realm: string;
   jwks: Required<JwksOptions>;
+  /** Called when a refetched key set differs from the one before (a key rotated in or out). */
+  onKeySetChange?: () => void;
 }
 
 export function createKeyResolver(source: KeySource, options: KeyResolverOptions): KeyResolver {
@@ -99,8 +101,10 @@ class RemoteKeySet {
     try {
       const key = await this.remote(header, token);
       if (this.resolvedFrom !== this.cache.jwks) {
+        const before = this.resolvedFrom;
         this.resolvedFrom = this.cache.jwks;
         this.resolved = new Map();
+        if (before !== undefined && JSON.stringify(before) !== JSON.stringify(this.resolvedFrom)) this.options.onKeySetChange?.();
       }
       this.resolved.set(memoKey, key);
       return key;

@@ -268,8 +268,9 @@ export function resolveOptions(input: ClerkAuthOptions = {}): ResolvedOptions {
     fail('"treatPendingAsSignedOut" must be a boolean');
   }
   if (options.now !== undefined && typeof options.now !== 'function') fail('"now" must be a function');
-  if (options.realm !== undefined && (typeof options.realm !== 'string' || !options.realm)) {
-    fail('"realm" must be a non-empty string');
+  if (options.realm !== undefined && (typeof options.realm !== 'string' || !/^[\x20-\x7e]+$/.test(options.realm))) {
+    // It goes into a response header: printable ASCII only.
+    fail('"realm" must be a non-empty string of printable ASCII characters');
   }
 
   const j = options.jwks ?? {};

@@ -29,3 +29,13 @@ export type AuthorizeUser<User> = (user: User, ctx: AuthorizeContext) => boolean
 
 /** The default policy, as Mastra's and the seed's: every verified user passes. */
 export const allowAuthenticated: AuthorizeUser<unknown> = () => true;
+
+/**
+ * The path of an origin-form request target (`/a/b?q`), without the query; undefined for any other form
+ * (absolute-form `http://host/a`, asterisk-form `*`), which a policy deciding by path must never see.
+ */
+export function originFormPath(target: string): string | undefined {
+  if (target.charCodeAt(0) !== 47 /* / */) return undefined;
+  const query = target.indexOf('?');
+  return query === -1 ? target : target.slice(0, query);
+}

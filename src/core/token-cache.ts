@@ -1,31 +1,52 @@
 /**
- * Verified tokens kept until their own expiry, so a client that reuses its 60 s token costs one RS256 check.
- * Bounded: past `maxEntries` the oldest entry goes first. Each verifier owns one, so an entry has passed exactly
- * that verifier's issuer, audience, `azp` and session-status rules.
+ * Verified tokens kept in memory, so a client that reuses its 60 s token costs one RS256 check.
+ * Bounded: past `maxEntries` the oldest entry goes first. An entry is served until its own `exp` (the verifier still
+ * applies the time rules) and for at most `MAX_AGE_IN_MS` after it was verified, and every entry goes when the key
+ * set changes, so a key rotated out stops being trusted within a minute. Each verifier owns one cache, so an entry has
+ * passed exactly that verifier's issuer, audience, `azp` and session-status rules.
  */
 import type { ClerkClaims } from './claims.js';
 
+/** How long a verified token is trusted without checking its signature again (Clerk's token lifetime). */
+export const MAX_AGE_IN_MS = 60_000;
+
+interface Entry {
+  claims: ClerkClaims;
+  verifiedAt: number;
+}
+
 export class TokenCache {
-  private readonly entries = new Map<string, ClerkClaims>();
+  private readonly entries = new Map<string, Entry>();
 
   constructor(private readonly maxEntries: number) {}
 
-  get(token: string): ClerkClaims | undefined {
-    return this.maxEntries > 0 ? this.entries.get(token) : undefined;
+  get(token: string, now: number): ClerkClaims | undefined {
+    if (this.maxEntries === 0) return undefined;
+    const entry = this.entries.get(token);
+    if (!entry) return undefined;
+    if (now - entry.verifiedAt > MAX_AGE_IN_MS || now < entry.verifiedAt) {
+      this.entries.delete(token);
+      return undefined;
+    }
+    return entry.claims;
   }
 
-  set(token: string, claims: ClerkClaims): void {
+  set(token: string, claims: ClerkClaims, now: number): void {
     if (this.maxEntries === 0) return;
     if (this.entries.size >= this.maxEntries) {
       // Map iterates in insertion order: the first key is the oldest.
       const oldest = this.entries.keys().next().value;
       if (oldest !== undefined) this.entries.delete(oldest);
     }
-    this.entries.set(token, claims);
+    this.entries.set(token, { claims, verifiedAt: now });
   }
 
   delete(token: string): void {
     this.entries.delete(token);
+  }
+
+  clear(): void {
+    this.entries.clear();
   }
 
   get size(): number {

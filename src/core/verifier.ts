@@ -90,8 +90,13 @@ export class Verifier {
   private readonly verifyOptions: { algorithms: string[] };
 
   constructor(private readonly options: ResolvedOptions) {
-    this.keys = createKeyResolver(options.keySource, { realm: options.realm, jwks: options.jwks });
     this.cache = new TokenCache(options.tokenCacheSize);
+    this.keys = createKeyResolver(options.keySource, {
+      realm: options.realm,
+      jwks: options.jwks,
+      // Tokens verified with a key that has since left the key set must not be served from memory.
+      onKeySetChange: () => this.cache.clear(),
+    });
     this.verifyOptions = { algorithms: [...options.algorithms] };
   }
 
@@ -113,10 +118,11 @@ export class Verifier {
     if (typeof token !== 'string' || token.length === 0) throw this.error('token-missing');
     if (token.length > MAX_TOKEN_LENGTH) throw this.error('token-invalid', 'The session token is too large.');
 
-    const cached = this.cache.get(token);
+    const now = this.options.now();
+    const cached = this.cache.get(token, now);
     if (cached) {
       try {
-        this.checkTimes(cached);
+        this.checkTimes(cached, now);
       } catch (error) {
         this.cache.delete(token);
         throw error;
@@ -143,7 +149,7 @@ export class Verifier {
     if (!claims) throw this.error('token-invalid', 'The session token payload is not a JSON object.');
     const verified = this.checkClaims(claims);
     deepFreeze(verified);
-    this.cache.set(token, verified);
+    this.cache.set(token, verified, now);
     return verified;
   }
 
@@ -162,7 +168,7 @@ export class Verifier {
       }
     }
     const typed = claims as ClerkClaims;
-    this.checkTimes(typed);
+    this.checkTimes(typed, this.options.now());
 
     if (options.issuers && (typeof typed.iss !== 'string' || !options.issuers.includes(typed.iss))) {
       throw this.error('token-invalid-issuer');
@@ -182,8 +188,7 @@ export class Verifier {
   }
 
   /** Clerk's time rules, in milliseconds, with the skew on each side. */
-  private checkTimes(claims: ClerkClaims): void {
-    const now = this.options.now();
+  private checkTimes(claims: ClerkClaims, now: number): void {
     const skew = this.options.clockSkewInMs;
     if (claims.exp * 1000 <= now - skew) throw this.error('token-expired');
     if (typeof claims.nbf === 'number' && claims.nbf * 1000 > now + skew) throw this.error('token-not-active-yet');

@@ -11,15 +11,38 @@ const verifiers = new Map<string, ClerkAuthCore>();
 const functionIds = new WeakMap<object, number>();
 let nextFunctionId = 0;
 
+function identity(value: unknown): string | undefined {
+  if (typeof value !== 'function') return undefined;
+  let id = functionIds.get(value);
+  if (id === undefined) functionIds.set(value, (id = nextFunctionId++));
+  return `function#${id}`;
+}
+
+/**
+ * What decides verification, in a fixed order: equal configurations share a verifier whatever the key order of the
+ * options object. The logger and the policy do not verify anything, so a new closure per call does not matter; the
+ * clock (`now`) does, by identity.
+ */
 function configurationKey(options: ClerkAuthOptions): string {
-  // Functions (clock, logger, policy) are told apart by identity; everything else by value.
-  return JSON.stringify(withEnvironment(options), (key, value: unknown) => {
-    if (key === 'env') return undefined;
-    if (typeof value !== 'function') return value;
-    let id = functionIds.get(value);
-    if (id === undefined) functionIds.set(value, (id = nextFunctionId++));
-    return `function#${id}`;
-  });
+  const o = withEnvironment(options);
+  const j = o.jwks ?? {};
+  return JSON.stringify([
+    o.publishableKey,
+    o.jwksUri,
+    o.jwtKey,
+    o.secretKey,
+    o.apiUrl,
+    o.issuer,
+    o.audience,
+    o.authorizedParties,
+    o.clockSkewInMs,
+    o.treatPendingAsSignedOut,
+    o.algorithms,
+    o.tokenCache,
+    [j.cacheMaxAgeInMs, j.cooldownInMs, j.timeoutInMs, j.staleIfErrorInMs, j.failureBackoffInMs, j.maxResponseBytes],
+    o.realm,
+    identity(o.now),
+  ]);
 }
 
 /** The shared verifier for a configuration, built on first use. */
@@ -27,7 +50,7 @@ export function verifierFor(options: ClerkAuthOptions = {}): ClerkAuthCore {
   const key = configurationKey(options);
   let verifier = verifiers.get(key);
   if (!verifier) {
-    verifier = new ClerkAuthCore(options);
+    verifier = new ClerkAuthCore({ ...options, authorizeUser: undefined });
     if (verifiers.size >= MAX_CONFIGURATIONS) verifiers.delete(verifiers.keys().next().value!);
     verifiers.set(key, verifier);
   }

@@ -5,11 +5,11 @@
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import { signedInAuth, signedOutAuth, type ClerkAuthObject } from '../core/auth-object.js';
 import type { ClerkClaims } from '../core/claims.js';
-import { ClerkAuthCore } from '../core/clerk-auth.js';
+import { ClerkAuthCore, isClerkAuth } from '../core/clerk-auth.js';
 import { AUTHORIZATION_ERROR_RESPONSE, ClerkAuthError, toErrorResponse, type ErrorResponse } from '../core/errors.js';
 import { extractToken } from '../core/extract.js';
 import type { ClerkAuthOptions } from '../core/options.js';
-import type { AuthorizeContext, AuthorizeUser, HeaderReader } from '../core/policy.js';
+import { originFormPath, type AuthorizeContext, type AuthorizeUser, type HeaderReader } from '../core/policy.js';
 
 /** Options of the Express middleware, on top of the core's. */
 export interface ExpressAuthOptions {
@@ -56,6 +56,7 @@ interface RequestState {
 }
 
 const STATE = Symbol('clerk-mastra-auth.request');
+const REQUEST_TARGET = 'The request target must be a path (origin-form).';
 const CLERK_EXPRESS_BRAND = Symbol.for('@clerk/express.auth');
 
 type WithState = Request & { [STATE]?: RequestState };
@@ -113,12 +114,10 @@ function headerReader(req: Request): HeaderReader {
   };
 }
 
-function expressContext(req: Request): AuthorizeContext<Request> {
-  const url = req.originalUrl ?? req.url;
-  const query = url.indexOf('?');
+function expressContext(req: Request, path: string): AuthorizeContext<Request> {
   return {
     method: req.method,
-    path: query === -1 ? url : url.slice(0, query),
+    path,
     headers: headerReader(req),
     source: 'express',
     request: req,
@@ -158,7 +157,8 @@ async function runPolicy(
 ): Promise<void> {
   let allowed: boolean;
   try {
-    allowed = (await policy(claims, expressContext(req))) === true;
+    // The middleware refused any other request target form: the path is there.
+    allowed = (await policy(claims, expressContext(req, originFormPath(req.originalUrl ?? req.url)!))) === true;
   } catch {
     mount.auth.log('authorizeUser threw', 'authorization-error');
     send(res, AUTHORIZATION_ERROR_RESPONSE);
@@ -183,6 +183,11 @@ function createMiddleware(auth: ClerkAuthCore, options: ExpressAuthOptions): Req
   const authorize = (user: ClerkClaims, ctx: AuthorizeContext) => auth.authorize(user, ctx);
 
   return function clerkMastraAuthMiddleware(req: Request, res: Response, next: NextFunction): void {
+    // An absolute-form target (`GET http://host/path`) is for proxies; a path policy must never be handed one.
+    if ((req.originalUrl ?? req.url).charCodeAt(0) !== 47 /* / */) {
+      mount.reject(new ClerkAuthError('request-invalid', { realm, message: REQUEST_TARGET }), req, res, next);
+      return;
+    }
     let token: string | undefined;
     try {
       token = extractToken({ authorization: authorizationValues(req), cookie: req.headers.cookie }, realm);
@@ -227,7 +232,7 @@ function createMiddleware(auth: ClerkAuthCore, options: ExpressAuthOptions): Req
  * shares that object's verifier, caches and `authorizeUser` policy (with the Mastra provider, for instance).
  */
 export function clerkMastraAuth(options?: ClerkMastraAuthOptions | ClerkAuthCore, extra: ExpressAuthOptions = {}): RequestHandler {
-  if (options instanceof ClerkAuthCore) return createMiddleware(options, extra);
+  if (isClerkAuth(options)) return createMiddleware(options, extra);
   const { optional, onError, ...core } = options ?? {};
   return createMiddleware(new ClerkAuthCore(core), { optional, onError, ...extra });
 }

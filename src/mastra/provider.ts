@@ -5,11 +5,11 @@
  */
 import { MastraAuthProvider, type MastraAuthProviderOptions } from '@mastra/core/server';
 import type { ClerkClaims } from '../core/claims.js';
-import { ClerkAuthCore } from '../core/clerk-auth.js';
+import { ClerkAuthCore, isClerkAuth } from '../core/clerk-auth.js';
 import { ClerkAuthError } from '../core/errors.js';
 import { extractToken } from '../core/extract.js';
 import type { ClerkAuthOptions } from '../core/options.js';
-import type { AuthorizeContext } from '../core/policy.js';
+import { originFormPath, type AuthorizeContext } from '../core/policy.js';
 
 /** The request Mastra hands a provider: a Web `Request`, or a Hono-like wrapper around one. */
 export type MastraAuthRequest = Parameters<MastraAuthProvider['authenticateToken']>[1];
@@ -66,7 +66,7 @@ export class MastraAuthClerk extends MastraAuthProvider<ClerkClaims> {
    * `new MastraAuthClerk(createClerkAuth(...), extra)` shares that object's verifier, caches and policy.
    */
   constructor(options: MastraAuthClerkOptions | ClerkAuthCore = {}, extra: MastraProviderOptions = {}) {
-    const shared = options instanceof ClerkAuthCore ? options : undefined;
+    const shared = isClerkAuth(options) ? options : undefined;
     const { name, protected: protectedPaths, public: publicPaths, mapUserToResourceId, ...core } = shared
       ? extra
       : { ...(options as MastraAuthClerkOptions), ...extra };
@@ -115,7 +115,7 @@ export class MastraAuthClerk extends MastraAuthProvider<ClerkClaims> {
     const bare = token.replace(/^bearer\s+/i, '').trim();
     if (!bare) return undefined;
     const web = webRequestOf(request);
-    if (web && new URL(web.url).searchParams.get('apiKey') === bare) {
+    if (web && new URL(web.url).searchParams.has('apiKey')) {
       // Mastra also reads `?apiKey=`: tokens in URLs end up in logs, proxies and browser history.
       throw new ClerkAuthError('request-invalid', { message: 'A session token in the query string is not accepted.' });
     }
@@ -126,8 +126,14 @@ export class MastraAuthClerk extends MastraAuthProvider<ClerkClaims> {
   override async authorizeUser(user: ClerkClaims, request: MastraAuthRequest): Promise<boolean> {
     const { clerkAuth } = this;
     if (!clerkAuth.hasPolicy) return true;
+    const ctx = mastraContext(request);
+    if (!ctx) {
+      // No trustworthy path to decide by: a policy that decides by path must not be fooled.
+      clerkAuth.log('request refused', 'request-invalid');
+      return false;
+    }
     try {
-      return await clerkAuth.authorize(user, mastraContext(request));
+      return await clerkAuth.authorize(user, ctx);
     } catch (error) {
       clerkAuth.log('authorizeUser threw', 'authorization-error');
       throw error;
@@ -135,19 +141,31 @@ export class MastraAuthClerk extends MastraAuthProvider<ClerkClaims> {
   }
 }
 
-function mastraContext(request: MastraAuthRequest): AuthorizeContext {
+/** A Host header that is a host name or address with an optional port, nothing that could shift the path. */
+const PLAIN_HOST = /^(?:[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?$/;
+
+/**
+ * The policy's view of a Mastra request, or undefined when its path cannot be trusted. Mastra's Express adapter
+ * builds the Web request's URL from the client's Host header and the request target, so a Host such as `x/zz` or an
+ * absolute-form target would shift the path a policy sees away from the route Mastra serves.
+ */
+function mastraContext(request: MastraAuthRequest): AuthorizeContext | undefined {
   const web = webRequestOf(request);
-  let path = '/';
+  const host = headerOf(request, 'host');
+  if (!web || (host !== null && !PLAIN_HOST.test(host))) return undefined;
+  let path: string | undefined;
   try {
-    if (web) path = new URL(web.url).pathname;
+    const url = new URL(web.url);
+    path = originFormPath(url.pathname + url.search);
   } catch {
-    // keep '/'
+    return undefined;
   }
+  if (path === undefined || path.startsWith('//')) return undefined;
   return {
-    method: web?.method?.toUpperCase() ?? 'GET',
+    method: web.method.toUpperCase(),
     path,
     headers: { get: (name: string) => headerOf(request, name) },
     source: 'mastra',
-    request: web ?? request,
+    request: web,
   };
 }
