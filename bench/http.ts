@@ -18,13 +18,14 @@
  * on a 2-core machine the load generator often limits requests/s before the server does, and CPU per request is
  * what the middleware changes. Only ratios within one run mean anything.
  *
- * Knobs (environment): `BENCH_HTTP_ROUNDS` (3), `BENCH_HTTP_SECONDS` (3), `BENCH_HTTP_WARMUP_SECONDS` (2),
+ * Knobs (environment): `BENCH_HTTP_ROUNDS` (5), `BENCH_HTTP_SECONDS` (2), `BENCH_HTTP_WARMUP_SECONDS` (2),
  * `BENCH_HTTP_CONNECTIONS` (32), `BENCH_HTTP_TOKENS` (50), `BENCH_HTTP_PROFILE=<dir>` (every server child runs with
- * `--cpu-prof` and writes `<variant>.cpuprofile` there when it stops).
+ * `--cpu-prof` and writes its profiles into `<dir>/<variant>/` when it stops; the largest is the main thread's).
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { request as httpRequest } from 'node:http';
 import { cpus } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import autocannon, { type AutocannonRequest } from 'autocannon';
 import { createTestIssuer, type TestIssuer } from '../src/testing/index.js';
@@ -44,9 +45,9 @@ import {
 } from './lib.js';
 
 export interface HttpSectionOptions {
-  /** Measured rounds after the warm-up (default 3, env `BENCH_HTTP_ROUNDS`). */
+  /** Measured rounds after the warm-up (default 5, env `BENCH_HTTP_ROUNDS`). */
   rounds?: number;
-  /** Seconds of one measurement (default 3, env `BENCH_HTTP_SECONDS`). */
+  /** Seconds of one measurement (default 2, env `BENCH_HTTP_SECONDS`). */
   seconds?: number;
   /** Seconds of the one warm-up run per variant (default 2, env `BENCH_HTTP_WARMUP_SECONDS`). */
   warmupSeconds?: number;
@@ -90,6 +91,8 @@ class ServerProcess {
   private readonly waiting = new Map<number, { resolve: (s: ServerSnapshot) => void; reject: (e: Error) => void }>();
   private output = '';
   private exited = false;
+  /** Requests served at the last snapshot (reported with the profiles). */
+  served = 0;
 
   private constructor(
     readonly spec: VariantSpec,
@@ -104,6 +107,7 @@ class ServerProcess {
       if (message.type !== 'snapshot') return;
       const waiter = this.waiting.get(message.id);
       this.waiting.delete(message.id);
+      this.served = message.snapshot.served;
       waiter?.resolve(message.snapshot);
     });
     child.on('exit', (code, signal) => {
@@ -124,7 +128,8 @@ class ServerProcess {
   static start(spec: VariantSpec, config: ServerConfig, profileDir: string | undefined): Promise<ServerProcess> {
     const execArgv = ['--import', 'tsx'];
     if (profileDir) {
-      execArgv.push('--cpu-prof', `--cpu-prof-dir=${profileDir}`, `--cpu-prof-name=${spec.variant.replace(':', '-')}.cpuprofile`);
+      // One directory per variant: tsx's loader thread writes a profile of its own next to the main thread's.
+      execArgv.push('--cpu-prof', `--cpu-prof-dir=${join(profileDir, spec.variant.replace(':', '-'))}`);
     }
     const child = fork(SERVER_SCRIPT, [], {
       cwd: REPO_ROOT,
@@ -303,8 +308,8 @@ interface SectionDef {
 
 async function runSection(def: SectionDef, options: HttpSectionOptions): Promise<SectionReport> {
   const out = options.out ?? console.log;
-  const rounds = options.rounds ?? envNumber('BENCH_HTTP_ROUNDS') ?? 3;
-  const seconds = options.seconds ?? envNumber('BENCH_HTTP_SECONDS') ?? 3;
+  const rounds = options.rounds ?? envNumber('BENCH_HTTP_ROUNDS') ?? 5;
+  const seconds = options.seconds ?? envNumber('BENCH_HTTP_SECONDS') ?? 2;
   const warmupSeconds = options.warmupSeconds ?? envNumber('BENCH_HTTP_WARMUP_SECONDS') ?? 2;
   const connections = options.connections ?? envNumber('BENCH_HTTP_CONNECTIONS') ?? 32;
   const tokenCount = Math.round(options.tokens ?? envNumber('BENCH_HTTP_TOKENS') ?? 50);
@@ -406,7 +411,20 @@ async function runSection(def: SectionDef, options: HttpSectionOptions): Promise
 
     out('');
     out('targets:');
-    const checks: CheckResult[] = def.checks(req, cpu).map((check) => ratioLine(check, out));
+    // The same checks on each round alone (the variants of one round ran within seconds of each other): how
+    // stable a verdict is on this machine.
+    const perRound = Array.from({ length: rounds }, (_, r) =>
+      def.checks(
+        (name) => samples.get(name)![r]!.rps,
+        (name) => samples.get(name)![r]!.cpuPerReq,
+      ),
+    );
+    const checks: CheckResult[] = def.checks(req, cpu).map((check, i) => {
+      const result = ratioLine(check, out);
+      const ratios = perRound.map((list) => evaluate(list[i]!).ratio);
+      out(`          per round: ${ratios.map((ratio) => `${formatNumber(ratio, 2)}x`).join(', ')}`);
+      return result;
+    });
     out(`section ${((performance.now() - sectionStart) / 1000).toFixed(1)} s`);
     return { title, checks };
   } catch (error) {
@@ -421,6 +439,9 @@ async function runSection(def: SectionDef, options: HttpSectionOptions): Promise
   } finally {
     await Promise.all(servers.map((s) => s.stop()));
     await issuer.close();
+    if (profileDir) {
+      for (const s of servers) out(`  profile: ${join(profileDir, s.spec.variant.replace(':', '-'))}/ (${s.served} requests served in all)`);
+    }
   }
 }
 
