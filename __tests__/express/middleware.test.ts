@@ -287,6 +287,7 @@ describe.each(frameworks)('%s', (_name, express) => {
         config: real.config,
         hasPolicy: real.hasPolicy,
         verify: (token: string) => real.verify(token),
+        cached: (token: string) => real.cached(token),
         authorize: (user: never, ctx: AuthorizeContext) => real.authorize(user, ctx),
         log: () => undefined,
       });

@@ -10,10 +10,23 @@ export type SignedInAuth = ReturnType<typeof signedInAuthObject>;
 export type SignedOutAuth = ReturnType<typeof signedOutAuthObject>;
 export type ClerkAuthObject = SignedInAuth | SignedOutAuth;
 
+/**
+ * AuthObjects already built, by the verified claims object. The verifier hands out the same frozen claims object
+ * for every request that reuses a token, so a client reusing its token gets one AuthObject, not one per request
+ * (Clerk's helper builds a Backend API client each time).
+ */
+const built = new WeakMap<ClerkClaims, SignedInAuth>();
+
 /** The signed-in AuthObject for verified claims. `getToken()` reaches the Backend API only if a secret key is set. */
 export function signedInAuth(config: ResolvedOptions, token: string, claims: ClerkClaims): SignedInAuth {
-  const context = config.secretKey ? { secretKey: config.secretKey, apiUrl: config.apiUrl } : {};
-  return signedInAuthObject(context, token, claims as Parameters<typeof signedInAuthObject>[2]);
+  let auth = built.get(claims);
+  if (!auth) {
+    const context = config.secretKey ? { secretKey: config.secretKey, apiUrl: config.apiUrl } : {};
+    // Frozen: it is shared by the requests that carry this token.
+    auth = Object.freeze(signedInAuthObject(context, token, claims as Parameters<typeof signedInAuthObject>[2]));
+    built.set(claims, auth);
+  }
+  return auth;
 }
 
 /** The signed-out AuthObject; `sessionStatus` is `pending` for a pending session treated as signed out. */

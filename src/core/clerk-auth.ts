@@ -42,6 +42,11 @@ export class ClerkAuthCore {
     return this.verifier.verify(token);
   }
 
+  /** The claims of a token this verifier accepted before and that is still valid, without a promise; else undefined. */
+  cached(token: string): ClerkClaims | undefined {
+    return this.verifier.cached(token);
+  }
+
   /** Runs the shared `authorizeUser` policy. Resolves true or false; rejects if the policy throws. */
   async authorize(user: ClerkClaims, ctx: AuthorizeContext): Promise<boolean> {
     return (await this.policy(user, ctx)) === true;

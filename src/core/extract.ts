@@ -21,9 +21,12 @@ const AUTHORIZATION = /^([^\s]+)(?:\s+(.*))?$/s;
  * The session token of a request, or undefined when it carries none (a non-Bearer `Authorization` counts as none).
  * Throws `request-invalid` (400) for credentials that are ambiguous or malformed.
  */
+function invalid(message: string, realm: string | undefined): ClerkAuthError {
+  return new ClerkAuthError('request-invalid', { message, realm });
+}
+
 export function extractToken(headers: CredentialHeaders, realm?: string): string | undefined {
-  const invalid = (message: string) => new ClerkAuthError('request-invalid', { message, realm });
-  if (headers.authorization.length > 1) throw invalid('The request has more than one Authorization header.');
+  if (headers.authorization.length > 1) throw invalid('The request has more than one Authorization header.', realm);
 
   const cookieToken = headers.cookie ? sessionCookie(headers.cookie, realm) : undefined;
   const authorization = headers.authorization[0];
@@ -33,10 +36,10 @@ export function extractToken(headers: CredentialHeaders, realm?: string): string
   // RFC 7235: the scheme is case-insensitive. Another scheme (Basic, ...) is not ours: no session token.
   if (!match || match[1]!.toLowerCase() !== 'bearer') return undefined;
   const token = (match[2] ?? '').trim();
-  if (token.length === 0) throw invalid('The Bearer authorization has an empty token.');
-  if (/\s/.test(token)) throw invalid('The Bearer authorization has more than one word.');
+  if (token.length === 0) throw invalid('The Bearer authorization has an empty token.', realm);
+  if (/\s/.test(token)) throw invalid('The Bearer authorization has more than one word.', realm);
   if (cookieToken !== undefined && cookieToken !== token) {
-    throw invalid('The Authorization header and the __session cookie carry different tokens.');
+    throw invalid('The Authorization header and the __session cookie carry different tokens.', realm);
   }
   return token;
 }
@@ -54,7 +57,7 @@ export function sessionCookie(cookie: string, realm?: string): string | undefine
     found = pair.slice(eq + 1).trim();
   }
   if (count > 1) {
-    throw new ClerkAuthError('request-invalid', { message: 'The request has more than one __session cookie.', realm });
+    throw invalid('The request has more than one __session cookie.', realm);
   }
   return found ? found : undefined;
 }

@@ -205,23 +205,27 @@ function createMiddleware(auth: ClerkAuthCore, options: ExpressAuthOptions): Req
       return;
     }
     const verifiedToken = token;
+    const accept = (claims: ClerkClaims): void | Promise<void> => {
+      attach(req, { mount, token: verifiedToken, claims });
+      if (!auth.hasPolicy) return next();
+      return runPolicy(mount, authorize, claims, req, res, next);
+    };
+    // A token verified before (a client reusing it) is answered without a promise.
+    const cached = auth.cached(verifiedToken);
+    if (cached) {
+      accept(cached)?.catch(next);
+      return;
+    }
     auth
       .verify(verifiedToken)
-      .then(
-        (claims) => {
-          attach(req, { mount, token: verifiedToken, claims });
-          if (!auth.hasPolicy) return next();
-          return runPolicy(mount, authorize, claims, req, res, next);
-        },
-        (error: ClerkAuthError) => {
-          // Clerk treats a pending session as signed out: with `optional`, it goes on signed out.
-          if (optional && error.code === 'session-pending') {
-            attach(req, { mount, pending: true });
-            return next();
-          }
-          mount.reject(error, req, res, next);
-        },
-      )
+      .then(accept, (error: ClerkAuthError) => {
+        // Clerk treats a pending session as signed out: with `optional`, it goes on signed out.
+        if (optional && error.code === 'session-pending') {
+          attach(req, { mount, pending: true });
+          return next();
+        }
+        mount.reject(error, req, res, next);
+      })
       .catch(next);
   };
 }
