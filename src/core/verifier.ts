@@ -20,9 +20,7 @@ function base64urlValue(code: number): number {
   if (code >= 65 && code <= 90) return code - 65; // A-Z
   if (code >= 97 && code <= 122) return code - 71; // a-z
   if (code >= 48 && code <= 57) return code + 4; // 0-9
-  if (code === 45) return 62; // -
-  if (code === 95) return 63; // _
-  return -1;
+  return code === 45 ? 62 : 63; // - or _ (the charset is checked before)
 }
 
 /**
@@ -37,26 +35,17 @@ function isCanonical(token: string, start: number, end: number): boolean {
   return (base64urlValue(token.charCodeAt(end - 1)) & unusedBits) === 0;
 }
 
+const TOKEN_SHAPE = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
+
 /**
  * Three non-empty base64url segments, each canonical, checked before anything is decoded (jose's decoder would
- * skip characters it does not expect). Returns the position of the first dot, or -1.
+ * skip characters it does not expect). A regular expression: several times faster here than a character loop.
  */
-function wellFormed(token: string): number {
-  let first = -1;
-  let second = -1;
-  for (let i = 0; i < token.length; i += 1) {
-    const code = token.charCodeAt(i);
-    if (code === 46) {
-      if (first === -1) first = i;
-      else if (second === -1) second = i;
-      else return -1;
-    } else if (base64urlValue(code) === -1) {
-      return -1;
-    }
-  }
-  if (first < 1 || second === -1 || second === first + 1 || second === token.length - 1) return -1;
-  const ok = isCanonical(token, 0, first) && isCanonical(token, first + 1, second) && isCanonical(token, second + 1, token.length);
-  return ok ? first : -1;
+function wellFormed(token: string): boolean {
+  if (!TOKEN_SHAPE.test(token)) return false;
+  const first = token.indexOf('.');
+  const second = token.indexOf('.', first + 1);
+  return isCanonical(token, 0, first) && isCanonical(token, first + 1, second) && isCanonical(token, second + 1, token.length);
 }
 
 function parseJsonObject(json: string): Record<string, unknown> | undefined {
@@ -147,7 +136,7 @@ export class Verifier {
       return cached;
     }
 
-    if (wellFormed(token) === -1) {
+    if (!wellFormed(token)) {
       throw this.error('token-invalid', 'The session token is not three canonical base64url parts.');
     }
 
