@@ -17,6 +17,8 @@ interface Entry {
 
 export class TokenCache {
   private readonly entries = new Map<string, Entry>();
+  /** Bumped by `clear()`: a verification that started before a clear must not insert its result after it. */
+  generation = 0;
 
   constructor(private readonly maxEntries: number) {}
 
@@ -31,8 +33,8 @@ export class TokenCache {
     return entry.claims;
   }
 
-  set(token: string, claims: ClerkClaims, now: number): void {
-    if (this.maxEntries === 0) return;
+  set(token: string, claims: ClerkClaims, now: number, generation: number): void {
+    if (this.maxEntries === 0 || generation !== this.generation) return;
     if (this.entries.size >= this.maxEntries) {
       // Map iterates in insertion order: the first key is the oldest.
       const oldest = this.entries.keys().next().value;
@@ -46,6 +48,7 @@ export class TokenCache {
   }
 
   clear(): void {
+    this.generation += 1;
     this.entries.clear();
   }
 

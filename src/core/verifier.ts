@@ -136,6 +136,7 @@ export class Verifier {
       return cached;
     }
 
+    const generation = this.cache.generation;
     if (!wellFormed(token)) {
       throw this.error('token-invalid', 'The session token is not three canonical base64url parts.');
     }
@@ -155,7 +156,7 @@ export class Verifier {
     if (!claims) throw this.error('token-invalid', 'The session token payload is not a JSON object.');
     const verified = this.checkClaims(claims);
     deepFreeze(verified);
-    this.cache.set(token, verified, now);
+    this.cache.set(token, verified, now, generation);
     return verified;
   }
 
