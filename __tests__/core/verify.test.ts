@@ -384,6 +384,20 @@ describe('verified-token cache', () => {
     }
   });
 
+  it('drops cached tokens when a refetch for an unknown kid brings a changed key set', async () => {
+    const fresh = await createTestIssuer();
+    try {
+      const verifier = createClerkAuth({ ...fresh.authOptions, env: {}, logger: false, jwks: { cooldownInMs: 0 } });
+      const signedByOldKey = await fresh.mintToken({}, { expiresInSeconds: 3600 });
+      await verifier.verify(signedByOldKey);
+      await fresh.rotateKey();
+      await expectAuthError(verifier.verify(await fresh.mintToken({}, { kid: 'unknown' })), 'jwk-kid-mismatch', 401);
+      await expectAuthError(verifier.verify(signedByOldKey), 'jwk-kid-mismatch', 401);
+    } finally {
+      await fresh.close();
+    }
+  });
+
   it('drops cached tokens when the key set changes, so a key rotated out stops being trusted', async () => {
     const fresh = await createTestIssuer();
     try {

@@ -264,18 +264,47 @@ describe.each(frameworks)('%s', (_name, express) => {
       expect((ctx.request as Request).originalUrl).toBe('/admin/reports?x=1');
     });
 
-    it('refuses an absolute-form request target with 400 before a path policy sees it', async () => {
-      const app = appWith({ authorizeUser: (user, ctx) => !ctx.path.startsWith('/admin') || user.o?.rol === 'admin' });
+    it.each<[string, string, Record<string, string>, string]>([
+      ['an absolute-form target', 'http://x/admin/report', {}, 'The request target must be a path (origin-form) without a fragment.'],
+      ['a fragment', '/admin/report#', {}, 'The request target must be a path (origin-form) without a fragment.'],
+      ['a fragment before a query', '/admin/report#x?y', {}, 'The request target must be a path (origin-form) without a fragment.'],
+      ['a Host with a path', '/admin/report', { Host: 'x/zz' }, 'The Host header is not a host name.'],
+      ['a Host with a space', '/admin/report', { Host: 'x y' }, 'The Host header is not a host name.'],
+      ['a Host with an impossible port', '/admin/report', { Host: 'x:99999' }, 'The Host header is not a host name.'],
+    ])('refuses %s with 400 before a path policy sees it', async (_case, target, headers, message) => {
+      const seen: string[] = [];
+      const app = appWith({
+        authorizeUser: (user, ctx) => {
+          seen.push(ctx.path);
+          return ctx.path !== '/admin/report' || user.o?.rol === 'admin';
+        },
+      });
       app.get('/admin/report', (_req, res) => res.json({ report: 'secret' }));
       const member = await issuer.mintToken({}, { org: { id: 'org_1', role: 'org:member' } });
       const base = await listen(app);
       try {
-        const res = await rawGet(base.port, 'http://x/admin/report', { Authorization: `Bearer ${member}` });
+        const res = await rawGet(base.port, target, { ...headers, Authorization: `Bearer ${member}` });
         expect(res.status).toBe(400);
-        expect(JSON.parse(res.body)).toEqual({ error: 'request-invalid', message: 'The request target must be a path (origin-form).' });
+        expect(JSON.parse(res.body)).toEqual({ error: 'request-invalid', message });
+        expect(seen).toEqual([]);
         expect((await rawGet(base.port, '/admin/report', { Authorization: `Bearer ${member}` })).status).toBe(403);
+        // A host name with an underscore (a docker-compose service) is a host name.
+        expect((await rawGet(base.port, '/me', { Host: 'mastra_api:4111', Authorization: `Bearer ${member}` })).status).toBe(200);
       } finally {
         await base.close();
+      }
+    });
+
+    it('a reused token behind 100 synchronous middlewares still reaches the route (Express defers deep next() calls)', async () => {
+      const app = express();
+      for (let i = 0; i < 100; i += 1) app.use((_req: Request, _res: Response, next: NextFunction) => next());
+      app.use(clerkMastraAuth({ ...issuer.authOptions, env: {}, logger: false }));
+      for (let i = 0; i < 100; i += 1) app.use((_req: Request, _res: Response, next: NextFunction) => next());
+      app.get('/me', (req, res) => res.json({ userId: getClerkAuth(req).userId }));
+      const token = await issuer.mintToken({}, { userId: 'user_deep' });
+      for (let i = 0; i < 3; i += 1) {
+        const res = await request(app).get('/me').set('Authorization', `Bearer ${token}`);
+        expect([res.status, res.body]).toEqual([200, { userId: 'user_deep' }]);
       }
     });
 
@@ -283,7 +312,7 @@ describe.each(frameworks)('%s', (_name, express) => {
       const real = createClerkAuth({ ...issuer.authOptions, env: {}, logger: false, authorizeUser: (user) => user.sub === 'user_allowed' });
       // What an object of another installed copy looks like to this one: same brand, same methods, another class.
       const foreign = Object.assign(Object.create(null), {
-        [Symbol.for('clerk-mastra-auth.ClerkAuth')]: true,
+        [Symbol.for('clerk-mastra-auth.ClerkAuth')]: 1,
         config: real.config,
         hasPolicy: real.hasPolicy,
         verify: (token: string) => real.verify(token),
@@ -393,6 +422,30 @@ describe.each(frameworks)('%s', (_name, express) => {
       const token = await issuer.mintToken({ fea: 'o:ai_agents,u:beta', pla: 'o:pro' }, { org: { id: 'org_1', role: 'org:member' } });
       const res = await request(app).get('/billing').set('Authorization', `Bearer ${token}`);
       expect(res.body).toEqual({ agents: true, orgAgents: true, userAgents: false, export: false, pro: true });
+    });
+
+    it('gives each request its own AuthObject: decorating one does not change the next', async () => {
+      const app = appWith();
+      app.get('/decorate', (req, res) => {
+        const auth = getAuth(req) as unknown as Record<string, unknown>;
+        const before = { tag: auth.requestTag, canManage: getClerkAuth(req).has({ permission: 'org:admin:manage' }) };
+        auth.requestTag = 'set by an earlier request';
+        expect(() => (getClerkAuth(req).orgPermissions as string[]).push('org:admin:manage')).toThrow();
+        res.json(before);
+      });
+      const token = await issuer.mintToken({}, { org: { id: 'org_1', role: 'org:member', permissions: ['org:posts:read'] } });
+      for (let i = 0; i < 2; i += 1) {
+        const res = await request(app).get('/decorate').set('Authorization', `Bearer ${token}`);
+        expect([res.status, res.body]).toEqual([200, { canManage: false }]);
+      }
+    });
+
+    it('refuses a spread createClerkAuth() object instead of silently dropping its policy', () => {
+      const auth = createClerkAuth({ ...issuer.authOptions, env: {}, logger: false, authorizeUser: () => false });
+      expect(() => clerkMastraAuth({ ...auth, optional: true } as never)).toThrow(
+        'Pass the createClerkAuth() object itself, with adapter options as the second argument',
+      );
+      expect(() => clerkMastraAuth(auth, { optional: true })).not.toThrow();
     });
 
     it('ignores a req.auth that another middleware put there', async () => {

@@ -109,6 +109,16 @@ describe('one createClerkAuth() for Express routes and Mastra routes (examples/a
     expect(JSON.parse(res.body).error).toBe('request-invalid');
   });
 
+  it.each([
+    ['backslashes', '/api/agents/weatherAgent/tools/..\\..\\..\\x'],
+    ['dot segments', '/api/agents/weatherAgent/tools/../../x'],
+    ['encoded dot segments', '/api/agents/weatherAgent/tools/%2e%2e/%2E%2e/x'],
+  ])('%s in the target get 400 from the Express middleware: URL parsing would show Mastra another path', async (_case, target) => {
+    const res = await rawGet(Number(new URL(base).port), target, { Authorization: `Bearer ${await issuer.mintToken()}` });
+    expect(res.status).toBe(400);
+    expect(JSON.parse(res.body).error).toBe('request-invalid');
+  });
+
   it('the policy compares paths case-insensitively, as Express routes', async () => {
     const member = await issuer.mintToken({}, { org: { id: 'org_1', role: 'org:member' } });
     expect((await fetch(`${base}/ADMIN/report`, { headers: { Authorization: `Bearer ${member}` } })).status).toBe(403);
@@ -196,8 +206,9 @@ describe('a token that expires between two calls', () => {
 
 describe('MastraAuthClerk on its own (Mastra answers for itself)', () => {
   /** Mastra mounted in Express with only the provider: no Express middleware in front. */
-  async function mastraOnly(provider: MastraAuthClerk, extraTools = {}) {
+  async function mastraOnly(provider: MastraAuthClerk, extraTools = {}, trustProxy = false) {
     const app = express();
+    if (trustProxy) app.set('trust proxy', true);
     app.use(express.json());
     const mastra = new Mastra({
       agents: { weatherAgent },
@@ -273,10 +284,13 @@ describe('MastraAuthClerk on its own (Mastra answers for itself)', () => {
     expect(res.status).toBe(401);
   });
 
-  it.each([
+  it.each<[string, string, Record<string, string>]>([
     ['a Host that shifts the path', '/api/agents/weatherAgent', { Host: 'x/zz' }],
     // With Host "x", Mastra's adapter builds the URL http://xhttp://x/api/..., whose path is //x/api/...
     ['an absolute-form request target', 'http://x/api/agents/weatherAgent', { Host: 'x' }],
+    // Behind `trust proxy`, the client's X-Forwarded-Proto becomes the URL's scheme: http://x/zz?://host/api/...
+    ['an X-Forwarded-Proto that shifts the path', '/api/agents/weatherAgent', { 'X-Forwarded-Proto': 'http://x/zz?' }],
+    ['an X-Forwarded-Proto with a fragment', '/api/agents/weatherAgent', { 'X-Forwarded-Proto': 'http://x/public#, https' }],
   ])('refuses %s before a path policy sees it (403)', async (_case, target, headers) => {
     const policyPaths: string[] = [];
     const base = await mastraOnly(
@@ -286,6 +300,8 @@ describe('MastraAuthClerk on its own (Mastra answers for itself)', () => {
           return !ctx.path.toLowerCase().startsWith('/api/agents/') || user.o?.rol === 'admin';
         },
       }),
+      {},
+      true,
     );
     const port = Number(new URL(base).port);
     const member = await issuer.mintToken({}, { org: { id: 'org_1', role: 'org:member' } });
@@ -295,6 +311,11 @@ describe('MastraAuthClerk on its own (Mastra answers for itself)', () => {
     const plain = await rawGet(port, '/api/agents/weatherAgent', { Authorization: `Bearer ${member}` });
     expect(plain.status).toBe(403);
     expect(policyPaths).toEqual(['/api/agents/weatherAgent']);
+    // Legitimate variants still reach the policy: an underscore host, a proxy's https, an explicit default port.
+    const legitimate: Array<Record<string, string>> = [{ Host: 'mastra_api:4111' }, { 'X-Forwarded-Proto': 'https' }, { Host: 'example.com:80' }];
+    for (const ok of legitimate) {
+      expect((await rawGet(port, '/api/agents', { ...ok, Authorization: `Bearer ${member}` })).status).toBe(200);
+    }
   });
 
   it('runs the shared policy with source "mastra", the full path and the method', async () => {

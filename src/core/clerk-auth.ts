@@ -10,13 +10,22 @@ import { Verifier } from './verifier.js';
 /** Global, so an object from another copy of this package (two versions installed) is still recognised. */
 const BRAND = Symbol.for('clerk-mastra-auth.ClerkAuth');
 
+/** Bumped when the methods adapters call change, so a copy of another shape is not mistaken for one of ours. */
+const BRAND_VERSION = 1;
+
 /** True for a `createClerkAuth()` object, from this copy of the package or another. */
 export function isClerkAuth(value: unknown): value is ClerkAuthCore {
-  return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[BRAND] === true;
+  if (typeof value !== 'object' || value === null) return false;
+  if ((value as Record<symbol, unknown>)[BRAND] === BRAND_VERSION) return true;
+  if ('verifier' in value && 'config' in value) {
+    // `{ ...auth, optional: true }` copies the fields but not the methods: say so instead of silently rebuilding a
+    // verifier from the environment without the shared policy.
+    throw new TypeError('Pass the createClerkAuth() object itself, with adapter options as the second argument');
+  }
+  return false;
 }
 
 export class ClerkAuthCore {
-  readonly [BRAND] = true;
   /** The validated configuration (keys, issuer, parties...). */
   readonly config: ResolvedOptions;
   private readonly verifier: Verifier;
@@ -59,3 +68,6 @@ export class ClerkAuthCore {
     this.logger(`[clerk-mastra-auth] ${event} (${code})`);
   }
 }
+
+// On the prototype, not enumerable: not copied by a spread, not shown by JSON or a console.log of options.
+Object.defineProperty(ClerkAuthCore.prototype, BRAND, { value: BRAND_VERSION });

@@ -71,6 +71,8 @@ class RemoteKeySet {
   /** Keys already resolved from the current key set, by kid and alg: skips jose's search and import per token. */
   private resolved = new Map<string, CryptoKey>();
   private resolvedFrom: JSONWebKeySet | undefined;
+  /** The body of the last good key set, to tell a changed one. */
+  private lastKeySet: string | undefined;
 
   constructor(
     url: URL,
@@ -101,10 +103,8 @@ class RemoteKeySet {
     try {
       const key = await this.remote(header, token);
       if (this.resolvedFrom !== this.cache.jwks) {
-        const before = this.resolvedFrom;
         this.resolvedFrom = this.cache.jwks;
         this.resolved = new Map();
-        if (before !== undefined && JSON.stringify(before) !== JSON.stringify(this.resolvedFrom)) this.options.onKeySetChange?.();
       }
       this.resolved.set(memoKey, key);
       return key;
@@ -154,6 +154,9 @@ class RemoteKeySet {
       if (!isKeySet(body)) throw new JwksFetchError('answered JSON that is not a key set');
       this.consecutiveFailures = 0;
       this.blockedUntil = 0;
+      // Whatever triggered the refetch (age, an unknown kid), a different key set may have dropped a key.
+      if (this.lastKeySet !== undefined && this.lastKeySet !== text) this.options.onKeySetChange?.();
+      this.lastKeySet = text;
       return new Response(text, { status: 200, headers: { 'content-type': 'application/json' } });
     } catch (error) {
       this.consecutiveFailures += 1;

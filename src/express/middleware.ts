@@ -9,7 +9,7 @@ import { ClerkAuthCore, isClerkAuth } from '../core/clerk-auth.js';
 import { AUTHORIZATION_ERROR_RESPONSE, ClerkAuthError, toErrorResponse, type ErrorResponse } from '../core/errors.js';
 import { extractToken } from '../core/extract.js';
 import type { ClerkAuthOptions } from '../core/options.js';
-import { originFormPath, type AuthorizeContext, type AuthorizeUser, type HeaderReader } from '../core/policy.js';
+import { isPlainHost, originFormPath, type AuthorizeContext, type AuthorizeUser, type HeaderReader } from '../core/policy.js';
 
 /** Options of the Express middleware, on top of the core's. */
 export interface ExpressAuthOptions {
@@ -56,7 +56,8 @@ interface RequestState {
 }
 
 const STATE = Symbol('clerk-mastra-auth.request');
-const REQUEST_TARGET = 'The request target must be a path (origin-form).';
+const REQUEST_TARGET = 'The request target must be a path (origin-form) without a fragment.';
+const REQUEST_HOST = 'The Host header is not a host name.';
 const CLERK_EXPRESS_BRAND = Symbol.for('@clerk/express.auth');
 
 type WithState = Request & { [STATE]?: RequestState };
@@ -183,9 +184,15 @@ function createMiddleware(auth: ClerkAuthCore, options: ExpressAuthOptions): Req
   const authorize = (user: ClerkClaims, ctx: AuthorizeContext) => auth.authorize(user, ctx);
 
   return function clerkMastraAuthMiddleware(req: Request, res: Response, next: NextFunction): void {
-    // An absolute-form target (`GET http://host/path`) is for proxies; a path policy must never be handed one.
-    if ((req.originalUrl ?? req.url).charCodeAt(0) !== 47 /* / */) {
+    // An absolute-form target (`GET http://host/path`) is for proxies, and a path policy must never be handed one;
+    // a Host that is no host name would move the URL Mastra's adapter builds from it (or make it throw).
+    if (originFormPath(req.originalUrl ?? req.url) === undefined) {
       mount.reject(new ClerkAuthError('request-invalid', { realm, message: REQUEST_TARGET }), req, res, next);
+      return;
+    }
+    const host = req.headers.host;
+    if (host !== undefined && !isPlainHost(host)) {
+      mount.reject(new ClerkAuthError('request-invalid', { realm, message: REQUEST_HOST }), req, res, next);
       return;
     }
     let token: string | undefined;
@@ -205,15 +212,15 @@ function createMiddleware(auth: ClerkAuthCore, options: ExpressAuthOptions): Req
       return;
     }
     const verifiedToken = token;
-    const accept = (claims: ClerkClaims): void | Promise<void> => {
+    const accept = (claims: ClerkClaims): void => {
       attach(req, { mount, token: verifiedToken, claims });
-      if (!auth.hasPolicy) return next();
-      return runPolicy(mount, authorize, claims, req, res, next);
+      if (auth.hasPolicy) runPolicy(mount, authorize, claims, req, res, next).catch(next);
+      else next();
     };
     // A token verified before (a client reusing it) is answered without a promise.
     const cached = auth.cached(verifiedToken);
     if (cached) {
-      accept(cached)?.catch(next);
+      accept(cached);
       return;
     }
     auth
@@ -222,7 +229,8 @@ function createMiddleware(auth: ClerkAuthCore, options: ExpressAuthOptions): Req
         // Clerk treats a pending session as signed out: with `optional`, it goes on signed out.
         if (optional && error.code === 'session-pending') {
           attach(req, { mount, pending: true });
-          return next();
+          next();
+          return;
         }
         mount.reject(error, req, res, next);
       })

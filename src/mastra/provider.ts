@@ -9,7 +9,7 @@ import { ClerkAuthCore, isClerkAuth } from '../core/clerk-auth.js';
 import { ClerkAuthError } from '../core/errors.js';
 import { extractToken } from '../core/extract.js';
 import type { ClerkAuthOptions } from '../core/options.js';
-import { originFormPath, type AuthorizeContext } from '../core/policy.js';
+import { isPlainHost, originFormPath, type AuthorizeContext } from '../core/policy.js';
 
 /** The request Mastra hands a provider: a Web `Request`, or a Hono-like wrapper around one. */
 export type MastraAuthRequest = Parameters<MastraAuthProvider['authenticateToken']>[1];
@@ -141,26 +141,30 @@ export class MastraAuthClerk extends MastraAuthProvider<ClerkClaims> {
   }
 }
 
-/** A Host header that is a host name or address with an optional port, nothing that could shift the path. */
-const PLAIN_HOST = /^(?:[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?$/;
-
 /**
- * The policy's view of a Mastra request, or undefined when its path cannot be trusted. Mastra's Express adapter
- * builds the Web request's URL from the client's Host header and the request target, so a Host such as `x/zz` or an
- * absolute-form target would shift the path a policy sees away from the route Mastra serves.
+ * The path of the Web request Mastra built, or undefined when it cannot be trusted. Mastra's Express adapter builds
+ * the URL as `${req.protocol}://${Host}${originalUrl}`: a hostile Host, an `X-Forwarded-Proto` (with `trust proxy`)
+ * or an absolute-form target would each move the path a policy sees away from the route Mastra serves. So the URL's
+ * host must be the request's own Host. (The Web `Request` has already resolved dot segments and backslashes; the
+ * Express middleware in front refuses such targets, see README.)
  */
-function mastraContext(request: MastraAuthRequest): AuthorizeContext | undefined {
-  const web = webRequestOf(request);
-  const host = headerOf(request, 'host');
-  if (!web || (host !== null && !PLAIN_HOST.test(host))) return undefined;
-  let path: string | undefined;
+function trustedPath(web: Request, host: string | null): string | undefined {
   try {
     const url = new URL(web.url);
-    path = originFormPath(url.pathname + url.search);
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') return undefined;
+    if (url.username || url.password || url.hash) return undefined;
+    if (host !== null && !isPlainHost(host)) return undefined;
+    if (url.host !== new URL(`${url.protocol}//${host ?? 'localhost'}`).host) return undefined;
+    return originFormPath(url.pathname);
   } catch {
     return undefined;
   }
-  if (path === undefined || path.startsWith('//')) return undefined;
+}
+
+function mastraContext(request: MastraAuthRequest): AuthorizeContext | undefined {
+  const web = webRequestOf(request);
+  const path = web && trustedPath(web, headerOf(request, 'host'));
+  if (!web || path === undefined || path.startsWith('//')) return undefined;
   return {
     method: web.method.toUpperCase(),
     path,
