@@ -68,7 +68,7 @@ async function expressApp(config: ServerConfig): Promise<Express> {
     }
     case 'express:ours':
     case 'express:ours-jwtkey': {
-      const { clerkMastraAuth, getClerkAuth } = await import('../src/index.js');
+      const { clerkMastraAuth, getClerkAuth } = (await import('./package.js')).pkg;
       const options =
         config.variant === 'express:ours' ? { ...config.authOptions, env: {}, logger: false as const } : { jwtKey: config.jwtKey, env: {}, logger: false as const };
       app.use(clerkMastraAuth(options));
@@ -120,7 +120,7 @@ async function mastraApp(config: ServerConfig): Promise<Express> {
       break;
     }
     case 'mastra:ours': {
-      const { MastraAuthClerk } = await import('../src/index.js');
+      const { MastraAuthClerk } = (await import('./package.js')).pkg;
       mastra = example.createMastra(new MastraAuthClerk({ ...config.authOptions, env: {}, logger: false }));
       break;
     }

@@ -16,7 +16,10 @@ import { createPublicKey, verify as cryptoVerify } from 'node:crypto';
 import { cpus } from 'node:os';
 import { verifyToken as clerkVerifyToken } from '@clerk/backend';
 import { importSPKI, jwtVerify } from 'jose';
-import { createClerkAuth, type ClerkAuth } from '../src/index.js';
+import type { ClerkAuth } from '../src/index.js';
+import { pkg } from './package.js';
+
+const { createClerkAuth } = pkg;
 import { createTestIssuer, type TestIssuer } from '../src/testing/index.js';
 import {
   gcAvailable,
