@@ -147,7 +147,7 @@ function send(res: Response, response: ErrorResponse): void {
   res.json(response.body);
 }
 
-/** Runs a policy; answers 403 when it says no and 500 when it throws. Resolves true when the request may go on. */
+/** Runs a policy: `next()` when it says yes, 403 when it says no, 500 when it throws. */
 async function runPolicy(
   mount: Mount,
   policy: (user: ClerkClaims, ctx: AuthorizeContext) => boolean | Promise<boolean>,
