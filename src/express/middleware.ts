@@ -49,6 +49,8 @@ interface Mount {
 /** Per-request state, under a private symbol no other code can forge. */
 interface RequestState {
   mount: Mount;
+  /** The request's path, checked once by the middleware (origin-form, no query). */
+  path: string;
   token?: string;
   claims?: ClerkClaims;
   pending?: boolean;
@@ -149,17 +151,17 @@ function send(res: Response, response: ErrorResponse): void {
 
 /** Runs a policy: `next()` when it says yes, 403 when it says no, 500 when it throws. */
 async function runPolicy(
-  mount: Mount,
+  state: RequestState,
   policy: (user: ClerkClaims, ctx: AuthorizeContext) => boolean | Promise<boolean>,
   claims: ClerkClaims,
   req: Request,
   res: Response,
   next: NextFunction,
 ): Promise<void> {
+  const { mount } = state;
   let allowed: boolean;
   try {
-    // The middleware refused any other request target form: the path is there.
-    allowed = (await policy(claims, expressContext(req, originFormPath(req.originalUrl ?? req.url)!))) === true;
+    allowed = (await policy(claims, expressContext(req, state.path))) === true;
   } catch {
     mount.auth.log('authorizeUser threw', 'authorization-error');
     send(res, AUTHORIZATION_ERROR_RESPONSE);
@@ -186,7 +188,8 @@ function createMiddleware(auth: ClerkAuthCore, options: ExpressAuthOptions): Req
   return function clerkMastraAuthMiddleware(req: Request, res: Response, next: NextFunction): void {
     // An absolute-form target (`GET http://host/path`) is for proxies, and a path policy must never be handed one;
     // a Host that is no host name would move the URL Mastra's adapter builds from it (or make it throw).
-    if (originFormPath(req.originalUrl ?? req.url) === undefined) {
+    const path = originFormPath(req.originalUrl ?? req.url);
+    if (path === undefined) {
       mount.reject(new ClerkAuthError('request-invalid', { realm, message: REQUEST_TARGET }), req, res, next);
       return;
     }
@@ -204,7 +207,7 @@ function createMiddleware(auth: ClerkAuthCore, options: ExpressAuthOptions): Req
     }
     if (token === undefined) {
       if (optional) {
-        attach(req, { mount });
+        attach(req, { mount, path });
         next();
       } else {
         mount.reject(new ClerkAuthError('token-missing', { realm }), req, res, next);
@@ -213,8 +216,9 @@ function createMiddleware(auth: ClerkAuthCore, options: ExpressAuthOptions): Req
     }
     const verifiedToken = token;
     const accept = (claims: ClerkClaims): void => {
-      attach(req, { mount, token: verifiedToken, claims });
-      if (auth.hasPolicy) runPolicy(mount, authorize, claims, req, res, next).catch(next);
+      const state: RequestState = { mount, path, token: verifiedToken, claims };
+      attach(req, state);
+      if (auth.hasPolicy) runPolicy(state, authorize, claims, req, res, next).catch(next);
       else next();
     };
     // A token verified before (a client reusing it) is answered without a promise.
@@ -228,7 +232,7 @@ function createMiddleware(auth: ClerkAuthCore, options: ExpressAuthOptions): Req
       .then(accept, (error: ClerkAuthError) => {
         // Clerk treats a pending session as signed out: with `optional`, it goes on signed out.
         if (optional && error.code === 'session-pending') {
-          attach(req, { mount, pending: true });
+          attach(req, { mount, path, pending: true });
           next();
           return;
         }
@@ -266,7 +270,10 @@ export function requireClerkAuth(policy?: AuthorizeUser<ClerkClaims>): RequestHa
       mount.reject(new ClerkAuthError(code, { realm: mount.auth.config.realm }), req, res, next);
       return;
     }
-    if (!policy) return next();
-    runPolicy(mount, policy, claims, req, res, next).catch(next);
+    if (!policy) {
+      next();
+      return;
+    }
+    runPolicy(state, policy, claims, req, res, next).catch(next);
   };
 }
