@@ -124,18 +124,11 @@ export class Verifier {
     if (typeof token !== 'string' || token.length === 0) throw this.error('token-missing');
     if (token.length > MAX_TOKEN_LENGTH) throw this.error('token-invalid', 'The session token is too large.');
 
-    const now = this.options.now();
-    const cached = this.cache.get(token, now);
-    if (cached) {
-      try {
-        this.checkTimes(cached, now);
-      } catch (error) {
-        this.cache.delete(token);
-        throw error;
-      }
-      return cached;
-    }
+    // A cached token past its time falls through: full verification names the failure (token-expired...).
+    const cached = this.cached(token);
+    if (cached) return cached;
 
+    const now = this.options.now();
     const generation = this.cache.generation;
     if (!wellFormed(token)) {
       throw this.error('token-invalid', 'The session token is not three canonical base64url parts.');
