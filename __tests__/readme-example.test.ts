@@ -5,23 +5,24 @@ import request from 'supertest';
 import { Agent } from '@mastra/core/agent';
 import { Mastra } from '@mastra/core/mastra';
 import { MastraServer } from '@mastra/express';
-import { createClerkAuth, getClerkAuth, type ClerkAuthOptions } from 'clerk-mastra-auth';
+import { clerkMastraAuth, createClerkAuth, getClerkAuth, type ClerkAuthOptions } from 'clerk-mastra-auth';
+import { MastraAuthClerk } from 'clerk-mastra-auth/mastra';
 import { createTestIssuer, type TestIssuer } from 'clerk-mastra-auth/testing';
 
 // Your app, built from its Clerk options so that tests can point it at a local issuer.
 async function buildApp(clerk: ClerkAuthOptions = {}) {
-  const auth = createClerkAuth({
+  const clerkAuth = createClerkAuth({
     ...clerk,
-    // One policy for both frameworks: agents are for organization admins only.
-    // Express matches routes case-insensitively by default, so compare paths in lower case.
-    authorizeUser: (user, ctx) => !ctx.path.toLowerCase().startsWith('/api/agents') || user.o?.rol === 'admin',
+    // One policy for both frameworks: the support agent is for organization admins only. `ctx.resource` names
+    // what Mastra serves, so REST, A2A, the agent card, any prefix and any encoding of the id are covered.
+    authorizeUser: (user, ctx) => ctx.resource?.params.agentId !== 'support' || user.o?.rol === 'admin',
   });
   const app = express();
-  app.use(auth.express());
+  app.use(clerkMastraAuth({ clerkAuth }));
   app.get('/profile', (req, res) => res.json({ userId: getClerkAuth(req).userId }));
 
   const support = new Agent({ id: 'support', name: 'Support', instructions: 'Help users.', model: 'openai/gpt-4o-mini' });
-  const mastra = new Mastra({ agents: { support }, server: { auth: auth.mastra() } });
+  const mastra = new Mastra({ agents: { support }, server: { auth: new MastraAuthClerk({ clerkAuth }) } });
   await new MastraServer({ app, mastra, prefix: '/api' }).init();
   return app;
 }
@@ -52,7 +53,9 @@ describe('protected routes', () => {
     const agent = await request(app).get('/api/agents/support').set('Authorization', `Bearer ${token}`);
     expect(agent.status).toBe(403);
     expect(agent.body.error).toBe('access-denied');
-    expect((await request(app).get('/API/Agents/support').set('Authorization', `Bearer ${token}`)).status).toBe(403);
+    expect((await request(app).get('/API/Agents/%73upport').set('Authorization', `Bearer ${token}`)).status).toBe(403);
+    const a2a = await request(app).post('/api/a2a/support').set('Authorization', `Bearer ${token}`).send({});
+    expect(a2a.status).toBe(403);
   });
 
   it('rejects an expired token', async () => {

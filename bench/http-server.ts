@@ -120,7 +120,7 @@ async function mastraApp(config: ServerConfig): Promise<Express> {
       break;
     }
     case 'mastra:ours': {
-      const { MastraAuthClerk } = (await import('./package.js')).pkg;
+      const { MastraAuthClerk } = (await import('./package.js')).pkgMastra;
       mastra = example.createMastra(new MastraAuthClerk({ ...config.authOptions, env: {}, logger: false }));
       break;
     }

@@ -1,27 +1,36 @@
 /**
- * One Express app, one `createClerkAuth()`: the app's own routes behind `clerkMastraAuth(auth)`, and Mastra's
- * agents, tools and workflows mounted with `@mastra/express` under `/api`, behind the same verifier and policy.
+ * One Express app, one `createClerkAuth()`: the app's own routes behind `clerkMastraAuth({ clerkAuth })`, and
+ * Mastra's agents, tools and workflows mounted with `@mastra/express` under `/api`, behind the same verifier and
+ * policy.
  */
 import express from 'express';
 import { MastraServer } from '@mastra/express';
 import { clerkMastraAuth, createClerkAuth, getClerkAuth, type ClerkAuthOptions } from '../src/index.js';
+import { MastraAuthClerk } from '../src/mastra/index.js';
 import { createMastra } from './mastra/index.js';
 
-/** The one policy of both frameworks: `/admin/*` needs an organization admin. */
+const isOrgAdmin = (user: { o?: { rol?: string }; org_role?: string }) => user.o?.rol === 'admin' || user.org_role === 'org:admin';
+
+/** The one policy of both frameworks. */
 export const authorizeUser: NonNullable<ClerkAuthOptions['authorizeUser']> = (user, ctx) => {
-  // Express matches routes case-insensitively by default: /ADMIN/report reaches the /admin/report route.
-  if (ctx.path.toLowerCase().startsWith('/admin')) return user.o?.rol === 'admin' || user.org_role === 'org:admin';
   // Users listed as banned are refused everywhere, Express and Mastra alike.
-  return !user.sub.startsWith('user_banned');
+  if (user.sub.startsWith('user_banned')) return false;
+  // `/admin/*` needs an organization admin. `ctx.path` is the path Express routes, decoded; Express matches routes
+  // case-insensitively by default (/ADMIN/report reaches the /admin/report route), so compare in lower case.
+  if (ctx.path.toLowerCase().startsWith('/admin')) return isOrgAdmin(user);
+  // The workflow is for organization admins: judged by the resource Mastra serves, so every alias, prefix and
+  // encoding of the workflow's routes is covered.
+  if (ctx.resource?.params.workflowId === 'weatherWorkflow') return isOrgAdmin(user);
+  return true;
 };
 
 export async function createApp(options: ClerkAuthOptions = {}) {
-  const auth = createClerkAuth({ authorizeUser, ...options });
+  const clerkAuth = createClerkAuth({ authorizeUser, ...options });
   const app = express();
   app.use(express.json());
 
   // Every route below, Express's and Mastra's, needs a verified Clerk session and passes the policy.
-  app.use(clerkMastraAuth(auth));
+  app.use(clerkMastraAuth({ clerkAuth }));
 
   app.get('/me', (req, res) => {
     const { userId, sessionId, orgId, orgRole } = getClerkAuth(req);
@@ -29,7 +38,7 @@ export async function createApp(options: ClerkAuthOptions = {}) {
   });
   app.get('/admin/report', (_req, res) => res.json({ report: 'all good' }));
 
-  const mastra = createMastra(auth.mastra());
+  const mastra = createMastra(new MastraAuthClerk({ clerkAuth }));
   await new MastraServer({ app, mastra, prefix: '/api' }).init();
-  return { app, auth, mastra };
+  return { app, clerkAuth, mastra };
 }

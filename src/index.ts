@@ -1,5 +1,9 @@
 /**
  * clerk-mastra-auth: Clerk session-token verification for Express and the Mastra server.
+ *
+ * This entry point is the framework-neutral core and the Express middleware; it loads neither Express nor Mastra.
+ * The Mastra provider is `clerk-mastra-auth/mastra`, the fresh-token client `clerk-mastra-auth/client`; the local
+ * Clerk for test suites has an entry point of its own too, never imported from here.
  */
 export type { ClerkClaims, ClerkOrganizationClaims } from './core/claims.js';
 export {
@@ -10,16 +14,18 @@ export {
   type ErrorBody,
   type ErrorResponse,
 } from './core/errors.js';
-export { extractToken, type CredentialHeaders } from './core/extract.js';
 export {
   ClerkAuthConfigError,
   parsePublishableKey,
   type ClerkAuthOptions,
   type JwksOptions,
+  type Logger,
 } from './core/options.js';
-export type { AuthorizeContext, AuthorizeUser, HeaderReader } from './core/policy.js';
+export type { AuthorizeContext, AuthorizeUser, HeaderReader, RouteResource } from './core/policy.js';
 export { verifyClerkToken } from './core/verify-token.js';
-export { createClerkAuth, ClerkAuth } from './clerk-auth.js';
+export { createClerkAuth, type ClerkAuth, type RequestState, type SignedOutReason } from './core/clerk-auth.js';
+export type { CredentialHeaders } from './core/credentials.js';
+export { rolePermissions, type RolePermissions, type RolePermissionsOptions } from './core/permissions.js';
 export type { ClerkAuthObject, SignedInAuth, SignedOutAuth } from './core/auth-object.js';
 export {
   clerkMastraAuth,
@@ -30,9 +36,3 @@ export {
   type ClerkRequestAuth,
   type ExpressAuthOptions,
 } from './express/middleware.js';
-export {
-  MastraAuthClerk,
-  type MastraAuthClerkOptions,
-  type MastraAuthRequest,
-  type MastraProviderOptions,
-} from './mastra/provider.js';

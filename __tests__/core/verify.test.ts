@@ -109,7 +109,11 @@ describe('token shape, before any decoding', () => {
 
 describe('header checks', () => {
   it('rejects a typ other than JWT', async () => {
-    await expectAuthError(auth().verify(await issuer.mintToken({}, { header: { typ: 'at+jwt' } })), 'token-invalid', 401);
+    await expectAuthError(auth().verify(await issuer.mintToken({}, { header: { typ: 'JOSE' } })), 'token-invalid', 401);
+  });
+
+  it('rejects an OAuth access token (typ at+jwt) as another type of token', async () => {
+    await expectAuthError(auth().verify(await issuer.mintToken({}, { header: { typ: 'at+jwt' } })), 'token-type-mismatch', 401);
   });
 
   it('accepts a token without typ, as Clerk does', async () => {
@@ -153,7 +157,7 @@ describe('header checks', () => {
   });
 
   it('rejects a Clerk machine (M2M) token', async () => {
-    await expectAuthError(auth().verify(await issuer.mintToken({}, { header: { cat: 'cl_B7d4PD333AAA' } })), 'token-invalid', 401);
+    await expectAuthError(auth().verify(await issuer.mintToken({}, { header: { cat: 'cl_B7d4PD333AAA' } })), 'token-type-mismatch', 401);
   });
 
   it('rejects a JWKS-verified token without a kid', async () => {
@@ -476,11 +480,11 @@ describe('configuration is validated once, at start-up', () => {
     ['a relative JWKS URL', () => ({ jwksUri: '/jwks.json' }), '"jwksUri (CLERK_JWKS_URI)" must be an absolute http(s) URL'],
     ['a non-http JWKS URL', () => ({ jwksUri: 'file:///etc/passwd' }), '"jwksUri (CLERK_JWKS_URI)" must be an absolute http(s) URL'],
     ['a jwtKey that is not PEM', () => ({ jwtKey: 'abc' }), '"jwtKey" (CLERK_JWT_KEY) must be a PEM public key'],
-    ['a broken PEM', () => ({ jwtKey: '-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----' }), '"jwtKey" (CLERK_JWT_KEY) is not a valid PEM'],
+    ['a broken PEM', () => ({ jwtKey: `-----BEGIN PUBLIC KEY-----\n${'A'.repeat(96)}\n-----END PUBLIC KEY-----` }), '"jwtKey" (CLERK_JWT_KEY) is not a valid PEM'],
     ['a bad secret key', () => ({ secretKey: 'secret' }), '"secretKey" (CLERK_SECRET_KEY)'],
     ['a NaN clock skew', () => ({ jwksUri: issuer.jwksUri, clockSkewInMs: Number.NaN }), '"clockSkewInMs" must be a finite, non-negative number'],
     ['a negative JWKS timeout', () => ({ jwksUri: issuer.jwksUri, jwks: { timeoutInMs: -1 } }), '"jwks.timeoutInMs" must be a finite, non-negative number'],
-    ['an empty issuer', () => ({ jwksUri: issuer.jwksUri, issuer: '' }), '"issuer" must be a non-empty string'],
+    ['an issuer that is not a string', () => ({ jwksUri: issuer.jwksUri, issuer: [42 as unknown as string] }), '"issuer" must be a string or a list of strings'],
     ['a realm that cannot go into a header', () => ({ jwksUri: issuer.jwksUri, realm: 'API \u65e5\u672c' }), '"realm" must be a non-empty string of printable ASCII'],
   ])('rejects %s, naming the option', (_name, options, message) => {
     expect(() => createClerkAuth({ env: {}, ...options() })).toThrow(message);

@@ -12,7 +12,8 @@ import { createTool } from '@mastra/core/tools';
 import { MastraServer } from '@mastra/express';
 import { MastraClient } from '@mastra/client-js';
 import { z } from 'zod';
-import { createClerkAuth, MastraAuthClerk, type MastraAuthClerkOptions } from '../../src/index.js';
+import { clerkMastraAuth, createClerkAuth, type ClerkAuthOptions } from '../../src/index.js';
+import { MastraAuthClerk, type MastraProviderOptions } from '../../src/mastra/index.js';
 import { createClerkMastraClient } from '../../src/client/index.js';
 import { createTestIssuer, type TestIssuer } from '../../src/testing/index.js';
 import { withClerkEnv } from '../support/env.js';
@@ -220,9 +221,18 @@ describe('MastraAuthClerk on its own (Mastra answers for itself)', () => {
     return listen(app);
   }
 
-  function provider(options: MastraAuthClerkOptions & { logged?: string[] } = {}) {
+  function provider(options: ClerkAuthOptions & MastraProviderOptions & { logged?: string[] } = {}) {
     const { logged, ...rest } = options;
-    return new MastraAuthClerk({ ...issuer.authOptions, env: {}, logger: logged ? (m) => logged.push(m) : false, ...rest });
+    return new MastraAuthClerk({ ...issuer.authOptions, env: {}, logger: logged ? levelled(logged) : false, ...rest });
+  }
+
+  /** A logger with levels (as console, pino or Mastra's), recording `level line`; start-up lines (info) left out. */
+  function levelled(logged: string[]) {
+    return {
+      debug: (m: string) => logged.push(`debug ${m}`),
+      warn: (m: string) => logged.push(`warn ${m}`),
+      error: (m: string) => logged.push(`error ${m}`),
+    };
   }
 
   it("answers with Mastra's own 401 and 403, and logs the failure's code, never the token", async () => {
@@ -235,7 +245,12 @@ describe('MastraAuthClerk on its own (Mastra answers for itself)', () => {
     expect(none.status).toBe(401);
     const denied = await fetch(`${base}/api/agents`, { headers: { Authorization: `Bearer ${await issuer.mintToken({}, { userId: 'user_denied' })}` } });
     expect([denied.status, await denied.json()]).toEqual([403, { error: 'Access denied' }]);
-    expect(logged).toEqual(['[clerk-mastra-auth] token refused (token-expired)', '[clerk-mastra-auth] request refused (token-missing)']);
+    // Refusals at debug, by code: one rule for both adapters.
+    expect(logged).toEqual([
+      'debug [clerk-mastra-auth] request refused (token-expired)',
+      'debug [clerk-mastra-auth] request refused (token-missing)',
+      'debug [clerk-mastra-auth] request refused (access-denied)',
+    ]);
     expect(logged.join('\n')).not.toContain(expired);
   });
 
@@ -244,10 +259,11 @@ describe('MastraAuthClerk on its own (Mastra answers for itself)', () => {
     try {
       down.setJwksFailure('down');
       const logged: string[] = [];
-      const base = await mastraOnly(new MastraAuthClerk({ ...down.authOptions, env: {}, logger: (m) => logged.push(m) }));
+      const base = await mastraOnly(new MastraAuthClerk({ ...down.authOptions, env: {}, logger: levelled(logged) }));
       const res = await fetch(`${base}/api/agents`, { headers: { Authorization: `Bearer ${await down.mintToken()}` } });
       expect(res.status).toBe(401); // Mastra's contract: a provider can only say null
-      expect(logged).toEqual(['[clerk-mastra-auth] keys unavailable (jwk-remote-failed-to-load)']);
+      // An outage at warn, with its cause (here the status the JWKS answered), never a token or a key.
+      expect(logged).toEqual(['warn [clerk-mastra-auth] keys unavailable (jwk-remote-failed-to-load): answered HTTP 503']);
     } finally {
       await down.close();
     }
@@ -255,7 +271,7 @@ describe('MastraAuthClerk on its own (Mastra answers for itself)', () => {
 
   it('reads the __session cookie, which Mastra itself does not', async () => {
     const base = await mastraOnly(provider());
-    const res = await fetch(`${base}/api/agents`, { headers: { Cookie: `__session=${await issuer.mintToken()}` } });
+    const res = await fetch(`${base}/api/agents`, { headers: { Cookie: `__session=${await issuer.mintToken()}; __client_uat=1` } });
     expect(res.status).toBe(200);
   });
 
@@ -270,7 +286,7 @@ describe('MastraAuthClerk on its own (Mastra answers for itself)', () => {
     const base = await mastraOnly(provider({ logged }));
     const res = await fetch(`${base}/api/agents?apiKey=${await issuer.mintToken()}`);
     expect(res.status).toBe(401);
-    expect(logged).toEqual(['[clerk-mastra-auth] request refused (request-invalid)']);
+    expect(logged).toEqual(['debug [clerk-mastra-auth] request refused (request-invalid)']);
   });
 
   it.each([
@@ -353,7 +369,7 @@ describe('MastraAuthClerk on its own (Mastra answers for itself)', () => {
     );
     const res = await fetch(`${base}/api/agents`, { headers: { Authorization: `Bearer ${await issuer.mintToken()}` } });
     expect(res.status).toBe(500);
-    expect(logged).toEqual(['[clerk-mastra-auth] authorizeUser threw (authorization-error)']);
+    expect(logged).toEqual(['error [clerk-mastra-auth] authorizeUser threw (authorization-error)']);
   });
 
   it('maps the memory resource id to the Clerk user id by default', async () => {
@@ -375,13 +391,13 @@ describe('MastraAuthClerk on its own (Mastra answers for itself)', () => {
     expect(await customClient.getTool('whoami').execute({ data: {} } as never)).toEqual({ resourceId: 'tenant:user_x' });
   });
 
-  it('shares the verifier with createClerkAuth().mastra(): one JWKS fetch for Express and Mastra', async () => {
+  it('shares the verifier through { clerkAuth }: one JWKS fetch for Express and Mastra', async () => {
     const own = await createTestIssuer();
     try {
       const auth = createClerkAuth({ ...own.authOptions, env: {}, logger: false });
       const app = express();
-      app.get('/express', auth.express(), (_req, res) => res.json({ ok: true }));
-      await new MastraServer({ app, mastra: createMastra(auth.mastra()), prefix: '/api' }).init();
+      app.get('/express', clerkMastraAuth({ clerkAuth: auth }), (_req, res) => res.json({ ok: true }));
+      await new MastraServer({ app, mastra: createMastra(new MastraAuthClerk({ clerkAuth: auth })), prefix: '/api' }).init();
       const base = await listen(app);
       const token = await own.mintToken();
       expect((await fetch(`${base}/express`, { headers: { Authorization: `Bearer ${token}` } })).status).toBe(200);

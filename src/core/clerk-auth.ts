@@ -1,49 +1,87 @@
 /**
- * The shared object both adapters hang off: one verifier (keys, caches) and one policy per configuration.
+ * `createClerkAuth(options)`: one verifier (keys, caches), one policy and one request flow, shared by every adapter
+ * given it (`clerkMastraAuth({ clerkAuth })`, `new MastraAuthClerk({ clerkAuth })`). The adapters translate requests
+ * and responses; what a request's credentials mean is decided here, once, for both.
  */
+import { decodeJwt } from 'jose';
 import type { ClerkClaims } from './claims.js';
-import { ClerkAuthError } from './errors.js';
-import { resolveOptions, type ClerkAuthOptions, type ResolvedOptions } from './options.js';
+import { readCredential, type CredentialHeaders, type TokenPeek } from './credentials.js';
+import { ClerkAuthError, type ClerkAuthErrorCode } from './errors.js';
+import { resolveOptions, type ClerkAuthOptions, type Logger, type ResolvedOptions } from './options.js';
 import { allowAuthenticated, type AuthorizeContext, type AuthorizeUser } from './policy.js';
+import type { RouteTable, RouteResource } from './routes.js';
 import { Verifier } from './verifier.js';
 
-/** Global, so an object from another copy of this package (two versions installed) is still recognised. */
-const BRAND = Symbol.for('clerk-mastra-auth.ClerkAuth');
+const NO_READINGS: readonly RouteResource[] = Object.freeze([]);
 
-/** Bumped when the methods adapters call change, so a copy of another shape is not mistaken for one of ours. */
-const BRAND_VERSION = 1;
+/** Why a request is signed out. With `optional: true` an adapter lets it through signed out; else it is a 401. */
+export type SignedOutReason = Extract<ClerkAuthErrorCode, 'token-missing' | 'session-pending' | 'session-signed-out'>;
 
-/** True for a `createClerkAuth()` object, from this copy of the package or another. */
-export function isClerkAuth(value: unknown): value is ClerkAuthCore {
-  if (typeof value !== 'object' || value === null) return false;
-  if ((value as Record<symbol, unknown>)[BRAND] === BRAND_VERSION) return true;
-  if ('verifier' in value && 'config' in value) {
-    // `{ ...auth, optional: true }` copies the fields but not the methods: say so instead of silently rebuilding a
-    // verifier from the environment without the shared policy.
-    throw new TypeError('Pass the createClerkAuth() object itself, with adapter options as the second argument');
+/** What a request's credentials amount to, computed once by the core; adapters only convert it. */
+export type RequestState =
+  | { readonly status: 'signed-in'; readonly token: string; readonly claims: ClerkClaims }
+  | { readonly status: 'signed-out'; readonly reason: SignedOutReason };
+
+const SIGNED_OUT: Readonly<Record<SignedOutReason, RequestState>> = Object.freeze({
+  'token-missing': Object.freeze({ status: 'signed-out', reason: 'token-missing' }),
+  'session-pending': Object.freeze({ status: 'signed-out', reason: 'session-pending' }),
+  'session-signed-out': Object.freeze({ status: 'signed-out', reason: 'session-signed-out' }),
+});
+
+type LogLevel = 'debug' | 'info' | 'warn' | 'error';
+type LogSink = Record<LogLevel, ((line: string) => void) | undefined>;
+
+function sinkOf(logger: Logger | false | undefined): LogSink {
+  if (logger === false) return { debug: undefined, info: undefined, warn: undefined, error: undefined };
+  // Default: outages and policy failures only; refusals (a client's mistake, or an attacker's) are not worth a line.
+  if (logger === undefined) {
+    return { debug: undefined, info: (l) => console.info(l), warn: (l) => console.warn(l), error: (l) => console.error(l) };
   }
-  return false;
+  if (typeof logger === 'function') return { debug: logger, info: logger, warn: logger, error: logger };
+  if (typeof logger !== 'object' || logger === null) throw new TypeError('"logger" must be a function, an object with debug/warn/error methods, or false');
+  const level = (name: LogLevel) => (typeof logger[name] === 'function' ? (line: string) => logger[name]!(line) : undefined);
+  return { debug: level('debug'), info: level('info'), warn: level('warn'), error: level('error') };
 }
 
-export class ClerkAuthCore {
-  /** The validated configuration (keys, issuer, parties...). */
+/** The reason an outage happened (`getaddrinfo ENOTFOUND …`, `answered HTTP 500`), from the error's causes. */
+function outageReason(error: unknown): string {
+  const reasons: string[] = [];
+  let cause = (error as { cause?: unknown }).cause;
+  for (let depth = 0; cause instanceof Error && depth < 3; depth += 1) {
+    reasons.push(cause.message);
+    cause = (cause as { cause?: unknown }).cause;
+  }
+  return reasons.length > 0 ? `: ${reasons.join(': ')}` : '';
+}
+
+export class ClerkAuth {
+  /** The validated configuration (keys, issuer, parties...), frozen. */
   readonly config: ResolvedOptions;
-  private readonly verifier: Verifier;
-  private readonly policy: AuthorizeUser<ClerkClaims>;
   /** False when every verified user passes: adapters then skip building the policy's context. */
   readonly hasPolicy: boolean;
-  private readonly logger: ((message: string) => void) | undefined;
+  private readonly verifier: Verifier;
+  private readonly policy: AuthorizeUser<ClerkClaims>;
+  private readonly sink: LogSink;
+  private readonly peek = (token: string): TokenPeek | undefined => {
+    const cached = this.verifier.cached(token);
+    if (cached) return cached;
+    try {
+      return decodeJwt(token);
+    } catch {
+      return undefined;
+    }
+  };
 
-  /** Validates the options (throws `ClerkAuthConfigError` naming the option) and builds the key resolver once. */
-  constructor(readonly options: ClerkAuthOptions = {}) {
-    this.config = resolveOptions(options);
-    this.verifier = new Verifier(this.config);
+  /** Use `createClerkAuth(options)`. */
+  constructor(options: ClerkAuthOptions = {}) {
     if (options.authorizeUser !== undefined && typeof options.authorizeUser !== 'function') {
       throw new TypeError('"authorizeUser" must be a function');
     }
+    this.sink = sinkOf(options.logger);
+    this.config = resolveOptions(options);
+    this.verifier = new Verifier(this.config);
     this.policy = options.authorizeUser ?? allowAuthenticated;
     this.hasPolicy = options.authorizeUser !== undefined;
-    this.logger = options.logger === false ? undefined : (options.logger ?? ((m) => console.warn(m)));
   }
 
   /** The verified claims of a session token; rejects with a `ClerkAuthError`. */
@@ -51,9 +89,39 @@ export class ClerkAuthCore {
     return this.verifier.verify(token);
   }
 
-  /** The claims of a token this verifier accepted before and that is still valid, without a promise; else undefined. */
-  cached(token: string): ClerkClaims | undefined {
-    return this.verifier.cached(token);
+  /**
+   * The request state of a request's credentials: signed in (verified claims) or signed out (and why). Answers
+   * synchronously for a token verified before, so a client reusing its token costs no promise. Throws (or rejects
+   * with) a `ClerkAuthError` for credentials that must be refused whatever the route: malformed or ambiguous
+   * (400), a bad token (401: a bad token never becomes anonymous), keys unreachable (503).
+   */
+  authenticate(headers: CredentialHeaders): RequestState | Promise<RequestState> {
+    const { config } = this;
+    const credential = readCredential(headers, {
+      realm: config.realm,
+      cookieSuffix: config.cookieSuffix,
+      issuers: config.issuers,
+      peek: this.peek,
+    });
+    if (credential.from === 'none') return SIGNED_OUT['token-missing'];
+    if (credential.from === 'signed-out-cookie') return SIGNED_OUT['session-signed-out'];
+    const { token } = credential;
+    const clientUat = credential.from === 'cookie' ? credential.clientUat : 0;
+    const cached = this.verifier.cached(token);
+    if (cached) return this.signedIn(token, cached, clientUat);
+    return this.verifier.verify(token).then(
+      (claims) => this.signedIn(token, claims, clientUat),
+      (error: unknown) => {
+        if (error instanceof ClerkAuthError && error.code === 'session-pending') return SIGNED_OUT['session-pending'];
+        throw error;
+      },
+    );
+  }
+
+  private signedIn(token: string, claims: ClerkClaims, clientUat: number): RequestState {
+    // A cookie older than the browser's last sign-in or refresh (`__client_uat`) belongs to an earlier session.
+    if (typeof claims.iat === 'number' && claims.iat < clientUat) return SIGNED_OUT['session-signed-out'];
+    return { status: 'signed-in', token, claims };
   }
 
   /** Runs the shared `authorizeUser` policy. Resolves true or false; rejects if the policy throws. */
@@ -61,13 +129,64 @@ export class ClerkAuthCore {
     return (await this.policy(user, ctx)) === true;
   }
 
-  /** Logs a failure by its code only: never the token, a key, or the known kids. */
+  /** Mastra's routes, once a Mastra provider shares this object: then the Express middleware names them too. */
+  private routes: RouteTable | undefined;
+
+  /** @internal Called by `MastraAuthClerk` when it shares this object. */
+  useRouteTable(table: RouteTable): void {
+    this.routes = table;
+  }
+
+  /**
+   * Runs the policy for a request whose route may be one of the known routes (Mastra's): once per reading of the
+   * path, with `ctx.resource` set, and every reading must be allowed. A path can have several readings because the
+   * mount prefix is not known here (`/api/agents/agents` is agent `agents` under `/api`, or the agent list under
+   * `/api/agents`). Resolves false for a route parameter whose percent-encoding does not decode.
+   */
+  async authorizeRoute(user: ClerkClaims, ctx: Omit<AuthorizeContext, 'resource'>, rawPath: string): Promise<boolean> {
+    const readings = this.routes?.match(ctx.method, rawPath) ?? NO_READINGS;
+    if (readings === 'invalid') return false;
+    if (readings.length === 0) return this.authorize(user, ctx);
+    for (const resource of readings) {
+      if (!(await this.authorize(user, { ...ctx, resource }))) return false;
+    }
+    return true;
+  }
+
+  /** The error for a signed-out reason, when the route needs a signed-in user. */
+  signedOutError(reason: SignedOutReason): ClerkAuthError {
+    return new ClerkAuthError(reason, { realm: this.config.realm });
+  }
+
+  /**
+   * The one logging rule of both adapters: refusals by code at debug, outages with their cause at warn, a failing
+   * policy at error. Never the token, a key, or the list of known kids.
+   */
   log(event: string, error: unknown): void {
-    if (!this.logger) return;
+    if (error instanceof ClerkAuthError && error.status >= 500) {
+      this.sink.warn?.(`[clerk-mastra-auth] keys unavailable (${error.code})${outageReason(error)}`);
+      return;
+    }
     const code = error instanceof ClerkAuthError ? error.code : typeof error === 'string' ? error : 'unexpected-error';
-    this.logger(`[clerk-mastra-auth] ${event} (${code})`);
+    if (code === 'authorization-error') this.sink.error?.(`[clerk-mastra-auth] ${event} (${code})`);
+    else this.sink.debug?.(`[clerk-mastra-auth] ${event} (${code})`);
+  }
+
+  /** An informational line at start-up (what is public, which key source is used). */
+  info(line: string): void {
+    this.sink.info?.(`[clerk-mastra-auth] ${line}`);
   }
 }
 
-// On the prototype, not enumerable: not copied by a spread, not shown by JSON or a console.log of options.
-Object.defineProperty(ClerkAuthCore.prototype, BRAND, { value: BRAND_VERSION });
+/**
+ * Builds the shared object: validates the options once (throwing `ClerkAuthConfigError` at start-up for a
+ * configuration that cannot work) and builds the key resolver once.
+ *
+ * @example
+ * const clerkAuth = createClerkAuth({ authorizeUser: (user, ctx) => ctx.resource?.params.agentId !== 'finance' || user.o?.rol === 'admin' });
+ * app.use(clerkMastraAuth({ clerkAuth }));
+ * const mastra = new Mastra({ server: { auth: new MastraAuthClerk({ clerkAuth }) } });
+ */
+export function createClerkAuth(options?: ClerkAuthOptions): ClerkAuth {
+  return new ClerkAuth(options);
+}

@@ -19,6 +19,8 @@ export type ClerkAuthErrorCode =
   | 'token-invalid-audience'
   | 'token-invalid-authorized-parties'
   | 'session-pending'
+  | 'session-signed-out'
+  | 'token-type-mismatch'
   | 'jwk-kid-mismatch'
   | 'jwk-remote-failed-to-load'
   | 'request-invalid'
@@ -75,6 +77,16 @@ const CODES: Record<ClerkAuthErrorCode, CodeInfo> = {
     status: 401,
     bearerError: 'invalid_token',
     message: 'The session is pending and is treated as signed out.',
+  },
+  'session-signed-out': {
+    status: 401,
+    bearerError: 'invalid_token',
+    message: 'The session cookie belongs to a signed-out or refreshed session.',
+  },
+  'token-type-mismatch': {
+    status: 401,
+    bearerError: 'invalid_token',
+    message: 'The token is not a Clerk session token.',
   },
   'jwk-kid-mismatch': {
     status: 401,

@@ -3,6 +3,7 @@
  * configuration the verifier is built from. Validation happens once, when a verifier is built, with messages that
  * name the option; nothing here runs per request.
  */
+import { createHash } from 'node:crypto';
 import type { ClerkClaims } from './claims.js';
 import type { AuthorizeUser } from './policy.js';
 
@@ -80,11 +81,21 @@ export interface ClerkAuthOptions {
    * Default: every verified user passes.
    */
   authorizeUser?: AuthorizeUser<ClerkClaims>;
-  /** Where failures are logged, by code only (default `console.warn`; `false` silences). */
-  logger?: ((message: string) => void) | false;
+  /**
+   * Where the library logs: refusals by code at `debug`, start-up facts at `info`, key outages with their cause at
+   * `warn`, a throwing policy at `error`; never a token, a key or a kid list. An object with those methods
+   * (`console`, pino, Mastra's logger) or one function for every level. Default: `console` without `debug`;
+   * `false` silences.
+   */
+  logger?: Logger | false;
   /** Read unset options from these variables instead of `process.env`. */
   env?: Record<string, string | undefined>;
 }
+
+/** A logger with levels (`console`, pino and Mastra's logger fit), or one function for every level. */
+export type Logger =
+  | ((line: string) => void)
+  | { debug?(line: string): void; info?(line: string): void; warn?(line: string): void; error?(line: string): void };
 
 /** How the signing keys are obtained, decided once. */
 export type KeySource =
@@ -106,6 +117,8 @@ export interface ResolvedOptions {
   now: () => number;
   /** For Clerk's AuthObject `getToken()` (custom JWT templates via the Backend API). */
   secretKey: string | undefined;
+  /** Suffix of this instance's cookie names (`__session_<suffix>`), when the publishable key is known. */
+  cookieSuffix: string | undefined;
   apiUrl: string;
 }
 
@@ -181,6 +194,23 @@ export function parsePublishableKey(key: string): { instanceType: 'test' | 'live
   return { instanceType: match[1] as 'test' | 'live', frontendApi };
 }
 
+/** Why a value is not a publishable key, in words that name the usual mistakes. Never echoes the value. */
+function whyNotPublishableKey(value: string): string {
+  if (/^["'].*["']$/.test(value)) return 'is wrapped in quotes: remove them';
+  if (/^sk_(test|live)_/.test(value)) return 'looks like a secret key (sk_…): it takes the publishable key (pk_test_… or pk_live_…)';
+  if (/\.\.\.|…/.test(value)) return 'is a placeholder (pk_test_...): copy the key from the Clerk dashboard, API keys';
+  if (/^pk_(test|live)_/.test(value)) return 'is truncated or damaged: its body does not decode to a Frontend API host';
+  return 'is not a Clerk publishable key (pk_test_… or pk_live_…)';
+}
+
+/**
+ * The suffix of Clerk's cookie names for this instance (`__session_<suffix>`), as `@clerk/shared`'s
+ * `getCookieSuffix`: the first 8 characters of the URL-safe base64 SHA-1 of the publishable key.
+ */
+export function cookieSuffixOf(publishableKey: string): string {
+  return createHash('sha1').update(publishableKey).digest('base64').replace(/\+/g, '-').replace(/\//g, '_').slice(0, 8);
+}
+
 function parseUrl(value: string, option: string): URL {
   let url: URL;
   try {
@@ -192,13 +222,16 @@ function parseUrl(value: string, option: string): URL {
   return url;
 }
 
-function stringList(value: unknown, option: string): string[] | undefined {
-  if (value === undefined) return undefined;
-  const list = Array.isArray(value) ? value : [value];
-  if (list.length === 0 || !list.every((v) => typeof v === 'string' && v.length > 0)) {
-    fail(`"${option}" must be a non-empty string or a non-empty list of non-empty strings`);
-  }
-  return list as string[];
+/**
+ * A list option as Clerk reads it: a string or a list of strings, where empty strings (and so `''`, `[]`, `['']`)
+ * mean "not set". The result is a frozen copy: a caller mutating its array later changes nothing here.
+ */
+function stringList(value: unknown, option: string): readonly string[] | undefined {
+  if (value === undefined || value === null) return undefined;
+  const list: unknown[] = Array.isArray(value) ? value : [value];
+  if (!list.every((v) => typeof v === 'string')) fail(`"${option}" must be a string or a list of strings`);
+  const set = (list as string[]).map((v) => v.trim()).filter((v) => v.length > 0);
+  return set.length > 0 ? Object.freeze(set) : undefined;
 }
 
 function duration(value: unknown, option: string, fallback: number): number {
@@ -209,8 +242,18 @@ function duration(value: unknown, option: string, fallback: number): number {
   return value;
 }
 
-function looksLikePem(value: string): boolean {
-  return /-----BEGIN PUBLIC KEY-----[\s\S]+-----END PUBLIC KEY-----/.test(value);
+const PEM_MARKERS = /-----(?:BEGIN|END) (?:RSA )?PUBLIC KEY-----/g;
+
+/**
+ * `CLERK_JWT_KEY` as Clerk accepts it: a PEM block, the same on one line (spaces for newlines), or the bare base64
+ * body that the dashboard's "JWKS Public Key" copy often is. Returns a canonical PEM, or undefined for anything that
+ * is not base64 (the key itself is parsed, and must be RSA, when the verifier is built).
+ */
+export function normalizePem(value: string): string | undefined {
+  const body = value.replace(PEM_MARKERS, '').replace(/\s+/g, '');
+  if (body.length < 64 || !/^[A-Za-z0-9+/]+={0,2}$/.test(body)) return undefined;
+  const lines = body.match(/.{1,64}/g)!;
+  return `-----BEGIN PUBLIC KEY-----\n${lines.join('\n')}\n-----END PUBLIC KEY-----\n`;
 }
 
 /** Validate once and decide everything the verifier needs. Throws `ClerkAuthConfigError` naming the option. */
@@ -218,18 +261,21 @@ export function resolveOptions(input: ClerkAuthOptions = {}): ResolvedOptions {
   const options = withEnvironment(input);
 
   let frontendApi: string | undefined;
+  let cookieSuffix: string | undefined;
   if (options.publishableKey !== undefined) {
     const parsed = parsePublishableKey(options.publishableKey);
-    if (!parsed) fail('"publishableKey" (CLERK_PUBLISHABLE_KEY) is not a Clerk publishable key (pk_test_… or pk_live_…)');
+    if (!parsed) fail(`"publishableKey" (CLERK_PUBLISHABLE_KEY) ${whyNotPublishableKey(options.publishableKey)}`);
     frontendApi = parsed.frontendApi;
+    cookieSuffix = cookieSuffixOf(options.publishableKey);
   }
 
   const jwksUrl = options.jwksUri !== undefined ? parseUrl(options.jwksUri, 'jwksUri (CLERK_JWKS_URI)') : undefined;
 
   let keySource: KeySource;
   if (options.jwtKey !== undefined) {
-    if (!looksLikePem(options.jwtKey)) fail('"jwtKey" (CLERK_JWT_KEY) must be a PEM public key (-----BEGIN PUBLIC KEY-----)');
-    keySource = { kind: 'pem', pem: options.jwtKey };
+    const pem = normalizePem(options.jwtKey);
+    if (!pem) fail('"jwtKey" (CLERK_JWT_KEY) must be a PEM public key (-----BEGIN PUBLIC KEY-----) or its base64 body');
+    keySource = { kind: 'pem', pem };
   } else if (jwksUrl) {
     keySource = { kind: 'jwks', url: jwksUrl };
   } else if (frontendApi) {
@@ -250,10 +296,10 @@ export function resolveOptions(input: ClerkAuthOptions = {}): ResolvedOptions {
   }
 
   let issuers = stringList(options.issuer, 'issuer');
-  if (!issuers && frontendApi) issuers = [`https://${frontendApi}`];
-  if (!issuers && jwksUrl && jwksUrl.pathname.endsWith(JWKS_PATH)) issuers = [jwksUrl.origin];
+  if (!issuers && frontendApi) issuers = Object.freeze([`https://${frontendApi}`]);
+  if (!issuers && jwksUrl && jwksUrl.pathname.endsWith(JWKS_PATH)) issuers = Object.freeze([jwksUrl.origin]);
 
-  const algorithms = stringList(options.algorithms, 'algorithms') ?? ['RS256'];
+  const algorithms = stringList(options.algorithms, 'algorithms') ?? Object.freeze(['RS256']);
   if (algorithms.includes('none')) fail('"algorithms" must not include "none"');
   if (algorithms.some((a) => a.startsWith('HS'))) {
     // Clerk never signs with a shared secret; accepting HS* against a public key invites key-confusion forgery.
@@ -274,24 +320,21 @@ export function resolveOptions(input: ClerkAuthOptions = {}): ResolvedOptions {
   }
 
   const j = options.jwks ?? {};
-  const jwks: Required<JwksOptions> = {
+  const jwks: Required<JwksOptions> = Object.freeze({
     cacheMaxAgeInMs: duration(j.cacheMaxAgeInMs, 'jwks.cacheMaxAgeInMs', DEFAULT_JWKS_OPTIONS.cacheMaxAgeInMs),
     cooldownInMs: duration(j.cooldownInMs, 'jwks.cooldownInMs', DEFAULT_JWKS_OPTIONS.cooldownInMs),
     timeoutInMs: Math.round(duration(j.timeoutInMs, 'jwks.timeoutInMs', DEFAULT_JWKS_OPTIONS.timeoutInMs)),
     staleIfErrorInMs: duration(j.staleIfErrorInMs, 'jwks.staleIfErrorInMs', DEFAULT_JWKS_OPTIONS.staleIfErrorInMs),
     failureBackoffInMs: duration(j.failureBackoffInMs, 'jwks.failureBackoffInMs', DEFAULT_JWKS_OPTIONS.failureBackoffInMs),
     maxResponseBytes: duration(j.maxResponseBytes, 'jwks.maxResponseBytes', DEFAULT_JWKS_OPTIONS.maxResponseBytes),
-  };
+  });
 
-  return {
+  return Object.freeze({
     keySource,
     issuers,
     audiences: stringList(options.audience, 'audience'),
     // An empty list means "no check", as in Clerk.
-    authorizedParties:
-      options.authorizedParties && options.authorizedParties.length > 0
-        ? stringList(options.authorizedParties, 'authorizedParties (CLERK_AUTHORIZED_PARTIES)')
-        : undefined,
+    authorizedParties: stringList(options.authorizedParties, 'authorizedParties (CLERK_AUTHORIZED_PARTIES)'),
     clockSkewInMs: duration(options.clockSkewInMs, 'clockSkewInMs', 5_000),
     treatPendingAsSignedOut: options.treatPendingAsSignedOut ?? true,
     algorithms,
@@ -300,6 +343,7 @@ export function resolveOptions(input: ClerkAuthOptions = {}): ResolvedOptions {
     realm: options.realm ?? 'api',
     now: options.now ?? Date.now,
     secretKey: options.secretKey,
+    cookieSuffix,
     apiUrl: options.apiUrl ?? DEFAULT_API_URL,
-  };
+  });
 }

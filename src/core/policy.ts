@@ -1,6 +1,9 @@
 /**
  * The one authorization policy shared by the Express middleware and the Mastra provider.
  */
+import type { RouteResource } from './routes.js';
+
+export type { RouteResource } from './routes.js';
 
 /** A read-only view of the request headers, the same in both frameworks. */
 export interface HeaderReader {
@@ -12,8 +15,18 @@ export interface HeaderReader {
 export interface AuthorizeContext<Request = unknown> {
   /** Upper-case HTTP method. */
   method: string;
-  /** The full path of the request without the query string, e.g. `/api/agents/weather/generate`. */
+  /**
+   * The path that will be routed, decoded (`%66` is `f`), without the query string: for Express, the full path
+   * after any rewrite of `req.url` by earlier middleware (mount paths included); for Mastra, the path of its
+   * request, e.g. `/api/agents/weatherAgent/generate`.
+   */
   path: string;
+  /**
+   * For a Mastra route, the resource Mastra will act on, whatever path, prefix or encoding reached it: the route
+   * (`/agents/:agentId/generate`), its decoded parameters (`{ agentId: 'weatherAgent' }`) and Mastra's permission
+   * name for it (`agents:execute`). Undefined for routes that are not Mastra's.
+   */
+  resource?: RouteResource;
   headers: HeaderReader;
   /** Which adapter is asking. */
   source: 'express' | 'mastra';
@@ -29,29 +42,3 @@ export type AuthorizeUser<User> = (user: User, ctx: AuthorizeContext) => boolean
 
 /** The default policy, as Mastra's and the seed's: every verified user passes. */
 export const allowAuthenticated: AuthorizeUser<unknown> = () => true;
-
-/** A `.` or `..` path segment, also percent-encoded (`%2e`), which URL parsing resolves. */
-const DOT_SEGMENT = /\/(?:\.|%2e){1,2}(?:\/|$)/i;
-
-/**
- * The path of an origin-form request target (`/a/b?q`), without the query; undefined for any other form
- * (absolute-form `http://host/a`, asterisk-form `*`), for a target with a fragment (`/admin#`, which Express routes
- * as `/admin`), and for one with backslashes or dot segments: none of which a policy deciding by path may see.
- */
-export function originFormPath(target: string): string | undefined {
-  if (target.charCodeAt(0) !== 47 /* / */ || target.includes('#')) return undefined;
-  const query = target.indexOf('?');
-  const path = query === -1 ? target : target.slice(0, query);
-  // Express routes these as written; URL parsing (Mastra's Web Request) resolves them: two adapters, two paths.
-  return path.includes('\\') || DOT_SEGMENT.test(path) ? undefined : path;
-}
-
-
-/** A host name or address with an optional port: nothing that could move the path of a URL built from it. */
-const HOST = /^(?:[A-Za-z0-9._~!$&'()*+,;=%-]+|\[[0-9A-Fa-f:.]+\])(?::(\d{1,5}))?$/;
-
-/** True for a Host header value a URL can be built from (Mastra's adapters build the request URL from it). */
-export function isPlainHost(host: string): boolean {
-  const match = HOST.exec(host);
-  return match !== null && (match[1] === undefined || Number(match[1]) <= 65535);
-}

@@ -3,7 +3,7 @@
  * reference) in this order: size and charset before any decoding, `alg` (jose), `typ`, the signature before any claim,
  * then `sub`, `exp`, `nbf`, `iat` (with the clock skew), `iss`, `aud`, `azp`, and the session status.
  */
-import { compactVerify } from 'jose';
+import { compactVerify, decodeProtectedHeader } from 'jose';
 import type { ClerkClaims } from './claims.js';
 import { ClerkAuthError, type ClerkAuthErrorCode } from './errors.js';
 import { createKeyResolver, type KeyResolver } from './keys.js';
@@ -13,8 +13,15 @@ import { TokenCache } from './token-cache.js';
 /** Clerk session tokens are about 1 KiB; anything past 8 KiB is refused before any decoding. */
 export const MAX_TOKEN_LENGTH = 8192;
 
-/** Header `cat` of Clerk machine-to-machine tokens, which are not session tokens (`@clerk/backend` refuses them too). */
-const M2M_TOKEN_CATEGORY = 'cl_B7d4PD333AAA';
+/**
+ * Clerk marks its JWTs with a header `cat`: session tokens `cl_B7d4PD111AAA`, and `cl_I7d4PD111III` ("ignore").
+ * Any other category (M2M tokens, JWT templates) is not a session token (`@clerk/backend` `isNonSessionJwtCategory`).
+ */
+const SESSION_CATEGORIES: ReadonlySet<unknown> = new Set([undefined, 'cl_B7d4PD111AAA', 'cl_I7d4PD111III']);
+/** OAuth access tokens (`typ: at+jwt`, RFC 9068) are machine tokens, not sessions. */
+const OAUTH_TOKEN_TYPES: ReadonlySet<unknown> = new Set(['at+jwt', 'application/at+jwt']);
+/** The subject prefix of Clerk machine identities (M2M tokens). */
+const MACHINE_SUBJECT_PREFIX = 'mch_';
 
 function base64urlValue(code: number): number {
   if (code >= 65 && code <= 90) return code - 65; // A-Z
@@ -73,6 +80,18 @@ const JOSE_CODES: Record<string, ClerkAuthErrorCode> = {
   ERR_JOSE_NOT_SUPPORTED: 'token-invalid-algorithm',
 };
 
+/** Our code for a jose failure. An unknown `crit` extension is a malformed token, not an algorithm problem. */
+function joseCode(token: string, code: string | undefined): ClerkAuthErrorCode {
+  if (code === 'ERR_JOSE_NOT_SUPPORTED') {
+    try {
+      if ('crit' in decodeProtectedHeader(token)) return 'token-invalid';
+    } catch {
+      return 'token-invalid';
+    }
+  }
+  return JOSE_CODES[code ?? ''] ?? 'token-invalid';
+}
+
 export class Verifier {
   private readonly keys: KeyResolver;
   private readonly cache: TokenCache;
@@ -95,10 +114,12 @@ export class Verifier {
 
   /** The header checks jose does not make, then the key: runs after the `alg` check and before the signature. */
   private readonly checkedKey: KeyResolver = (header, token) => {
+    // Only session tokens sign a user in (SEC-340, SDK-107 in @clerk/backend): an M2M token, an OAuth access token
+    // or a JWT-template token is refused before its signature is even checked.
+    if (!SESSION_CATEGORIES.has(header.cat) || OAUTH_TOKEN_TYPES.has(header.typ)) throw this.error('token-type-mismatch');
     if (header.typ !== undefined && header.typ !== 'JWT') {
       throw this.error('token-invalid', 'The session token type is not JWT.');
     }
-    if (header.cat === M2M_TOKEN_CATEGORY) throw this.error('token-invalid', 'A machine token is not a session token.');
     return this.keys(header, token);
   };
 
@@ -141,8 +162,9 @@ export class Verifier {
       ({ payload: payloadBytes } = await compactVerify(token, this.checkedKey, this.verifyOptions));
     } catch (error) {
       if (error instanceof ClerkAuthError) throw error;
-      const code = JOSE_CODES[(error as { code?: string }).code ?? ''] ?? 'token-invalid';
-      throw this.error(code, undefined, error);
+      // No `cause`: jose's messages can quote the token's own header (an unknown `crit` name, say), and a logged
+      // cause would print attacker text. The code says what failed.
+      throw this.error(joseCode(token, (error as { code?: string }).code));
     }
 
     const claims = parseJsonObject(utf8.decode(payloadBytes));
@@ -157,6 +179,10 @@ export class Verifier {
     const { options } = this;
     if (typeof claims.sub !== 'string' || claims.sub.length === 0) {
       throw this.error('token-invalid', 'The session token has no subject (sub).');
+    }
+    // A machine's subject, or no session id: a template or machine token without Clerk's category header.
+    if (claims.sub.startsWith(MACHINE_SUBJECT_PREFIX) || typeof claims.sid !== 'string' || claims.sid.length === 0) {
+      throw this.error('token-type-mismatch');
     }
     if (typeof claims.exp !== 'number' || !Number.isFinite(claims.exp)) {
       throw this.error('token-invalid', 'The session token has no valid expiry (exp).');

@@ -3,11 +3,11 @@
  * verifier (key resolver, JWKS cache, token cache) per distinct configuration instead of rebuilding it.
  */
 import type { ClerkClaims } from './claims.js';
-import { ClerkAuthCore } from './clerk-auth.js';
+import { ClerkAuth } from './clerk-auth.js';
 import { withEnvironment, type ClerkAuthOptions } from './options.js';
 
 const MAX_CONFIGURATIONS = 64;
-const verifiers = new Map<string, ClerkAuthCore>();
+const verifiers = new Map<string, ClerkAuth>();
 const functionIds = new WeakMap<object, number>();
 let nextFunctionId = 0;
 
@@ -46,11 +46,11 @@ function configurationKey(options: ClerkAuthOptions): string {
 }
 
 /** The shared verifier for a configuration, built on first use. */
-export function verifierFor(options: ClerkAuthOptions = {}): ClerkAuthCore {
+export function verifierFor(options: ClerkAuthOptions = {}): ClerkAuth {
   const key = configurationKey(options);
   let verifier = verifiers.get(key);
   if (!verifier) {
-    verifier = new ClerkAuthCore({ ...options, authorizeUser: undefined });
+    verifier = new ClerkAuth({ ...options, authorizeUser: undefined });
     if (verifiers.size >= MAX_CONFIGURATIONS) verifiers.delete(verifiers.keys().next().value!);
     verifiers.set(key, verifier);
   }

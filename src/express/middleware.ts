@@ -5,17 +5,19 @@
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import { signedInAuth, signedOutAuth, type ClerkAuthObject } from '../core/auth-object.js';
 import type { ClerkClaims } from '../core/claims.js';
-import { ClerkAuthCore, isClerkAuth } from '../core/clerk-auth.js';
+import { ClerkAuth, type RequestState, type SignedOutReason } from '../core/clerk-auth.js';
 import { AUTHORIZATION_ERROR_RESPONSE, ClerkAuthError, toErrorResponse, type ErrorResponse } from '../core/errors.js';
-import { extractToken } from '../core/extract.js';
 import type { ClerkAuthOptions } from '../core/options.js';
-import { isPlainHost, originFormPath, type AuthorizeContext, type AuthorizeUser, type HeaderReader } from '../core/policy.js';
+import type { AuthorizeContext, AuthorizeUser, HeaderReader } from '../core/policy.js';
+import { isValidHost, isValidRequestUrl, routablePath, type RoutablePath } from '../core/target.js';
+import { clerkAuthFrom } from '../core/shared.js';
 
 /** Options of the Express middleware, on top of the core's. */
 export interface ExpressAuthOptions {
   /**
-   * A request without a token goes on signed out (`isAuthenticated: false`) instead of 401 (default false). A bad
-   * token is still rejected: it never becomes anonymous. Guard routes with `requireClerkAuth()`.
+   * A request without a token goes on signed out (`isAuthenticated: false`) instead of 401 (default false), as do a
+   * pending session and a signed-out session cookie. A bad token is still rejected: it never becomes anonymous.
+   * Guard routes with `requireClerkAuth()`.
    */
   optional?: boolean;
   /**
@@ -25,7 +27,12 @@ export interface ExpressAuthOptions {
   onError?: (error: ClerkAuthError, req: Request, res: Response, next: NextFunction) => void;
 }
 
-export type ClerkMastraAuthOptions = ClerkAuthOptions & ExpressAuthOptions;
+/**
+ * `clerkMastraAuth()` options: the core's (`publishableKey`, `authorizeUser`, ...) for a middleware of its own, or
+ * `clerkAuth` to share one `createClerkAuth()` (verifier, caches, policy) with the Mastra provider.
+ */
+export type ClerkMastraAuthOptions = ExpressAuthOptions &
+  ((ClerkAuthOptions & { clerkAuth?: undefined }) | { clerkAuth: ClerkAuth });
 
 /** `req.auth`, as `@clerk/express` defines it: a function returning Clerk's AuthObject. */
 export type ClerkRequestAuth = (options?: unknown) => ClerkAuthObject;
@@ -42,37 +49,40 @@ declare global {
 
 /** What one middleware instance shares with the route guards downstream of it. */
 interface Mount {
-  auth: ClerkAuthCore;
+  auth: ClerkAuth;
   reject: (error: ClerkAuthError, req: Request, res: Response, next: NextFunction) => void;
 }
 
 /** Per-request state, under a private symbol no other code can forge. */
-interface RequestState {
+interface RequestStateFields {
   mount: Mount;
-  /** The request's path, checked once by the middleware (origin-form, no query). */
+  /** The path Express routes, decoded, checked once by the middleware (origin-form, no query). */
   path: string;
   token?: string;
   claims?: ClerkClaims;
-  pending?: boolean;
+  /** Why the request is signed out, when it is. */
+  signedOut?: SignedOutReason;
   authObject?: ClerkAuthObject;
 }
 
 const STATE = Symbol('clerk-mastra-auth.request');
-const REQUEST_TARGET = 'The request target must be a path (origin-form) without a fragment.';
+const REQUEST_TARGET =
+  'The request target must be a plain path: no fragment, backslash, dot or empty segment, and valid percent-encoding.';
 const REQUEST_HOST = 'The Host header is not a host name.';
+const REQUEST_PROTOCOL = 'The forwarded protocol (X-Forwarded-Proto) does not make a URL.';
 const CLERK_EXPRESS_BRAND = Symbol.for('@clerk/express.auth');
 
-type WithState = Request & { [STATE]?: RequestState };
+type WithState = Request & { [STATE]?: RequestStateFields };
 
-function stateOf(req: Request): RequestState | undefined {
+function stateOf(req: Request): RequestStateFields | undefined {
   return (req as WithState)[STATE];
 }
 
-function authObjectOf(state: RequestState): ClerkAuthObject {
+function authObjectOf(state: RequestStateFields): ClerkAuthObject {
   state.authObject ??=
     state.claims && state.token
       ? signedInAuth(state.mount.auth.config, state.token, state.claims)
-      : signedOutAuth(state.pending ? 'pending' : undefined);
+      : signedOutAuth(state.signedOut === 'session-pending' ? 'pending' : undefined);
   return state.authObject;
 }
 
@@ -87,7 +97,7 @@ const requestAuth = function (this: unknown): ClerkAuthObject {
 // Clerk's brand, so `getAuth(req)` from `@clerk/express` reads our `req.auth` unchanged.
 Object.defineProperty(requestAuth, CLERK_EXPRESS_BRAND, { value: true });
 
-function attach(req: Request, state: RequestState): void {
+function attach(req: Request, state: RequestStateFields): void {
   (req as WithState)[STATE] = state;
   // Overwrites whatever another middleware put on `req.auth`: only our own state is trusted.
   req.auth = requestAuth;
@@ -151,7 +161,7 @@ function send(res: Response, response: ErrorResponse): void {
 
 /** Runs a policy: `next()` when it says yes, 403 when it says no, 500 when it throws. */
 async function runPolicy(
-  state: RequestState,
+  state: RequestStateFields,
   policy: (user: ClerkClaims, ctx: AuthorizeContext) => boolean | Promise<boolean>,
   claims: ClerkClaims,
   req: Request,
@@ -171,86 +181,93 @@ async function runPolicy(
   else mount.reject(new ClerkAuthError('access-denied', { realm: mount.auth.config.realm }), req, res, next);
 }
 
-function createMiddleware(auth: ClerkAuthCore, options: ExpressAuthOptions): RequestHandler {
+/**
+ * The path Express will route, decoded, or a 400: the target Mastra's adapter builds its URL from
+ * (`req.originalUrl`) and the one Express routes after earlier rewrites (`req.baseUrl + req.url`) must both be
+ * plain paths, and the Host and forwarded protocol must make a URL (else Mastra's adapter throws: a 500).
+ */
+function checkedPath(req: Request, realm: string): RoutablePath | ClerkAuthError {
+  const original = req.originalUrl ?? req.url;
+  const routedTarget = req.baseUrl + req.url;
+  const routed = routablePath(routedTarget);
+  if (routed === undefined || (original !== routedTarget && routablePath(original) === undefined)) {
+    return new ClerkAuthError('request-invalid', { realm, message: REQUEST_TARGET });
+  }
+  const host = req.headers.host;
+  if (host !== undefined && !isValidHost(host)) return new ClerkAuthError('request-invalid', { realm, message: REQUEST_HOST });
+  // Only with a forwarded protocol can `req.protocol` be anything but http or https (behind `trust proxy`).
+  if (req.headers['x-forwarded-proto'] !== undefined && !isValidRequestUrl(req.protocol, host ?? 'localhost', original)) {
+    return new ClerkAuthError('request-invalid', { realm, message: REQUEST_PROTOCOL });
+  }
+  return routed;
+}
+
+function createMiddleware(auth: ClerkAuth, options: ExpressAuthOptions): RequestHandler {
   const { optional = false, onError } = options;
   if (onError !== undefined && typeof onError !== 'function') throw new TypeError('"onError" must be a function');
   const realm = auth.config.realm;
   const mount: Mount = {
     auth,
     reject(error, req, res, next) {
-      if (error.status >= 500) auth.log('keys unavailable', error);
+      auth.log('request refused', error);
       if (onError) onError(error, req, res, next);
       else send(res, toErrorResponse(error));
     },
   };
-  const authorize = (user: ClerkClaims, ctx: AuthorizeContext) => auth.authorize(user, ctx);
 
   return function clerkMastraAuthMiddleware(req: Request, res: Response, next: NextFunction): void {
-    // An absolute-form target (`GET http://host/path`) is for proxies, and a path policy must never be handed one;
-    // a Host that is no host name would move the URL Mastra's adapter builds from it (or make it throw).
-    const path = originFormPath(req.originalUrl ?? req.url);
-    if (path === undefined) {
-      mount.reject(new ClerkAuthError('request-invalid', { realm, message: REQUEST_TARGET }), req, res, next);
+    const checked = checkedPath(req, realm);
+    if (checked instanceof ClerkAuthError) {
+      mount.reject(checked, req, res, next);
       return;
     }
-    const host = req.headers.host;
-    if (host !== undefined && !isPlainHost(host)) {
-      mount.reject(new ClerkAuthError('request-invalid', { realm, message: REQUEST_HOST }), req, res, next);
-      return;
-    }
-    let token: string | undefined;
+    const { decoded: path, raw: rawPath } = checked;
+    const proceed = (state: RequestState): void => {
+      if (state.status === 'signed-out') {
+        if (optional) {
+          attach(req, { mount, path, signedOut: state.reason });
+          next();
+        } else {
+          mount.reject(auth.signedOutError(state.reason), req, res, next);
+        }
+        return;
+      }
+      const requestState: RequestStateFields = { mount, path, token: state.token, claims: state.claims };
+      attach(req, requestState);
+      if (!auth.hasPolicy) next();
+      else runPolicy(requestState, (user, ctx) => auth.authorizeRoute(user, ctx, rawPath), state.claims, req, res, next).catch(next);
+    };
+    let state: RequestState | Promise<RequestState>;
     try {
-      token = extractToken({ authorization: authorizationValues(req), cookie: req.headers.cookie }, realm);
+      state = auth.authenticate({ authorization: authorizationValues(req), cookie: req.headers.cookie });
     } catch (error) {
       mount.reject(error as ClerkAuthError, req, res, next);
       return;
     }
-    if (token === undefined) {
-      if (optional) {
-        attach(req, { mount, path });
-        next();
-      } else {
-        mount.reject(new ClerkAuthError('token-missing', { realm }), req, res, next);
-      }
-      return;
-    }
-    const verifiedToken = token;
-    const accept = (claims: ClerkClaims): void => {
-      const state: RequestState = { mount, path, token: verifiedToken, claims };
-      attach(req, state);
-      if (auth.hasPolicy) runPolicy(state, authorize, claims, req, res, next).catch(next);
-      else next();
-    };
     // A token verified before (a client reusing it) is answered without a promise.
-    const cached = auth.cached(verifiedToken);
-    if (cached) {
-      accept(cached);
+    if (!(state instanceof Promise)) {
+      proceed(state);
       return;
     }
-    auth
-      .verify(verifiedToken)
-      .then(accept, (error: ClerkAuthError) => {
-        // Clerk treats a pending session as signed out: with `optional`, it goes on signed out.
-        if (optional && error.code === 'session-pending') {
-          attach(req, { mount, path, pending: true });
-          next();
-          return;
-        }
-        mount.reject(error, req, res, next);
-      })
-      .catch(next);
+    state.then(proceed, (error: ClerkAuthError) => mount.reject(error, req, res, next)).catch(next);
   };
 }
 
 /**
  * Express middleware that protects every route after it with Clerk: `app.use(clerkMastraAuth())`.
- * With no argument it configures itself from the `CLERK_*` environment. Given a `createClerkAuth()` object, it
- * shares that object's verifier, caches and `authorizeUser` policy (with the Mastra provider, for instance).
+ * With no argument it configures itself from the `CLERK_*` environment. Given `{ clerkAuth }` (a
+ * `createClerkAuth()` object), it shares that object's verifier, caches and `authorizeUser` policy with the Mastra
+ * provider built from the same object.
+ *
+ * @example
+ * app.use(clerkMastraAuth()); // CLERK_PUBLISHABLE_KEY (or CLERK_JWKS_URI, CLERK_JWT_KEY) from the environment
+ * @example
+ * const clerkAuth = createClerkAuth({ authorizeUser });
+ * app.use(clerkMastraAuth({ clerkAuth, optional: true }));
  */
-export function clerkMastraAuth(options?: ClerkMastraAuthOptions | ClerkAuthCore, extra: ExpressAuthOptions = {}): RequestHandler {
-  if (isClerkAuth(options)) return createMiddleware(options, extra);
-  const { optional, onError, ...core } = options ?? {};
-  return createMiddleware(new ClerkAuthCore(core), { optional, onError, ...extra });
+export function clerkMastraAuth(options: ClerkMastraAuthOptions = {}): RequestHandler {
+  const { optional, onError, ...rest } = options;
+  return createMiddleware(clerkAuthFrom(rest, 'clerkMastraAuth'), { optional, onError });
 }
 
 /**
@@ -266,8 +283,7 @@ export function requireClerkAuth(policy?: AuthorizeUser<ClerkClaims>): RequestHa
     }
     const { mount, claims } = state;
     if (!claims) {
-      const code = state.pending ? 'session-pending' : 'token-missing';
-      mount.reject(new ClerkAuthError(code, { realm: mount.auth.config.realm }), req, res, next);
+      mount.reject(mount.auth.signedOutError(state.signedOut ?? 'token-missing'), req, res, next);
       return;
     }
     if (!policy) {

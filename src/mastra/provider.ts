@@ -1,26 +1,30 @@
 /**
  * The Mastra adapter: a `MastraAuthProvider` over the shared core, a drop-in for `@mastra/auth-clerk`'s
  * `MastraAuthClerk` without its flaws (one JWKS fetch per request, no issuer or `azp` check, a secret key required
- * just to verify, threads not owned by the signed-in user).
+ * just to verify, threads not owned by the signed-in user, only `/api/*` protected).
  */
 import { MastraAuthProvider, type MastraAuthProviderOptions } from '@mastra/core/server';
 import type { ClerkClaims } from '../core/claims.js';
-import { ClerkAuthCore, isClerkAuth } from '../core/clerk-auth.js';
+import type { ClerkAuth } from '../core/clerk-auth.js';
 import { ClerkAuthError } from '../core/errors.js';
-import { extractToken } from '../core/extract.js';
 import type { ClerkAuthOptions } from '../core/options.js';
-import { isPlainHost, originFormPath, type AuthorizeContext } from '../core/policy.js';
+import type { AuthorizeContext } from '../core/policy.js';
+import { clerkAuthFrom } from '../core/shared.js';
+import { isValidHost, routablePath } from '../core/target.js';
+import { MASTRA_PUBLIC_ROUTES, mastraRouteTable } from './routes.js';
 
 /** The request Mastra hands a provider: a Web `Request`, or a Hono-like wrapper around one. */
 export type MastraAuthRequest = Parameters<MastraAuthProvider['authenticateToken']>[1];
 
-/** Options that only the Mastra provider has: `@mastra/auth-clerk`'s, minus the policy (shared in the core). */
+/** Options that only the Mastra provider has. */
 export interface MastraProviderOptions {
   /** Provider name in Mastra's logs (default `"clerk"`). */
   name?: string;
-  /** Paths that require auth (Mastra's default: `/api/*`). */
-  protected?: MastraAuthProviderOptions<ClerkClaims>['protected'];
-  /** Paths that do not (Mastra's default: `/api`, `/api/auth/*`). */
+  /**
+   * Paths that need no Clerk session, in Mastra's pattern syntax (`'/api/health'`, `'/api/public/*'`, or
+   * `[path, method]` pairs). Every other Mastra route, under any prefix, needs one. Mastra's own public routes
+   * (its sign-in endpoints under `/auth`) stay public.
+   */
   public?: MastraAuthProviderOptions<ClerkClaims>['public'];
   /**
    * The memory resource id of a user (default: the Clerk user id, `sub`), so Mastra threads are owned by the
@@ -29,8 +33,12 @@ export interface MastraProviderOptions {
   mapUserToResourceId?: (user: ClerkClaims) => string | undefined | null;
 }
 
-/** `@mastra/auth-clerk`'s constructor options plus every `ClerkAuthOptions` field. */
-export type MastraAuthClerkOptions = ClerkAuthOptions & MastraProviderOptions;
+/**
+ * `new MastraAuthClerk(options)`: `@mastra/auth-clerk`'s options plus every `ClerkAuthOptions` field, or
+ * `clerkAuth` to share one `createClerkAuth()` (verifier, caches, policy) with the Express middleware.
+ */
+export type MastraAuthClerkOptions = MastraProviderOptions &
+  ((ClerkAuthOptions & { clerkAuth?: undefined }) | { clerkAuth: ClerkAuth });
 
 /** The Web `Request` behind what Mastra passes, if any. */
 function webRequestOf(request: MastraAuthRequest | undefined): Request | undefined {
@@ -57,61 +65,76 @@ function headerOf(request: MastraAuthRequest | undefined, name: string): string 
   return null;
 }
 
+/** Every path, under any prefix: Mastra's default protects only `/api/*`, so another prefix was left open. */
+const EVERY_PATH = ['/*'];
+
+/**
+ * A Mastra auth provider verifying Clerk session tokens: `new Mastra({ server: { auth: new MastraAuthClerk() } })`.
+ *
+ * @example
+ * import { MastraAuthClerk } from 'clerk-mastra-auth/mastra';
+ * export const mastra = new Mastra({ server: { auth: new MastraAuthClerk() } }); // CLERK_* from the environment
+ */
 export class MastraAuthClerk extends MastraAuthProvider<ClerkClaims> {
   /** The shared verifier and policy. */
-  readonly clerkAuth: ClerkAuthCore;
+  readonly clerkAuth: ClerkAuth;
 
-  /**
-   * `new MastraAuthClerk(options)` configures its own verifier (options default to the `CLERK_*` environment);
-   * `new MastraAuthClerk(createClerkAuth(...), extra)` shares that object's verifier, caches and policy.
-   */
-  constructor(options: MastraAuthClerkOptions | ClerkAuthCore = {}, extra: MastraProviderOptions = {}) {
-    const shared = isClerkAuth(options) ? options : undefined;
-    const { name, protected: protectedPaths, public: publicPaths, mapUserToResourceId, ...core } = shared
-      ? extra
-      : { ...(options as MastraAuthClerkOptions), ...extra };
+  constructor(options: MastraAuthClerkOptions = {}) {
+    const { name, public: publicPaths, mapUserToResourceId, ...rest } = options;
+    if ('protected' in rest) {
+      throw new TypeError('MastraAuthClerk: every Mastra route is protected; declare the exceptions with "public"');
+    }
+    if ('authorizeUser' in rest && rest.clerkAuth !== undefined) {
+      throw new TypeError('MastraAuthClerk: pass "authorizeUser" to createClerkAuth(), not next to "clerkAuth"');
+    }
     // The policy is not handed to Mastra's base class: it runs in `authorizeUser` below, with the shared context.
-    super({ name: name ?? 'clerk', protected: protectedPaths, public: publicPaths });
-    this.clerkAuth = shared ?? new ClerkAuthCore(core as ClerkAuthOptions);
+    super({ name: name ?? 'clerk', protected: EVERY_PATH, public: publicPaths });
+    this.clerkAuth = clerkAuthFrom(rest, 'MastraAuthClerk');
+    // The Express middleware sharing this object then judges Mastra's routes by resource too, and answers for them.
+    this.clerkAuth.useRouteTable(mastraRouteTable());
+    if (mapUserToResourceId !== undefined && typeof mapUserToResourceId !== 'function') {
+      throw new TypeError('MastraAuthClerk: "mapUserToResourceId" must be a function');
+    }
     this.mapUserToResourceId = mapUserToResourceId ?? ((user: ClerkClaims) => user.sub);
+    const declared = publicPaths === undefined ? [] : Array.isArray(publicPaths) ? publicPaths : [publicPaths];
+    this.clerkAuth.info(
+      `Mastra: every route needs a Clerk session except Mastra's own public routes (${MASTRA_PUBLIC_ROUTES.join(', ')})` +
+        (declared.length > 0 ? ` and the paths declared public (${declared.map((p) => String(p)).join(', ')})` : ''),
+    );
   }
 
   /**
    * The verified claims, or `null` (Mastra answers 401) with the failure's code logged, never the token.
-   * The token is read from the request with the same rules as the Express middleware: `Authorization: Bearer`
-   * (any case), else the `__session` cookie, which Mastra's adapters do not read; never the query string.
+   * The credentials are read from the request with the same rules as the Express middleware: `Authorization:
+   * Bearer` (any case), else Clerk's session cookie, which Mastra's adapters do not read; never the query string.
    */
   override async authenticateToken(token: string, request: MastraAuthRequest): Promise<ClerkClaims | null> {
     const { clerkAuth } = this;
-    let sessionToken: string | undefined;
     try {
-      sessionToken = this.tokenOf(token, request);
+      const authorization = headerOf(request, 'authorization');
+      const cookie = headerOf(request, 'cookie');
+      let headers = { authorization: authorization === null ? [] : [authorization], cookie };
+      if (authorization === null && cookie === null) {
+        const bare = this.bareToken(token, request);
+        if (bare === undefined) {
+          clerkAuth.log('request refused', 'token-missing');
+          return null;
+        }
+        headers = { authorization: [`Bearer ${bare}`], cookie: null };
+      }
+      const state = await clerkAuth.authenticate(headers);
+      if (state.status === 'signed-in') return state.claims;
+      clerkAuth.log('request refused', state.reason);
+      return null;
     } catch (error) {
+      // Mastra's contract has no 503: an outage is logged as such (jwk-remote-failed-to-load), with its cause.
       clerkAuth.log('request refused', error);
-      return null;
-    }
-    if (sessionToken === undefined) {
-      clerkAuth.log('request refused', 'token-missing');
-      return null;
-    }
-    try {
-      return await clerkAuth.verify(sessionToken);
-    } catch (error) {
-      // A JWKS outage is logged as such (jwk-remote-failed-to-load), not as an invalid token.
-      clerkAuth.log(error instanceof ClerkAuthError && error.status >= 500 ? 'keys unavailable' : 'token refused', error);
       return null;
     }
   }
 
-  private tokenOf(token: string, request: MastraAuthRequest): string | undefined {
-    const authorization = headerOf(request, 'authorization');
-    const cookie = headerOf(request, 'cookie');
-    const extracted = extractToken(
-      { authorization: authorization === null ? [] : [authorization], cookie },
-      this.clerkAuth.config.realm,
-    );
-    if (extracted !== undefined || authorization !== null) return extracted;
-    // Nothing in the headers: the token the caller passed (Mastra strips only "Bearer ", case-sensitively).
+  /** The token Mastra passed when the request has no headers we can read (another adapter's request shape). */
+  private bareToken(token: string, request: MastraAuthRequest): string | undefined {
     const bare = token.replace(/^bearer\s+/i, '').trim();
     if (!bare) return undefined;
     const web = webRequestOf(request);
@@ -122,18 +145,25 @@ export class MastraAuthClerk extends MastraAuthProvider<ClerkClaims> {
     return bare;
   }
 
-  /** Runs the shared `authorizeUser` policy with `source: 'mastra'`; Mastra answers 403 for false, 500 for a throw. */
+  /**
+   * Runs the shared `authorizeUser` policy with `source: 'mastra'` and the resource Mastra will act on. When the
+   * path could be more than one route (Mastra's prefix is not known to the provider: `/api/agents/agents` is agent
+   * `agents` under `/api`, or the agent list under `/api/agents`), the policy must allow every reading.
+   * Mastra answers 403 for false, 500 for a throw.
+   */
   override async authorizeUser(user: ClerkClaims, request: MastraAuthRequest): Promise<boolean> {
     const { clerkAuth } = this;
     if (!clerkAuth.hasPolicy) return true;
-    const ctx = mastraContext(request);
-    if (!ctx) {
+    const base = mastraContext(request);
+    if (!base) {
       // No trustworthy path to decide by: a policy that decides by path must not be fooled.
       clerkAuth.log('request refused', 'request-invalid');
       return false;
     }
     try {
-      return await clerkAuth.authorize(user, ctx);
+      if (await clerkAuth.authorizeRoute(user, base.ctx, base.rawPath)) return true;
+      clerkAuth.log('request refused', 'access-denied');
+      return false;
     } catch (error) {
       clerkAuth.log('authorizeUser threw', 'authorization-error');
       throw error;
@@ -148,28 +178,31 @@ export class MastraAuthClerk extends MastraAuthProvider<ClerkClaims> {
  * host must be the request's own Host. (The Web `Request` has already resolved dot segments and backslashes; the
  * Express middleware in front refuses such targets, see README.)
  */
-function trustedPath(web: Request, host: string | null): string | undefined {
+function mastraContext(request: MastraAuthRequest): { ctx: AuthorizeContext; rawPath: string } | undefined {
+  const web = webRequestOf(request);
+  if (!web) return undefined;
+  const host = headerOf(request, 'host');
+  let url: URL;
   try {
-    const url = new URL(web.url);
+    url = new URL(web.url);
     if (url.protocol !== 'http:' && url.protocol !== 'https:') return undefined;
     if (url.username || url.password || url.hash) return undefined;
-    if (host !== null && !isPlainHost(host)) return undefined;
+    if (host !== null && !isValidHost(host)) return undefined;
     if (url.host !== new URL(`${url.protocol}//${host ?? 'localhost'}`).host) return undefined;
-    return originFormPath(url.pathname);
   } catch {
     return undefined;
   }
-}
-
-function mastraContext(request: MastraAuthRequest): AuthorizeContext | undefined {
-  const web = webRequestOf(request);
-  const path = web && trustedPath(web, headerOf(request, 'host'));
-  if (!web || path === undefined || path.startsWith('//')) return undefined;
+  const path = routablePath(url.pathname);
+  if (!path) return undefined;
+  const method = web.method.toUpperCase();
   return {
-    method: web.method.toUpperCase(),
-    path,
-    headers: { get: (name: string) => headerOf(request, name) },
-    source: 'mastra',
-    request: web,
+    rawPath: path.raw,
+    ctx: {
+      method,
+      path: path.decoded,
+      headers: { get: (name: string) => headerOf(request, name) },
+      source: 'mastra',
+      request: web,
+    },
   };
 }

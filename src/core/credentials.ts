@@ -1,0 +1,161 @@
+/**
+ * Where a session token is read from, with Clerk's rules for API requests (`@clerk/backend` `authenticateContext`,
+ * `authenticateRequest`), minus the browser handshake an API must never answer with:
+ * - `Authorization: Bearer <token>` (cross-origin requests). When present it is the credential; cookies are not read.
+ * - else Clerk's session cookie (same-origin browser requests): `__session`, or this instance's suffixed
+ *   `__session_<suffix>` when Clerk would use it (several Clerk apps on one domain or on localhost), valid only with a
+ *   `__client_uat` cookie that says the browser is signed in and is not newer than the token.
+ * Never the query string, where tokens end up in logs and browser history. One pure function for both adapters.
+ */
+import { ClerkAuthError } from './errors.js';
+
+/** The credential-bearing parts of a request, as the adapter found them. */
+export interface CredentialHeaders {
+  /** Every `Authorization` header value, in order (Node keeps only the first in `req.headers`). */
+  authorization: readonly string[];
+  /** The `Cookie` header, if any. */
+  cookie?: string | null;
+}
+
+/** What the verifier knows of a token before checking it: cached claims, or the unverified payload. */
+export interface TokenPeek {
+  iss?: unknown;
+  iat?: unknown;
+  sub?: unknown;
+}
+
+export interface CredentialRules {
+  realm: string;
+  /** This instance's cookie-name suffix (from the publishable key), if known. */
+  cookieSuffix: string | undefined;
+  /** This instance's issuers, if known: tells this instance's cookies from another app's on the same domain. */
+  issuers: readonly string[] | undefined;
+  /** The payload of a token, without verifying it (for choosing among cookies only; verification comes after). */
+  peek: (token: string) => TokenPeek | undefined;
+}
+
+export type Credential =
+  | { from: 'none' }
+  | { from: 'header'; token: string }
+  /** `clientUat`: the `__client_uat` value (seconds) the token's `iat` must not be older than. */
+  | { from: 'cookie'; token: string; clientUat: number }
+  /** A session cookie whose `__client_uat` says the browser signed out (0 or missing): signed out, as Clerk. */
+  | { from: 'signed-out-cookie' };
+
+const SESSION = '__session';
+const CLIENT_UAT = '__client_uat';
+const AUTHORIZATION = /^([^\s]+)(?:\s+(.*))?$/s;
+const NONE: Credential = Object.freeze({ from: 'none' });
+
+function invalid(message: string, realm: string): ClerkAuthError {
+  return new ClerkAuthError('request-invalid', { message, realm });
+}
+
+/** The credential of a request. Throws `request-invalid` (400) for credentials that are ambiguous or malformed. */
+export function readCredential(headers: CredentialHeaders, rules: CredentialRules): Credential {
+  const { authorization } = headers;
+  if (authorization.length > 1) throw invalid('The request has more than one Authorization header.', rules.realm);
+  if (authorization.length === 1) {
+    const match = AUTHORIZATION.exec(authorization[0]!.trim());
+    // RFC 7235: the scheme is case-insensitive. Another scheme (Basic, ...) is not ours: no session token, and no
+    // falling back to a cookie either (the client said how it authenticates).
+    if (!match || match[1]!.toLowerCase() !== 'bearer') return NONE;
+    const token = (match[2] ?? '').trim();
+    if (token.length === 0) throw invalid('The Bearer authorization has an empty token.', rules.realm);
+    if (/\s/.test(token)) throw invalid('The Bearer authorization has more than one word.', rules.realm);
+    return { from: 'header', token };
+  }
+  const cookie = headers.cookie;
+  // Fast exit for requests without Clerk cookies.
+  if (!cookie || !cookie.includes(SESSION)) return NONE;
+  return sessionCookie(parseCookies(cookie), rules);
+}
+
+/**
+ * Cookie pairs by name, every value kept (a browser sends two cookies of one name when a parent domain and a
+ * subdomain both set it). Values are decoded as the `cookie` package Clerk uses decodes them.
+ */
+function parseCookies(header: string): Map<string, string[]> {
+  const cookies = new Map<string, string[]>();
+  for (const pair of header.split(';')) {
+    const eq = pair.indexOf('=');
+    if (eq === -1) continue;
+    const name = pair.slice(0, eq).trim();
+    if (!name.startsWith('__')) continue;
+    let value = pair.slice(eq + 1).trim();
+    if (value.length >= 2 && value.startsWith('"') && value.endsWith('"')) value = value.slice(1, -1);
+    if (value.includes('%')) {
+      try {
+        value = decodeURIComponent(value);
+      } catch {
+        // As the `cookie` package: a value that does not decode is kept as sent (and then fails verification).
+      }
+    }
+    if (value.length === 0) continue;
+    const list = cookies.get(name);
+    if (list) {
+      if (!list.includes(value)) list.push(value);
+    } else cookies.set(name, [value]);
+  }
+  return cookies;
+}
+
+function issuedAt(peek: TokenPeek | undefined): number {
+  return typeof peek?.iat === 'number' ? peek.iat : 0;
+}
+
+function belongsToInstance(peek: TokenPeek | undefined, issuers: readonly string[] | undefined): boolean {
+  return issuers === undefined || (typeof peek?.iss === 'string' && issuers.includes(peek.iss));
+}
+
+/**
+ * One value of a cookie that may have been sent several times: this instance's, else any. Among several of this
+ * instance's, the newest; two that name different users are ambiguous (400) rather than a guess.
+ */
+function pick(values: string[] | undefined, rules: CredentialRules): string | undefined {
+  if (!values) return undefined;
+  if (values.length === 1) return values[0];
+  const peeks = values.map((value) => ({ value, peek: rules.peek(value) }));
+  const ours = peeks.filter((p) => p.peek !== undefined && belongsToInstance(p.peek, rules.issuers));
+  if (ours.length === 0) return values[0];
+  const subjects = new Set(ours.map((p) => p.peek!.sub));
+  if (subjects.size > 1) throw invalid('The request has session cookies of different users.', rules.realm);
+  ours.sort((a, b) => issuedAt(b.peek) - issuedAt(a.peek));
+  return ours[0]!.value;
+}
+
+function sessionCookie(cookies: Map<string, string[]>, rules: CredentialRules): Credential {
+  const suffix = rules.cookieSuffix;
+  const session = pick(cookies.get(SESSION), rules);
+  const clientUat = cookies.get(CLIENT_UAT)?.[0];
+  const suffixedSession = suffix === undefined ? undefined : pick(cookies.get(`${SESSION}_${suffix}`), rules);
+  const suffixedClientUat = suffix === undefined ? undefined : cookies.get(`${CLIENT_UAT}_${suffix}`)?.[0];
+
+  const suffixed = suffix !== undefined && usesSuffixedCookies(rules, session, clientUat, suffixedSession, suffixedClientUat);
+  const token = suffixed ? suffixedSession : session;
+  if (token === undefined) return NONE;
+  const uat = Number.parseInt((suffixed ? suffixedClientUat : clientUat) ?? '', 10) || 0;
+  // No `__client_uat`, or 0: the browser signed out (in another tab, say); the cookie outlives it by up to 60 s.
+  if (uat === 0) return { from: 'signed-out-cookie' };
+  return { from: 'cookie', token, clientUat: uat };
+}
+
+/** `AuthenticateContext.usesSuffixedCookies()` of `@clerk/backend`, on the values picked above. */
+function usesSuffixedCookies(
+  rules: CredentialRules,
+  session: string | undefined,
+  clientUat: string | undefined,
+  suffixedSession: string | undefined,
+  suffixedClientUat: string | undefined,
+): boolean {
+  const sessionPeek = session === undefined ? undefined : rules.peek(session);
+  if (session !== undefined && typeof sessionPeek?.iss !== 'string') return false;
+  // Another app's `__session` on the same domain: this instance's is the suffixed one.
+  if (session !== undefined && rules.issuers !== undefined && !belongsToInstance(sessionPeek, rules.issuers)) return true;
+  if (suffixedClientUat === undefined && suffixedSession === undefined) return false;
+  const suffixedIat = issuedAt(suffixedSession === undefined ? undefined : rules.peek(suffixedSession));
+  if (suffixedClientUat !== '0' && clientUat !== '0' && issuedAt(sessionPeek) > suffixedIat) return false;
+  if (suffixedClientUat === '0' && clientUat !== '0') return false;
+  if (suffixedClientUat === undefined && suffixedSession !== undefined) return false;
+  return true;
+}

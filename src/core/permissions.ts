@@ -1,0 +1,230 @@
+/**
+ * Clerk organization roles -> Mastra permissions, with Mastra's RBAC matching (`@mastra/core/auth/ee`
+ * `matchesPermission`) reproduced here so apps get route permissions without Mastra's EE licence.
+ *
+ * Framework-neutral: a user is the verified Clerk claims, a Mastra route is a `RouteResource`.
+ */
+import type { ClerkClaims } from './claims.js';
+import type { RouteResource } from './routes.js';
+
+export interface RolePermissionsOptions {
+  /**
+   * Clerk organization role key -> Mastra permission patterns, e.g.
+   * `{ 'org:admin': ['*'], 'org:member': ['agents:read', 'agents:execute'] }`. Keys are Clerk role keys as the
+   * Clerk dashboard shows them ('org:admin'); the bare form ('admin', as in v2 tokens) is accepted and means the same.
+   * A user whose role is not in the map gets no role permissions (there is no `_default`).
+   */
+  roles: Record<string, readonly string[]>;
+  /** Permissions for a signed-in user with no active organization (default: none). */
+  withoutOrganization?: readonly string[];
+}
+
+export interface RolePermissions {
+  /**
+   * The Mastra permission patterns this user holds: the role map's patterns for the active organization role (or
+   * `withoutOrganization` without an active organization), then Clerk's own organization permissions exactly as
+   * Clerk's AuthObject `orgPermissions` has them ('org:<feature>:<permission>', e.g. 'org:reports:read'), so a route
+   * can also be guarded by a Clerk permission with `require('org:reports:read')`.
+   */
+  permissionsOf(user: ClerkClaims): readonly string[];
+  /** True when one of the user's patterns grants `permission` (Mastra's matching). */
+  has(user: ClerkClaims, permission: string): boolean;
+  /**
+   * An `authorizeUser` policy. With `ctx.resource` (a Mastra route): allowed iff the user has the route's permission
+   * (an array: any one of them, as Mastra does; null: 'mcp:execute' for '/mcp/...' routes, otherwise only a '*'
+   * holder). Without a resource (an Express route): true, as Express routes are guarded with `require()`.
+   */
+  authorizeUser: (user: ClerkClaims, ctx: { resource?: RouteResource }) => boolean;
+  /** A policy for one route: allows iff the user has `permission` (`requireClerkAuth(perms.require('reports:read'))`). */
+  require(permission: string): (user: ClerkClaims) => boolean;
+}
+
+/**
+ * Mastra's compound resource: a granted `stored:<action>` also grants `stored-<family>:<action>`.
+ * Copied from `RESOURCE_EXPANSIONS` in @mastra/core's auth/ee.
+ */
+const RESOURCE_EXPANSIONS: Readonly<Record<string, readonly string[]>> = Object.freeze({
+  stored: Object.freeze([
+    'stored-agents',
+    'stored-mcp-clients',
+    'stored-prompt-blocks',
+    'stored-scorers',
+    'stored-skills',
+    'stored-workflows',
+    'stored-workspaces',
+  ]),
+});
+
+/**
+ * Does the granted pattern match the required permission? A line-for-line port of @mastra/core's
+ * `matchesPermission` (format `resource:action[:id]`), quirks included, so both sides agree on every input:
+ * '*' grants all; `*:action`, `resource:*`, `*:*` wildcard one part; a pattern without id grants every id; only
+ * the first three parts count; a string without ':' only matches itself.
+ */
+export function matchesPermission(granted: string, required: string): boolean {
+  if (granted === '*') return true;
+  const grantedParts = granted.split(':');
+  const requiredParts = required.split(':');
+  const families = Object.hasOwn(RESOURCE_EXPANSIONS, grantedParts[0] ?? '')
+    ? RESOURCE_EXPANSIONS[grantedParts[0] ?? '']
+    : undefined;
+  if (families && families.includes(requiredParts[0] ?? '')) {
+    return matchesPermission([requiredParts[0], ...grantedParts.slice(1)].join(':'), required);
+  }
+  if (grantedParts.length < 2 || requiredParts.length < 2) return granted === required;
+  const [grantedResource, grantedAction, grantedId] = grantedParts;
+  const [requiredResource, requiredAction, requiredId] = requiredParts;
+  if (grantedResource !== '*' && grantedResource !== requiredResource) return false;
+  if (grantedAction !== '*' && grantedAction !== requiredAction) return false;
+  return grantedId === undefined || grantedId === requiredId;
+}
+
+/** The user's active organization role in Clerk's 'org:<role>' form, and whether there is an active organization. */
+function organizationOf(user: ClerkClaims): { inOrg: boolean; role: string | undefined } {
+  // Same switch as Clerk's JWT -> AuthObject parser: v2 reads `o`, anything else the v1 claims.
+  if (user.v === 2) {
+    const o = user.o;
+    const inOrg = typeof o?.id === 'string' && o.id !== '';
+    return { inOrg, role: inOrg && typeof o?.rol === 'string' && o.rol !== '' ? roleKey(o.rol) : undefined };
+  }
+  const inOrg = typeof user.org_id === 'string' && user.org_id !== '';
+  return { inOrg, role: inOrg && typeof user.org_role === 'string' && user.org_role !== '' ? roleKey(user.org_role) : undefined };
+}
+
+/** 'admin' and 'org:admin' name the same Clerk role; the map and the claims are both read in the 'org:' form. */
+const roleKey = (role: string): string => (role.startsWith('org:') ? role : `org:${role}`);
+
+/**
+ * Clerk's organization permissions as its AuthObject `orgPermissions` has them. v1: `org_permissions` as given.
+ * v2: `o.per` lists permission names, `o.fpm` one decimal bitmask per organization feature (the `o:`-scoped entries
+ * of `fea`, in order); bit i of feature f's mask grants `org:<f>:<per[i]>`. BigInt because masks may exceed 2^53.
+ * Malformed parts are skipped (Clerk would throw on a `fea` entry without ':'; denying is the safe equivalent).
+ */
+function clerkOrgPermissions(user: ClerkClaims): readonly string[] {
+  if (user.v !== 2) return Array.isArray(user.org_permissions) ? user.org_permissions.filter((p) => typeof p === 'string') : [];
+  const o = user.o;
+  if (!o || typeof o.per !== 'string' || typeof o.fpm !== 'string' || o.per === '' || o.fpm === '') return [];
+  const names = o.per.split(',').map((p) => p.trim());
+  const masks = o.fpm.split(',').map((m) => m.trim());
+  const features: string[] = [];
+  if (typeof user.fea === 'string' && user.fea !== '') {
+    for (const part of user.fea.split(',')) {
+      const entry = part.trim();
+      const colon = entry.indexOf(':');
+      if (colon === -1) continue;
+      const scope = entry.slice(0, colon);
+      if (scope === 'o' || scope === 'ou' || scope === 'uo') features.push(entry.slice(colon + 1));
+    }
+  }
+  const out: string[] = [];
+  features.forEach((feature, f) => {
+    const mask = masks[f];
+    if (mask === undefined || !/^\d+$/.test(mask)) return;
+    const bits = BigInt(mask);
+    names.forEach((name, i) => {
+      if ((bits >> BigInt(i)) & 1n) out.push(`org:${feature}:${name}`);
+    });
+  });
+  return out;
+}
+
+/** Clerk's part is derived from the claims alone; the verifier reuses one frozen claims object per token. */
+const clerkPermissionCache = new WeakMap<ClerkClaims, readonly string[]>();
+
+function cachedClerkPermissions(user: ClerkClaims): readonly string[] {
+  let permissions = clerkPermissionCache.get(user);
+  if (!permissions) {
+    permissions = Object.freeze(clerkOrgPermissions(user));
+    clerkPermissionCache.set(user, permissions);
+  }
+  return permissions;
+}
+
+/** Validates and copies a pattern list: a later change to the caller's array must not change decisions. */
+function patternList(value: unknown, field: string): readonly string[] {
+  if (!Array.isArray(value)) throw new TypeError(`rolePermissions: ${field} must be an array of permission strings`);
+  value.forEach((pattern, i) => {
+    if (typeof pattern !== 'string' || pattern === '') {
+      throw new TypeError(`rolePermissions: ${field}[${i}] must be a non-empty permission string`);
+    }
+  });
+  return Object.freeze([...(value as string[])]);
+}
+
+/** At most this many answers are memoised per role: permissions asked for normally come from a fixed route table. */
+const MEMO_LIMIT = 1024;
+
+/** One set of patterns with memoised answers, so `has()` for a route permission is one Map lookup after the first. */
+class Grants {
+  readonly #memo = new Map<string, boolean>();
+  constructor(readonly patterns: readonly string[]) {}
+  has(permission: string): boolean {
+    let answer = this.#memo.get(permission);
+    if (answer === undefined) {
+      answer = this.patterns.some((pattern) => matchesPermission(pattern, permission));
+      if (this.#memo.size < MEMO_LIMIT) this.#memo.set(permission, answer);
+    }
+    return answer;
+  }
+}
+
+const NONE = new Grants(Object.freeze([]));
+
+export function rolePermissions(options: RolePermissionsOptions): RolePermissions {
+  if (typeof options !== 'object' || options === null) throw new TypeError('rolePermissions: options must be an object');
+  const { roles } = options;
+  if (typeof roles !== 'object' || roles === null || Array.isArray(roles)) {
+    throw new TypeError('rolePermissions: roles must be an object mapping Clerk role keys to permission arrays');
+  }
+  // A Map, not the caller's object: no prototype keys ('constructor'), no later mutation.
+  const byRole = new Map<string, Grants>();
+  for (const [role, patterns] of Object.entries(roles)) {
+    const key = roleKey(role);
+    if (role === '' || role === 'org:') throw new TypeError('rolePermissions: roles has an empty role key');
+    if (byRole.has(key)) throw new TypeError(`rolePermissions: roles names '${key}' twice ('${role}' and its other form)`);
+    byRole.set(key, new Grants(patternList(patterns, `roles['${role}']`)));
+  }
+  const outside =
+    options.withoutOrganization === undefined
+      ? NONE
+      : new Grants(patternList(options.withoutOrganization, 'withoutOrganization'));
+
+  const grantsOf = (user: ClerkClaims): Grants => {
+    const { inOrg, role } = organizationOf(user);
+    if (!inOrg) return outside;
+    return (role !== undefined && byRole.get(role)) || NONE;
+  };
+
+  const has = (user: ClerkClaims, permission: string): boolean => {
+    if (grantsOf(user).has(permission)) return true;
+    const clerk = cachedClerkPermissions(user);
+    return clerk.length > 0 && clerk.some((pattern) => matchesPermission(pattern, permission));
+  };
+
+  return Object.freeze({
+    permissionsOf(user: ClerkClaims): readonly string[] {
+      const own = grantsOf(user).patterns;
+      const clerk = cachedClerkPermissions(user);
+      return clerk.length === 0 ? own : Object.freeze([...own, ...clerk.filter((p) => !own.includes(p))]);
+    },
+    has,
+    authorizeUser(user: ClerkClaims, ctx: { resource?: RouteResource }): boolean {
+      const resource = ctx?.resource;
+      if (!resource) return true;
+      const { permission } = resource;
+      if (permission === null) {
+        // Mastra derives no permission for its ALL-method MCP transport routes; executing MCP is the closest one.
+        // Any other permission-less route is left to full administrators rather than to everyone.
+        return has(user, resource.route.startsWith('/mcp/') ? 'mcp:execute' : '*');
+      }
+      if (typeof permission === 'string') return has(user, permission);
+      return permission.some((p) => has(user, p)); // Mastra: any one of an array (logical OR)
+    },
+    require(permission: string): (user: ClerkClaims) => boolean {
+      if (typeof permission !== 'string' || permission === '') {
+        throw new TypeError('rolePermissions: require(permission) needs a non-empty permission string');
+      }
+      return (user: ClerkClaims) => has(user, permission);
+    },
+  });
+}

@@ -1,0 +1,79 @@
+/**
+ * The trust rules for a request's target, Host and protocol, shared by both adapters: a policy deciding by path
+ * (or by the route it names) must see the path the router will serve, and nothing an adapter later builds a URL
+ * from may make it throw (a 500) or move the path.
+ */
+
+/** A `.` or `..` path segment, also percent-encoded (`%2e`), which URL parsing resolves and Express does not. */
+const DOT_SEGMENT = /\/(?:\.|%2e){1,2}(?:\/|$)/i;
+
+export interface RoutablePath {
+  /** The path as sent (percent-encoded), which routers match literal segments against. */
+  raw: string;
+  /** The same path decoded, as route parameters are decoded: what a policy compares. */
+  decoded: string;
+}
+
+/**
+ * The path of an origin-form request target (`/a/b?q`), without the query, or undefined when a policy must not be
+ * handed it: any other form (absolute-form `http://host/a`, asterisk-form `*`), a fragment (`/admin#`, which
+ * Express routes as `/admin`), backslashes or dot segments (URL parsing, so Mastra's Web `Request`, resolves them,
+ * Express does not: two adapters, two paths), empty segments (`//x` is a protocol-relative URL to some parsers),
+ * and percent-encoding that does not decode.
+ */
+export function routablePath(target: string): RoutablePath | undefined {
+  if (target.charCodeAt(0) !== 47 /* / */ || target.includes('#')) return undefined;
+  const query = target.indexOf('?');
+  const raw = query === -1 ? target : target.slice(0, query);
+  if (raw.includes('\\') || raw.includes('//') || DOT_SEGMENT.test(raw)) return undefined;
+  if (!raw.includes('%')) return { raw, decoded: raw };
+  try {
+    return { raw, decoded: decodeURIComponent(raw) };
+  } catch {
+    return undefined;
+  }
+}
+
+/** A host name or address with an optional port: nothing that could move the path of a URL built from it. */
+const HOST = /^(?:[A-Za-z0-9._~!$&'()*+,;=%-]+|\[[0-9A-Fa-f:.]+\])(?::(\d{1,5}))?$/;
+
+/** Host values seen before, and whether a URL can be built from them; bounded, values repeat in practice. */
+const hostVerdicts = new Map<string, boolean>();
+const MAX_HOST_VERDICTS = 256;
+
+/**
+ * True for a Host header value a URL can be built from without throwing or changing meaning. Mastra's adapters
+ * build the request URL as `${protocol}://${Host}${path}`: `1.2.3.4.5`, `xn--a`, `a%2fb`, `[1::2::3]` pass a
+ * character check and then make `new URL()` throw.
+ */
+export function isValidHost(host: string): boolean {
+  let verdict = hostVerdicts.get(host);
+  if (verdict === undefined) {
+    verdict = checkHost(host);
+    if (hostVerdicts.size >= MAX_HOST_VERDICTS) hostVerdicts.delete(hostVerdicts.keys().next().value!);
+    hostVerdicts.set(host, verdict);
+  }
+  return verdict;
+}
+
+function checkHost(host: string): boolean {
+  const match = HOST.exec(host);
+  if (match === null || (match[1] !== undefined && Number(match[1]) > 65535)) return false;
+  try {
+    new URL(`http://${host}/`);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** True when `${protocol}://${host}${target}` is a URL (an `X-Forwarded-Proto` of `a b` or `http:/` is not). */
+export function isValidRequestUrl(protocol: string, host: string, target: string): boolean {
+  if (!/^[A-Za-z][A-Za-z0-9+.-]*$/.test(protocol)) return false;
+  try {
+    new URL(`${protocol}://${host}${target}`);
+    return true;
+  } catch {
+    return false;
+  }
+}

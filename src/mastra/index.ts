@@ -1,0 +1,9 @@
+/**
+ * `clerk-mastra-auth/mastra`: the Mastra auth provider, a drop-in for `@mastra/auth-clerk` (change the import line).
+ */
+export {
+  MastraAuthClerk,
+  type MastraAuthClerkOptions,
+  type MastraAuthRequest,
+  type MastraProviderOptions,
+} from './provider.js';

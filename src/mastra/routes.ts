@@ -1,0 +1,30 @@
+/**
+ * Mastra's built-in server routes as a `RouteTable`, so a request can be mapped to the Mastra route (and the
+ * permission Mastra's RBAC would require for it) before Mastra itself routes it.
+ */
+import { SERVER_ROUTES, getEffectivePermission } from '@mastra/server/server-adapter';
+import { RouteTable } from '../core/routes.js';
+
+/**
+ * Routes Mastra serves without authentication (`requiresAuth: false`), as 'METHOD /path', e.g. 'GET /auth/me'.
+ * Mastra never asks the auth provider about them, so they are left out of the table; listed for a start-up log line.
+ */
+export const MASTRA_PUBLIC_ROUTES: readonly string[] = Object.freeze(
+  SERVER_ROUTES.filter((route) => route.requiresAuth === false).map((route) => `${route.method} ${route.path}`),
+);
+
+let table: RouteTable | undefined;
+
+/**
+ * The table of Mastra's authenticated routes with their effective permission. Built on first use (compiling ~400
+ * routes costs a little; apps that never need it don't pay), then shared: it is immutable.
+ */
+export function mastraRouteTable(): RouteTable {
+  return (table ??= new RouteTable(
+    SERVER_ROUTES.filter((route) => route.requiresAuth !== false).map((route) => ({
+      method: route.method,
+      path: route.path,
+      permission: getEffectivePermission(route),
+    })),
+  ));
+}
