@@ -138,7 +138,8 @@ export class RouteTable {
    * prefix first, then in route declaration order. `path` is the raw (still percent-encoded) path without query.
    * 'invalid' when a segment that would become a parameter of a route whose path matches (any method, any prefix)
    * has malformed percent-encoding: Express answers 400 there. Paths with more than 64 segments
-   * match nothing; an empty segment (`//`) only where Express 4 accepts one: right after the prefix.
+   * match nothing. An empty segment (`//`) never matches in the route part; a single one may sit inside or end the
+   * prefix, because Express 4 (not 5) accepts one after a mount path: '/api//agents/x' reaches '/agents/:agentId'.
    */
   match(method: string, path: string): readonly RouteResource[] | 'invalid' {
     if (path.charCodeAt(0) !== 47 /* '/' */) return EMPTY;
@@ -158,8 +159,8 @@ export class RouteTable {
       if (slash === -1 || slash > end) slash = end;
       if (slash === pos) {
         // An empty segment ('//') matches neither a literal nor a param. Express 4 (not 5) still lets one follow a
-        // mount path ('/api//agents' reaches '/agents' under app.use('/api')): so it may end a prefix, never sit
-        // in the route part, and two in a row match nothing anywhere.
+        // mount path ('/api//agents' reaches '/agents' under app.use('/api')): so it may be part of a prefix, never
+        // of the route part, and two in a row match nothing anywhere.
         if (lastEmpty === segments.length - 1) return EMPTY;
         lastEmpty = segments.length;
       }

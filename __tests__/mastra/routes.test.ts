@@ -1,0 +1,210 @@
+/**
+ * The table of Mastra's real routes (`SERVER_ROUTES`): lookups by hand, then every authenticated route registered in
+ * real Express 5 and Express 4 apps (mounted at '/api' as Mastra's default prefix) and requested with several
+ * encodings: Express's chosen route and decoded `req.params` must equal our first reading under '/api'.
+ */
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { Agent, request as httpRequest } from 'node:http';
+import type { Express } from 'express';
+import express from 'express';
+import express4 from 'express4';
+import { SERVER_ROUTES, getEffectivePermission } from '@mastra/server/server-adapter';
+import type { RouteResource } from '../../src/core/routes.js';
+import { MASTRA_PUBLIC_ROUTES, mastraRouteTable } from '../../src/mastra/routes.js';
+import { listen } from '../support/http.js';
+
+const table = mastraRouteTable();
+const AUTHENTICATED = SERVER_ROUTES.filter((route) => route.requiresAuth !== false);
+
+const brief = (result: readonly RouteResource[] | 'invalid') =>
+  result === 'invalid'
+    ? result
+    : result.map((r) => ({ method: r.method, route: r.route, prefix: r.prefix, params: { ...r.params }, permission: r.permission }));
+
+describe('mastraRouteTable()', () => {
+  it('is built once and holds every authenticated route, none of the public ones', () => {
+    expect(mastraRouteTable()).toBe(table);
+    expect(AUTHENTICATED.length).toBeGreaterThan(300);
+    expect(MASTRA_PUBLIC_ROUTES).toContain('GET /auth/me');
+    expect(MASTRA_PUBLIC_ROUTES).toHaveLength(SERVER_ROUTES.length - AUTHENTICATED.length);
+    expect(Object.isFrozen(MASTRA_PUBLIC_ROUTES)).toBe(true);
+    expect(table.match('GET', '/api/auth/me')).toEqual([]);
+    // Every authenticated route is found by its own path (params filled in), with Mastra's effective permission.
+    for (const route of AUTHENTICATED) {
+      const path = '/api' + route.path.replace(/:[A-Za-z0-9_]+/g, 'p1');
+      const method = route.method === 'ALL' ? 'PUT' : route.method;
+      const result = table.match(method, path);
+      expect(result).not.toBe('invalid');
+      const found = (result as readonly RouteResource[]).find((r) => r.route === route.path && r.prefix === '/api');
+      expect({ path, permission: found?.permission }).toEqual({ path, permission: getEffectivePermission(route) });
+    }
+  });
+
+  it('maps agent routes with decoded params and permission', () => {
+    expect(brief(table.match('GET', '/api/agents/%66inance'))).toEqual([
+      { method: 'GET', route: '/agents/:agentId', prefix: '/api', params: { agentId: 'finance' }, permission: 'agents:read' },
+    ]);
+    expect(brief(table.match('GET', '/API/Agents/x'))).toEqual([
+      { method: 'GET', route: '/agents/:agentId', prefix: '/API', params: { agentId: 'x' }, permission: 'agents:read' },
+    ]);
+    expect(table.match('GET', '/api/%61gents/x')).toEqual([]);
+    expect(brief(table.match('GET', '/api/agents/a%2Fb'))).toMatchObject([{ route: '/agents/:agentId', params: { agentId: 'a/b' } }]);
+    expect(table.match('GET', '/api/agents/%zz')).toBe('invalid');
+    expect(brief(table.match('POST', '/api/agents/weatherAgent/generate'))).toEqual([
+      { method: 'POST', route: '/agents/:agentId/generate', prefix: '/api', params: { agentId: 'weatherAgent' }, permission: 'agents:execute' },
+    ]);
+  });
+
+  it('maps A2A routes', () => {
+    expect(brief(table.match('POST', '/api/a2a/finance'))).toEqual([
+      { method: 'POST', route: '/a2a/:agentId', prefix: '/api', params: { agentId: 'finance' }, permission: 'a2a:write' },
+    ]);
+    expect(brief(table.match('GET', '/api/.well-known/finance/agent-card.json'))).toEqual([
+      { method: 'GET', route: '/.well-known/:agentId/agent-card.json', prefix: '/api', params: { agentId: 'finance' }, permission: 'a2a:read' },
+    ]);
+  });
+
+  it('finds routes under any prefix', () => {
+    for (const prefix of ['', '/mastra', '/v1/api']) {
+      expect(brief(table.match('GET', `${prefix}/agents/finance`))).toEqual([
+        { method: 'GET', route: '/agents/:agentId', prefix, params: { agentId: 'finance' }, permission: 'agents:read' },
+      ]);
+    }
+  });
+
+  it('returns every interpretation of an ambiguous path', () => {
+    expect(brief(table.match('GET', '/api/agents/agents'))).toEqual([
+      { method: 'GET', route: '/agents/:agentId', prefix: '/api', params: { agentId: 'agents' }, permission: 'agents:read' },
+      { method: 'GET', route: '/agents', prefix: '/api/agents', params: {}, permission: 'agents:read' },
+    ]);
+    // A literal route declared before the param route comes first under the same prefix.
+    expect((table.match('GET', '/api/agents/providers') as readonly RouteResource[]).map((r) => r.route)).toEqual([
+      '/agents/providers',
+      '/agents/:agentId',
+    ]);
+  });
+
+  it('serves HEAD like GET, allows a trailing slash, not empty segments in the route', () => {
+    expect(brief(table.match('HEAD', '/api/agents/x'))).toEqual(brief(table.match('GET', '/api/agents/x')));
+    expect(brief(table.match('GET', '/api/agents/x/'))).toEqual(brief(table.match('GET', '/api/agents/x')));
+    expect(table.match('GET', '/api/agents//x')).toEqual([]);
+    expect(table.match('GET', '//api/agents/x')).toEqual([]);
+  });
+
+  it('maps memory, workflow, tool and MCP routes', () => {
+    expect(brief(table.match('GET', '/api/memory/threads/thread%201'))).toEqual([
+      { method: 'GET', route: '/memory/threads/:threadId', prefix: '/api', params: { threadId: 'thread 1' }, permission: 'memory:read' },
+    ]);
+    expect(brief(table.match('GET', '/api/memory/threads/t1/messages'))).toMatchObject([
+      { route: '/memory/threads/:threadId/messages', params: { threadId: 't1' }, permission: 'memory:read' },
+    ]);
+    expect(brief(table.match('POST', '/api/workflows/w1/create-run'))).toEqual([
+      {
+        method: 'POST',
+        route: '/workflows/:workflowId/create-run',
+        prefix: '/api',
+        params: { workflowId: 'w1' },
+        permission: ['workflows:write', 'workflows:execute'],
+      },
+    ]);
+    expect(brief(table.match('GET', '/api/workflows/w1/runs/r1'))).toMatchObject([
+      { route: '/workflows/:workflowId/runs/:runId', params: { workflowId: 'w1', runId: 'r1' }, permission: 'workflows:read' },
+    ]);
+    expect(brief(table.match('POST', '/api/tools/t1/execute'))).toMatchObject([
+      { route: '/tools/:toolId/execute', params: { toolId: 't1' }, permission: 'tools:execute' },
+    ]);
+    expect(brief(table.match('GET', '/api/tools'))).toMatchObject([{ route: '/tools', permission: 'tools:read' }]);
+    expect(brief(table.match('DELETE', '/api/mcp/s1/mcp'))).toMatchObject([{ method: 'ALL', route: '/mcp/:serverId/mcp', permission: null }]);
+  });
+
+  it('answers in about a microsecond', () => {
+    for (let i = 0; i < 10_000; i++) table.match('POST', '/api/agents/weatherAgent/generate');
+    const n = 100_000;
+    const start = process.hrtime.bigint();
+    for (let i = 0; i < n; i++) table.match('POST', '/api/agents/weatherAgent/generate');
+    const ns = Number(process.hrtime.bigint() - start) / n;
+    // Generous bound (CI machines, coverage): the point is that nothing scans ~400 routes per request.
+    expect(ns).toBeLessThan(20_000);
+  });
+});
+
+function send(agent: Agent, port: number, method: string, path: string): Promise<{ status: number; match?: unknown }> {
+  return new Promise((resolve, reject) => {
+    const req = httpRequest({ host: '127.0.0.1', port, method, path, agent }, (res) => {
+      res.resume();
+      res.on('end', () => {
+        const header = res.headers['x-match'];
+        resolve({ status: res.statusCode ?? 0, match: typeof header === 'string' ? JSON.parse(decodeURIComponent(header)) : undefined });
+      });
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+/** Every authenticated Mastra route in declaration order, answering with the route and Express's `req.params`. */
+function mastraLikeApp(create: () => Express): Express {
+  const app = create();
+  const router = (create as unknown as { Router: () => Express }).Router();
+  for (const route of AUTHENTICATED) {
+    const method = route.method === 'ALL' ? 'all' : (route.method.toLowerCase() as 'get');
+    router[method](route.path, (req, res) => {
+      res.set('x-match', encodeURIComponent(JSON.stringify({ route: route.path, params: { ...req.params } })));
+      res.status(200).end();
+    });
+  }
+  app.use('/api', router);
+  return app;
+}
+
+/** Values for params: plain, encoded letters, encoded slash, space, unicode, '+', dots, malformed. */
+const VALUES = ['finance', '%66inance', 'FIN%61NCE', 'a%2Fb', 'a%20b', '%C3%A9t%C3%A9', 'a+b', 'x.json', '%zz', '%E0%A4%A'];
+
+/** One request per route and value, with case and trailing-slash variations and a HEAD for GET routes. */
+const CASES: Array<[string, string]> = AUTHENTICATED.flatMap((route, i) => {
+  const value = VALUES[i % VALUES.length] as string;
+  const path = route.path.replace(/:[A-Za-z0-9_]+/g, value);
+  const method = route.method === 'ALL' ? 'POST' : route.method;
+  const cases: Array<[string, string]> = [[method, '/api' + path]];
+  if (i % 3 === 0) cases.push([method, '/API' + path.toUpperCase() + '/']);
+  if (route.method === 'GET' && i % 4 === 0) cases.push(['HEAD', '/api' + path]);
+  if (i % 5 === 0) cases.push(['PATCH', '/api' + path]);
+  return cases;
+});
+
+describe.each([
+  ['Express 5', express as unknown as () => Express],
+  ['Express 4', express4 as unknown as () => Express],
+])('mastraRouteTable() agrees with %s on every route', (_name, create) => {
+  let server: Awaited<ReturnType<typeof listen>>;
+  const agent = new Agent({ keepAlive: true, maxSockets: 8 });
+  beforeAll(async () => {
+    server = await listen(mastraLikeApp(create));
+  });
+  afterAll(async () => {
+    agent.destroy();
+    await server.close();
+  });
+
+  it(`${CASES.length} requests`, async () => {
+    const mismatches: unknown[] = [];
+    for (let i = 0; i < CASES.length; i += 16) {
+      await Promise.all(
+        CASES.slice(i, i + 16).map(async ([method, path]) => {
+          const got = await send(agent, server.port, method, path);
+          const ours = table.match(method, path);
+          let expected: { status: number; match?: unknown };
+          if (ours === 'invalid') expected = { status: 400 };
+          else {
+            const first = ours.find((r) => r.prefix.toLowerCase() === '/api');
+            expected = first ? { status: 200, match: { route: first.route, params: { ...first.params } } } : { status: 404 };
+          }
+          if (got.status !== expected.status || JSON.stringify(got.match) !== JSON.stringify(expected.match)) {
+            mismatches.push({ method, path, express: got, ours: expected });
+          }
+        }),
+      );
+    }
+    expect(mismatches).toEqual([]);
+  });
+});
