@@ -3,12 +3,12 @@
  * real Express 5 and Express 4 apps, whose decoded `req.params` must equal ours.
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { Agent, request as httpRequest } from 'node:http';
+import { Agent } from 'node:http';
 import type { Express } from 'express';
 import express from 'express';
 import express4 from 'express4';
 import { RouteTable, type RouteDefinition, type RouteResource } from '../../src/core/routes.js';
-import { listen } from '../support/http.js';
+import { listen, sendRaw as send } from '../support/http.js';
 
 const ROUTES: RouteDefinition[] = [
   { method: 'GET', path: '/agents', permission: 'agents:read' },
@@ -137,21 +137,6 @@ describe('RouteTable matching', () => {
     }
   });
 });
-
-/** Raw request (the path is sent byte for byte); the matched route comes back in a header, so HEAD works too. */
-function send(agent: Agent, port: number, method: string, path: string): Promise<{ status: number; match?: unknown }> {
-  return new Promise((resolve, reject) => {
-    const req = httpRequest({ host: '127.0.0.1', port, method, path, agent }, (res) => {
-      res.resume();
-      res.on('end', () => {
-        const header = res.headers['x-match'];
-        resolve({ status: res.statusCode ?? 0, match: typeof header === 'string' ? JSON.parse(decodeURIComponent(header)) : undefined });
-      });
-    });
-    req.on('error', reject);
-    req.end();
-  });
-}
 
 /** An app with ROUTES mounted under '/api', answering each with the route and Express's own `req.params`. */
 function appWith(create: () => Express, routes: readonly RouteDefinition[]): Express {

@@ -1,4 +1,4 @@
-import { request as httpRequest, type Server } from 'node:http';
+import { request as httpRequest, type Agent, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
 /** Listens on an ephemeral port of 127.0.0.1; `close()` also ends kept-alive connections. */
@@ -28,6 +28,24 @@ export function rawGet(port: number, target: string, headers: Record<string, str
       res.setEncoding('utf8');
       res.on('data', (chunk: string) => (body += chunk));
       res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+/**
+ * A request whose path is sent byte for byte; the route an app matched comes back in an `x-match` header (JSON,
+ * URI-encoded), so HEAD requests report it too.
+ */
+export function sendRaw(agent: Agent, port: number, method: string, path: string): Promise<{ status: number; match?: unknown }> {
+  return new Promise((resolve, reject) => {
+    const req = httpRequest({ host: '127.0.0.1', port, method, path, agent }, (res) => {
+      res.resume();
+      res.on('end', () => {
+        const header = res.headers['x-match'];
+        resolve({ status: res.statusCode ?? 0, match: typeof header === 'string' ? JSON.parse(decodeURIComponent(header)) : undefined });
+      });
     });
     req.on('error', reject);
     req.end();
