@@ -172,9 +172,9 @@ export class ClerkAuth {
     else this.sink.debug?.(`[clerk-mastra-auth] ${event} (${code})`);
   }
 
-  /** An informational line at start-up (what is public, which key source is used). */
-  info(line: string): void {
-    this.sink.info?.(`[clerk-mastra-auth] ${line}`);
+  /** A start-up line: what is public, which key source is used (info), a configuration that protects nothing (error). */
+  notice(level: 'info' | 'error', line: string): void {
+    this.sink[level]?.(`[clerk-mastra-auth] ${line}`);
   }
 }
 

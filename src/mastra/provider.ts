@@ -3,11 +3,12 @@
  * `MastraAuthClerk` without its flaws (one JWKS fetch per request, no issuer or `azp` check, a secret key required
  * just to verify, threads not owned by the signed-in user, only `/api/*` protected).
  */
+import { createRequire } from 'node:module';
 import { MastraAuthProvider, type MastraAuthProviderOptions } from '@mastra/core/server';
 import type { ClerkClaims } from '../core/claims.js';
 import type { ClerkAuth } from '../core/clerk-auth.js';
 import { ClerkAuthError } from '../core/errors.js';
-import type { ClerkAuthOptions } from '../core/options.js';
+import { ClerkAuthConfigError, type ClerkAuthOptions } from '../core/options.js';
 import type { AuthorizeContext } from '../core/policy.js';
 import { clerkAuthFrom } from '../core/shared.js';
 import { isValidHost, routablePath } from '../core/target.js';
@@ -65,6 +66,35 @@ function headerOf(request: MastraAuthRequest | undefined, name: string): string 
   return null;
 }
 
+/** How long after it is built a provider that Mastra never used is reported. */
+const REGISTRATION_GRACE_MS = 10_000;
+
+/**
+ * The seed's `new Mastra({ server: { experimental_auth: provider } })` is Mastra 0.x's name: Mastra 1.x ignores it,
+ * and the server answers everyone. Nothing in Mastra says so; this does, loudly, once.
+ */
+function watchRegistration(clerkAuth: ClerkAuth, registered: () => boolean): void {
+  setTimeout(() => {
+    if (registered()) return;
+    clerkAuth.notice(
+      'error',
+      `MastraAuthClerk was built ${REGISTRATION_GRACE_MS / 1000} s ago and Mastra has not used it: nothing is protected. ` +
+        'Mastra 1.x reads server.auth (server.experimental_auth was Mastra 0.x\'s name and is ignored): ' +
+        'new Mastra({ server: { auth: new MastraAuthClerk() } })',
+    );
+  }, REGISTRATION_GRACE_MS).unref();
+}
+
+/** The major version of the installed `@mastra/core`, or undefined when it cannot be read. */
+function mastraCoreMajor(): number | undefined {
+  try {
+    const { version } = createRequire(import.meta.url)('@mastra/core/package.json') as { version?: string };
+    return Number.parseInt(version ?? '', 10);
+  } catch {
+    return undefined;
+  }
+}
+
 /** Every path, under any prefix: Mastra's default protects only `/api/*`, so another prefix was left open. */
 const EVERY_PATH = ['/*'];
 
@@ -80,6 +110,13 @@ export class MastraAuthClerk extends MastraAuthProvider<ClerkClaims> {
   readonly clerkAuth: ClerkAuth;
 
   constructor(options: MastraAuthClerkOptions = {}) {
+    const major = mastraCoreMajor();
+    if (major !== undefined && major < 1) {
+      throw new ClerkAuthConfigError(
+        `MastraAuthClerk needs Mastra 1.x; @mastra/core ${major}.x is installed (npm on Node 20 picks 0.x for a bare ` +
+          '"npm install @mastra/core"): npm install @mastra/core@^1 @mastra/server@^1',
+      );
+    }
     const { name, public: publicPaths, mapUserToResourceId, ...rest } = options;
     if ('protected' in rest) {
       throw new TypeError('MastraAuthClerk: every Mastra route is protected; declare the exceptions with "public"');
@@ -95,9 +132,20 @@ export class MastraAuthClerk extends MastraAuthProvider<ClerkClaims> {
     if (mapUserToResourceId !== undefined && typeof mapUserToResourceId !== 'function') {
       throw new TypeError('MastraAuthClerk: "mapUserToResourceId" must be a function');
     }
-    this.mapUserToResourceId = mapUserToResourceId ?? ((user: ClerkClaims) => user.sub);
+    const mapper = mapUserToResourceId ?? ((user: ClerkClaims) => user.sub);
+    // Mastra reads this when its server starts (and per request): proof that the provider was registered.
+    let registered = false;
+    Object.defineProperty(this, 'mapUserToResourceId', {
+      enumerable: true,
+      get: () => {
+        registered = true;
+        return mapper;
+      },
+    });
+    watchRegistration(this.clerkAuth, () => registered);
     const declared = publicPaths === undefined ? [] : Array.isArray(publicPaths) ? publicPaths : [publicPaths];
-    this.clerkAuth.info(
+    this.clerkAuth.notice(
+      'info',
       `Mastra: every route needs a Clerk session except Mastra's own public routes (${MASTRA_PUBLIC_ROUTES.join(', ')})` +
         (declared.length > 0 ? ` and the paths declared public (${declared.map((p) => String(p)).join(', ')})` : ''),
     );

@@ -1,0 +1,43 @@
+/**
+ * The seed's own code on Mastra 1.x: `server.experimental_auth` (Mastra 0.x's name) is ignored by Mastra 1.x and the
+ * server answers everyone. The provider notices that Mastra never used it and says so, naming the fix.
+ */
+import { afterEach, describe, expect, it, jest } from '@jest/globals';
+import express from 'express';
+import { Mastra } from '@mastra/core/mastra';
+import { MastraServer } from '@mastra/express';
+import { MastraAuthClerk } from '../../src/mastra/index.js';
+
+const KEY_OPTIONS = { jwksUri: 'http://127.0.0.1:9/.well-known/jwks.json', env: {} };
+
+afterEach(() => {
+  jest.useRealTimers();
+});
+
+async function serve(server: Record<string, unknown>): Promise<void> {
+  await new MastraServer({ app: express(), mastra: new Mastra({ server: server as never, logger: false }), prefix: '/api' }).init();
+}
+
+describe('a provider Mastra never uses', () => {
+  it('is reported at error level, naming server.auth, when it sits under server.experimental_auth', async () => {
+    jest.useFakeTimers({ doNotFake: ['nextTick', 'queueMicrotask', 'setImmediate'] });
+    const errors: string[] = [];
+    const provider = new MastraAuthClerk({ ...KEY_OPTIONS, logger: { error: (line) => errors.push(line) } });
+    await serve({ experimental_auth: provider });
+    jest.advanceTimersByTime(9_999);
+    expect(errors).toEqual([]);
+    jest.advanceTimersByTime(1);
+    expect(errors).toHaveLength(1);
+    expect(errors[0]).toContain('Mastra has not used it: nothing is protected');
+    expect(errors[0]).toContain('new Mastra({ server: { auth: new MastraAuthClerk() } })');
+  });
+
+  it('is not reported when it sits under server.auth', async () => {
+    jest.useFakeTimers({ doNotFake: ['nextTick', 'queueMicrotask', 'setImmediate'] });
+    const errors: string[] = [];
+    const provider = new MastraAuthClerk({ ...KEY_OPTIONS, logger: { error: (line) => errors.push(line) } });
+    await serve({ auth: provider });
+    jest.advanceTimersByTime(60_000);
+    expect(errors).toEqual([]);
+  });
+});
