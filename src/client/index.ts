@@ -14,6 +14,9 @@ export type GetToken = () => Promise<string | null | undefined> | string | null 
 /**
  * Wraps a `fetch` so that each call carries `Authorization: Bearer <await getToken()>`, replacing any Authorization
  * header already set; with no token, the request goes without one.
+ *
+ * @example
+ * const client = new MastraClient({ baseUrl, fetch: withClerkToken(() => window.Clerk.session?.getToken()) });
  */
 export function withClerkToken(getToken: GetToken, baseFetch: typeof fetch = globalThis.fetch): typeof fetch {
   if (typeof getToken !== 'function') throw new TypeError('"getToken" must be a function');
@@ -34,7 +37,13 @@ export interface ClerkMastraClientOptions extends ClientOptions {
   getToken: GetToken;
 }
 
-/** A `MastraClient` whose every request carries a fresh Clerk session token. */
+/**
+ * A `MastraClient` whose every request carries a fresh Clerk session token.
+ *
+ * @example
+ * const { getToken } = useAuth(); // @clerk/clerk-react
+ * const client = createClerkMastraClient({ baseUrl: 'http://localhost:4111', getToken });
+ */
 export function createClerkMastraClient({ getToken, fetch: baseFetch, ...options }: ClerkMastraClientOptions): MastraClient {
   return new MastraClient({ ...options, fetch: withClerkToken(getToken, baseFetch) });
 }

@@ -133,6 +133,9 @@ function quoted(value: string): string {
  *
  * `status`/`statusCode` and `headers` follow the convention of `http-errors`, which Express's default error handler
  * honours, so `next(err)` answers correctly without an error handler of the app's own.
+ *
+ * @example
+ * try { await verifyClerkToken(token); } catch (error) { if (error instanceof ClerkAuthError) console.log(error.code, error.status); }
  */
 export class ClerkAuthError extends Error {
   override readonly name = 'ClerkAuthError';
@@ -173,6 +176,12 @@ function challengeHeaders(
   return headers;
 }
 
+/**
+ * True for an error of this library.
+ *
+ * @example
+ * app.use((err, req, res, next) => (isClerkAuthError(err) ? res.status(err.status).json({ code: err.code }) : next(err)));
+ */
 export function isClerkAuthError(value: unknown): value is ClerkAuthError {
   return value instanceof ClerkAuthError;
 }
@@ -190,6 +199,14 @@ export interface ErrorResponse {
   body: ErrorBody;
 }
 
+/**
+ * The HTTP answer for an error: status, headers (`WWW-Authenticate`, `Retry-After`) and the JSON body both adapters
+ * send. For a framework of your own.
+ *
+ * @example
+ * const { status, headers, body } = toErrorResponse(error);
+ * return new Response(JSON.stringify(body), { status, headers: { ...headers, 'content-type': 'application/json' } });
+ */
 export function toErrorResponse(error: ClerkAuthError): ErrorResponse {
   return { status: error.status, headers: error.headers, body: { error: error.code, message: error.message } };
 }

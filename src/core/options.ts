@@ -143,7 +143,12 @@ export const DEFAULT_JWKS_OPTIONS: Required<JwksOptions> = Object.freeze({
   maxResponseBytes: 262_144,
 });
 
-/** Thrown at start-up for a configuration that cannot work. */
+/**
+ * Thrown at start-up for a configuration that cannot work; the message names the option and its variable.
+ *
+ * @example
+ * try { createClerkAuth(); } catch (error) { if (error instanceof ClerkAuthConfigError) console.error(error.message); }
+ */
 export class ClerkAuthConfigError extends Error {
   override readonly name = 'ClerkAuthConfigError';
 }
@@ -182,6 +187,9 @@ export function withEnvironment(options: ClerkAuthOptions = {}): ClerkAuthOption
 /**
  * The Frontend API host a publishable key names: `pk_(test|live)_` + base64(`<host>$`).
  * Returns undefined for a string that is not one.
+ *
+ * @example
+ * parsePublishableKey('pk_test_ZXhhbXBsZS5jbGVyay5hY2NvdW50cy5kZXYk'); // { instanceType: 'test', frontendApi: 'example.clerk.accounts.dev' }
  */
 export function parsePublishableKey(key: string): { instanceType: 'test' | 'live'; frontendApi: string } | undefined {
   const match = /^pk_(test|live)_([A-Za-z0-9+/=_-]+)$/.exec(key);

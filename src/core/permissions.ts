@@ -170,6 +170,16 @@ class Grants {
 
 const NONE = new Grants(Object.freeze([]));
 
+/**
+ * Clerk organization roles to Mastra's permission names, with Mastra's wildcard rules (`*`, `agents:*`, `*:read`),
+ * without Mastra's enterprise RBAC: a policy for Mastra routes (by `ctx.resource.permission`) and guards for Express
+ * routes. Roles are Clerk role keys (`org:admin`); options are validated and copied once.
+ *
+ * @example
+ * const permissions = rolePermissions({ roles: { 'org:admin': ['*'], 'org:member': ['agents:read', 'agents:execute'] } });
+ * const clerkAuth = createClerkAuth({ authorizeUser: permissions.authorizeUser });
+ * app.get('/reports', requireClerkAuth(permissions.require('reports:read')), handler);
+ */
 export function rolePermissions(options: RolePermissionsOptions): RolePermissions {
   if (typeof options !== 'object' || options === null) throw new TypeError('rolePermissions: options must be an object');
   const { roles } = options;

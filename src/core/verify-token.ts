@@ -60,6 +60,10 @@ export function verifierFor(options: ClerkAuthOptions = {}): ClerkAuth {
 /**
  * Verifies a Clerk session token with Clerk's rules. Resolves with the verified claims; rejects with a
  * `ClerkAuthError` whose `code`, `status` and `headers` say why. Options default to the `CLERK_*` environment.
+ *
+ * @example
+ * const claims = await verifyClerkToken(token); // CLERK_PUBLISHABLE_KEY or CLERK_JWKS_URI or CLERK_JWT_KEY
+ * console.log(claims.sub, claims.o?.rol);
  */
 export async function verifyClerkToken(token: string, options?: ClerkAuthOptions): Promise<ClerkClaims> {
   return verifierFor(options).verify(token);

@@ -106,6 +106,9 @@ function attach(req: Request, state: RequestStateFields): void {
 /**
  * The request's Clerk AuthObject: `userId`, `sessionId`, `orgId`, `orgRole`, `has()`, `isAuthenticated`...
  * Reads only what `clerkMastraAuth()` stored, never a `req.auth` set by another middleware.
+ *
+ * @example
+ * app.get('/me', (req, res) => res.json({ userId: getClerkAuth(req).userId }));
  */
 export function getClerkAuth(req: Request): ClerkAuthObject {
   const state = stateOf(req);
@@ -113,7 +116,12 @@ export function getClerkAuth(req: Request): ClerkAuthObject {
   return authObjectOf(state);
 }
 
-/** The verified claims of the request (the `user` the policy sees), or undefined when signed out. */
+/**
+ * The verified claims of the request (the `user` the policy sees), or undefined when signed out.
+ *
+ * @example
+ * app.get('/org', (req, res) => res.json({ org: getClerkClaims(req)?.o?.slg ?? null }));
+ */
 export function getClerkClaims(req: Request): ClerkClaims | undefined {
   return stateOf(req)?.claims;
 }
@@ -273,6 +281,10 @@ export function clerkMastraAuth(options: ClerkMastraAuthOptions = {}): RequestHa
 /**
  * A per-route guard for apps that mount `clerkMastraAuth({ optional: true })` globally: 401 for a signed-out
  * request, and, given a policy, 403 when it says no. The global `authorizeUser` has already run.
+ *
+ * @example
+ * app.use(clerkMastraAuth({ optional: true }));
+ * app.get('/reports', requireClerkAuth((user) => user.o?.rol === 'admin'), (_req, res) => res.json({ ok: true }));
  */
 export function requireClerkAuth(policy?: AuthorizeUser<ClerkClaims>): RequestHandler {
   return function requireClerkAuthMiddleware(req: Request, res: Response, next: NextFunction): void {
