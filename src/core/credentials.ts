@@ -46,6 +46,8 @@ const SESSION = '__session';
 const CLIENT_UAT = '__client_uat';
 const AUTHORIZATION = /^([^\s]+)(?:\s+(.*))?$/s;
 const NONE: Credential = Object.freeze({ from: 'none' });
+/** Leading and trailing spaces and tabs (RFC 6265 OWS), and nothing else. */
+const OPTIONAL_WHITESPACE = /^[ \t]+|[ \t]+$/g;
 
 function invalid(message: string, realm: string): ClerkAuthError {
   return new ClerkAuthError('request-invalid', { message, realm });
@@ -73,17 +75,17 @@ export function readCredential(headers: CredentialHeaders, rules: CredentialRule
 
 /**
  * Cookie pairs by name, every value kept (a browser sends two cookies of one name when a parent domain and a
- * subdomain both set it). Values are decoded as the `cookie` package Clerk uses decodes them.
+ * subdomain both set it). Values are read and decoded as the `cookie` package Clerk bundles reads them.
  */
 function parseCookies(header: string): Map<string, string[]> {
   const cookies = new Map<string, string[]>();
   for (const pair of header.split(';')) {
     const eq = pair.indexOf('=');
     if (eq === -1) continue;
-    const name = pair.slice(0, eq).trim();
+    const name = pair.slice(0, eq).replace(OPTIONAL_WHITESPACE, '');
     if (!name.startsWith('__')) continue;
-    let value = pair.slice(eq + 1).trim();
-    if (value.length >= 2 && value.startsWith('"') && value.endsWith('"')) value = value.slice(1, -1);
+    // As `cookie` 1.x (the parser @clerk/backend bundles): spaces and tabs trimmed, quotes kept.
+    let value = pair.slice(eq + 1).replace(OPTIONAL_WHITESPACE, '');
     if (value.includes('%')) {
       try {
         value = decodeURIComponent(value);

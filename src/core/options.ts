@@ -3,7 +3,7 @@
  * configuration the verifier is built from. Validation happens once, when a verifier is built, with messages that
  * name the option; nothing here runs per request.
  */
-import { createHash } from 'node:crypto';
+import { createHash, createPublicKey, type KeyObject } from 'node:crypto';
 import type { ClerkClaims } from './claims.js';
 import type { AuthorizeUser } from './policy.js';
 
@@ -231,15 +231,18 @@ function parseUrl(value: string, option: string): URL {
 }
 
 /**
- * A list option as Clerk reads it: a string or a list of strings, where empty strings (and so `''`, `[]`, `['']`)
- * mean "not set". The result is a frozen copy: a caller mutating its array later changes nothing here.
+ * A list option as Clerk reads it: a string or a list of strings. For `issuer` and `audience`, Clerk drops empty
+ * strings (`''`, `[]`, `['']` mean "not set"); for `authorizedParties` only an empty list means "not set". A blank
+ * or padded entry (`' '`, `' https://a.com '`) would make Clerk refuse every token: it is a start-up error here
+ * rather than a silent "no check". The result is a frozen copy: a caller mutating its array later changes nothing.
  */
-function stringList(value: unknown, option: string): readonly string[] | undefined {
+function stringList(value: unknown, option: string, dropEmpty: boolean): readonly string[] | undefined {
   if (value === undefined || value === null) return undefined;
   const list: unknown[] = Array.isArray(value) ? value : [value];
   if (!list.every((v) => typeof v === 'string')) fail(`"${option}" must be a string or a list of strings`);
-  const set = (list as string[]).map((v) => v.trim()).filter((v) => v.length > 0);
-  return set.length > 0 ? Object.freeze(set) : undefined;
+  const kept = dropEmpty ? (list as string[]).filter((v) => v !== '') : [...(list as string[])];
+  if (kept.some((v) => v.trim() === '' || v.trim() !== v)) fail(`"${option}" has an empty entry or one with spaces around it`);
+  return kept.length > 0 ? Object.freeze(kept) : undefined;
 }
 
 function duration(value: unknown, option: string, fallback: number): number {
@@ -264,6 +267,21 @@ export function normalizePem(value: string): string | undefined {
   return `-----BEGIN PUBLIC KEY-----\n${lines.join('\n')}\n-----END PUBLIC KEY-----\n`;
 }
 
+/**
+ * The key must be an RSA public key jose will verify with: RS256 needs at least 2048 bits (a shorter key would
+ * pass start-up and then refuse every token as malformed).
+ */
+function checkRsaKey(pem: string): void {
+  let key: KeyObject;
+  try {
+    key = createPublicKey(pem);
+  } catch {
+    fail('"jwtKey" (CLERK_JWT_KEY) is not a valid PEM public key');
+  }
+  if (key.asymmetricKeyType !== 'rsa') fail('"jwtKey" (CLERK_JWT_KEY) must be an RSA public key');
+  if ((key.asymmetricKeyDetails?.modulusLength ?? 0) < 2048) fail('"jwtKey" (CLERK_JWT_KEY) must be an RSA key of at least 2048 bits');
+}
+
 /** Validate once and decide everything the verifier needs. Throws `ClerkAuthConfigError` naming the option. */
 export function resolveOptions(input: ClerkAuthOptions = {}): ResolvedOptions {
   const options = withEnvironment(input);
@@ -283,6 +301,7 @@ export function resolveOptions(input: ClerkAuthOptions = {}): ResolvedOptions {
   if (options.jwtKey !== undefined) {
     const pem = normalizePem(options.jwtKey);
     if (!pem) fail('"jwtKey" (CLERK_JWT_KEY) must be a PEM public key (-----BEGIN PUBLIC KEY-----) or its base64 body');
+    checkRsaKey(pem);
     keySource = { kind: 'pem', pem };
   } else if (jwksUrl) {
     keySource = { kind: 'jwks', url: jwksUrl };
@@ -303,11 +322,11 @@ export function resolveOptions(input: ClerkAuthOptions = {}): ResolvedOptions {
     );
   }
 
-  let issuers = stringList(options.issuer, 'issuer');
+  let issuers = stringList(options.issuer, 'issuer', true);
   if (!issuers && frontendApi) issuers = Object.freeze([`https://${frontendApi}`]);
   if (!issuers && jwksUrl && jwksUrl.pathname.endsWith(JWKS_PATH)) issuers = Object.freeze([jwksUrl.origin]);
 
-  const algorithms = stringList(options.algorithms, 'algorithms') ?? Object.freeze(['RS256']);
+  const algorithms = stringList(options.algorithms, 'algorithms', false) ?? Object.freeze(['RS256']);
   if (algorithms.includes('none')) fail('"algorithms" must not include "none"');
   if (algorithms.some((a) => a.startsWith('HS'))) {
     // Clerk never signs with a shared secret; accepting HS* against a public key invites key-confusion forgery.
@@ -340,9 +359,9 @@ export function resolveOptions(input: ClerkAuthOptions = {}): ResolvedOptions {
   return Object.freeze({
     keySource,
     issuers,
-    audiences: stringList(options.audience, 'audience'),
+    audiences: stringList(options.audience, 'audience', true),
     // An empty list means "no check", as in Clerk.
-    authorizedParties: stringList(options.authorizedParties, 'authorizedParties (CLERK_AUTHORIZED_PARTIES)'),
+    authorizedParties: stringList(options.authorizedParties, 'authorizedParties (CLERK_AUTHORIZED_PARTIES)', false),
     clockSkewInMs: duration(options.clockSkewInMs, 'clockSkewInMs', 5_000),
     treatPendingAsSignedOut: options.treatPendingAsSignedOut ?? true,
     algorithms,

@@ -114,7 +114,7 @@ export class MastraAuthClerk extends MastraAuthProvider<ClerkClaims> {
     if (major !== undefined && major < 1) {
       throw new ClerkAuthConfigError(
         `MastraAuthClerk needs Mastra 1.x; @mastra/core ${major}.x is installed (npm on Node 20 picks 0.x for a bare ` +
-          '"npm install @mastra/core"): npm install @mastra/core@^1 @mastra/server@^1',
+          '"npm install @mastra/core"): npm install @mastra/core@^1 @mastra/server@^1.50',
       );
     }
     const { name, public: publicPaths, mapUserToResourceId, ...rest } = options;
