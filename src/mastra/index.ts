@@ -7,3 +7,4 @@ export {
   type MastraAuthRequest,
   type MastraProviderOptions,
 } from './provider.js';
+export { MemoryOwnershipError, protectMemory } from './memory.js';

@@ -28,10 +28,21 @@ export interface MastraProviderOptions {
    */
   public?: MastraAuthProviderOptions<ClerkClaims>['public'];
   /**
-   * The memory resource id of a user (default: the Clerk user id, `sub`), so Mastra threads are owned by the
-   * signed-in user and one user cannot read another's.
+   * Whose agent memory a request reads and writes (default `'user'`): `'user'`, the Clerk user id (`sub`), so one user
+   * never sees another's threads; `'organization'`, the active organization (`o.id` / `org_id`), so members of an
+   * organization share memory and outsiders see none (a request without an active organization is refused, 403).
    */
+  resourceScope?: 'user' | 'organization';
+  /** A mapping of your own from the user to the memory resource id; replaces `resourceScope`. */
   mapUserToResourceId?: (user: ClerkClaims) => string | undefined | null;
+}
+
+/** The resource of a user without an active organization, in organization scope: never served (refused first). */
+const NO_ORGANIZATION = 'clerk-mastra-auth:no-organization';
+
+function organizationOf(user: ClerkClaims): string | undefined {
+  const id = user.o?.id ?? user.org_id;
+  return typeof id === 'string' && id.length > 0 ? id : undefined;
 }
 
 /**
@@ -108,6 +119,8 @@ const EVERY_PATH = ['/*'];
 export class MastraAuthClerk extends MastraAuthProvider<ClerkClaims> {
   /** The shared verifier and policy. */
   readonly clerkAuth: ClerkAuth;
+  /** Memory is per organization: a request without an active organization is refused. */
+  private readonly organizationScope: boolean;
 
   constructor(options: MastraAuthClerkOptions = {}) {
     const major = mastraCoreMajor();
@@ -117,7 +130,13 @@ export class MastraAuthClerk extends MastraAuthProvider<ClerkClaims> {
           '"npm install @mastra/core"): npm install @mastra/core@^1 @mastra/server@^1.50',
       );
     }
-    const { name, public: publicPaths, mapUserToResourceId, ...rest } = options;
+    const { name, public: publicPaths, mapUserToResourceId, resourceScope = 'user', ...rest } = options;
+    if (resourceScope !== 'user' && resourceScope !== 'organization') {
+      throw new TypeError('MastraAuthClerk: "resourceScope" must be "user" or "organization"');
+    }
+    if (mapUserToResourceId !== undefined && options.resourceScope !== undefined) {
+      throw new TypeError('MastraAuthClerk: give "resourceScope" or "mapUserToResourceId", not both');
+    }
     if ('protected' in rest) {
       throw new TypeError('MastraAuthClerk: every Mastra route is protected; declare the exceptions with "public"');
     }
@@ -132,7 +151,10 @@ export class MastraAuthClerk extends MastraAuthProvider<ClerkClaims> {
     if (mapUserToResourceId !== undefined && typeof mapUserToResourceId !== 'function') {
       throw new TypeError('MastraAuthClerk: "mapUserToResourceId" must be a function');
     }
-    const mapper = mapUserToResourceId ?? ((user: ClerkClaims) => user.sub);
+    this.organizationScope = mapUserToResourceId === undefined && resourceScope === 'organization';
+    const mapper =
+      mapUserToResourceId ??
+      (this.organizationScope ? (user: ClerkClaims) => organizationOf(user) ?? NO_ORGANIZATION : (user: ClerkClaims) => user.sub);
     // Mastra reads this when its server starts (and per request): proof that the provider was registered.
     let registered = false;
     Object.defineProperty(this, 'mapUserToResourceId', {
@@ -201,6 +223,10 @@ export class MastraAuthClerk extends MastraAuthProvider<ClerkClaims> {
    */
   override async authorizeUser(user: ClerkClaims, request: MastraAuthRequest): Promise<boolean> {
     const { clerkAuth } = this;
+    if (this.organizationScope && organizationOf(user) === undefined) {
+      clerkAuth.log('request refused: no active organization for organization-scoped memory', 'access-denied');
+      return false;
+    }
     if (!clerkAuth.hasPolicy) return true;
     const base = mastraContext(request);
     if (!base) {

@@ -1,0 +1,99 @@
+/**
+ * Ownership invariants for Mastra's memory storage, which Mastra 1.x's handlers do not keep on their own.
+ *
+ * With the provider mapping each request to the user's resource, Mastra refuses reads and updates of another
+ * resource's threads, but two writes go around that check, on LibSQL and PostgreSQL alike:
+ * - creating a thread with an existing thread's id (`POST /memory/threads` with `threadId`) overwrites it, owner
+ *   included (`INSERT OR REPLACE`, `ON CONFLICT DO UPDATE`): the thread, and then its messages, change hands;
+ * - saving a message with an existing message's id (`POST /memory/save-messages`, or an agent run with
+ *   `messages[].id`) moves it into the caller's thread with new content: the owner loses it.
+ * These invariants hold whoever writes: a thread never changes owner through `saveThread`, and a message never moves
+ * to another thread or resource through `saveMessages`. Mastra's own transfer (`updateThreadResourceId`) and cloning
+ * are not affected.
+ */
+
+/** A refused write; Mastra's handlers answer with its `status` (403) and message. */
+export class MemoryOwnershipError extends Error {
+  override readonly name = 'MemoryOwnershipError';
+  readonly status = 403;
+  readonly statusCode = 403;
+}
+
+interface StoredThread {
+  id: string;
+  resourceId: string;
+}
+
+interface StoredMessage {
+  id?: string;
+  threadId?: string;
+  resourceId?: string;
+}
+
+/** The part of Mastra's memory storage domain this guards (LibSQL's `MemoryLibSQL`, PostgreSQL's `MemoryPG`...). */
+interface MemoryDomain {
+  getThreadById(args: { threadId: string }): Promise<StoredThread | null>;
+  saveThread(args: { thread: StoredThread }): Promise<unknown>;
+  listMessagesById(args: { messageIds: string[] }): Promise<{ messages: StoredMessage[] } | StoredMessage[]>;
+  saveMessages(args: { messages: StoredMessage[] }): Promise<unknown>;
+}
+
+const GUARDED = Symbol.for('clerk-mastra-auth.memory-ownership');
+
+function isMemoryDomain(value: unknown): value is MemoryDomain {
+  if (typeof value !== 'object' || value === null) return false;
+  const domain = value as Record<string, unknown>;
+  return ['getThreadById', 'saveThread', 'listMessagesById', 'saveMessages'].every((name) => typeof domain[name] === 'function');
+}
+
+function guard(domain: MemoryDomain): void {
+  if ((domain as unknown as Record<symbol, unknown>)[GUARDED]) return;
+  const saveThread = domain.saveThread.bind(domain);
+  const saveMessages = domain.saveMessages.bind(domain);
+  const getThreadById = domain.getThreadById.bind(domain);
+  const listMessagesById = domain.listMessagesById.bind(domain);
+
+  domain.saveThread = async (args) => {
+    const existing = await getThreadById({ threadId: args.thread.id });
+    if (existing && existing.resourceId !== args.thread.resourceId) {
+      throw new MemoryOwnershipError('A thread with this id already exists and belongs to another resource.');
+    }
+    return saveThread(args);
+  };
+
+  domain.saveMessages = async (args) => {
+    const ids = args.messages.map((m) => m.id).filter((id): id is string => typeof id === 'string' && id.length > 0);
+    if (ids.length > 0) {
+      const found = await listMessagesById({ messageIds: ids });
+      const existing = new Map((Array.isArray(found) ? found : found.messages).map((m) => [m.id, m]));
+      for (const message of args.messages) {
+        const stored = message.id === undefined ? undefined : existing.get(message.id);
+        if (stored && (stored.threadId !== message.threadId || (stored.resourceId ?? message.resourceId) !== message.resourceId)) {
+          throw new MemoryOwnershipError('A message with this id already exists in another thread.');
+        }
+      }
+    }
+    return saveMessages(args);
+  };
+  Object.defineProperty(domain, GUARDED, { value: true });
+}
+
+/**
+ * Returns the same Mastra storage (`LibSQLStore`, `PostgresStore`, ...) with its memory domain guarded: a thread
+ * never changes owner by being created again, a message never moves to another thread by being saved again.
+ * Throws at start-up for a storage without a memory domain it recognises.
+ *
+ * @example
+ * import { LibSQLStore } from '@mastra/libsql';
+ * import { MastraAuthClerk, protectMemory } from 'clerk-mastra-auth/mastra';
+ * const storage = protectMemory(new LibSQLStore({ id: 'app', url: 'file:./data/mastra.db' }));
+ * export const mastra = new Mastra({ storage, server: { auth: new MastraAuthClerk() } });
+ */
+export function protectMemory<Storage extends object>(storage: Storage): Storage {
+  const memory = (storage as { stores?: Record<string, unknown> }).stores?.memory;
+  if (!isMemoryDomain(memory)) {
+    throw new TypeError('protectMemory: the storage has no memory domain (stores.memory) with the methods of Mastra 1.x');
+  }
+  guard(memory);
+  return storage;
+}
