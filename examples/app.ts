@@ -7,6 +7,7 @@ import express from 'express';
 import { MastraServer } from '@mastra/express';
 import { clerkMastraAuth, createClerkAuth, getClerkAuth, type ClerkAuthOptions } from '../src/index.js';
 import { MastraAuthClerk } from '../src/mastra/index.js';
+import type { MastraCompositeStore } from '@mastra/core/storage';
 import { createMastra } from './mastra/index.js';
 
 const isOrgAdmin = (user: { o?: { rol?: string }; org_role?: string }) => user.o?.rol === 'admin' || user.org_role === 'org:admin';
@@ -24,7 +25,8 @@ export const authorizeUser: NonNullable<ClerkAuthOptions['authorizeUser']> = (us
   return true;
 };
 
-export async function createApp(options: ClerkAuthOptions = {}) {
+/** The app; `storage` gives the weather agent memory (see `createStorage()` in ./mastra/index.ts). */
+export async function createApp(options: ClerkAuthOptions = {}, { storage }: { storage?: MastraCompositeStore } = {}) {
   const clerkAuth = createClerkAuth({ authorizeUser, ...options });
   const app = express();
   app.use(express.json());
@@ -38,7 +40,7 @@ export async function createApp(options: ClerkAuthOptions = {}) {
   });
   app.get('/admin/report', (_req, res) => res.json({ report: 'all good' }));
 
-  const mastra = createMastra(new MastraAuthClerk({ clerkAuth }));
+  const mastra = createMastra(new MastraAuthClerk({ clerkAuth }), storage);
   await new MastraServer({ app, mastra, prefix: '/api' }).init();
   return { app, clerkAuth, mastra };
 }

@@ -9,10 +9,11 @@ import type { AddressInfo } from 'node:net';
 import { createClerkMastraClient } from '../src/client/index.js';
 import { createTestIssuer } from '../src/testing/index.js';
 import { createApp } from './app.js';
+import { createStorage } from './mastra/index.js';
 
 const serve = process.argv.includes('--serve');
 const issuer = await createTestIssuer({ frontendApi: 'demo.clerk.accounts.dev' });
-const { app } = await createApp({ ...issuer.authOptions, logger: (line) => console.log(`  log: ${line}`) });
+const { app } = await createApp({ ...issuer.authOptions, logger: (line) => console.log(`  log: ${line}`) }, { storage: await createStorage() });
 const server = app.listen(Number(process.env.PORT ?? (serve ? 4111 : 0)), '127.0.0.1');
 await new Promise((resolve) => server.once('listening', resolve));
 const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
@@ -30,7 +31,12 @@ async function show(label: string, path: string, token?: string, init: RequestIn
 console.log(`clerk-mastra-auth demo: Express + Mastra on ${base}, Clerk issuer ${issuer.issuer} (local)\n`);
 const alice = await issuer.mintToken({}, { userId: 'user_alice' });
 const admin = await issuer.mintToken({}, { userId: 'user_admin', org: { id: 'org_acme', slug: 'acme', role: 'org:admin' } });
-const generate = { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ messages: 'London' }) };
+// The agent has memory: each call names a thread; the resource is always the signed-in user (the provider maps it).
+const generate = {
+  method: 'POST',
+  headers: { 'content-type': 'application/json' },
+  body: JSON.stringify({ messages: 'London', memory: { thread: 'demo-london', resource: 'me' } }),
+};
 
 await show('signed-in user, Express route', '/me', alice);
 await show('signed-in user, Mastra agent', '/api/agents/weatherAgent/generate', alice, generate);
@@ -53,13 +59,13 @@ const client = createClerkMastraClient({
   },
 });
 const agents = await client.listAgents();
-const answer = await client.getAgent('weatherAgent').generate('Tokyo');
+const answer = await client.getAgent('weatherAgent').generate('Tokyo', { memory: { thread: 'demo-tokyo', resource: 'me' } });
 console.log(`\nMastraClient with a fresh token per request: agents ${Object.keys(agents).join(', ')}; "${answer.text}"; tokens fetched: ${tokensFetched}`);
 
 if (serve) {
   console.log(`\nServing on ${base}. Try (the token lives 60 s):\n  curl -X POST ${base}/api/agents/weatherAgent/generate \\
     -H "Content-Type: application/json" -H "Authorization: Bearer ${await issuer.mintToken({ exp: Math.floor(Date.now() / 1000) + 3600 })}" \\
-    -d '{"messages": "London"}'`);
+    -d '{"messages": "London", "memory": {"thread": "my-thread", "resource": "me"}}'`);
 } else {
   server.closeAllConnections();
   server.close();

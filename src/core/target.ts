@@ -67,9 +67,12 @@ function checkHost(host: string): boolean {
   }
 }
 
-/** True when `${protocol}://${host}${target}` is a URL (an `X-Forwarded-Proto` of `a b` or `http:/` is not). */
+/**
+ * True when `${protocol}://${host}${target}` is an http(s) URL. An `X-Forwarded-Proto` of `a b` or `http:/` makes no
+ * URL (Mastra's adapter throws: a 500), and `file`, `ws` or `javascript` are no protocol an HTTP server is reached by.
+ */
 export function isValidRequestUrl(protocol: string, host: string, target: string): boolean {
-  if (!/^[A-Za-z][A-Za-z0-9+.-]*$/.test(protocol)) return false;
+  if (protocol !== 'http' && protocol !== 'https') return false;
   try {
     new URL(`${protocol}://${host}${target}`);
     return true;

@@ -1,0 +1,101 @@
+/**
+ * Helpers of the HTTP seam tests: raw requests over a real socket (any target, any Host, any method and body), and
+ * the shapes of the answers both adapters give.
+ */
+import { request as httpRequest } from 'node:http';
+import { expect } from '@jest/globals';
+
+export interface RawResponse {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: string;
+}
+
+/**
+ * One request with a raw target and raw headers (Host included when given): nothing normalizes the target, as a
+ * client that is not a browser can send it. A fresh connection per request, closed after the answer.
+ */
+export function raw(
+  port: number,
+  method: string,
+  target: string,
+  headers: Record<string, string> = {},
+  body?: string,
+): Promise<RawResponse> {
+  return new Promise((resolve, reject) => {
+    const all: Record<string, string> = { Connection: 'close', ...headers };
+    if (body !== undefined) {
+      all['Content-Type'] ??= 'application/json';
+      all['Content-Length'] = String(Buffer.byteLength(body));
+    }
+    const req = httpRequest(
+      { host: '127.0.0.1', port, path: target, method, headers: all, setHost: !('Host' in headers), agent: false },
+      (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (chunk: string) => (text += chunk));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: text }));
+        res.on('error', reject);
+      },
+    );
+    req.on('error', reject);
+    req.setTimeout(15_000, () => req.destroy(new Error(`timeout: ${method} ${target}`)));
+    if (body !== undefined) req.write(body);
+    req.end();
+  });
+}
+
+/** The `error` field of a JSON body, or the raw body when it is not JSON. */
+export function errorOf(res: RawResponse): unknown {
+  try {
+    return (JSON.parse(res.body) as { error?: unknown }).error;
+  } catch {
+    return res.body;
+  }
+}
+
+/** Our challenge for a code with a bearer error (`invalid_token`, `invalid_request`, `insufficient_scope`). */
+export const challenge = (bearerError: string, description: string, realm = 'api'): string =>
+  `Bearer realm="${realm}", error="${bearerError}", error_description="${description}"`;
+
+export const ACCESS_DENIED_CHALLENGE = challenge(
+  'insufficient_scope',
+  'The signed-in user is not allowed to access this resource.',
+);
+export const TYPE_MISMATCH_CHALLENGE = challenge('invalid_token', 'The token is not a Clerk session token.');
+export const SIGNED_OUT_CHALLENGE = challenge(
+  'invalid_token',
+  'The session cookie belongs to a signed-out or refreshed session.',
+);
+export const HOST_CHALLENGE = challenge('invalid_request', 'The Host header is not a host name.');
+export const PROTOCOL_CHALLENGE = challenge(
+  'invalid_request',
+  'The forwarded protocol (X-Forwarded-Proto) does not make a URL.',
+);
+export const DIFFERENT_USERS_CHALLENGE = challenge(
+  'invalid_request',
+  'The request has session cookies of different users.',
+);
+
+/** Our answer: status, `{ error: code }` and (when given) the exact `WWW-Authenticate`. */
+export function expectOurs(res: RawResponse, status: number, code: string, wwwAuthenticate?: string, label = ''): void {
+  expect({ label, status: res.status, error: errorOf(res) }).toEqual({ label, status, error: code });
+  if (wwwAuthenticate !== undefined) expect({ label, challenge: res.headers['www-authenticate'] }).toEqual({ label, challenge: wwwAuthenticate });
+}
+
+/** Mastra's own answer when the provider stands alone: exact status and body. */
+export function expectMastra(res: RawResponse, status: 401 | 403, label = ''): void {
+  const body = status === 401 ? { error: 'Invalid or expired token' } : { error: 'Access denied' };
+  let parsed: unknown = res.body;
+  try {
+    parsed = JSON.parse(res.body);
+  } catch {
+    // kept raw: the assertion shows it
+  }
+  expect({ label, status: res.status, body: parsed }).toEqual({ label, status, body });
+}
+
+/** No stack trace and no error name leak in a body. */
+export function expectNoStack(res: RawResponse, label = ''): void {
+  expect({ label, stack: /\n\s+at |^\s*at \S+ \(|Error:/m.test(res.body) }).toEqual({ label, stack: false });
+}
