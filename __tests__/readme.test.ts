@@ -3,7 +3,7 @@
  * this test fails when the two drift apart.
  */
 import { describe, expect, it } from '@jest/globals';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 
 describe('README', () => {
   it('shows the testing example exactly as it runs in the suite', () => {
@@ -13,9 +13,22 @@ describe('README', () => {
     expect(match![1]).toBe(readFileSync('__tests__/readme-example.test.ts', 'utf8'));
   });
 
-  it('shows the two commands a newcomer runs', () => {
+  it('names only npm scripts that package.json defines, and every file those scripts run exists', () => {
     const readme = readFileSync('README.md', 'utf8');
-    expect(readme).toContain('npm start');
-    expect(readme).toContain('npm test');
+    const scripts: Record<string, string> = JSON.parse(readFileSync('package.json', 'utf8')).scripts;
+    const named = new Set([...readme.matchAll(/\bnpm (?:run ([\w:-]+)|(start|test))\b/g)].map((m) => (m[1] ?? m[2])!));
+    // The newcomer's two commands and the benchmark, as the README's "Try it" block shows them.
+    expect([...named].sort()).toEqual(['bench', 'start', 'test']);
+    for (const name of named) {
+      expect({ name, defined: name in scripts }).toEqual({ name, defined: true });
+      const files = scripts[name]!.split(/\s+/).filter((word) => /\.(?:[cm]?[jt]s)$/.test(word));
+      for (const file of files) expect({ script: name, file, exists: existsSync(file) }).toEqual({ script: name, file, exists: true });
+    }
+    expect(scripts.start).toBe('tsx examples/start.ts');
+  });
+
+  it('documents `npm start -- --serve`, and the demo reads that flag', () => {
+    expect(readFileSync('README.md', 'utf8')).toContain('`npm start -- --serve`');
+    expect(readFileSync('examples/start.ts', 'utf8')).toContain("process.argv.includes('--serve')");
   });
 });

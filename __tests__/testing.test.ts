@@ -5,6 +5,7 @@ import { verifyToken } from '@clerk/backend';
 import { signedInAuthObject } from '@clerk/backend/internal';
 import { createTestIssuer } from '../src/testing/index.js';
 import type { TestIssuer } from '../src/testing/index.js';
+import { untilJwksRequested, withIssuer } from './support/issuer.js';
 
 type ClerkClaims = Parameters<typeof signedInAuthObject>[2];
 
@@ -63,13 +64,13 @@ describe('createTestIssuer', () => {
 
     it('honours frontendApi, authorizedParty, instance and clock options', async () => {
       const fixed = Date.UTC(2030, 0, 1, 12, 0, 0);
-      const other = await createTestIssuer({
+      const options = {
         frontendApi: 'clerk.example.com',
         authorizedParty: 'https://app.example.com',
         instance: 'live',
         clock: () => fixed,
-      });
-      try {
+      } as const;
+      await withIssuer(async (other) => {
         expect(other.issuer).toBe('https://clerk.example.com');
         expect(other.publishableKey).toBe(`pk_live_${Buffer.from('clerk.example.com$').toString('base64')}`);
         expect(other.secretKey.startsWith('sk_live_')).toBe(true);
@@ -78,9 +79,7 @@ describe('createTestIssuer', () => {
         expect(claims.iat).toBe(fixed / 1000);
         expect(claims.azp).toBe('https://app.example.com');
         expect(other.kid).not.toBe(clerk.kid);
-      } finally {
-        await other.close();
-      }
+      }, options);
     });
 
     it('rejects a frontendApi that is not a host name', async () => {
@@ -207,9 +206,12 @@ describe('createTestIssuer', () => {
 
       const pending = await clerk.mintToken({}, { pending: true });
       expect(decodeJwt(pending).sts).toBe('pending');
-      await expect(jwtVerify(pending, key)).resolves.toBeDefined();
+      await expect(jwtVerify(pending, key)).resolves.toMatchObject({ payload: { sts: 'pending' } });
 
-      await expect(clerk.mintToken({}, { expired: true, notYetValid: true })).rejects.toThrow(TypeError);
+      await expect(clerk.mintToken({}, { expired: true, notYetValid: true })).rejects.toMatchObject({
+        name: 'TypeError',
+        message: 'mintToken: `expired` and `notYetValid` cannot both be set.',
+      });
     });
 
     it('encodes v1 organization claims', async () => {
@@ -307,7 +309,8 @@ describe('createTestIssuer', () => {
       const lying = await clerk.mintToken({}, { header: { alg: 'HS256' } });
       expect(decodeProtectedHeader(lying).alg).toBe('HS256');
       const key = await importSPKI(clerk.jwtKey, 'RS256');
-      await expect(jwtVerify(lying, key)).rejects.toThrow();
+      // An RSA public key cannot check an HMAC: the lie is caught by the key type.
+      await expect(jwtVerify(lying, key)).rejects.toThrow(/HS256/);
     });
 
     it('signs forged tokens with an unpublished key when signWith is "foreign"', async () => {
@@ -329,8 +332,7 @@ describe('createTestIssuer', () => {
 
   describe('rotateKey', () => {
     it('replaces the key (without keepPrevious)', async () => {
-      const rotating = await createTestIssuer();
-      try {
+      await withIssuer(async (rotating) => {
         const oldKid = rotating.kid;
         const oldPem = rotating.jwtKey;
         const oldToken = await rotating.mintToken();
@@ -345,33 +347,30 @@ describe('createTestIssuer', () => {
         const jwks = createRemoteJWKSet(new URL(rotating.jwksUri));
         const newToken = await rotating.mintToken();
         expect(decodeProtectedHeader(newToken).kid).toBe(newKid);
-        await expect(jwtVerify(newToken, jwks)).resolves.toBeDefined();
+        await expect(jwtVerify(newToken, jwks)).resolves.toMatchObject({ protectedHeader: { kid: newKid } });
         await expect(jwtVerify(oldToken, jwks)).rejects.toMatchObject({ code: 'ERR_JWKS_NO_MATCHING_KEY' });
-        await expect(jwtVerify(newToken, await importSPKI(oldPem, 'RS256'))).rejects.toThrow();
-      } finally {
-        await rotating.close();
-      }
+        await expect(jwtVerify(newToken, await importSPKI(oldPem, 'RS256'))).rejects.toMatchObject({
+          code: 'ERR_JWS_SIGNATURE_VERIFICATION_FAILED',
+        });
+      });
     });
 
     it('keeps the previous key in the JWKS with keepPrevious', async () => {
-      const rotating = await createTestIssuer();
-      try {
+      await withIssuer(async (rotating) => {
         const oldKid = rotating.kid;
         const oldToken = await rotating.mintToken();
         const newKid = await rotating.rotateKey({ keepPrevious: true });
         const { body } = await getJson(rotating.jwksUri);
         expect((body as { keys: JWK[] }).keys.map((k) => k.kid)).toEqual([newKid, oldKid]);
         const jwks = createRemoteJWKSet(new URL(rotating.jwksUri));
-        await expect(jwtVerify(oldToken, jwks)).resolves.toBeDefined();
-        await expect(jwtVerify(await rotating.mintToken(), jwks)).resolves.toBeDefined();
+        await expect(jwtVerify(oldToken, jwks)).resolves.toMatchObject({ protectedHeader: { kid: oldKid } });
+        await expect(jwtVerify(await rotating.mintToken(), jwks)).resolves.toMatchObject({ protectedHeader: { kid: newKid } });
 
         // A second rotation keeps only the immediately previous key.
         const thirdKid = await rotating.rotateKey({ keepPrevious: true });
         const again = await getJson(rotating.jwksUri);
         expect((again.body as { keys: JWK[] }).keys.map((k) => k.kid)).toEqual([thirdKid, newKid]);
-      } finally {
-        await rotating.close();
-      }
+      });
     });
   });
 
@@ -392,7 +391,10 @@ describe('createTestIssuer', () => {
       expect((await getJson(flaky.jwksUri)).status).toBe(503);
       expect(flaky.jwksFetchCount).toBe(1);
       const jwks = createRemoteJWKSet(new URL(flaky.jwksUri));
-      await expect(jwtVerify(await flaky.mintToken(), jwks)).rejects.toThrow();
+      await expect(jwtVerify(await flaky.mintToken(), jwks)).rejects.toMatchObject({
+        code: 'ERR_JOSE_GENERIC',
+        message: 'Expected 200 OK from the JSON Web Key Set HTTP response',
+      });
       flaky.setJwksFailure(null);
       expect((await getJson(flaky.jwksUri)).status).toBe(200);
     });
@@ -414,7 +416,7 @@ describe('createTestIssuer', () => {
       expect(res.status).toBe(200);
       expect(res.headers.get('content-type')).toMatch(/^text\/plain/);
       const text = await res.text();
-      expect(() => JSON.parse(text)).toThrow();
+      expect(() => JSON.parse(text)).toThrow(SyntaxError);
       flaky.setJwksFailure(null);
     });
 
@@ -427,7 +429,7 @@ describe('createTestIssuer', () => {
       expect(flaky.jwksFetchCount).toBe(1);
 
       const held = fetch(flaky.jwksUri);
-      await new Promise((resolve) => setTimeout(resolve, 100));
+      await untilJwksRequested(flaky, 2); // the server holds it now
       flaky.setJwksFailure(null);
       const res = await held;
       expect(res.status).toBe(200);
@@ -481,14 +483,14 @@ describe('createTestIssuer', () => {
         () => 'answered',
         () => 'failed',
       );
-      await new Promise((resolve) => setTimeout(resolve, 50));
+      await untilJwksRequested(short, 1); // the server holds it now
       const first = short.close();
       const second = short.close();
       expect(second).toBe(first);
       await first;
       await short.close();
       expect(await stalled).toBe('failed');
-      await expect(fetch(short.jwksUri)).rejects.toThrow();
+      await expect(fetch(short.jwksUri)).rejects.toThrow('fetch failed');
       // Minting still works after close (it needs no server).
       await expect(short.mintToken()).resolves.toMatch(/^[\w-]+\.[\w-]+\.[\w-]+$/);
     });

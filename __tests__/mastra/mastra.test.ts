@@ -12,14 +12,19 @@ import { createTool } from '@mastra/core/tools';
 import { MastraServer } from '@mastra/express';
 import { MastraClient } from '@mastra/client-js';
 import { z } from 'zod';
-import { clerkMastraAuth, createClerkAuth, type ClerkAuthOptions } from '../../src/index.js';
+import { clerkMastraAuth, createClerkAuth, type ClerkAuthErrorCode, type ClerkAuthOptions } from '../../src/index.js';
 import { MastraAuthClerk, type MastraProviderOptions } from '../../src/mastra/index.js';
 import { createClerkMastraClient } from '../../src/client/index.js';
 import { createTestIssuer, type TestIssuer } from '../../src/testing/index.js';
+import { expectRejected } from '../support/errors.js';
 import { withClerkEnv } from '../support/env.js';
 import { rawGet } from '../support/http.js';
+import { withIssuer } from '../support/issuer.js';
 import { authorizeUser, createApp } from '../../examples/app.js';
 import { createMastra, weatherAgent } from '../../examples/mastra/index.js';
+
+const TARGET_MESSAGE =
+  'The request target must be a plain path: no fragment, backslash, dot or empty segment, and valid percent-encoding.';
 
 let issuer: TestIssuer;
 const servers: Server[] = [];
@@ -106,8 +111,7 @@ describe('one createClerkAuth() for Express routes and Mastra routes (examples/a
 
   it('an absolute-form request target gets 400 from the Express middleware, not a 500 from Mastra', async () => {
     const res = await rawGet(Number(new URL(base).port), `${base}/api/agents`, { Authorization: `Bearer ${await issuer.mintToken()}` });
-    expect(res.status).toBe(400);
-    expect(JSON.parse(res.body).error).toBe('request-invalid');
+    await expectRejected(res, 400, 'request-invalid', TARGET_MESSAGE);
   });
 
   it.each([
@@ -116,13 +120,12 @@ describe('one createClerkAuth() for Express routes and Mastra routes (examples/a
     ['encoded dot segments', '/api/agents/weatherAgent/tools/%2e%2e/%2E%2e/x'],
   ])('%s in the target get 400 from the Express middleware: URL parsing would show Mastra another path', async (_case, target) => {
     const res = await rawGet(Number(new URL(base).port), target, { Authorization: `Bearer ${await issuer.mintToken()}` });
-    expect(res.status).toBe(400);
-    expect(JSON.parse(res.body).error).toBe('request-invalid');
+    await expectRejected(res, 400, 'request-invalid', TARGET_MESSAGE);
   });
 
   it('the policy compares paths case-insensitively, as Express routes', async () => {
     const member = await issuer.mintToken({}, { org: { id: 'org_1', role: 'org:member' } });
-    expect((await fetch(`${base}/ADMIN/report`, { headers: { Authorization: `Bearer ${member}` } })).status).toBe(403);
+    await expectRejected(await fetch(`${base}/ADMIN/report`, { headers: { Authorization: `Bearer ${member}` } }), 403, 'access-denied');
   });
 
   it('the agent answers offline through MastraClient', async () => {
@@ -137,22 +140,18 @@ describe('one createClerkAuth() for Express routes and Mastra routes (examples/a
   });
 
   it('the same token and policy give the same answer, status, code and header, on /me and /api/agents', async () => {
-    const cases: Array<[string | undefined, number, string | undefined]> = [
-      [await issuer.mintToken({}, { userId: 'user_ok' }), 200, undefined],
+    const ok = { headers: { Authorization: `Bearer ${await issuer.mintToken({}, { userId: 'user_ok' })}` } };
+    expect([(await fetch(`${base}/me`, ok)).status, (await fetch(`${base}/api/agents`, ok)).status]).toEqual([200, 200]);
+    const refusals: Array<[string | undefined, number, ClerkAuthErrorCode]> = [
       [undefined, 401, 'token-missing'],
       [await issuer.mintToken({}, { expired: true }), 401, 'token-expired'],
       [await issuer.mintToken({}, { userId: 'user_banned_2' }), 403, 'access-denied'],
       [await issuer.mintToken({ azp: 'https://evil.example' }), 401, 'token-invalid-authorized-parties'],
     ];
-    for (const [token, status, code] of cases) {
+    for (const [token, status, code] of refusals) {
       const headers: Record<string, string> = token ? { Authorization: `Bearer ${token}` } : {};
-      const express = await fetch(`${base}/me`, { headers });
-      const mastra = await fetch(`${base}/api/agents`, { headers });
-      expect([express.status, mastra.status]).toEqual([status, status]);
-      expect(express.headers.get('www-authenticate')).toBe(mastra.headers.get('www-authenticate'));
-      if (code) {
-        expect([(await express.json()).error, (await mastra.json()).error]).toEqual([code, code]);
-      }
+      await expectRejected(await fetch(`${base}/me`, { headers }), status, code);
+      await expectRejected(await fetch(`${base}/api/agents`, { headers }), status, code);
     }
   });
 
@@ -160,7 +159,7 @@ describe('one createClerkAuth() for Express routes and Mastra routes (examples/a
     const member = await issuer.mintToken({}, { org: { id: 'org_1', role: 'org:member' } });
     const admin = await issuer.mintToken({}, { org: { id: 'org_1', role: 'org:admin' } });
     const as = (token: string) => ({ headers: { Authorization: `Bearer ${token}` } });
-    expect((await fetch(`${base}/admin/report`, as(member))).status).toBe(403);
+    await expectRejected(await fetch(`${base}/admin/report`, as(member)), 403, 'access-denied');
     expect((await fetch(`${base}/admin/report`, as(admin))).status).toBe(200);
     expect((await fetch(`${base}/api/agents`, as(member))).status).toBe(200);
   });
@@ -255,8 +254,7 @@ describe('MastraAuthClerk on its own (Mastra answers for itself)', () => {
   });
 
   it('logs a JWKS outage as such, not as an invalid token', async () => {
-    const down = await createTestIssuer();
-    try {
+    await withIssuer(async (down) => {
       down.setJwksFailure('down');
       const logged: string[] = [];
       const base = await mastraOnly(new MastraAuthClerk({ ...down.authOptions, env: {}, logger: levelled(logged) }));
@@ -264,9 +262,7 @@ describe('MastraAuthClerk on its own (Mastra answers for itself)', () => {
       expect(res.status).toBe(401); // Mastra's contract: a provider can only say null
       // An outage at warn, with its cause (here the status the JWKS answered), never a token or a key.
       expect(logged).toEqual(['warn [clerk-mastra-auth] keys unavailable (jwk-remote-failed-to-load): answered HTTP 503']);
-    } finally {
-      await down.close();
-    }
+    });
   });
 
   it('reads the __session cookie, which Mastra itself does not', async () => {
@@ -392,8 +388,7 @@ describe('MastraAuthClerk on its own (Mastra answers for itself)', () => {
   });
 
   it('shares the verifier through { clerkAuth }: one JWKS fetch for Express and Mastra', async () => {
-    const own = await createTestIssuer();
-    try {
+    await withIssuer(async (own) => {
       const auth = createClerkAuth({ ...own.authOptions, env: {}, logger: false });
       const app = express();
       app.get('/express', clerkMastraAuth({ clerkAuth: auth }), (_req, res) => res.json({ ok: true }));
@@ -403,9 +398,7 @@ describe('MastraAuthClerk on its own (Mastra answers for itself)', () => {
       expect((await fetch(`${base}/express`, { headers: { Authorization: `Bearer ${token}` } })).status).toBe(200);
       expect((await fetch(`${base}/api/agents`, { headers: { Authorization: `Bearer ${await own.mintToken()}` } })).status).toBe(200);
       expect(own.jwksFetchCount).toBe(1);
-    } finally {
-      await own.close();
-    }
+    });
   });
 });
 

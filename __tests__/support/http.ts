@@ -1,4 +1,4 @@
-import { request as httpRequest, type Agent, type Server } from 'node:http';
+import { request as httpRequest, type Agent, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
 /** Listens on an ephemeral port of 127.0.0.1; `close()` also ends kept-alive connections. */
@@ -21,13 +21,17 @@ export async function listen(app: { listen(port: number, host: string): Server }
 }
 
 /** A GET with a raw request target and headers (Host included), as a client that is not a browser can send them. */
-export function rawGet(port: number, target: string, headers: Record<string, string>): Promise<{ status: number; body: string }> {
+export function rawGet(
+  port: number,
+  target: string,
+  headers: Record<string, string>,
+): Promise<{ status: number; body: string; headers: IncomingHttpHeaders }> {
   return new Promise((resolve, reject) => {
     const req = httpRequest({ host: '127.0.0.1', port, path: target, headers, method: 'GET', setHost: !('Host' in headers) }, (res) => {
       let body = '';
       res.setEncoding('utf8');
       res.on('data', (chunk: string) => (body += chunk));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body, headers: res.headers }));
     });
     req.on('error', reject);
     req.end();

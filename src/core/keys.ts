@@ -4,6 +4,10 @@
  * - a remote JWKS: jose's `createRemoteJWKSet` (single flight, cache, cooldown for unknown kids), plus what it
  *   lacks: a cap on the response size, a back-off after failed fetches, and stale-if-error (keys fetched earlier
  *   keep verifying through an outage, for a bounded time).
+ *
+ * Our own timing (back-off, stale-if-error, Retry-After) reads the verifier's clock (`now`, the `now` option), so
+ * tests drive it without sleeping. jose's own timers (`cacheMaxAge`, the unknown-kid cooldown, the fetch timeout)
+ * run on the real clock: tests of those use short durations instead.
  */
 import { createPublicKey } from 'node:crypto';
 import {
@@ -26,6 +30,8 @@ export type KeyResolver = (header: JWSHeaderParameters, token: FlattenedJWSInput
 export interface KeyResolverOptions {
   realm: string;
   jwks: Required<JwksOptions>;
+  /** The verifier's clock, in milliseconds since the epoch: back-off, stale-if-error and Retry-After read it. */
+  now: () => number;
   /** Called when a refetched key set differs from the one before (a key rotated in or out). */
   onKeySetChange?: () => void;
 }
@@ -68,6 +74,11 @@ class RemoteKeySet {
   private stale: { jwks: JSONWebKeySet; local: ReturnType<typeof createLocalJWKSet> } | undefined;
   private blockedUntil = 0;
   private consecutiveFailures = 0;
+  /**
+   * When (on our clock) the key set now in jose's cache was fetched. jose's own `uat` is on the real clock, which
+   * an injected clock does not move, so stale-if-error reads this instead.
+   */
+  private fetchedAt: number | undefined;
   /** Keys already resolved from the current key set, by kid and alg: skips jose's search and import per token. */
   private resolved = new Map<string, CryptoKey>();
   private resolvedFrom: JSONWebKeySet | undefined;
@@ -121,14 +132,17 @@ class RemoteKeySet {
       throw new ClerkAuthError('jwk-remote-failed-to-load', {
         realm: this.options.realm,
         cause: error,
-        retryAfterSeconds: (this.blockedUntil - Date.now()) / 1000,
+        retryAfterSeconds: (this.blockedUntil - this.options.now()) / 1000,
       });
     }
   };
 
   private async fromStale(header: JWSHeaderParameters, token: FlattenedJWSInput): Promise<CryptoKey | undefined> {
-    const { jwks, uat } = this.cache;
-    if (!jwks || uat === undefined || Date.now() - uat > this.options.jwks.staleIfErrorInMs) return undefined;
+    const { jwks } = this.cache;
+    // Keys fetched within the last `staleIfErrorInMs` (exclusive): a window of 0 turns stale-if-error off.
+    if (!jwks || this.fetchedAt === undefined || this.options.now() - this.fetchedAt >= this.options.jwks.staleIfErrorInMs) {
+      return undefined;
+    }
     if (this.stale?.jwks !== jwks) this.stale = { jwks, local: createLocalJWKSet(jwks) };
     try {
       return await this.stale.local(header, token);
@@ -140,7 +154,7 @@ class RemoteKeySet {
 
   /** The only place the network is touched: back-off, size cap, and shape check, then a Response jose re-reads. */
   private readonly fetch = async (url: string, init: RequestInit): Promise<Response> => {
-    if (Date.now() < this.blockedUntil) throw new JwksFetchError('in back-off after a failed fetch');
+    if (this.options.now() < this.blockedUntil) throw new JwksFetchError('in back-off after a failed fetch');
     try {
       const response = await fetch(url, init);
       const text = await readCapped(response, this.options.jwks.maxResponseBytes);
@@ -157,12 +171,14 @@ class RemoteKeySet {
       // Whatever triggered the refetch (age, an unknown kid), a different key set may have dropped a key.
       if (this.lastKeySet !== undefined && this.lastKeySet !== text) this.options.onKeySetChange?.();
       this.lastKeySet = text;
+      // jose caches this body (its `jwks`) as soon as it has parsed it; the shape was checked above as jose does.
+      this.fetchedAt = this.options.now();
       return new Response(text, { status: 200, headers: { 'content-type': 'application/json' } });
     } catch (error) {
       this.consecutiveFailures += 1;
       const { failureBackoffInMs, cooldownInMs } = this.options.jwks;
       const backoff = Math.min(failureBackoffInMs * 2 ** (this.consecutiveFailures - 1), Math.max(cooldownInMs, failureBackoffInMs));
-      this.blockedUntil = Date.now() + backoff;
+      this.blockedUntil = this.options.now() + backoff;
       throw error;
     }
   };

@@ -102,6 +102,7 @@ export class Verifier {
     this.keys = createKeyResolver(options.keySource, {
       realm: options.realm,
       jwks: options.jwks,
+      now: options.now,
       // Tokens verified with a key that has since left the key set must not be served from memory.
       onKeySetChange: () => this.cache.clear(),
     });
