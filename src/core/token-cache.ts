@@ -11,8 +11,19 @@ import type { ClerkClaims } from './claims.js';
 export const MAX_AGE_IN_MS = 60_000;
 
 interface Entry {
+  /** The whole token: a hit is a hit only for exactly this token. */
+  token: string;
   claims: ClerkClaims;
   verifiedAt: number;
+}
+
+/**
+ * The map key of a token: the end of its signature. Each request brings the token as a new string, and hashing the
+ * whole ~1 KiB for the lookup was most of the cost of a reused token; 48 characters of an RS256 signature tell
+ * tokens apart, and the entry's full token is compared on a hit (a collision only costs a verification).
+ */
+function keyOf(token: string): string {
+  return token.length > 48 ? token.slice(-48) : token;
 }
 
 export class TokenCache {
@@ -24,10 +35,11 @@ export class TokenCache {
 
   get(token: string, now: number): ClerkClaims | undefined {
     if (this.maxEntries === 0) return undefined;
-    const entry = this.entries.get(token);
-    if (!entry) return undefined;
+    const key = keyOf(token);
+    const entry = this.entries.get(key);
+    if (!entry || entry.token !== token) return undefined;
     if (now - entry.verifiedAt > MAX_AGE_IN_MS || now < entry.verifiedAt) {
-      this.entries.delete(token);
+      this.entries.delete(key);
       return undefined;
     }
     return entry.claims;
@@ -40,11 +52,15 @@ export class TokenCache {
       const oldest = this.entries.keys().next().value;
       if (oldest !== undefined) this.entries.delete(oldest);
     }
-    this.entries.set(token, { claims, verifiedAt: now });
+    const key = keyOf(token);
+    // Re-inserted at the end: a token verified again is the newest, not the first to go.
+    this.entries.delete(key);
+    this.entries.set(key, { token, claims, verifiedAt: now });
   }
 
   delete(token: string): void {
-    this.entries.delete(token);
+    const key = keyOf(token);
+    if (this.entries.get(key)?.token === token) this.entries.delete(key);
   }
 
   clear(): void {
