@@ -2,6 +2,7 @@
  * The public surface: what each entry point exports. A change here is a change to the API.
  */
 import { describe, expect, it } from '@jest/globals';
+import { createRequire } from 'node:module';
 import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import ts from 'typescript';
@@ -74,9 +75,18 @@ describe('public API', () => {
       });
       // The shim exists and requires exactly the ES build that "import" names.
       const required = [...readFileSync(shim, 'utf8').matchAll(/require\((['"])(.+?)\1\)/g)].map((m) => m[2]);
-      expect({ shim, required }).toEqual({ shim, required: [`../dist/src/${dir}index.js`] });
-      expect(join('cjs', required[0]!)).toBe(join(pkg.exports[entry].import));
+      expect({ shim, required }).toEqual({ shim, required: ['./load.cjs', `../dist/src/${dir}index.js`] });
+      expect(join('cjs', required[1]!)).toBe(join(pkg.exports[entry].import));
     }
+  });
+
+  it('tells a Node without require(esm) why require() fails and what to do', () => {
+    const load = createRequire(import.meta.url)('../cjs/load.cjs') as (requireEsm: () => unknown) => unknown;
+    const old = Object.assign(new Error('require() of ES Module'), { code: 'ERR_REQUIRE_ESM' });
+    expect(() => load(() => { throw old; })).toThrow(/needs Node 20\.19\+ or 22\.12\+ \(this is v\d+/);
+    const other = new Error('something else');
+    expect(() => load(() => { throw other; })).toThrow(other);
+    expect(load(() => ({ ok: true }))).toEqual({ ok: true });
   });
 
   it('publishes what the exports map points to', () => {

@@ -17,18 +17,15 @@ describe('README', () => {
     const readme = readFileSync('README.md', 'utf8');
     const scripts: Record<string, string> = JSON.parse(readFileSync('package.json', 'utf8')).scripts;
     const named = new Set([...readme.matchAll(/\bnpm (?:run ([\w:-]+)|(start|test))\b/g)].map((m) => (m[1] ?? m[2])!));
-    // The newcomer's two commands and the benchmark, as the README's "Try it" block shows them.
-    expect([...named].sort()).toEqual(['bench', 'start', 'test']);
+    // The newcomer's two commands, the demo's token and tour, the benchmark and the package test.
+    expect([...named].sort()).toEqual(['bench', 'start', 'test', 'test:package', 'token', 'tour']);
     for (const name of named) {
       expect({ name, defined: name in scripts }).toEqual({ name, defined: true });
       const files = scripts[name]!.split(/\s+/).filter((word) => /\.(?:[cm]?[jt]s)$/.test(word));
       for (const file of files) expect({ script: name, file, exists: existsSync(file) }).toEqual({ script: name, file, exists: true });
     }
     expect(scripts.start).toBe('tsx examples/start.ts');
-  });
-
-  it('documents `npm start -- --serve`, and the demo reads that flag', () => {
-    expect(readFileSync('README.md', 'utf8')).toContain('`npm start -- --serve`');
-    expect(readFileSync('examples/start.ts', 'utf8')).toContain("process.argv.includes('--serve')");
+    expect(scripts.token).toBe('tsx examples/token.ts');
+    expect(scripts.tour).toBe('tsx examples/tour.ts');
   });
 });

@@ -1,9 +1,10 @@
 /**
  * One Express app, one `createClerkAuth()`: the app's own routes behind `clerkMastraAuth({ clerkAuth })`, and
  * Mastra's agents, tools and workflows mounted with `@mastra/express` under `/api`, behind the same verifier and
- * policy.
+ * policy. Public, by name and before the middleware: `/health`, and the playground (`/`, `/playground/<asset>`) when
+ * one is given; everything else needs a verified Clerk session that passes the policy.
  */
-import express from 'express';
+import express, { type RequestHandler } from 'express';
 import { MastraServer } from '@mastra/express';
 import { clerkMastraAuth, createClerkAuth, getClerkAuth, type ClerkAuthOptions } from '../src/index.js';
 import { MastraAuthClerk } from '../src/mastra/index.js';
@@ -25,11 +26,53 @@ export const authorizeUser: NonNullable<ClerkAuthOptions['authorizeUser']> = (us
   return true;
 };
 
-/** The app; `storage` gives the weather agent memory (see `createStorage()` in ./mastra/index.ts). */
-export async function createApp(options: ClerkAuthOptions = {}, { storage }: { storage?: MastraCompositeStore } = {}) {
+/** A page served at `/` and its assets at `/playground/<name>` (see ./playground/index.ts). */
+export interface Playground {
+  page: string;
+  assets: Record<string, { type: string; body: string }>;
+}
+
+export interface AppExtras {
+  /** Gives the weather agent memory (see `createStorage()` in ./mastra/index.ts). */
+  storage?: MastraCompositeStore;
+  /** Served publicly at `/` and `/playground/<name>`. */
+  playground?: Playground;
+  /** More public routes, mounted before the middleware (the demo server's development-only `POST /dev/token`). */
+  publicRoutes?: RequestHandler;
+}
+
+/** The page is static: scripts from this origin only, never inline; no framing. */
+const PAGE_HEADERS = {
+  'content-security-policy':
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
+  'x-content-type-options': 'nosniff',
+  'referrer-policy': 'no-referrer',
+  'cache-control': 'no-store',
+};
+
+/** The app. */
+export async function createApp(options: ClerkAuthOptions = {}, { storage, playground, publicRoutes }: AppExtras = {}) {
   const clerkAuth = createClerkAuth({ authorizeUser, ...options });
   const app = express();
+  app.disable('x-powered-by');
   app.use(express.json());
+
+  // Public routes, declared one by one before the middleware: nothing else is.
+  app.get('/health', (_req, res) => {
+    res.set('cache-control', 'no-store').json({ status: 'ok' });
+  });
+  if (playground) {
+    app.get('/', (_req, res) => {
+      res.set(PAGE_HEADERS).type('html').send(playground.page);
+    });
+    app.get('/playground/:asset', (req, res, next) => {
+      const asset = Object.hasOwn(playground.assets, req.params.asset) ? playground.assets[req.params.asset] : undefined;
+      // An unknown name falls through to the middleware: 401 like any other path.
+      if (!asset) return next();
+      res.set(PAGE_HEADERS).type(asset.type).send(asset.body);
+    });
+  }
+  if (publicRoutes) app.use(publicRoutes);
 
   // Every route below, Express's and Mastra's, needs a verified Clerk session and passes the policy.
   app.use(clerkMastraAuth({ clerkAuth }));

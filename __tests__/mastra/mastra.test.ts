@@ -18,7 +18,7 @@ import { createClerkMastraClient } from '../../src/client/index.js';
 import { createTestIssuer, type TestIssuer } from '../../src/testing/index.js';
 import { expectRejected } from '../support/errors.js';
 import { withClerkEnv } from '../support/env.js';
-import { rawGet } from '../support/http.js';
+import { rawGet, statusOf } from '../support/http.js';
 import { withIssuer } from '../support/issuer.js';
 import { authorizeUser, createApp } from '../../examples/app.js';
 import { createMastra, weatherAgent } from '../../examples/mastra/index.js';
@@ -53,15 +53,6 @@ function staticClient(baseUrl: string, token?: string): MastraClient {
   return new MastraClient({ baseUrl, retries: 0, headers: token ? { Authorization: `Bearer ${token}` } : {} });
 }
 
-/** The status of a failed client call, or 200. */
-async function statusOf(call: Promise<unknown>): Promise<number> {
-  try {
-    await call;
-    return 200;
-  } catch (error) {
-    return (error as { status?: number }).status ?? -1;
-  }
-}
 
 describe('one createClerkAuth() for Express routes and Mastra routes (examples/app.ts)', () => {
   let base: string;

@@ -12,6 +12,7 @@ import { MastraClient } from '@mastra/client-js';
 import { MastraAuthClerk as PeerMastraAuthClerk } from '@mastra/auth-clerk';
 import { LibSQLStore } from '@mastra/libsql';
 import { MastraAuthClerk } from '../../src/mastra/index.js';
+import { statusOf } from '../support/http.js';
 import { createTestIssuer, type TestIssuer } from '../../src/testing/index.js';
 import { AGENT_ID, createMemoryApp, type MemoryApp } from '../support/memory-app.js';
 
@@ -56,14 +57,6 @@ async function clients(base: string) {
   return { a: await make('user_a'), b: await make('user_b') };
 }
 
-async function status(call: Promise<unknown>): Promise<number> {
-  try {
-    await call;
-    return 200;
-  } catch (error) {
-    return (error as { status?: number }).status ?? -1;
-  }
-}
 
 /** A writes a thread and one exchange with the agent. */
 async function seed(a: MastraClient, threadId: string): Promise<void> {
@@ -97,7 +90,7 @@ describe('the peer @mastra/auth-clerk (no mapUserToResourceId): B reaches A\'s m
     expect(((await a.getMemoryThread({ threadId: 'a-thread', agentId: AGENT_ID }).get()) as { title: string }).title).toBe('B was here');
 
     await b.getMemoryThread({ threadId: 'a-thread', agentId: AGENT_ID }).delete({ agentId: AGENT_ID });
-    expect(await status(a.getMemoryThread({ threadId: 'a-thread', agentId: AGENT_ID }).get())).toBe(404);
+    expect(await statusOf(a.getMemoryThread({ threadId: 'a-thread', agentId: AGENT_ID }).get())).toBe(404);
   });
 
   it('the same scenario with our MastraAuthClerk: B is refused (403) and A\'s thread is unchanged', async () => {
@@ -105,12 +98,12 @@ describe('the peer @mastra/auth-clerk (no mapUserToResourceId): B reaches A\'s m
     await seed(a, 'a-thread');
     const before = await a.getMemoryThread({ threadId: 'a-thread', agentId: AGENT_ID }).listMessages();
 
-    expect(await status(b.getMemoryThread({ threadId: 'a-thread', agentId: AGENT_ID }).get())).toBe(403);
-    expect(await status(b.getMemoryThread({ threadId: 'a-thread', agentId: AGENT_ID }).listMessages())).toBe(403);
+    expect(await statusOf(b.getMemoryThread({ threadId: 'a-thread', agentId: AGENT_ID }).get())).toBe(403);
+    expect(await statusOf(b.getMemoryThread({ threadId: 'a-thread', agentId: AGENT_ID }).listMessages())).toBe(403);
     const list = await b.listMemoryThreads({ resourceId: 'user_a', agentId: AGENT_ID });
     expect(list.threads.map((t) => t.id)).not.toContain('a-thread');
-    expect(await status(b.getAgent(AGENT_ID).generate('Rome FROM-B', { memory: { thread: 'a-thread', resource: 'user_a' } } as never))).toBe(403);
-    expect(await status(b.getMemoryThread({ threadId: 'a-thread', agentId: AGENT_ID }).delete({ agentId: AGENT_ID }))).toBe(403);
+    expect(await statusOf(b.getAgent(AGENT_ID).generate('Rome FROM-B', { memory: { thread: 'a-thread', resource: 'user_a' } } as never))).toBe(403);
+    expect(await statusOf(b.getMemoryThread({ threadId: 'a-thread', agentId: AGENT_ID }).delete({ agentId: AGENT_ID }))).toBe(403);
     expect(await a.getMemoryThread({ threadId: 'a-thread', agentId: AGENT_ID }).listMessages()).toEqual(before);
   });
 });

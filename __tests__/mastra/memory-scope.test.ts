@@ -10,6 +10,7 @@ import { MastraClient } from '@mastra/client-js';
 import { LibSQLStore } from '@mastra/libsql';
 import { createClerkAuth } from '../../src/index.js';
 import { MastraAuthClerk, protectMemory } from '../../src/mastra/index.js';
+import { statusOf } from '../support/http.js';
 import { createTestIssuer, type TestIssuer } from '../../src/testing/index.js';
 import { AGENT_ID, createMemoryApp, type MemoryApp, type MemoryAppMode } from '../support/memory-app.js';
 
@@ -44,14 +45,6 @@ async function client(base: string, userId: string, orgId?: string): Promise<Mas
   return new MastraClient({ baseUrl: base, retries: 0, headers: { Authorization: `Bearer ${token}` } });
 }
 
-async function status(call: Promise<unknown>): Promise<number> {
-  try {
-    await call;
-    return 200;
-  } catch (error) {
-    return (error as { status?: number }).status ?? -1;
-  }
-}
 
 describe.each<MemoryAppMode>(['standalone', 'mixed'])('organization-scoped memory, %s', (mode) => {
   let base: string;
@@ -72,7 +65,7 @@ describe.each<MemoryAppMode>(['standalone', 'mixed'])('organization-scoped memor
       title: 'acme plans',
       resourceId: 'org_acme',
     });
-    expect(await status(eve.getMemoryThread({ threadId: `t-${mode}`, agentId: AGENT_ID }).get())).toBe(403);
+    expect(await statusOf(eve.getMemoryThread({ threadId: `t-${mode}`, agentId: AGENT_ID }).get())).toBe(403);
     const evesList = await eve.listMemoryThreads({ resourceId: 'org_acme', agentId: AGENT_ID, perPage: 100 });
     expect(evesList.threads.map((t) => t.id)).not.toContain(`t-${mode}`);
   });
@@ -83,7 +76,7 @@ describe.each<MemoryAppMode>(['standalone', 'mixed'])('organization-scoped memor
       headers: { Authorization: `Bearer ${await issuer.mintToken({}, { userId: 'user_loner' })}` },
     });
     expect(res.status).toBe(403);
-    expect(await status(loner.listAgents())).toBe(403);
+    expect(await statusOf(loner.listAgents())).toBe(403);
   });
 });
 

@@ -55,3 +55,13 @@ export function sendRaw(agent: Agent, port: number, method: string, path: string
     req.end();
   });
 }
+
+/** The status of a MastraClient call: 200 when it resolves, else the HTTP status of its error (-1 for none). */
+export async function statusOf(call: Promise<unknown>): Promise<number> {
+  try {
+    await call;
+    return 200;
+  } catch (error) {
+    return (error as { status?: number }).status ?? -1;
+  }
+}
