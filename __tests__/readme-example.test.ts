@@ -14,7 +14,7 @@ async function buildApp(clerk: ClerkAuthOptions = {}) {
   const clerkAuth = createClerkAuth({
     ...clerk,
     // One policy for both frameworks: the support agent is for organization admins only. `ctx.resource` names
-    // what Mastra serves, so REST, A2A, the agent card, any prefix and any encoding of the id are covered.
+    // what Mastra serves: REST, A2A and the agent card, under any prefix, in any encoding of the id.
     authorizeUser: (user, ctx) => ctx.resource?.params.agentId !== 'support' || user.o?.rol === 'admin',
   });
   const app = express();

@@ -24,8 +24,8 @@ describe('README', () => {
       const files = scripts[name]!.split(/\s+/).filter((word) => /\.(?:[cm]?[jt]s)$/.test(word));
       for (const file of files) expect({ script: name, file, exists: existsSync(file) }).toEqual({ script: name, file, exists: true });
     }
-    expect(scripts.start).toBe('tsx examples/start.ts');
-    expect(scripts.token).toBe('tsx examples/token.ts');
-    expect(scripts.tour).toBe('tsx examples/tour.ts');
+    expect(scripts.start).toBe('node --import tsx examples/start.ts');
+    expect(scripts.token).toBe('node --import tsx examples/token.ts');
+    expect(scripts.tour).toBe('node --import tsx examples/tour.ts');
   });
 });

@@ -20,8 +20,8 @@ export const authorizeUser: NonNullable<ClerkAuthOptions['authorizeUser']> = (us
   // `/admin/*` needs an organization admin. `ctx.path` is the path Express routes, decoded; Express matches routes
   // case-insensitively by default (/ADMIN/report reaches the /admin/report route), so compare in lower case.
   if (ctx.path.toLowerCase().startsWith('/admin')) return isOrgAdmin(user);
-  // The workflow is for organization admins: judged by the resource Mastra serves, so every alias, prefix and
-  // encoding of the workflow's routes is covered.
+  // The workflow is for organization admins: judged by the resource Mastra serves, so every route, prefix and
+  // encoding naming it in the path is covered (routes naming it in the body are refused: the policy cannot see it).
   if (ctx.resource?.params.workflowId === 'weatherWorkflow') return isOrgAdmin(user);
   return true;
 };
@@ -55,7 +55,6 @@ export async function createApp(options: ClerkAuthOptions = {}, { storage, playg
   const clerkAuth = createClerkAuth({ authorizeUser, ...options });
   const app = express();
   app.disable('x-powered-by');
-  app.use(express.json());
 
   // Public routes, declared one by one before the middleware: nothing else is.
   app.get('/health', (_req, res) => {
@@ -76,6 +75,8 @@ export async function createApp(options: ClerkAuthOptions = {}, { storage, playg
 
   // Every route below, Express's and Mastra's, needs a verified Clerk session and passes the policy.
   app.use(clerkMastraAuth({ clerkAuth }));
+  // Bodies are parsed for signed-in requests only (Mastra's routes read them).
+  app.use(express.json());
 
   app.get('/me', (req, res) => {
     const { userId, sessionId, orgId, orgRole } = getClerkAuth(req);
@@ -85,5 +86,14 @@ export async function createApp(options: ClerkAuthOptions = {}, { storage, playg
 
   const mastra = createMastra(new MastraAuthClerk({ clerkAuth }), storage);
   await new MastraServer({ app, mastra, prefix: '/api' }).init();
+  // Last: an error no route answered (a body that is not JSON, ...) gets JSON without a stack trace, whatever NODE_ENV.
+  app.use((error: { status?: unknown; type?: unknown }, _req: express.Request, res: express.Response, _next: express.NextFunction) => {
+    const status = typeof error.status === 'number' && error.status >= 400 && error.status < 500 ? error.status : 500;
+    const body =
+      error.type === 'entity.parse.failed'
+        ? { error: 'request-invalid', message: 'The request body is not valid JSON.' }
+        : { error: status === 500 ? 'internal-error' : 'request-invalid', message: status === 500 ? 'Something went wrong.' : 'The request is malformed.' };
+    res.status(status).json(body);
+  });
   return { app, clerkAuth, mastra };
 }

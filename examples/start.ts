@@ -96,7 +96,7 @@ const log = (line: string) => console.log(`  log: ${line}`);
 function devTokenRoute(issuer: DevIssuer | undefined) {
   const router = express.Router();
   const ownHosts = new Set([`127.0.0.1:${port}`, `localhost:${port}`]);
-  router.post('/dev/token', async (req: Request, res: Response) => {
+  router.post('/dev/token', express.json({ limit: '1kb' }), async (req: Request, res: Response) => {
     res.set('cache-control', 'no-store');
     if (!issuer) {
       res.status(404).json({

@@ -9,7 +9,9 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-const TSX = join('node_modules', '.bin', 'tsx');
+// One process, tsx as a loader: signals reach the demo itself (the tsx CLI relays them to a child process and, on a
+// busy machine, may give up waiting and kill it), as with `npm start` (`node --import tsx examples/start.ts`).
+const TSX_LOADER = ['--import', 'tsx'];
 
 /** The environment of a demo child: no real Clerk, no production, no inherited Jest flags. */
 export function demoEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
@@ -43,7 +45,7 @@ function killGroup(child: ChildProcess, signal: NodeJS.Signals): void {
 
 /** Starts `tsx <script> ...args` in its own process group. */
 export function runScript(script: string, args: string[], env: NodeJS.ProcessEnv): Running {
-  const child = spawn(TSX, [script, ...args], { env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [...TSX_LOADER, script, ...args], { env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
   let all = '';
   let out = '';
   let err = '';

@@ -10,11 +10,35 @@ import express from 'express';
 import express4 from 'express4';
 import { SERVER_ROUTES, getEffectivePermission } from '@mastra/server/server-adapter';
 import type { RouteResource } from '../../src/core/routes.js';
-import { MASTRA_PUBLIC_ROUTES, mastraRouteTable } from '../../src/mastra/routes.js';
+import { BODY_ADDRESSED_ROUTES, MASTRA_PUBLIC_ROUTES, mastraRouteTable } from '../../src/mastra/routes.js';
 import { listen, sendRaw as send } from '../support/http.js';
 
 const table = mastraRouteTable();
 const AUTHENTICATED = SERVER_ROUTES.filter((route) => route.requiresAuth !== false);
+
+/** The keys of a zod object schema (zod 3 or 4), or none. */
+function schemaKeys(schema: unknown): string[] {
+  const s = schema as { shape?: object; _def?: { shape?: () => object }; _zod?: { def?: { shape?: object } } } | undefined;
+  const shape = s?.shape ?? s?._def?.shape?.() ?? s?._zod?.def?.shape;
+  return shape ? Object.keys(shape) : [];
+}
+
+describe('routes that name their agent or workflow in the body', () => {
+  it('are exactly the listed ones: every authenticated route whose body names an agent or workflow its path does not', () => {
+    const found = AUTHENTICATED.filter((route) => {
+      const body = schemaKeys((route as { bodySchema?: unknown }).bodySchema);
+      return body.some((key) => /^(agent_?id|workflow_?id|event)$/i.test(key)) && !/:(agentId|workflowId)\b/.test(route.path);
+    }).map((route) => `${route.method} ${route.path}`);
+    expect(found.sort()).toEqual([...BODY_ADDRESSED_ROUTES].sort());
+  });
+
+  it('are marked in the table', () => {
+    const marked = (method: string, path: string) => (table.match(method, path) as readonly RouteResource[]).map((r) => r.addressedInBody);
+    expect(marked('POST', '/api/v1/responses')).toEqual([true]);
+    expect(marked('POST', '/api/workflows/events')).toEqual([true]);
+    expect(marked('POST', '/api/agents/finance/generate')).toEqual([false]);
+  });
+});
 
 const brief = (result: readonly RouteResource[] | 'invalid') =>
   result === 'invalid'

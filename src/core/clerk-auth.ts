@@ -131,10 +131,13 @@ export class ClerkAuth {
 
   /** Mastra's routes, once a Mastra provider shares this object: then the Express middleware names them too. */
   private routes: RouteTable | undefined;
+  /** Whether the policy judges routes that name their resource in the body (else they are refused). */
+  private policyJudgesBodyAddressed = false;
 
   /** @internal Called by `MastraAuthClerk` when it shares this object. */
-  useRouteTable(table: RouteTable): void {
+  useRouteTable(table: RouteTable, { policyJudgesBodyAddressed }: { policyJudgesBodyAddressed: boolean }): void {
     this.routes = table;
+    this.policyJudgesBodyAddressed = policyJudgesBodyAddressed;
   }
 
   /**
@@ -148,6 +151,9 @@ export class ClerkAuth {
     if (readings === 'invalid') return false;
     if (readings.length === 0) return this.authorize(user, ctx);
     for (const resource of readings) {
+      // A route acting on an agent or workflow named in its body: a rule about one agent cannot hold there, so with a
+      // policy it is refused unless the app said its policy judges such routes.
+      if (resource.addressedInBody && !this.policyJudgesBodyAddressed) return false;
       if (!(await this.authorize(user, { ...ctx, resource }))) return false;
     }
     return true;

@@ -11,6 +11,8 @@ export interface RouteDefinition {
   method: string;
   path: string;
   permission: string | readonly string[] | null;
+  /** The route acts on an agent or workflow named in the request body, which no policy sees (default false). */
+  addressedInBody?: boolean;
 }
 
 /** One interpretation of a request path: the route it hits, under which mount prefix, with which params. */
@@ -25,6 +27,11 @@ export interface RouteResource {
   params: Readonly<Record<string, string>>;
   /** The permission the route requires (Mastra's getEffectivePermission), or null. */
   permission: string | readonly string[] | null;
+  /**
+   * True for a route that acts on an agent or workflow named in the request body (`POST /v1/responses` with
+   * `agent_id`, `POST /workflows/events`): `params` cannot name it, so a rule about one agent cannot hold there.
+   */
+  addressedInBody: boolean;
 }
 
 /** Paths deeper than this match nothing: bounds the work an attacker can cause per request. */
@@ -40,6 +47,7 @@ interface Entry {
   readonly route: string;
   readonly names: readonly string[];
   readonly permission: string | readonly string[] | null;
+  readonly addressedInBody: boolean;
 }
 
 interface TrieNode {
@@ -127,7 +135,14 @@ export class RouteTable {
       }
       const permission = Array.isArray(def.permission) ? Object.freeze([...def.permission]) : def.permission;
       node.entries.push(
-        Object.freeze({ index, method: def.method.toUpperCase(), route: def.path, names: Object.freeze(names), permission }),
+        Object.freeze({
+          index,
+          method: def.method.toUpperCase(),
+          route: def.path,
+          names: Object.freeze(names),
+          permission,
+          addressedInBody: def.addressedInBody === true,
+        }),
       );
       this.#depths[segments.length] = true;
     });
@@ -229,6 +244,7 @@ export class RouteTable {
             prefix,
             params: Object.freeze(params),
             permission: entry.permission,
+            addressedInBody: entry.addressedInBody,
           }),
         );
       }

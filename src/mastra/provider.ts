@@ -33,6 +33,14 @@ export interface MastraProviderOptions {
    * organization share memory and outsiders see none (a request without an active organization is refused, 403).
    */
   resourceScope?: 'user' | 'organization';
+  /**
+   * Routes that act on an agent or workflow named in the request body rather than the path (`POST /v1/responses`,
+   * `POST /v1/conversations`, `POST /workflows/events`, ...): `ctx.resource.params` cannot name it, so a rule about
+   * one agent cannot hold there. `'refuse'` (default): with an `authorizeUser` policy, they are refused (403).
+   * `'policy'`: the policy judges them (`ctx.resource.addressedInBody` is true). Without a policy every signed-in
+   * user passes either way.
+   */
+  bodyAddressedRoutes?: 'refuse' | 'policy';
   /** A mapping of your own from the user to the memory resource id; replaces `resourceScope`. */
   mapUserToResourceId?: (user: ClerkClaims) => string | undefined | null;
 }
@@ -130,7 +138,10 @@ export class MastraAuthClerk extends MastraAuthProvider<ClerkClaims> {
           '"npm install @mastra/core"): npm install @mastra/core@^1 @mastra/server@^1.50',
       );
     }
-    const { name, public: publicPaths, mapUserToResourceId, resourceScope = 'user', ...rest } = options;
+    const { name, public: publicPaths, mapUserToResourceId, resourceScope = 'user', bodyAddressedRoutes = 'refuse', ...rest } = options;
+    if (bodyAddressedRoutes !== 'refuse' && bodyAddressedRoutes !== 'policy') {
+      throw new TypeError('MastraAuthClerk: "bodyAddressedRoutes" must be "refuse" or "policy"');
+    }
     if (resourceScope !== 'user' && resourceScope !== 'organization') {
       throw new TypeError('MastraAuthClerk: "resourceScope" must be "user" or "organization"');
     }
@@ -147,7 +158,7 @@ export class MastraAuthClerk extends MastraAuthProvider<ClerkClaims> {
     super({ name: name ?? 'clerk', protected: EVERY_PATH, public: publicPaths });
     this.clerkAuth = clerkAuthFrom(rest, 'MastraAuthClerk');
     // The Express middleware sharing this object then judges Mastra's routes by resource too, and answers for them.
-    this.clerkAuth.useRouteTable(mastraRouteTable());
+    this.clerkAuth.useRouteTable(mastraRouteTable(), { policyJudgesBodyAddressed: bodyAddressedRoutes === 'policy' });
     if (mapUserToResourceId !== undefined && typeof mapUserToResourceId !== 'function') {
       throw new TypeError('MastraAuthClerk: "mapUserToResourceId" must be a function');
     }

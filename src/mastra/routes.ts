@@ -13,6 +13,20 @@ export const MASTRA_PUBLIC_ROUTES: readonly string[] = Object.freeze(
   SERVER_ROUTES.filter((route) => route.requiresAuth === false).map((route) => `${route.method} ${route.path}`),
 );
 
+/**
+ * Mastra's authenticated routes that act on an agent or workflow named in the request body rather than the path
+ * (the OpenAI-compatible Responses and Conversations APIs, the workflow event broker, processor runs, channel
+ * connections, an observational-memory status). `__tests__/mastra/routes.test.ts` checks the list against the body schemas of the installed Mastra.
+ */
+export const BODY_ADDRESSED_ROUTES: readonly string[] = Object.freeze([
+  'POST /v1/responses',
+  'POST /v1/conversations',
+  'POST /workflows/events',
+  'POST /processors/:processorId/execute',
+  'POST /channels/:platform/connect',
+  'POST /memory/observational-memory/buffer-status',
+]);
+
 let table: RouteTable | undefined;
 
 /**
@@ -25,6 +39,7 @@ export function mastraRouteTable(): RouteTable {
       method: route.method,
       path: route.path,
       permission: getEffectivePermission(route),
+      addressedInBody: BODY_ADDRESSED_ROUTES.includes(`${route.method} ${route.path}`),
     })),
   ));
 }
