@@ -1,39 +1,116 @@
 /**
- * `npm run bench`: runs the bench sections in order and prints a summary of their targets.
+ * `npm run bench`: builds, then measures the package in dist/ against its peers and writes bench/RESULTS.md.
+ * `npm run bench -- verify storm` runs only the named sections (verify, http, mastra, storm, cluster).
  *
- * `npm run bench -- verify` runs only the named sections. Knobs (environment): `BENCH_ROUNDS`, `BENCH_SLICE_MS`,
- * `BENCH_TOKENS`. A missed target is reported, never a failure: the exit code is non-zero only when a section
- * crashes (a contender rejecting a valid token, a setup error...).
+ * Knobs (environment, defaults in brackets): BENCH_ROUNDS [5], BENCH_SLICE_MS [200] (one in-process measurement),
+ * BENCH_TOKENS [5000] (fresh-token pool of "verify"), BENCH_SECONDS [2] (one HTTP run), BENCH_CONNECTIONS [32],
+ * BENCH_STORM_REQUESTS [2000] (one storm run). A missed target is reported, never a failure: the exit code is
+ * non-zero only when a section crashes.
  */
-import { heading, type SectionReport } from './lib.js';
-import { section as verifySection } from './verify.js';
-import { httpSection, mastraSection } from './http.js';
+import { writeFileSync } from 'node:fs';
+import { cpus, loadavg, release, totalmem, type } from 'node:os';
+import { createTestIssuer, type TestIssuer } from '../src/testing/index.js';
+import { clusterSection, expressSection, mastraSection, stormSection } from './http.js';
+import { fmt, knob, table, targetLine, versionOf, type SectionResult, type Target } from './lib.js';
+import { verifySection } from './verify.js';
 
-interface Section {
-  name: string;
-  run: () => Promise<SectionReport>;
+interface Pools {
+  reused: string[];
+  fresh: string[];
 }
 
-/** In order. Add a section here (e.g. an HTTP one reusing `printTable` and `ratioLine` from `./lib.js`). */
-const SECTIONS: Section[] = [{ name: 'verify', run: () => verifySection() }, { name: 'http', run: () => httpSection() }, { name: 'mastra', run: () => mastraSection() }];
+const SECTIONS: Record<string, (issuer: TestIssuer, pools: Pools) => Promise<SectionResult>> = {
+  verify: (issuer, pools) => verifySection(issuer, pools.fresh.slice(0, knob('BENCH_TOKENS', 5000))),
+  http: (issuer, pools) => expressSection(issuer, pools.reused),
+  mastra: (issuer, pools) => mastraSection(issuer, pools.reused),
+  storm: (issuer, pools) => stormSection(issuer, pools.fresh),
+  cluster: (issuer, pools) => clusterSection(issuer, pools.reused),
+};
+const ALIASES: Record<string, string> = { express: 'http' };
 
-const wanted = process.argv.slice(2).filter((arg) => !arg.startsWith('-'));
-const unknown = wanted.filter((name) => !SECTIONS.some((s) => s.name === name));
+const wanted = process.argv.slice(2).filter((a) => !a.startsWith('-')).map((a) => ALIASES[a] ?? a);
+const unknown = wanted.filter((name) => !(name in SECTIONS));
 if (unknown.length > 0) {
-  console.error(`bench: unknown section(s) ${unknown.join(', ')}; known: ${SECTIONS.map((s) => s.name).join(', ')}`);
+  console.error(`bench: unknown section(s) ${unknown.join(', ')}; known: ${Object.keys(SECTIONS).join(', ')}`);
   process.exit(2);
 }
-const selected = wanted.length > 0 ? SECTIONS.filter((s) => wanted.includes(s.name)) : SECTIONS;
+const selected = Object.keys(SECTIONS).filter((name) => wanted.length === 0 || wanted.includes(name));
 
 const started = performance.now();
-const reports: SectionReport[] = [];
-for (const s of selected) reports.push(await s.run());
+const loadBefore = loadavg();
+const issuer = await createTestIssuer();
+const mint = async (count: number, prefix: string): Promise<string[]> => {
+  const tokens: string[] = [];
+  while (tokens.length < count) {
+    const batch = Array.from({ length: Math.min(500, count - tokens.length) }, (_, k) => issuer.mintToken({}, { userId: `${prefix}${tokens.length + k}`, expiresInSeconds: 3600 }));
+    tokens.push(...(await Promise.all(batch)));
+  }
+  return tokens;
+};
+// The fresh pool serves "verify" (each measurement a new verifier) and "storm" (a disjoint slice per run).
+const stormNeed = selected.includes('storm') ? (knob('BENCH_ROUNDS', 5) + 1) * (knob('BENCH_STORM_REQUESTS', 2000) + 4 * knob('BENCH_CONNECTIONS', 32)) : 0;
+const freshNeed = Math.max(selected.includes('verify') ? knob('BENCH_TOKENS', 5000) : 0, stormNeed);
+const pools: Pools = { reused: await mint(50, 'user_reused_'), fresh: await mint(freshNeed, 'user_') };
+console.error(`bench: ${fmt(pools.fresh.length + 50)} tokens minted in ${fmt((performance.now() - started) / 1000)} s; sections: ${selected.join(', ')}`);
 
-heading('summary');
-for (const report of reports) {
-  const scored = report.checks.filter((c) => !c.informational);
-  const passed = scored.filter((c) => c.pass).length;
-  console.log(`${report.title}: ${passed}/${scored.length} targets met`);
-  for (const c of scored.filter((c) => !c.pass)) console.log(`  MISS  ${c.label}: ${c.ratio.toFixed(2)}x (target ${c.op} ${c.target}x)`);
+const results: SectionResult[] = [];
+let crashed = false;
+for (const name of selected) {
+  const sectionStart = performance.now();
+  try {
+    const result = await SECTIONS[name]!(issuer, pools);
+    result.lines.push('', `_Section ${name}: ${fmt((performance.now() - sectionStart) / 1000, 0)} s._`);
+    results.push(result);
+    console.log(`\n${result.lines.join('\n')}`);
+  } catch (error) {
+    crashed = true;
+    console.error(error);
+    results.push({ lines: [`## ${name}: CRASHED`, '', '```', String(error instanceof Error ? error.message : error), '```'], targets: [] });
+  }
 }
-console.log(`total ${((performance.now() - started) / 1000).toFixed(1)} s`);
+await issuer.close();
+
+const targets: Target[] = results.flatMap((r) => r.targets);
+const cpu = cpus();
+const seconds = (performance.now() - started) / 1000;
+const versions = ['.', 'jose', '@clerk/backend', '@clerk/express', '@mastra/core', '@mastra/auth-clerk', '@mastra/express', 'express', 'fast-jwt', 'autocannon'];
+const md = [
+  '# clerk-mastra-auth benchmark results',
+  '',
+  `Written by \`npm run bench${wanted.length ? ` -- ${wanted.join(' ')}` : ''}\` on ${new Date().toISOString()}, in ${fmt(seconds, 0)} s. Sections: ${selected.join(', ')}.`,
+  `Knobs: ${['BENCH_ROUNDS', 'BENCH_SLICE_MS', 'BENCH_TOKENS', 'BENCH_SECONDS', 'BENCH_CONNECTIONS', 'BENCH_STORM_REQUESTS'].map((k) => `${k}=${process.env[k] ?? 'default'}`).join(', ')}.`,
+  '',
+  '## Machine and versions',
+  '',
+  ...table(
+    ['what', 'value'],
+    [
+      ['CPU', `${cpu[0]?.model.trim() ?? '?'}, ${cpu.length} cores`],
+      ['memory', `${fmt(totalmem() / 2 ** 30, 1)} GiB`],
+      ['system', `${type()} ${release()}`],
+      ['load average (1 min) before / after', `${fmt(loadBefore[0]!)} / ${fmt(loadavg()[0]!)}`],
+      ['Node', `${process.version} (V8 ${process.versions.v8}, UV_THREADPOOL_SIZE ${process.env.UV_THREADPOOL_SIZE ?? '4 (default)'})`],
+      ...versions.map((name) => [name === '.' ? 'clerk-mastra-auth (dist/)' : name, versionOf(name)]),
+    ],
+  ),
+  '',
+  '## How to read these numbers',
+  '',
+  '- Compare within one run only: every ratio is between contenders measured in the same run, in interleaved rounds, so a slow',
+  '  or busy machine moves them all. Absolute figures depend on the machine above and on whatever else ran on it.',
+  '- Each figure is the median of the rounds, with the min–max range in brackets: a wide range, or a load average above the',
+  '  number of cores, means noise; run again on a quiet machine before reading a small difference.',
+  '- CPU µs per operation (process.cpuUsage, all threads) is steadier than a rate: time spent waiting for a core is not counted.',
+  '  Main-thread µs is what blocks the event loop. In the HTTP sections, server CPU is that of the server process alone, while',
+  '  requests/s also depends on the load generator, which shares the machine (on 2 cores it often limits the rate first).',
+  '- A target prints PASS or MISS and never fails the run.',
+  '',
+  '## Targets',
+  '',
+  ...(targets.length ? targets.map(targetLine) : ['(none in the selected sections)']),
+  '',
+  ...results.flatMap((r) => [...r.lines, '']),
+];
+writeFileSync(new URL('RESULTS.md', import.meta.url), md.join('\n'));
+console.log(`\n## Targets\n\n${targets.map(targetLine).join('\n')}\n\nbench: wrote bench/RESULTS.md (${fmt(seconds, 0)} s)`);
+if (crashed) process.exitCode = 1;

@@ -492,3 +492,25 @@ describe('configuration is validated once, at start-up', () => {
     expect(verifier.config.keySource.kind).toBe('pem');
   });
 });
+
+describe('single flight', () => {
+  it('verifies a new token once however many requests carry it at the same time', async () => {
+    const verifier = auth();
+    const token = await issuer.mintToken({}, { userId: 'user_burst' });
+    const results = await Promise.all(Array.from({ length: 32 }, () => verifier.verify(token)));
+    // One verification: every caller gets the very same frozen claims object (separate checks would each parse their own).
+    expect(new Set(results).size).toBe(1);
+    expect(results[0]!.sub).toBe('user_burst');
+  });
+
+  it('shares a failure too, and keeps nothing once it settled', async () => {
+    const verifier = auth();
+    const token = await issuer.mintToken({}, { signWith: 'foreign' });
+    const errors = await Promise.all(Array.from({ length: 8 }, () => verifier.verify(token).catch((error: unknown) => error)));
+    expect(new Set(errors).size).toBe(1);
+    expect((errors[0] as { code?: string }).code).toBe('token-invalid-signature');
+    // Settled: a later call verifies again (a new error object), rather than being served the old promise.
+    const again = await verifier.verify(token).catch((error: unknown) => error);
+    expect(again).not.toBe(errors[0]);
+  });
+});
