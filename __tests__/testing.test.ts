@@ -1,8 +1,9 @@
 import { describe, it, expect, afterAll, beforeAll } from '@jest/globals';
-import { createRemoteJWKSet, decodeJwt, decodeProtectedHeader, importSPKI, jwtVerify } from 'jose';
+import { createRemoteJWKSet, decodeJwt, decodeProtectedHeader, exportJWK, generateKeyPair, importSPKI, jwtVerify } from 'jose';
 import type { JWK } from 'jose';
 import { verifyToken } from '@clerk/backend';
 import { signedInAuthObject } from '@clerk/backend/internal';
+import { createClerkAuth } from '../src/index.js';
 import { createTestIssuer } from '../src/testing/index.js';
 import type { TestIssuer } from '../src/testing/index.js';
 import { untilJwksRequested, withIssuer } from './support/issuer.js';
@@ -494,5 +495,63 @@ describe('createTestIssuer', () => {
       // Minting still works after close (it needs no server).
       await expect(short.mintToken()).resolves.toMatch(/^[\w-]+\.[\w-]+\.[\w-]+$/);
     });
+  });
+});
+
+describe('createTestIssuer with a kept key', () => {
+  it('two issuers built from the same key mint tokens that verify against each other\'s JWKS', async () => {
+    const { privateKey } = await generateKeyPair('RS256', { extractable: true });
+    const key = { privateJwk: await exportJWK(privateKey), kid: 'ins_kept_1' };
+    const frontendApi = 'kept-key.clerk.accounts.dev';
+    const first = await createTestIssuer({ frontendApi, key });
+    const second = await createTestIssuer({ frontendApi, key });
+    try {
+      expect(first.kid).toBe('ins_kept_1');
+      expect(second.publicJwk).toEqual(first.publicJwk);
+      expect(second.jwtKey).toBe(first.jwtKey);
+      expect(first.jwksUri).not.toBe(second.jwksUri);
+      const verifierOf = (issuer: TestIssuer) =>
+        createClerkAuth({ ...issuer.authOptions, env: {}, logger: false, tokenCache: false });
+      const fromFirst = await first.mintToken({}, { userId: 'user_first' });
+      const fromSecond = await second.mintToken({}, { userId: 'user_second' });
+      await expect(verifierOf(second).verify(fromFirst)).resolves.toMatchObject({ sub: 'user_first', iss: first.issuer });
+      await expect(verifierOf(first).verify(fromSecond)).resolves.toMatchObject({ sub: 'user_second', iss: second.issuer });
+      // A fresh issuer's key is another one: its JWKS refuses the kept key's tokens.
+      const other = await createTestIssuer({ frontendApi });
+      try {
+        await expect(verifierOf(other).verify(fromFirst)).rejects.toThrow();
+      } finally {
+        await other.close();
+      }
+    } finally {
+      await Promise.all([first.close(), second.close()]);
+    }
+  });
+
+  it('rejects a key that is not an RSA private JWK with a TypeError', async () => {
+    const rsa = await generateKeyPair('RS256', { extractable: true });
+    const ec = await generateKeyPair('ES256', { extractable: true });
+    const privateJwk = await exportJWK(rsa.privateKey);
+    const invalid: unknown[] = [
+      null,
+      { privateJwk, kid: '' },
+      { privateJwk },
+      { privateJwk: await exportJWK(rsa.publicKey), kid: 'k' },
+      { privateJwk: await exportJWK(ec.privateKey), kid: 'k' },
+      { privateJwk: { ...privateJwk, alg: 'PS256' }, kid: 'k' },
+      { privateJwk: { ...privateJwk, n: 'AAAA' }, kid: 'k' },
+      { kid: 'k' },
+    ];
+    for (const key of invalid) {
+      // An issuer created by mistake is closed, so that a failure leaves no server behind.
+      const outcome = await createTestIssuer({ key: key as never }).then(
+        (issuer) => issuer.close().then(() => 'created'),
+        (error: unknown) => error,
+      );
+      expect(outcome).toBeInstanceOf(TypeError);
+    }
+    await expect(createTestIssuer({ key: { privateJwk: await exportJWK(rsa.publicKey), kid: 'k' } })).rejects.toThrow(
+      /invalid `key`: `privateJwk` must be an RSA private key/,
+    );
   });
 });

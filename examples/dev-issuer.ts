@@ -2,19 +2,19 @@
  * The embedded development issuer of `npm start` and `npm run token`: a stand-in for a Clerk development instance
  * (a Frontend API host, a `pk_test_` publishable key, an RSA key pair, its JWKS on 127.0.0.1, v2 session tokens).
  *
- * Unlike the testing kit's `createTestIssuer()` (a new key per run, for test suites), its key pair is kept in a
- * git-ignored file, `<DEMO_DATA_DIR or data>/dev-issuer.json`, so that tokens survive restarts of the demo server.
- * Delete the file to get a new instance (every token minted before stops working).
+ * It is the testing kit's `createTestIssuer()` (`clerk-mastra-auth/testing`) given a kept key: instead of a new key per
+ * run (what test suites want), its key pair is kept in a git-ignored file, `<DEMO_DATA_DIR or data>/dev-issuer.json`,
+ * so that tokens survive restarts of the demo server. Delete the file to get a new instance (every token minted before
+ * stops working).
  *
  * Development only: it refuses to run with `NODE_ENV=production`, and its JWKS listens on 127.0.0.1 only.
  */
-import { createHash, randomBytes, webcrypto } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { link, mkdir, readFile, unlink, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { exportJWK, generateKeyPair, importJWK } from 'jose';
+import { exportJWK, generateKeyPair } from 'jose';
 import type { JWK } from 'jose';
+import { createTestIssuer, type TestIssuer, type TestOrg } from '../src/testing/index.js';
 
 /** The variables that make `npm start` use real Clerk instead of the development issuer. */
 export const CLERK_KEY_VARIABLES = ['CLERK_PUBLISHABLE_KEY', 'CLERK_SECRET_KEY', 'CLERK_JWKS_URI', 'CLERK_JWT_KEY'] as const;
@@ -47,12 +47,7 @@ export function refuseProduction(env: Env = process.env): void {
 }
 
 /** An organization membership (Clerk's user-facing form: `org:admin`, `org:<feature>:<permission>`). */
-export interface DevOrg {
-  id: string;
-  slug?: string;
-  role: string;
-  permissions?: string[];
-}
+export type DevOrg = TestOrg;
 
 export interface DevMintOptions {
   /** `sub`. */
@@ -108,11 +103,11 @@ export interface DevIssuer {
   /** `pk_test_` + base64(`<frontendApi>$`), as Clerk's development instances. */
   readonly publishableKey: string;
   readonly kid: string;
-  /** The public key set. */
-  readonly jwks: { keys: JWK[] };
+  /** Where the JWKS is served: `http://127.0.0.1:<ephemeral port>/.well-known/jwks.json`. */
+  readonly jwksUri: string;
   mint(options: DevMintOptions): Promise<DevToken>;
-  /** Serves the JWKS at `http://127.0.0.1:<ephemeral port>/.well-known/jwks.json`. */
-  serveJwks(): Promise<{ jwksUri: string; close(): Promise<void> }>;
+  /** Stops serving the JWKS (minting still works). Call it when done, or the process stays alive. */
+  close(): Promise<void>;
 }
 
 interface KeyFile {
@@ -185,40 +180,9 @@ async function createKeyFile(path: string): Promise<{ file: KeyFile; created: bo
 }
 
 /**
- * Encodes an organization as Clerk's v2 session tokens do: `o.rol` without the `org:` prefix, `o.per` the permission
- * names, `fea` the features (`o:<feature>`), `o.fpm` one bitmask per feature over `o.per`.
- */
-export function encodeOrg(org: DevOrg): { o: Record<string, unknown>; fea?: string } {
-  const features: string[] = [];
-  const names: string[] = [];
-  const pairs: Array<[number, number]> = [];
-  for (const permission of org.permissions ?? []) {
-    const parts = (permission.startsWith('org:') ? permission.slice(4) : permission).split(':');
-    const [feature, name] = parts;
-    if (parts.length !== 2 || !feature || !name) {
-      throw new DemoError(`Invalid permission "${permission}": expected org:<feature>:<permission>, e.g. org:weather:read.`);
-    }
-    let f = features.indexOf(feature);
-    if (f === -1) f = features.push(feature) - 1;
-    let n = names.indexOf(name);
-    if (n === -1) n = names.push(name) - 1;
-    pairs.push([f, n]);
-  }
-  const masks = features.map(() => 0);
-  for (const [f, n] of pairs) masks[f] = (masks[f] ?? 0) | (1 << n);
-  const o: Record<string, unknown> = { id: org.id, rol: org.role.replace(/^org:/, '') };
-  if (org.slug) o.slg = org.slug;
-  if (names.length === 0) return { o };
-  o.per = names.join(',');
-  o.fpm = masks.join(',');
-  return { o, fea: features.map((feature) => `o:${feature}`).join(',') };
-}
-
-const b64url = (data: Uint8Array | string): string => Buffer.from(data).toString('base64url');
-
-/**
- * Loads the development issuer from `<dir>/dev-issuer.json`, creating the file (mode 0600) on first use.
- * Throws a `DemoError` under `NODE_ENV=production` or for a damaged key file.
+ * Loads the development issuer from `<dir>/dev-issuer.json`, creating the file (mode 0600) on first use, and serves its
+ * JWKS on an ephemeral port of 127.0.0.1 until `close()`. Throws a `DemoError` under `NODE_ENV=production` or for a
+ * damaged key file.
  */
 export async function loadDevIssuer({ dir = dataDirOf(), env = process.env }: { dir?: string; env?: Env } = {}): Promise<DevIssuer> {
   refuseProduction(env);
@@ -227,74 +191,36 @@ export async function loadDevIssuer({ dir = dataDirOf(), env = process.env }: { 
   const existing = await readKeyFile(keyFile);
   const { file, created } = existing ? { file: existing, created: false } : await createKeyFile(keyFile);
 
-  const privateKey = (await importJWK({ ...file.privateJwk, alg: 'RS256' }, 'RS256')) as CryptoKey;
-  const { kty, n, e } = file.privateJwk;
-  const publicJwk: JWK = { kid: file.kid, kty, alg: 'RS256', use: 'sig', n, e };
-  const issuer = `https://${file.frontendApi}`;
+  let kit: TestIssuer;
+  try {
+    kit = await createTestIssuer({ frontendApi: file.frontendApi, key: { privateJwk: file.privateJwk, kid: file.kid } });
+  } catch (error) {
+    if (error instanceof TypeError) throw new DemoError(`${keyFile}: ${error.message} Delete it to make a new one.`);
+    throw error;
+  }
 
   const mint = async (options: DevMintOptions): Promise<DevToken> => {
-    const lifetime = options.expiresInSeconds ?? 60;
-    const now = Math.floor(Date.now() / 1000);
-    const exp = options.expired ? now - 120 : now + lifetime;
-    const iat = exp - lifetime;
     // One session per user and key, as a signed-in browser keeps its session across token refreshes.
-    const sid = `sess_${createHash('sha256').update(`${file.kid}:${options.userId}`).digest('hex').slice(0, 27)}`;
-    const claims: Record<string, unknown> = {
-      ...(options.azp === null ? {} : { azp: options.azp }),
-      exp,
-      fva: [0, -1],
-      iat,
-      iss: issuer,
-      nbf: iat - 10,
-      sid,
-      sts: options.pending ? 'pending' : 'active',
-      sub: options.userId,
-      v: 2,
-    };
-    if (options.org) {
-      const { o, fea } = encodeOrg(options.org);
-      claims.o = o;
-      if (fea) claims.fea = fea;
-    }
-    const header = { alg: 'RS256', kid: file.kid, typ: 'JWT' };
-    const input = `${b64url(JSON.stringify(header))}.${b64url(JSON.stringify(claims))}`;
-    const signature = await webcrypto.subtle.sign({ name: 'RSASSA-PKCS1-v1_5' }, privateKey, new TextEncoder().encode(input));
-    return { token: `${input}.${b64url(new Uint8Array(signature))}`, header, claims, expiresAt: new Date(exp * 1000) };
-  };
-
-  const serveJwks = async () => {
-    const body = JSON.stringify({ keys: [publicJwk] });
-    const server = createServer((req, res) => {
-      const path = new URL(req.url ?? '/', 'http://127.0.0.1').pathname;
-      const ok = path === '/.well-known/jwks.json' && (req.method === 'GET' || req.method === 'HEAD');
-      res.writeHead(ok ? 200 : 404, { 'content-type': 'application/json', 'cache-control': 'no-store' });
-      res.end(ok ? body : '{"error":"not found"}');
-    });
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(0, '127.0.0.1', () => resolve());
-    });
-    const { port } = server.address() as AddressInfo;
-    return {
-      jwksUri: `http://127.0.0.1:${port}/.well-known/jwks.json`,
-      close: () =>
-        new Promise<void>((resolve) => {
-          server.close(() => resolve());
-          server.closeAllConnections();
-        }),
-    };
+    const sid = `sess_${createHash('sha256').update(`${kit.kid}:${options.userId}`).digest('hex').slice(0, 27)}`;
+    const org = options.org && { ...options.org, slug: options.org.slug || undefined };
+    const token = await kit.mintToken(
+      { azp: options.azp ?? undefined, sid },
+      { userId: options.userId, org, expiresInSeconds: options.expiresInSeconds, pending: options.pending, expired: options.expired },
+    );
+    const { header, claims } = decodeJwt(token) as { header: Record<string, unknown>; claims: Record<string, unknown> };
+    return { token, header, claims, expiresAt: new Date(Number(claims.exp) * 1000) };
   };
 
   return {
     keyFile,
     created,
-    frontendApi: file.frontendApi,
-    issuer,
-    publishableKey: `pk_test_${Buffer.from(`${file.frontendApi}$`).toString('base64')}`,
-    kid: file.kid,
-    jwks: { keys: [publicJwk] },
+    frontendApi: kit.frontendApi,
+    issuer: kit.issuer,
+    publishableKey: kit.publishableKey,
+    kid: kit.kid,
+    jwksUri: kit.jwksUri,
     mint,
-    serveJwks,
+    close: kit.close,
   };
 }
 

@@ -139,22 +139,21 @@ try {
   const lines: string[] = [];
   if (dev) {
     issuer = await loadDevIssuer({ dir: dataDirOf(env), env });
-    const jwks = await issuer.serveJwks();
-    cleanups.push(jwks.close);
+    cleanups.push(issuer.close);
     options = {
       publishableKey: issuer.publishableKey,
-      jwksUri: jwks.jwksUri,
+      jwksUri: issuer.jwksUri,
       issuer: issuer.issuer,
       // The playground's origins: a token asked for by another page (azp) is refused.
       authorizedParties: [base, `http://localhost:${port}`],
       logger: log,
       env: {},
     };
-    keys = `the development issuer's JWKS, ${jwks.jwksUri}`;
+    keys = `the development issuer's JWKS, ${issuer.jwksUri}`;
     lines.push(
       'clerk-mastra-auth demo: DEVELOPMENT MODE (no CLERK_* variables set). Not for production.',
       `  An embedded development issuer stands in for a Clerk development instance: issuer ${issuer.issuer} (local only),`,
-      `  JWKS ${jwks.jwksUri}, key pair ${issuer.created ? 'created in' : 'kept in'} ${issuer.keyFile} (git-ignored; tokens survive restarts).`,
+      `  JWKS ${issuer.jwksUri}, key pair ${issuer.created ? 'created in' : 'kept in'} ${issuer.keyFile} (git-ignored; tokens survive restarts).`,
     );
   } else {
     options = { logger: log };

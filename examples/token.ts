@@ -111,6 +111,8 @@ else if (!/^https?:\/\/[^/\s]+$/.test(azp)) usage(`--azp must be an origin such 
 
 try {
   const issuer = await loadDevIssuer();
+  // Only minting is needed here: stop serving the JWKS at once, or the process stays alive.
+  await issuer.close();
   const minted = await issuer.mint({ userId: sub, org, azp, expiresInSeconds: ttl, pending: values.pending, expired: values.expired });
   if (values.json) {
     console.log(JSON.stringify({ token: minted.token, ...decodeJwt(minted.token), expiresAt: minted.expiresAt.toISOString() }, null, 2));

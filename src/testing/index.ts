@@ -1,9 +1,9 @@
 /**
  * `clerk-mastra-auth/testing`: a local, offline stand-in for Clerk in tests.
  *
- * {@link createTestIssuer} generates an RSA key pair, serves its JWKS over HTTP on 127.0.0.1 and signs
- * Clerk-shaped session tokens (v2 by default, v1 on request), so a test suite can exercise real
- * signature checks, real JWKS fetches and JWKS outages without a Clerk account or network access.
+ * {@link createTestIssuer} generates an RSA key pair (or uses the one it is given), serves its JWKS over HTTP
+ * on 127.0.0.1 and signs Clerk-shaped session tokens (v2 by default, v1 on request), so a test suite can
+ * exercise real signature checks, real JWKS fetches and JWKS outages without a Clerk account or network access.
  *
  * Never use this module in production: {@link createTestIssuer} refuses to run when
  * `NODE_ENV === 'production'`.
@@ -14,8 +14,23 @@ import { randomBytes, webcrypto } from 'node:crypto';
 import { createServer } from 'node:http';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { exportJWK, exportSPKI, generateKeyPair } from 'jose';
+import { exportJWK, exportSPKI, generateKeyPair, importJWK } from 'jose';
 import type { JWK } from 'jose';
+
+/**
+ * A key pair to sign with instead of a freshly generated one (see {@link TestIssuerOptions.key}), e.g. one kept
+ * in a file so that tokens survive restarts.
+ */
+export interface TestIssuerKey {
+  /**
+   * The RSA private key as a JWK: `kty: 'RSA'` with `n`, `e`, `d` (and normally `p`, `q`, `dp`, `dq`, `qi`), e.g.
+   * `await exportJWK(privateKey)` of an extractable `generateKeyPair('RS256')`. Its `alg`, when present, must be
+   * `'RS256'`; `use`, `key_ops` and `ext` are ignored. The public key is derived from `n` and `e`.
+   */
+  privateJwk: JWK;
+  /** Key id of this key: the `kid` of its JWKS entry and of the tokens signed with it. A non-empty string. */
+  kid: string;
+}
 
 /** Options of {@link createTestIssuer}. */
 export interface TestIssuerOptions {
@@ -31,6 +46,14 @@ export interface TestIssuerOptions {
   instance?: 'test' | 'live';
   /** Clock in milliseconds since the epoch, used for the default `iat` / `nbf` / `exp` of minted tokens. Default `Date.now`. */
   clock?: () => number;
+  /**
+   * Sign with this key pair instead of generating one: two issuers given the same key (and `frontendApi`) mint
+   * tokens that verify against each other's JWKS. {@link TestIssuer.rotateKey} still replaces it with a fresh key.
+   * Throws a `TypeError` when `privateJwk` is not a usable RSA private JWK (a public key, another key type, an `alg`
+   * other than RS256, numbers that do not make one key pair) or `kid` is not a non-empty string.
+   * Default: a fresh RSA-2048 key pair with a random `kid`.
+   */
+  key?: TestIssuerKey;
 }
 
 /** An organization membership to encode in a minted token. */
@@ -162,11 +185,43 @@ const HUGE_PADDING = 1024 * 1024 + 4096;
 
 const randomHex = (bytes: number): string => randomBytes(bytes).toString('hex');
 
-async function newKeyMaterial(kid: string): Promise<KeyMaterial> {
-  const { publicKey, privateKey } = await generateKeyPair('RS256', { extractable: true });
+async function keyMaterialOf(kid: string, publicKey: CryptoKey, privateKey: CryptoKey): Promise<KeyMaterial> {
   const jwk = await exportJWK(publicKey);
   const publicJwk: JWK = { kid, kty: jwk.kty, alg: 'RS256', use: 'sig', n: jwk.n, e: jwk.e };
   return { kid, privateKey, jwtKey: await exportSPKI(publicKey), publicJwk };
+}
+
+async function newKeyMaterial(kid: string): Promise<KeyMaterial> {
+  const { publicKey, privateKey } = await generateKeyPair('RS256', { extractable: true });
+  return keyMaterialOf(kid, publicKey, privateKey);
+}
+
+/** Validates and imports {@link TestIssuerOptions.key}. */
+async function givenKeyMaterial(key: TestIssuerKey): Promise<KeyMaterial> {
+  const invalid = (problem: string, cause?: unknown): TypeError =>
+    new TypeError(`createTestIssuer: invalid \`key\`: ${problem}.`, cause === undefined ? undefined : { cause });
+  if (typeof key !== 'object' || key === null) throw invalid('expected { privateJwk, kid }');
+  if (typeof key.kid !== 'string' || key.kid === '') throw invalid('`kid` must be a non-empty string');
+  const jwk = key.privateJwk as JWK | null | undefined;
+  if (typeof jwk !== 'object' || jwk === null || jwk.kty !== 'RSA') throw invalid('`privateJwk` must be an RSA JWK (kty "RSA")');
+  if (typeof jwk.d !== 'string' || typeof jwk.n !== 'string' || typeof jwk.e !== 'string') {
+    throw invalid('`privateJwk` must be an RSA private key (with `n`, `e` and `d`), not a public one');
+  }
+  if (jwk.alg !== undefined && jwk.alg !== 'RS256') throw invalid(`\`privateJwk\` is for ${jwk.alg}, not RS256`);
+  const { kty, n, e, d, p, q, dp, dq, qi } = jwk;
+  try {
+    const privateKey = await importJWK({ kty, n, e, d, p, q, dp, dq, qi }, 'RS256', { extractable: true });
+    const publicKey = await importJWK({ kty, n, e }, 'RS256', { extractable: true });
+    // WebCrypto imports inconsistent numbers without a word: a signature that does not verify reveals them.
+    const probe = new TextEncoder().encode('createTestIssuer');
+    const signature = await webcrypto.subtle.sign({ name: 'RSASSA-PKCS1-v1_5' }, privateKey as CryptoKey, probe);
+    if (!(await webcrypto.subtle.verify({ name: 'RSASSA-PKCS1-v1_5' }, publicKey as CryptoKey, signature, probe))) {
+      throw new Error('its signatures do not verify with its public part (n, e)');
+    }
+    return await keyMaterialOf(key.kid, publicKey as CryptoKey, privateKey as CryptoKey);
+  } catch (error) {
+    throw invalid('`privateJwk` is not a usable RS256 private key', error);
+  }
 }
 
 const newKid = (): string => `ins_test_${randomHex(12)}`;
@@ -234,8 +289,8 @@ function validateFrontendApi(host: string): void {
 }
 
 /**
- * Starts a local Clerk stand-in: a fresh RSA-2048 key pair, its JWKS served on an ephemeral port of
- * 127.0.0.1, and a token minter. Throws when `NODE_ENV` is `'production'`.
+ * Starts a local Clerk stand-in: a fresh RSA-2048 key pair (or {@link TestIssuerOptions.key}), its JWKS served
+ * on an ephemeral port of 127.0.0.1, and a token minter. Throws when `NODE_ENV` is `'production'`.
  *
  * @example
  * ```ts
@@ -262,7 +317,7 @@ export async function createTestIssuer(options: TestIssuerOptions = {}): Promise
   const publishableKey = `pk_${instance}_${Buffer.from(`${frontendApi}$`, 'utf8').toString('base64')}`;
   const secretKey = `sk_${instance}_${randomHex(20)}`;
 
-  let current = await newKeyMaterial(newKid());
+  let current = options.key === undefined ? await newKeyMaterial(newKid()) : await givenKeyMaterial(options.key);
   let previous: KeyMaterial | undefined;
   let foreignKey: Promise<CryptoKey> | undefined;
   let failure: JwksFailureMode = null;
