@@ -3,9 +3,9 @@
  * its own so that a test can always kill it (tsx runs the script in a child process of its own), a free port, and a
  * temporary data directory (`DEMO_DATA_DIR`: the dev issuer's key file and the LibSQL database).
  */
+import { freePort } from '../support/http.js';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -121,17 +121,6 @@ export function npmToken(args: string[], env: NodeJS.ProcessEnv): Promise<{ code
   });
 }
 
-/** A port free on 127.0.0.1 right now. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 /** A temporary data directory, and its removal. */
 export function tempDataDir(): { dir: string; remove(): void } {
@@ -141,3 +130,5 @@ export function tempDataDir(): { dir: string; remove(): void } {
 
 /** True when the text contains a stack trace. */
 export const hasStack = (text: string): boolean => /^\s+at .+(:\d+:\d+\)?|\(native\))$/m.test(text);
+
+export { freePort };

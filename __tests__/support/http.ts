@@ -1,3 +1,4 @@
+import { createServer } from 'node:net';
 import { request as httpRequest, type Agent, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
@@ -64,4 +65,16 @@ export async function statusOf(call: Promise<unknown>): Promise<number> {
   } catch (error) {
     return (error as { status?: number }).status ?? -1;
   }
+}
+
+/** A port free on 127.0.0.1 right now (for a child process that must be told its port). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
 }

@@ -5,9 +5,9 @@
  * When neither is possible (not root, no PostgreSQL server programs, no `postgres` user) it returns `{ skip }`;
  * `failOrSkip()` turns that into a failure when `process.env.CI` is set: CI must run the PostgreSQL tests.
  */
+import { freePort } from './http.js';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { chown, mkdtemp, readFile, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -27,16 +27,6 @@ export interface Postgres {
 const START_TIMEOUT_MS = 30_000;
 const COMMAND_TIMEOUT_MS = 60_000;
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 async function whyNot(): Promise<{ bindir: string; uid: number; gid: number } | { skip: string }> {
   if (typeof process.getuid !== 'function' || process.getuid() !== 0) {
