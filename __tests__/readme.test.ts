@@ -18,7 +18,7 @@ describe('README', () => {
     const scripts: Record<string, string> = JSON.parse(readFileSync('package.json', 'utf8')).scripts;
     const named = new Set([...readme.matchAll(/\bnpm (?:run ([\w:-]+)|(start|test))\b/g)].map((m) => (m[1] ?? m[2])!));
     // The newcomer's two commands, the demo's token and tour, the benchmark and the package test.
-    expect([...named].sort()).toEqual(['bench', 'start', 'test', 'test:package', 'token', 'tour']);
+    expect([...named].sort()).toEqual(['bench', 'start', 'test', 'test:package', 'test:resilience', 'token', 'tour']);
     for (const name of named) {
       expect({ name, defined: name in scripts }).toEqual({ name, defined: true });
       const files = scripts[name]!.split(/\s+/).filter((word) => /\.(?:[cm]?[jt]s)$/.test(word));
