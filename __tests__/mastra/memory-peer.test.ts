@@ -4,54 +4,33 @@
  * context, so Mastra's memory routes trust the resource id the client sends: user B reads, writes and deletes
  * user A's thread. These tests assert that the peer DOES leak; memory-isolation.test.ts asserts that ours does not.
  */
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { describe, expect, it } from '@jest/globals';
 import { MastraClient } from '@mastra/client-js';
 import { MastraAuthClerk as PeerMastraAuthClerk } from '@mastra/auth-clerk';
-import { LibSQLStore } from '@mastra/libsql';
 import { MastraAuthClerk } from '../../src/mastra/index.js';
 import { statusOf } from '../support/http.js';
-import { createTestIssuer, type TestIssuer } from '../../src/testing/index.js';
-import { AGENT_ID, createMemoryApp, type MemoryApp } from '../support/memory-app.js';
+import { AGENT_ID, libsqlMemoryFixture } from '../support/memory-app.js';
 
-let issuer: TestIssuer;
-let dir: string;
-const stores: LibSQLStore[] = [];
-const apps: MemoryApp[] = [];
-
-beforeAll(async () => {
-  issuer = await createTestIssuer();
-  dir = await mkdtemp(join(tmpdir(), 'cma-peer-'));
-});
-afterAll(async () => {
-  for (const app of apps) await app.close();
-  for (const store of stores) await store.close();
-  await issuer.close();
-  await rm(dir, { recursive: true, force: true });
-});
+const fixture = libsqlMemoryFixture('peer');
+const issuer = () => fixture.issuer();
 
 /** The peer as the seed configures it: a syntactically valid publishable key for the issuer's host, a dummy secret key. */
 function peerProvider(): PeerMastraAuthClerk {
-  const host = new URL(issuer.jwksUri).host;
+  const host = new URL(issuer().jwksUri).host;
   return new PeerMastraAuthClerk({
     publishableKey: `pk_test_${Buffer.from(`${host}$`).toString('base64')}`,
     secretKey: 'sk_test_x',
-    jwksUri: issuer.jwksUri,
+    jwksUri: issuer().jwksUri,
   });
 }
 
 async function start(provider: PeerMastraAuthClerk | MastraAuthClerk, name: string): Promise<string> {
-  const storage = new LibSQLStore({ id: `peer-${name}`, url: `file:${join(dir, `${name}.db`)}` });
-  stores.push(storage);
-  const app = await createMemoryApp({ storage, mode: 'standalone', provider: provider as never });
-  apps.push(app);
+  const app = await fixture.app({ storage: fixture.store(name), mode: 'standalone', provider: provider as never });
   return app.base;
 }
 
 async function clients(base: string) {
-  const token = async (userId: string) => issuer.mintToken({}, { userId, org: { id: 'org_1', role: 'org:member' }, expiresInSeconds: 3600 });
+  const token = async (userId: string) => issuer().mintToken({}, { userId, org: { id: 'org_1', role: 'org:member' }, expiresInSeconds: 3600 });
   const make = async (userId: string) =>
     new MastraClient({ baseUrl: base, retries: 0, headers: { Authorization: `Bearer ${await token(userId)}` } });
   return { a: await make('user_a'), b: await make('user_b') };
@@ -94,7 +73,7 @@ describe('the peer @mastra/auth-clerk (no mapUserToResourceId): B reaches A\'s m
   });
 
   it('the same scenario with our MastraAuthClerk: B is refused (403) and A\'s thread is unchanged', async () => {
-    const { a, b } = await clients(await start(new MastraAuthClerk({ ...issuer.authOptions, env: {}, logger: false }), 'ours'));
+    const { a, b } = await clients(await start(new MastraAuthClerk({ ...issuer().authOptions, env: {}, logger: false }), 'ours'));
     await seed(a, 'a-thread');
     const before = await a.getMemoryThread({ threadId: 'a-thread', agentId: AGENT_ID }).listMessages();
 

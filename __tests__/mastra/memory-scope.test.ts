@@ -2,46 +2,24 @@
  * `resourceScope: 'organization'`: members of one organization share agent memory, outsiders see none, and a request
  * without an active organization is refused (403), standalone and with the Express middleware in front alike.
  */
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { beforeAll, describe, expect, it } from '@jest/globals';
 import { MastraClient } from '@mastra/client-js';
-import { LibSQLStore } from '@mastra/libsql';
 import { createClerkAuth } from '../../src/index.js';
 import { MastraAuthClerk, protectMemory } from '../../src/mastra/index.js';
 import { statusOf } from '../support/http.js';
-import { createTestIssuer, type TestIssuer } from '../../src/testing/index.js';
-import { AGENT_ID, createMemoryApp, type MemoryApp, type MemoryAppMode } from '../support/memory-app.js';
+import { AGENT_ID, libsqlMemoryFixture, type MemoryAppMode } from '../support/memory-app.js';
 
-let issuer: TestIssuer;
-let dir: string;
-const stores: LibSQLStore[] = [];
-const apps: MemoryApp[] = [];
-
-beforeAll(async () => {
-  issuer = await createTestIssuer();
-  dir = await mkdtemp(join(tmpdir(), 'cma-scope-'));
-});
-afterAll(async () => {
-  for (const app of apps) await app.close();
-  for (const store of stores) await store.close();
-  await issuer.close();
-  await rm(dir, { recursive: true, force: true });
-});
+const fixture = libsqlMemoryFixture('scope');
 
 async function start(mode: MemoryAppMode): Promise<string> {
-  const storage = protectMemory(new LibSQLStore({ id: `scope-${mode}`, url: `file:${join(dir, `${mode}.db`)}` }));
-  stores.push(storage);
-  const clerkAuth = createClerkAuth({ ...issuer.authOptions, env: {}, logger: false });
+  const storage = protectMemory(fixture.store(mode));
+  const clerkAuth = createClerkAuth({ ...fixture.issuer().authOptions, env: {}, logger: false });
   const provider = new MastraAuthClerk({ clerkAuth, resourceScope: 'organization' });
-  const app = await createMemoryApp({ storage, mode, clerkAuth, provider: provider as never });
-  apps.push(app);
-  return app.base;
+  return (await fixture.app({ storage, mode, clerkAuth, provider: provider as never })).base;
 }
 
 async function client(base: string, userId: string, orgId?: string): Promise<MastraClient> {
-  const token = await issuer.mintToken({}, { userId, org: orgId ? { id: orgId, role: 'org:member' } : undefined, expiresInSeconds: 3600 });
+  const token = await fixture.issuer().mintToken({}, { userId, org: orgId ? { id: orgId, role: 'org:member' } : undefined, expiresInSeconds: 3600 });
   return new MastraClient({ baseUrl: base, retries: 0, headers: { Authorization: `Bearer ${token}` } });
 }
 
@@ -73,7 +51,7 @@ describe.each<MemoryAppMode>(['standalone', 'mixed'])('organization-scoped memor
   it('refuses a user without an active organization with 403', async () => {
     const loner = await client(base, 'user_loner');
     const res = await fetch(`${base}/api/memory/threads?agentId=${AGENT_ID}&resourceId=user_loner`, {
-      headers: { Authorization: `Bearer ${await issuer.mintToken({}, { userId: 'user_loner' })}` },
+      headers: { Authorization: `Bearer ${await fixture.issuer().mintToken({}, { userId: 'user_loner' })}` },
     });
     expect(res.status).toBe(403);
     expect(await statusOf(loner.listAgents())).toBe(403);
@@ -82,7 +60,7 @@ describe.each<MemoryAppMode>(['standalone', 'mixed'])('organization-scoped memor
 
 describe('resourceScope options', () => {
   it('refuses an unknown scope and a scope next to mapUserToResourceId, at start-up', () => {
-    const options = { ...issuer.authOptions, env: {}, logger: false as const };
+    const options = { ...fixture.issuer().authOptions, env: {}, logger: false as const };
     expect(() => new MastraAuthClerk({ ...options, resourceScope: 'team' as never })).toThrow(
       'MastraAuthClerk: "resourceScope" must be "user" or "organization"',
     );

@@ -312,6 +312,18 @@ describe.each(FRAMEWORKS)('%s', (_frameworkName, framework) => {
       expect((await get('/v1/api/agents/public', member)).status).toBe(200);
     });
 
+    /** A sub-app at /v1 with the middleware inside it and a report route, listening. */
+    async function subAppAtV1(clerkAuth: ClerkAuth) {
+      const app = framework();
+      const sub = framework();
+      sub.use(clerkMastraAuth({ clerkAuth }));
+      sub.get('/admin/report', (_req, res) => res.json({ report: 'secret' }));
+      app.use('/v1', sub);
+      const server = await serve(app);
+      perTest.push(server.close);
+      return server;
+    }
+
     it('a sub-app mounted at /v1: ctx.path is the FULL routed path, mount included (/v1/admin/report)', async () => {
       const seen: Seen[] = [];
       // Written as documented: for Express, ctx.path includes the mount path, so the sub-app's report is /v1/admin.
@@ -324,13 +336,7 @@ describe.each(FRAMEWORKS)('%s', (_frameworkName, framework) => {
           return !ctx.path.toLowerCase().startsWith('/v1/admin') || isAdmin(user);
         },
       });
-      const app = framework();
-      const sub = framework();
-      sub.use(clerkMastraAuth({ clerkAuth }));
-      sub.get('/admin/report', (_req, res) => res.json({ report: 'secret' }));
-      app.use('/v1', sub);
-      const server = await serve(app);
-      perTest.push(server.close);
+      const server = await subAppAtV1(clerkAuth);
       const get = (target: string, token: string) => raw(server.port, 'GET', target, bearer(token));
 
       for (const target of ['/v1/admin/report', '/V1/Admin/REPORT', '/v1/%61dmin/report', '/v1/admin/report/']) {
@@ -346,13 +352,7 @@ describe.each(FRAMEWORKS)('%s', (_frameworkName, framework) => {
       // Documents the contract: the policy must name the mount. '/admin' never appears in ctx.path here.
       const seen: Seen[] = [];
       const clerkAuth = createClerkAuth({ ...issuer.authOptions, env: {}, logger: false, authorizeUser: documentedPolicy(seen) });
-      const app = framework();
-      const sub = framework();
-      sub.use(clerkMastraAuth({ clerkAuth }));
-      sub.get('/admin/report', (_req, res) => res.json({ report: 'secret' }));
-      app.use('/v1', sub);
-      const server = await serve(app);
-      perTest.push(server.close);
+      const server = await subAppAtV1(clerkAuth);
       await raw(server.port, 'GET', '/v1/admin/report', bearer(member));
       expect(seen.map((s) => s.path)).toEqual(['/v1/admin/report']);
     });

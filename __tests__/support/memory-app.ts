@@ -6,7 +6,13 @@
  *   `new MastraAuthClerk({ clerkAuth })` sharing the same `createClerkAuth()`; plus an Express route `/me`.
  * - `standalone`: only the Mastra provider given in `provider` (ours or `@mastra/auth-clerk`'s).
  */
+import { afterAll, beforeAll } from '@jest/globals';
+import { mkdtemp, rm } from 'node:fs/promises';
 import type { Server } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { LibSQLStore } from '@mastra/libsql';
+import { createTestIssuer, type TestIssuer } from '../../src/testing/index.js';
 import type { AddressInfo } from 'node:net';
 import express from 'express';
 import { Agent } from '@mastra/core/agent';
@@ -93,6 +99,42 @@ export async function createMemoryApp(options: MemoryAppOptions): Promise<Memory
       await Promise.race([memory.settled?.(), new Promise((resolve) => setTimeout(resolve, 5_000).unref())]);
       server.closeAllConnections();
       await new Promise((resolve) => server.close(resolve));
+    },
+  };
+}
+
+/**
+ * For a test file: a test issuer, a temp directory for LibSQL files, and every store and app it opens, all closed
+ * and removed after the file's tests.
+ */
+export function libsqlMemoryFixture(prefix: string) {
+  let issuer: TestIssuer | undefined;
+  let dir = '';
+  const stores: LibSQLStore[] = [];
+  const apps: MemoryApp[] = [];
+  beforeAll(async () => {
+    issuer = await createTestIssuer();
+    dir = await mkdtemp(join(tmpdir(), `cma-${prefix}-`));
+  });
+  afterAll(async () => {
+    for (const app of apps) await app.close();
+    for (const store of stores) await store.close();
+    await issuer?.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+  return {
+    issuer: (): TestIssuer => issuer!,
+    /** A LibSQL store in a file of its own, closed after the tests. */
+    store(name: string): LibSQLStore {
+      const store = new LibSQLStore({ id: `${prefix}-${name}`, url: `file:${join(dir, `${name}.db`)}` });
+      stores.push(store);
+      return store;
+    },
+    /** `createMemoryApp`, closed after the tests. */
+    async app(options: MemoryAppOptions): Promise<MemoryApp> {
+      const app = await createMemoryApp(options);
+      apps.push(app);
+      return app;
     },
   };
 }

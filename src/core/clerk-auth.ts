@@ -5,7 +5,7 @@
  */
 import { decodeJwt } from 'jose';
 import type { ClerkClaims } from './claims.js';
-import { readCredential, type CredentialHeaders, type TokenPeek } from './credentials.js';
+import { readCredential, type CredentialHeaders, type CredentialRules, type TokenPeek } from './credentials.js';
 import { ClerkAuthError, type ClerkAuthErrorCode } from './errors.js';
 import { resolveOptions, type ClerkAuthOptions, type Logger, type ResolvedOptions } from './options.js';
 import { allowAuthenticated, type AuthorizeContext, type AuthorizeUser } from './policy.js';
@@ -62,6 +62,8 @@ export class ClerkAuth {
   private readonly verifier: Verifier;
   private readonly policy: AuthorizeUser<ClerkClaims>;
   private readonly sink: LogSink;
+  /** How this instance reads credentials, built once (not per request). */
+  private readonly credentialRules: CredentialRules;
   private readonly peek = (token: string): TokenPeek | undefined => {
     const cached = this.verifier.cached(token);
     if (cached) return cached;
@@ -80,6 +82,12 @@ export class ClerkAuth {
     this.sink = sinkOf(options.logger);
     this.config = resolveOptions(options);
     this.verifier = new Verifier(this.config);
+    this.credentialRules = Object.freeze({
+      realm: this.config.realm,
+      cookieSuffix: this.config.cookieSuffix,
+      issuers: this.config.issuers,
+      peek: this.peek,
+    });
     this.policy = options.authorizeUser ?? allowAuthenticated;
     this.hasPolicy = options.authorizeUser !== undefined;
   }
@@ -96,13 +104,7 @@ export class ClerkAuth {
    * (400), a bad token (401: a bad token never becomes anonymous), keys unreachable (503).
    */
   authenticate(headers: CredentialHeaders): RequestState | Promise<RequestState> {
-    const { config } = this;
-    const credential = readCredential(headers, {
-      realm: config.realm,
-      cookieSuffix: config.cookieSuffix,
-      issuers: config.issuers,
-      peek: this.peek,
-    });
+    const credential = readCredential(headers, this.credentialRules);
     if (credential.from === 'none') return SIGNED_OUT['token-missing'];
     if (credential.from === 'signed-out-cookie') return SIGNED_OUT['session-signed-out'];
     const { token } = credential;
