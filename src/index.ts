@@ -17,6 +17,7 @@ export {
 export {
   ClerkAuthConfigError,
   parsePublishableKey,
+  type BackendApiOptions,
   type ClerkAuthOptions,
   type JwksOptions,
   type Logger,
@@ -26,7 +27,15 @@ export { verifyClerkToken } from './core/verify-token.js';
 export { createClerkAuth, type ClerkAuth, type RequestState, type SignedOutReason } from './core/clerk-auth.js';
 export type { CredentialHeaders } from './core/credentials.js';
 export { rolePermissions, type RolePermissions, type RolePermissionsOptions } from './core/permissions.js';
-export type { ClerkAuthObject, SignedInAuth, SignedOutAuth } from './core/auth-object.js';
+export type {
+  AnyClerkAuthObject,
+  ClerkAuthObject,
+  MachineAuthObject,
+  SignedInAuth,
+  SignedOutAuth,
+  UnauthenticatedMachineAuth,
+} from './core/auth-object.js';
+export type { AcceptsToken, MachineTokenType, TokenType } from './core/token-types.js';
 export {
   clerkMastraAuth,
   getClerkAuth,
@@ -35,4 +44,5 @@ export {
   type ClerkMastraAuthOptions,
   type ClerkRequestAuth,
   type ExpressAuthOptions,
+  type RequireClerkAuthOptions,
 } from './express/middleware.js';

@@ -231,7 +231,7 @@ describe('token categories at the verifier', () => {
     const token = await issuer.mintToken(claims, { header });
     const error = await expectAuthError(pemAuth().verify(token), 'token-type-mismatch', 401);
     expect(error.headers['WWW-Authenticate']).toBe(
-      'Bearer realm="api", error="invalid_token", error_description="The token is not a Clerk session token."',
+      'Bearer realm="api", error="invalid_token", error_description="This kind of token is not accepted here."',
     );
   });
 

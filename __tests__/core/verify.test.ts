@@ -80,7 +80,7 @@ describe('token shape, before any decoding', () => {
   it('rejects a token over 8 KiB without decoding it', async () => {
     const token = await issuer.mintToken({ padding: 'x'.repeat(9000) });
     const error = await expectAuthError(auth().verify(token), 'token-invalid', 401);
-    expect(error.message).toBe('The session token is too large.');
+    expect(error.message).toBe('The token is too large.');
   });
 
   it('rejects non-canonical base64url (stray bits in the last character) even though it decodes the same', async () => {

@@ -112,10 +112,10 @@ describe.each(frameworks)('%s', (_name, express) => {
       await expectRejected(await req, 400, 'request-invalid', message);
     });
 
-    const NOT_A_JWT = 'The session token is not three canonical base64url parts.';
+    const NOT_A_JWT = 'The token is not three canonical base64url parts.';
     it.each<[string, number, ClerkAuthErrorCode, string, string]>([
       ['empty', 401, 'token-missing', '', 'No session token was sent.'],
-      ['12 KB', 401, 'token-invalid', `Bearer ${'a'.repeat(12_000)}`, 'The session token is too large.'],
+      ['12 KB', 401, 'token-invalid', `Bearer ${'a'.repeat(12_000)}`, 'The token is too large.'],
       ['non-ASCII', 401, 'token-invalid', 'Bearer \u00e9\u00fc.\u00f1\u00e7.\u00e0\u00ff', NOT_A_JWT],
       ['two segments', 401, 'token-invalid', 'Bearer a.b', NOT_A_JWT],
       ['three junk segments', 401, 'token-invalid', 'Bearer a.b.c', NOT_A_JWT],
@@ -170,7 +170,7 @@ describe.each(frameworks)('%s', (_name, express) => {
       const res = await request(appWith({ optional: true })).get('/me').set('Authorization', `Bearer ${await issuer.mintToken({}, { expired: true })}`);
       await expectRejected(res, 401, 'token-expired');
       const junk = await request(appWith({ optional: true })).get('/me').set('Authorization', 'Bearer a.b.c');
-      await expectRejected(junk, 401, 'token-invalid', 'The session token is not three canonical base64url parts.');
+      await expectRejected(junk, 401, 'token-invalid', 'The token is not three canonical base64url parts.');
     });
 
     it('treats a pending session as signed out, as Clerk does', async () => {

@@ -62,7 +62,7 @@ export const ACCESS_DENIED_CHALLENGE = challenge(
   'insufficient_scope',
   'The signed-in user is not allowed to access this resource.',
 );
-export const TYPE_MISMATCH_CHALLENGE = challenge('invalid_token', 'The token is not a Clerk session token.');
+export const TYPE_MISMATCH_CHALLENGE = challenge('invalid_token', 'This kind of token is not accepted here.');
 export const SIGNED_OUT_CHALLENGE = challenge(
   'invalid_token',
   'The session cookie belongs to a signed-out or refreshed session.',

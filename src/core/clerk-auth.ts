@@ -9,17 +9,32 @@ import { readCredential, type CredentialHeaders, type CredentialRules, type Toke
 import { ClerkAuthError, type ClerkAuthErrorCode } from './errors.js';
 import { resolveOptions, type ClerkAuthOptions, type Logger, type ResolvedOptions } from './options.js';
 import { allowAuthenticated, type AuthorizeContext, type AuthorizeUser } from './policy.js';
+import { machineAuth } from './auth-object.js';
 import type { RouteTable, RouteResource } from './routes.js';
-import { Verifier } from './verifier.js';
+import { BackendApiVerifier } from './backend-api.js';
+import { accepts, acceptsMask, opaqueTypeOf, SESSION_ONLY, MACHINE_TYPES, type TokenType, type TokenTypeMask } from './token-types.js';
+import { Verifier, verifiedOf, type Verified } from './verifier.js';
 
 const NO_READINGS: readonly RouteResource[] = Object.freeze([]);
+
+/** What an adapter knows of a request for the policy; the core adds the resource and the token's type. */
+export type AdapterContext = Omit<AuthorizeContext, 'resource' | 'tokenType' | 'machine'>;
 
 /** Why a request is signed out. With `optional: true` an adapter lets it through signed out; else it is a 401. */
 export type SignedOutReason = Extract<ClerkAuthErrorCode, 'token-missing' | 'session-pending' | 'session-signed-out'>;
 
 /** What a request's credentials amount to, computed once by the core; adapters only convert it. */
 export type RequestState =
-  | { readonly status: 'signed-in'; readonly token: string; readonly claims: ClerkClaims }
+  | {
+      readonly status: 'signed-in';
+      readonly token: string;
+      /** Which kind of Clerk token signed the request in. */
+      readonly tokenType: TokenType;
+      /** The `user` the policy sees: a session's claims, or a machine token's `{ sub, exp, jti }`. */
+      readonly claims: ClerkClaims;
+      /** The verified token (with Clerk's machine verification result for machine tokens). */
+      readonly verified: Verified;
+    }
   | { readonly status: 'signed-out'; readonly reason: SignedOutReason };
 
 const SIGNED_OUT: Readonly<Record<SignedOutReason, RequestState>> = Object.freeze({
@@ -60,13 +75,15 @@ export class ClerkAuth {
   /** False when every verified user passes: adapters then skip building the policy's context. */
   readonly hasPolicy: boolean;
   private readonly verifier: Verifier;
+  /** Opaque machine tokens, verified by the Backend API; built only when some machine type is accepted. */
+  private backend: BackendApiVerifier | undefined;
   private readonly policy: AuthorizeUser<ClerkClaims>;
   private readonly sink: LogSink;
   /** How this instance reads credentials, built once (not per request). */
   private readonly credentialRules: CredentialRules;
   private readonly peek = (token: string): TokenPeek | undefined => {
     const cached = this.verifier.cached(token);
-    if (cached) return cached;
+    if (cached) return cached.user;
     try {
       return decodeJwt(token);
     } catch {
@@ -82,6 +99,9 @@ export class ClerkAuth {
     this.sink = sinkOf(options.logger);
     this.config = resolveOptions(options);
     this.verifier = new Verifier(this.config);
+    if ((this.config.acceptsToken & MACHINE_TYPES) !== 0 && !this.config.secretKey && !this.config.machineSecretKey) {
+      this.notice('info', 'opaque machine tokens (mt_…, oat_…) need CLERK_SECRET_KEY; only their JWT form is accepted');
+    }
     this.credentialRules = Object.freeze({
       realm: this.config.realm,
       cookieSuffix: this.config.cookieSuffix,
@@ -93,8 +113,21 @@ export class ClerkAuth {
   }
 
   /** The verified claims of a session token; rejects with a `ClerkAuthError`. */
-  verify(token: string): Promise<ClerkClaims> {
-    return this.verifier.verify(token);
+  async verify(token: string): Promise<ClerkClaims> {
+    return (await this.verifier.verify(token, SESSION_ONLY)).user;
+  }
+
+  /**
+   * The token types an adapter or guard accepts: its own `acceptsToken` (validated here, at start-up), else this
+   * object's.
+   */
+  acceptsMask(value: unknown, option: string): TokenTypeMask {
+    return acceptsMask(value, option, this.config.acceptsToken);
+  }
+
+  /** What a verified `user` object is: its token type and, for machine tokens, Clerk's verification result. */
+  verifiedOf(user: ClerkClaims): Verified | undefined {
+    return verifiedOf(user);
   }
 
   /**
@@ -103,16 +136,34 @@ export class ClerkAuth {
    * with) a `ClerkAuthError` for credentials that must be refused whatever the route: malformed or ambiguous
    * (400), a bad token (401: a bad token never becomes anonymous), keys unreachable (503).
    */
-  authenticate(headers: CredentialHeaders): RequestState | Promise<RequestState> {
+  authenticate(headers: CredentialHeaders, mask: TokenTypeMask = this.config.acceptsToken): RequestState | Promise<RequestState> {
     const credential = readCredential(headers, this.credentialRules);
     if (credential.from === 'none') return SIGNED_OUT['token-missing'];
     if (credential.from === 'signed-out-cookie') return SIGNED_OUT['session-signed-out'];
     const { token } = credential;
-    const clientUat = credential.from === 'cookie' ? credential.clientUat : 0;
+    let clientUat = 0;
+    if (credential.from === 'cookie') {
+      // A cookie is a browser's session, never a machine's credential; where sessions are not accepted it is none.
+      if (!accepts(mask, 'session_token')) return SIGNED_OUT['token-missing'];
+      mask = SESSION_ONLY;
+      clientUat = credential.clientUat;
+    }
+    const opaque = opaqueTypeOf(token);
+    if (opaque !== undefined) {
+      if (!accepts(mask, opaque)) throw this.typeMismatch();
+      const backend = (this.backend ??= new BackendApiVerifier(this.config));
+      const answered = backend.cached(token);
+      if (answered instanceof ClerkAuthError) throw answered;
+      if (answered) return this.signedIn(token, answered, 0);
+      return backend.verify(token, opaque).then((verified) => this.signedIn(token, verified, 0));
+    }
     const cached = this.verifier.cached(token);
-    if (cached) return this.signedIn(token, cached, clientUat);
-    return this.verifier.verify(token).then(
-      (claims) => this.signedIn(token, claims, clientUat),
+    if (cached) {
+      if (!accepts(mask, cached.tokenType)) throw this.typeMismatch();
+      return this.signedIn(token, cached, clientUat);
+    }
+    return this.verifier.verify(token, mask).then(
+      (verified) => this.signedIn(token, verified, clientUat),
       (error: unknown) => {
         if (error instanceof ClerkAuthError && error.code === 'session-pending') return SIGNED_OUT['session-pending'];
         throw error;
@@ -120,10 +171,15 @@ export class ClerkAuth {
     );
   }
 
-  private signedIn(token: string, claims: ClerkClaims, clientUat: number): RequestState {
+  private typeMismatch(): ClerkAuthError {
+    return new ClerkAuthError('token-type-mismatch', { realm: this.config.realm });
+  }
+
+  private signedIn(token: string, verified: Verified, clientUat: number): RequestState {
+    const claims = verified.user;
     // A cookie older than the browser's last sign-in or refresh (`__client_uat`) belongs to an earlier session.
     if (typeof claims.iat === 'number' && claims.iat < clientUat) return SIGNED_OUT['session-signed-out'];
-    return { status: 'signed-in', token, claims };
+    return { status: 'signed-in', token, tokenType: verified.tokenType, claims, verified };
   }
 
   /** Runs the shared `authorizeUser` policy. Resolves true or false; rejects if the policy throws. */
@@ -148,7 +204,14 @@ export class ClerkAuth {
    * mount prefix is not known here (`/api/agents/agents` is agent `agents` under `/api`, or the agent list under
    * `/api/agents`). Resolves false for a route parameter whose percent-encoding does not decode.
    */
-  async authorizeRoute(user: ClerkClaims, ctx: Omit<AuthorizeContext, 'resource'>, rawPath: string): Promise<boolean> {
+  /** The policy context of a request: what an adapter read, plus the token type and machine of the verified user. */
+  contextFor(user: ClerkClaims, base: AdapterContext): AuthorizeContext {
+    const verified = verifiedOf(user);
+    return { ...base, tokenType: verified?.tokenType ?? 'session_token', machine: verified ? machineAuth(verified) : undefined };
+  }
+
+  async authorizeRoute(user: ClerkClaims, base: AdapterContext, rawPath: string): Promise<boolean> {
+    const ctx = this.contextFor(user, base);
     const readings = this.routes?.match(ctx.method, rawPath) ?? NO_READINGS;
     if (readings === 'invalid') return false;
     if (readings.length === 0) return this.authorize(user, ctx);
@@ -172,7 +235,8 @@ export class ClerkAuth {
    */
   log(event: string, error: unknown): void {
     if (error instanceof ClerkAuthError && error.status >= 500) {
-      this.sink.warn?.(`[clerk-mastra-auth] keys unavailable (${error.code})${outageReason(error)}`);
+      const what = error.code === 'backend-api-failed-to-load' ? "Clerk's Backend API unavailable" : 'keys unavailable';
+      this.sink.warn?.(`[clerk-mastra-auth] ${what} (${error.code})${outageReason(error)}`);
       return;
     }
     const code = error instanceof ClerkAuthError ? error.code : typeof error === 'string' ? error : 'unexpected-error';

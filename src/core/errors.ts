@@ -21,8 +21,10 @@ export type ClerkAuthErrorCode =
   | 'session-pending'
   | 'session-signed-out'
   | 'token-type-mismatch'
+  | 'token-revoked'
   | 'jwk-kid-mismatch'
   | 'jwk-remote-failed-to-load'
+  | 'backend-api-failed-to-load'
   | 'request-invalid'
   | 'access-denied';
 
@@ -86,8 +88,9 @@ const CODES: Record<ClerkAuthErrorCode, CodeInfo> = {
   'token-type-mismatch': {
     status: 401,
     bearerError: 'invalid_token',
-    message: 'The token is not a Clerk session token.',
+    message: 'This kind of token is not accepted here.',
   },
+  'token-revoked': { status: 401, bearerError: 'invalid_token', message: 'The token has been revoked.' },
   'jwk-kid-mismatch': {
     status: 401,
     bearerError: 'invalid_token',
@@ -96,6 +99,10 @@ const CODES: Record<ClerkAuthErrorCode, CodeInfo> = {
   'jwk-remote-failed-to-load': {
     status: 503,
     message: 'The signing keys could not be loaded; try again later.',
+  },
+  'backend-api-failed-to-load': {
+    status: 503,
+    message: "Clerk's Backend API could not verify the token; try again later.",
   },
   'request-invalid': {
     status: 400,

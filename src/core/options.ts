@@ -6,6 +6,7 @@
 import { createHash, createPublicKey, type KeyObject } from 'node:crypto';
 import type { ClerkClaims } from './claims.js';
 import type { AuthorizeUser } from './policy.js';
+import { acceptsMask, bitOf, SESSION_ONLY, type AcceptsToken, type TokenTypeMask } from './token-types.js';
 
 /** Tuning of the remote JWKS key set. Durations in milliseconds. */
 export interface JwksOptions {
@@ -29,6 +30,22 @@ export interface JwksOptions {
   maxResponseBytes?: number;
 }
 
+/** Tuning of the Backend API calls that verify opaque machine tokens (`mt_…`, `oat_…`, `ak_…`). Milliseconds. */
+export interface BackendApiOptions {
+  /**
+   * How long an answer is trusted (default 10000): a token verified by the Backend API is not checked again for
+   * this long, so a revoked API key or M2M token stops working within this bound; a refused one is remembered as long.
+   */
+  cacheInMs?: number;
+  /** A Backend API call that takes longer fails, 503 (default 5000). */
+  timeoutInMs?: number;
+  /**
+   * After a failed call (network, timeout, 5xx, 429), no call for this long, doubling per consecutive failure up to
+   * 30 s (default 1000); meanwhile opaque tokens not in the cache get 503, never a call per request.
+   */
+  failureBackoffInMs?: number;
+}
+
 /** Options of `createClerkAuth`, `verifyClerkToken` and both adapters. */
 export interface ClerkAuthOptions {
   /**
@@ -50,6 +67,20 @@ export interface ClerkAuthOptions {
   secretKey?: string;
   /** Backend API base URL (default `https://api.clerk.com`). Env: `CLERK_API_URL`. */
   apiUrl?: string;
+  /**
+   * Which Clerk tokens sign a request in: `'session_token'` (default), `'m2m_token'`, `'oauth_token'`, `'api_key'`,
+   * a list of them, or `'any'`, as `@clerk/express`'s `acceptsToken`. Machine tokens are read from the
+   * `Authorization` header only. JWT-format M2M and OAuth tokens are verified locally; opaque ones (`mt_…`, `oat_…`,
+   * `ak_…`) with the Backend API, which needs `secretKey`.
+   */
+  acceptsToken?: AcceptsToken;
+  /**
+   * The machine secret key (`ak_…`) that verifies opaque M2M tokens scoped to this machine; without it the secret key
+   * is used. Env: `CLERK_MACHINE_SECRET_KEY`.
+   */
+  machineSecretKey?: string;
+  /** Tuning of the Backend API calls for opaque machine tokens. */
+  backendApi?: BackendApiOptions;
   /** Expected `iss`; overrides the issuer derived from the publishable key or the JWKS URL. */
   issuer?: string | string[];
   /** Expected `aud`; when set, a token must carry one of these audiences. */
@@ -120,6 +151,10 @@ export interface ResolvedOptions {
   /** Suffix of this instance's cookie names (`__session_<suffix>`), when the publishable key is known. */
   cookieSuffix: string | undefined;
   apiUrl: string;
+  /** The token types accepted unless an adapter or guard says otherwise. */
+  acceptsToken: TokenTypeMask;
+  machineSecretKey: string | undefined;
+  backendApi: Required<BackendApiOptions>;
 }
 
 const ENV = {
@@ -127,6 +162,7 @@ const ENV = {
   jwksUri: 'CLERK_JWKS_URI',
   jwtKey: 'CLERK_JWT_KEY',
   secretKey: 'CLERK_SECRET_KEY',
+  machineSecretKey: 'CLERK_MACHINE_SECRET_KEY',
   apiUrl: 'CLERK_API_URL',
   authorizedParties: 'CLERK_AUTHORIZED_PARTIES',
 } as const;
@@ -172,6 +208,7 @@ export function withEnvironment(options: ClerkAuthOptions = {}): ClerkAuthOption
     jwksUri: options.jwksUri ?? envValue(env, ENV.jwksUri),
     jwtKey: options.jwtKey ?? envValue(env, ENV.jwtKey),
     secretKey: options.secretKey ?? envValue(env, ENV.secretKey),
+    machineSecretKey: options.machineSecretKey ?? envValue(env, ENV.machineSecretKey),
     apiUrl: options.apiUrl ?? envValue(env, ENV.apiUrl),
     authorizedParties:
       options.authorizedParties ??
@@ -346,6 +383,21 @@ export function resolveOptions(input: ClerkAuthOptions = {}): ResolvedOptions {
     fail('"realm" must be a non-empty string of printable ASCII characters');
   }
 
+  const accepted = acceptsMask(options.acceptsToken, 'acceptsToken', SESSION_ONLY);
+  const b = options.backendApi ?? {};
+  const backendApi: Required<BackendApiOptions> = Object.freeze({
+    cacheInMs: duration(b.cacheInMs, 'backendApi.cacheInMs', 10_000),
+    timeoutInMs: duration(b.timeoutInMs, 'backendApi.timeoutInMs', 5_000),
+    failureBackoffInMs: duration(b.failureBackoffInMs, 'backendApi.failureBackoffInMs', 1_000),
+  });
+  if (options.machineSecretKey !== undefined && (typeof options.machineSecretKey !== 'string' || !/^\S+$/.test(options.machineSecretKey))) {
+    fail('"machineSecretKey" (CLERK_MACHINE_SECRET_KEY) must be a non-empty string without spaces');
+  }
+  if ((accepted & bitOf('api_key')) !== 0 && options.secretKey === undefined) {
+    // API keys are always opaque: without the secret key every one would be refused.
+    fail('"acceptsToken" includes "api_key", which the Backend API verifies: set "secretKey" (CLERK_SECRET_KEY)');
+  }
+
   const j = options.jwks ?? {};
   const jwks: Required<JwksOptions> = Object.freeze({
     cacheMaxAgeInMs: duration(j.cacheMaxAgeInMs, 'jwks.cacheMaxAgeInMs', DEFAULT_JWKS_OPTIONS.cacheMaxAgeInMs),
@@ -371,6 +423,9 @@ export function resolveOptions(input: ClerkAuthOptions = {}): ResolvedOptions {
     now: options.now ?? Date.now,
     secretKey: options.secretKey,
     cookieSuffix,
-    apiUrl: options.apiUrl ?? DEFAULT_API_URL,
+    apiUrl: parseUrl(options.apiUrl ?? DEFAULT_API_URL, 'apiUrl (CLERK_API_URL)').href.replace(/\/$/, ''),
+    acceptsToken: accepted,
+    machineSecretKey: options.machineSecretKey,
+    backendApi,
   });
 }

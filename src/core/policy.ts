@@ -1,7 +1,9 @@
 /**
  * The one authorization policy shared by the Express middleware and the Mastra provider.
  */
+import type { MachineAuthObject } from './auth-object.js';
 import type { RouteResource } from './routes.js';
+import type { TokenType } from './token-types.js';
 
 export type { RouteResource } from './routes.js';
 
@@ -28,6 +30,16 @@ export interface AuthorizeContext<Request = unknown> {
    */
   resource?: RouteResource;
   headers: HeaderReader;
+  /**
+   * Which kind of Clerk token signed the request in: always `'session_token'` unless the app accepts machine tokens
+   * (`acceptsToken`). A rule meant for people should check it: `ctx.tokenType === 'session_token' && ...`.
+   */
+  tokenType: TokenType;
+  /**
+   * For a machine token, Clerk's machine AuthObject: `tokenType`, `id`, `subject`, `scopes`, `claims`, and
+   * `machineId` (M2M), `userId` and `clientId` (OAuth), `name`, `userId` or `orgId` (API key). Undefined for sessions.
+   */
+  machine?: MachineAuthObject;
   /** Which adapter is asking. */
   source: 'express' | 'mastra';
   /** The framework's own request: Express's `req`, or the Web `Request` Mastra passes. */

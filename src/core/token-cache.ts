@@ -5,15 +5,13 @@
  * set changes, so a key rotated out stops being trusted within a minute. Each verifier owns one cache, so an entry has
  * passed exactly that verifier's issuer, audience, `azp` and session-status rules.
  */
-import type { ClerkClaims } from './claims.js';
-
 /** How long a verified token is trusted without checking its signature again (Clerk's token lifetime). */
 export const MAX_AGE_IN_MS = 60_000;
 
-interface Entry {
+interface Entry<T> {
   /** The whole token: a hit is a hit only for exactly this token. */
   token: string;
-  claims: ClerkClaims;
+  value: T;
   verifiedAt: number;
 }
 
@@ -26,14 +24,14 @@ function keyOf(token: string): string {
   return token.length > 48 ? token.slice(-48) : token;
 }
 
-export class TokenCache {
-  private readonly entries = new Map<string, Entry>();
+export class TokenCache<T> {
+  private readonly entries = new Map<string, Entry<T>>();
   /** Bumped by `clear()`: a verification that started before a clear must not insert its result after it. */
   generation = 0;
 
   constructor(private readonly maxEntries: number) {}
 
-  get(token: string, now: number): ClerkClaims | undefined {
+  get(token: string, now: number): T | undefined {
     if (this.maxEntries === 0) return undefined;
     const key = keyOf(token);
     const entry = this.entries.get(key);
@@ -42,10 +40,10 @@ export class TokenCache {
       this.entries.delete(key);
       return undefined;
     }
-    return entry.claims;
+    return entry.value;
   }
 
-  set(token: string, claims: ClerkClaims, now: number, generation: number): void {
+  set(token: string, value: T, now: number, generation: number): void {
     if (this.maxEntries === 0 || generation !== this.generation) return;
     if (this.entries.size >= this.maxEntries) {
       // Map iterates in insertion order: the first key is the oldest.
@@ -55,7 +53,7 @@ export class TokenCache {
     const key = keyOf(token);
     // Re-inserted at the end: a token verified again is the newest, not the first to go.
     this.entries.delete(key);
-    this.entries.set(key, { token, claims, verifiedAt: now });
+    this.entries.set(key, { token, value, verifiedAt: now });
   }
 
   delete(token: string): void {

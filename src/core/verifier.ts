@@ -1,14 +1,46 @@
 /**
- * The verification of one Clerk session token, with Clerk's rules (`@clerk/backend` `verifyToken` is the
- * reference) in this order: size and charset before any decoding, `alg` (jose), `typ`, the signature before any claim,
- * then `sub`, `exp`, `nbf`, `iat` (with the clock skew), `iss`, `aud`, `azp`, and the session status.
+ * The verification of one Clerk JWT, with Clerk's rules (`@clerk/backend` `verifyToken` and `verifyMachineAuthToken`
+ * are the reference) in this order: size and charset before any decoding, `alg` (jose), the token type from the
+ * header (refused before the signature when not accepted), the signature before any claim, then `sub`, `exp`, `nbf`,
+ * `iat` (with the clock skew), `iss`, `aud`, and for sessions `azp` and the session status.
+ *
+ * Session tokens, JWT-format M2M tokens and OAuth access tokens share the keys and the verified-token cache.
  */
-import { compactVerify, decodeProtectedHeader } from 'jose';
+import { compactVerify, decodeProtectedHeader, type JWSHeaderParameters, type FlattenedJWSInput } from 'jose';
 import type { ClerkClaims } from './claims.js';
 import { ClerkAuthError, type ClerkAuthErrorCode } from './errors.js';
 import { createKeyResolver, type KeyResolver } from './keys.js';
 import type { ResolvedOptions } from './options.js';
 import { TokenCache } from './token-cache.js';
+import { accepts, bitOf, type MachineTokenType, type TokenType, type TokenTypeMask } from './token-types.js';
+
+/**
+ * Clerk's verification result of a machine token, in Clerk's own shape (`M2MToken`, `IdPOAuthAccessToken`,
+ * `APIKey` of `@clerk/backend`): what `authenticatedMachineObject` builds the machine AuthObject from.
+ */
+export interface MachineData {
+  readonly id: string;
+  readonly subject: string;
+  readonly scopes: readonly string[];
+  readonly claims?: Readonly<Record<string, unknown>> | null;
+  readonly clientId?: string;
+  readonly name?: string;
+  readonly aud?: readonly string[];
+  readonly expiration?: number | null;
+  readonly [field: string]: unknown;
+}
+
+/** A verified token: its type, the `user` the policy sees, and for machine tokens Clerk's verification result. */
+export interface Verified {
+  readonly tokenType: TokenType;
+  /**
+   * For a session, its verified claims. For a machine token, only `{ sub, exp, jti }` (subject, expiry, token id):
+   * never the token's custom claims, so a rule written for sessions (`user.o?.rol === 'admin'`) cannot be met by claims
+   * a machine chose.
+   */
+  readonly user: ClerkClaims;
+  readonly machine?: { readonly tokenType: MachineTokenType; readonly data: MachineData; readonly token: string };
+}
 
 /** Clerk session tokens are about 1 KiB; anything past 8 KiB is refused before any decoding. */
 export const MAX_TOKEN_LENGTH = 8192;
@@ -22,6 +54,83 @@ const SESSION_CATEGORIES: ReadonlySet<unknown> = new Set([undefined, 'cl_B7d4PD1
 const OAUTH_TOKEN_TYPES: ReadonlySet<unknown> = new Set(['at+jwt', 'application/at+jwt']);
 /** The subject prefix of Clerk machine identities (M2M tokens). */
 const MACHINE_SUBJECT_PREFIX = 'mch_';
+/** The header category of Clerk's JWT-format M2M tokens (`JWT_CATEGORY_M2M_TOKEN`). */
+const M2M_CATEGORY = 'cl_B7d4PD333AAA';
+/** Claims of an M2M JWT that are not custom claims (`@clerk/backend` `M2M_RESERVED_JWT_CLAIMS`). */
+const M2M_RESERVED_CLAIMS: ReadonlySet<string> = new Set(['iss', 'sub', 'exp', 'nbf', 'iat', 'jti']);
+
+/** The kind of a JWT by its header, before the signature; `session_token` may still turn out an M2M token by `sub`. */
+type JwtKind = 'session_token' | 'm2m_token' | 'oauth_token' | 'other';
+
+function jwtKindOf(header: JWSHeaderParameters): JwtKind {
+  if (OAUTH_TOKEN_TYPES.has(header.typ)) return 'oauth_token';
+  if (header.cat === M2M_CATEGORY) return 'm2m_token';
+  // A JWT template, or any category Clerk may add: never accepted (SEC-340, SDK-107 in @clerk/backend).
+  if (!SESSION_CATEGORIES.has(header.cat)) return 'other';
+  return 'session_token';
+}
+
+function stringList(value: unknown): string[] | undefined {
+  return Array.isArray(value) && value.every((v) => typeof v === 'string') ? (value as string[]) : undefined;
+}
+
+/** Clerk's `M2MToken.fromJwtPayload`, as data. */
+function m2mData(payload: Record<string, unknown>): MachineData {
+  const claims: Record<string, unknown> = {};
+  for (const key of Object.keys(payload)) if (!M2M_RESERVED_CLAIMS.has(key)) claims[key] = payload[key];
+  const scopes = typeof payload.scopes === 'string' ? payload.scopes.split(' ') : (stringList(payload.aud) ?? (typeof payload.aud === 'string' ? [payload.aud] : []));
+  return {
+    id: typeof payload.jti === 'string' ? payload.jti : '',
+    subject: payload.sub as string,
+    scopes,
+    claims: Object.keys(claims).length > 0 ? claims : null,
+    revoked: false,
+    revocationReason: null,
+    expired: false,
+    expiration: (payload.exp as number) * 1000,
+    createdAt: typeof payload.iat === 'number' ? payload.iat * 1000 : undefined,
+    updatedAt: typeof payload.iat === 'number' ? payload.iat * 1000 : undefined,
+  };
+}
+
+/** Clerk's `IdPOAuthAccessToken.fromJwtPayload`, as data. */
+function oauthData(payload: Record<string, unknown>): MachineData {
+  const scopes = stringList(payload.scp) ?? (typeof payload.scope === 'string' ? payload.scope.split(' ') : []);
+  return {
+    id: typeof payload.jti === 'string' ? payload.jti : '',
+    clientId: typeof payload.client_id === 'string' ? payload.client_id : '',
+    type: 'oauth_token',
+    subject: payload.sub as string,
+    scopes,
+    revoked: false,
+    revocationReason: null,
+    expired: false,
+    expiration: (payload.exp as number) * 1000,
+    createdAt: typeof payload.iat === 'number' ? payload.iat * 1000 : undefined,
+    updatedAt: typeof payload.iat === 'number' ? payload.iat * 1000 : undefined,
+    aud: payload.aud === undefined ? undefined : ([payload.aud].flat() as string[]),
+  };
+}
+
+/** Every verified token by its `user` object, so an adapter handed only the user (Mastra) finds its type. */
+const byUser = new WeakMap<object, Verified>();
+
+/** The verified token a `user` object came from, or undefined for an object this library did not verify. */
+export function verifiedOf(user: object): Verified | undefined {
+  return byUser.get(user);
+}
+
+/** Freezes a verified token and records it by its user. */
+export function sealVerified(verified: Verified): Verified {
+  Object.freeze(verified);
+  byUser.set(verified.user, verified);
+  return verified;
+}
+
+/** The `user` of a machine token: subject, expiry (seconds) and token id, nothing a machine could choose. */
+export function machineUser(subject: string, expSeconds: number, id: string): ClerkClaims {
+  return Object.freeze({ sub: subject, exp: expSeconds, jti: id }) as ClerkClaims;
+}
 
 function base64urlValue(code: number): number {
   if (code >= 65 && code <= 90) return code - 65; // A-Z
@@ -94,7 +203,7 @@ function joseCode(token: string, code: string | undefined): ClerkAuthErrorCode {
 
 export class Verifier {
   private readonly keys: KeyResolver;
-  private readonly cache: TokenCache;
+  private readonly cache: TokenCache<Verified>;
   private readonly verifyOptions: { algorithms: string[] };
 
   constructor(private readonly options: ResolvedOptions) {
@@ -113,50 +222,58 @@ export class Verifier {
     return new ClerkAuthError(code, { realm: this.options.realm, message, cause });
   }
 
-  /** The header checks jose does not make, then the key: runs after the `alg` check and before the signature. */
-  private readonly checkedKey: KeyResolver = (header, token) => {
-    // Only session tokens sign a user in (SEC-340, SDK-107 in @clerk/backend): an M2M token, an OAuth access token
-    // or a JWT-template token is refused before its signature is even checked.
-    if (!SESSION_CATEGORIES.has(header.cat) || OAUTH_TOKEN_TYPES.has(header.typ)) throw this.error('token-type-mismatch');
-    if (header.typ !== undefined && header.typ !== 'JWT') {
-      throw this.error('token-invalid', 'The session token type is not JWT.');
+  /**
+   * The header checks jose does not make, then the key: runs after the `alg` check and before the signature. A token
+   * of a type not accepted is refused here, before its signature costs anything.
+   */
+  private keyFor(header: JWSHeaderParameters, token: FlattenedJWSInput, mask: TokenTypeMask, kind: { value: JwtKind }) {
+    const found = jwtKindOf(header);
+    // A session-looking header may still be an M2M token, told by its subject after the signature.
+    const possible = found === 'other' ? 0 : found === 'session_token' ? bitOf('session_token') | bitOf('m2m_token') : bitOf(found);
+    if ((mask & possible) === 0) throw this.error('token-type-mismatch');
+    if (found !== 'oauth_token' && header.typ !== undefined && header.typ !== 'JWT') {
+      throw this.error('token-invalid', 'The token type (typ) is not JWT.');
     }
+    kind.value = found;
     return this.keys(header, token);
-  };
+  }
 
   /**
-   * The claims of a token verified earlier and still valid, synchronously, or undefined (then call `verify`, which
-   * also names the failure). Lets adapters answer a client that reuses its token without a promise.
+   * A token verified earlier and still valid, synchronously, or undefined (then call `verify`, which also names the
+   * failure). Lets adapters answer a client that reuses its token without a promise. The caller checks the type.
    */
-  cached(token: string): ClerkClaims | undefined {
+  cached(token: string): Verified | undefined {
     const now = this.options.now();
-    const claims = this.cache.get(token, now);
-    if (!claims) return undefined;
+    const verified = this.cache.get(token, now);
+    if (!verified) return undefined;
     try {
-      this.checkTimes(claims, now);
+      this.checkTimes(verified.user, now);
     } catch {
       this.cache.delete(token);
       return undefined;
     }
-    return claims;
+    return verified;
   }
 
-  /** Resolves with the verified, frozen claims; rejects with a `ClerkAuthError`. */
-  async verify(token: string): Promise<ClerkClaims> {
+  /** Resolves with the verified token if its type is in `mask`; rejects with a `ClerkAuthError`. */
+  async verify(token: string, mask: TokenTypeMask): Promise<Verified> {
     if (typeof token !== 'string' || token.length === 0) throw this.error('token-missing');
-    if (token.length > MAX_TOKEN_LENGTH) throw this.error('token-invalid', 'The session token is too large.');
+    if (token.length > MAX_TOKEN_LENGTH) throw this.error('token-invalid', 'The token is too large.');
 
     // A cached token past its time falls through: full verification names the failure (token-expired...).
     const cached = this.cached(token);
-    if (cached) return cached;
+    if (cached) {
+      if (!accepts(mask, cached.tokenType)) throw this.error('token-type-mismatch');
+      return cached;
+    }
 
     // Single flight: the requests a client sends at once with a token not checked yet share one signature check
     // (measured: 32 connections reusing 50 new tokens cost 1,300 checks instead of 50). Only tokens in flight are kept.
     const pending = this.inFlight.get(token);
-    if (pending && pending.generation === this.cache.generation) return pending.result;
+    if (pending && pending.generation === this.cache.generation && pending.mask === mask) return pending.result;
     const generation = this.cache.generation;
-    const result = this.verifyFresh(token);
-    const entry = { generation, result };
+    const result = this.verifyFresh(token, mask);
+    const entry = { generation, mask, result };
     this.inFlight.set(token, entry);
     try {
       return await result;
@@ -165,21 +282,22 @@ export class Verifier {
     }
   }
 
-  /** Verifications under way, by token, with the cache generation they started in. */
-  private readonly inFlight = new Map<string, { generation: number; result: Promise<ClerkClaims> }>();
+  /** Verifications under way, by token, with the cache generation they started in and the types they accept. */
+  private readonly inFlight = new Map<string, { generation: number; mask: TokenTypeMask; result: Promise<Verified> }>();
 
-  private async verifyFresh(token: string): Promise<ClerkClaims> {
+  private async verifyFresh(token: string, mask: TokenTypeMask): Promise<Verified> {
     const now = this.options.now();
     const generation = this.cache.generation;
     if (!wellFormed(token)) {
-      throw this.error('token-invalid', 'The session token is not three canonical base64url parts.');
+      throw this.error('token-invalid', 'The token is not three canonical base64url parts.');
     }
 
     let payloadBytes: Uint8Array;
+    const kind: { value: JwtKind } = { value: 'other' };
     try {
-      // jose parses the header and checks `alg` against the allow-list, then asks `checkedKey` (header checks, then
-      // the key), then checks the signature. The header's `jku`, `x5u` and `jwk` are never followed.
-      ({ payload: payloadBytes } = await compactVerify(token, this.checkedKey, this.verifyOptions));
+      // jose parses the header and checks `alg` against the allow-list, then asks `keyFor` (type and header checks,
+      // then the key), then checks the signature. The header's `jku`, `x5u` and `jwk` are never followed.
+      ({ payload: payloadBytes } = await compactVerify(token, (h: JWSHeaderParameters, t: FlattenedJWSInput) => this.keyFor(h, t, mask, kind), this.verifyOptions));
     } catch (error) {
       if (error instanceof ClerkAuthError) throw error;
       // No `cause`: jose's messages can quote the token's own header (an unknown `crit` name, say), and a logged
@@ -188,34 +306,69 @@ export class Verifier {
     }
 
     const claims = parseJsonObject(utf8.decode(payloadBytes));
-    if (!claims) throw this.error('token-invalid', 'The session token payload is not a JSON object.');
-    const verified = this.checkClaims(claims);
-    deepFreeze(verified);
+    if (!claims) throw this.error('token-invalid', 'The token payload is not a JSON object.');
+    if (typeof claims.sub !== 'string' || claims.sub.length === 0) {
+      throw this.error('token-invalid', 'The token has no subject (sub).');
+    }
+    // Clerk tells an M2M JWT by its subject too (`isM2MJwt`): a machine's subject is never a session.
+    let type: JwtKind = kind.value;
+    if (type === 'session_token' && claims.sub.startsWith(MACHINE_SUBJECT_PREFIX)) type = 'm2m_token';
+    if (type === 'other' || !accepts(mask, type)) throw this.error('token-type-mismatch');
+    // No session id: a template or machine token without Clerk's category header.
+    if (type === 'session_token' && (typeof claims.sid !== 'string' || claims.sid.length === 0)) throw this.error('token-type-mismatch');
+    this.checkCommon(claims, now);
+    let verified: Verified;
+    if (type === 'session_token') {
+      verified = { tokenType: type, user: deepFreeze(this.checkSession(claims as ClerkClaims)) };
+    } else {
+      const data = type === 'm2m_token' ? this.checkM2M(claims) : this.checkOAuth(claims);
+      verified = { tokenType: type, user: machineUser(data.subject, claims.exp as number, data.id), machine: { tokenType: type, data: deepFreeze(data), token } };
+    }
+    sealVerified(verified);
     this.cache.set(token, verified, now, generation);
     return verified;
   }
 
-  private checkClaims(claims: Record<string, unknown>): ClerkClaims {
-    const { options } = this;
-    if (typeof claims.sub !== 'string' || claims.sub.length === 0) {
-      throw this.error('token-invalid', 'The session token has no subject (sub).');
-    }
-    // A machine's subject, or no session id: a template or machine token without Clerk's category header.
-    if (claims.sub.startsWith(MACHINE_SUBJECT_PREFIX) || typeof claims.sid !== 'string' || claims.sid.length === 0) {
-      throw this.error('token-type-mismatch');
-    }
+  /** The claims every Clerk JWT has: `exp` (required), `nbf` and `iat` (numbers when present), and the times. */
+  private checkCommon(claims: Record<string, unknown>, now: number): void {
     if (typeof claims.exp !== 'number' || !Number.isFinite(claims.exp)) {
-      throw this.error('token-invalid', 'The session token has no valid expiry (exp).');
+      throw this.error('token-invalid', 'The token has no valid expiry (exp).');
     }
     for (const name of ['nbf', 'iat'] as const) {
       const value = claims[name];
       if (value !== undefined && (typeof value !== 'number' || !Number.isFinite(value))) {
-        throw this.error('token-invalid', `The session token claim ${name} is not a number.`);
+        throw this.error('token-invalid', `The token claim ${name} is not a number.`);
       }
     }
-    const typed = claims as ClerkClaims;
-    this.checkTimes(typed, this.options.now());
+    this.checkTimes(claims as ClerkClaims, now);
+  }
 
+  /** An M2M JWT: a machine subject; `iss`, when present, must be the instance's. */
+  private checkM2M(claims: Record<string, unknown>): MachineData {
+    if (!(claims.sub as string).startsWith(MACHINE_SUBJECT_PREFIX)) {
+      throw this.error('token-invalid', 'The M2M token subject is not a machine (mch_…).');
+    }
+    const { issuers } = this.options;
+    if (issuers && claims.iss !== undefined && (typeof claims.iss !== 'string' || !issuers.includes(claims.iss))) {
+      throw this.error('token-invalid-issuer');
+    }
+    return m2mData(claims);
+  }
+
+  /** An OAuth access token: the instance's issuer, and the audience when one is configured (Clerk's rule). */
+  private checkOAuth(claims: Record<string, unknown>): MachineData {
+    const { issuers, audiences } = this.options;
+    if (issuers && (typeof claims.iss !== 'string' || !issuers.includes(claims.iss))) throw this.error('token-invalid-issuer');
+    if (audiences) {
+      const list = claims.aud === undefined ? [] : [claims.aud].flat();
+      const valid = list.length > 0 && list.every((a) => typeof a === 'string' && a.length > 0);
+      if (!valid || !list.some((a) => audiences.includes(a as string))) throw this.error('token-invalid-audience');
+    }
+    return oauthData(claims);
+  }
+
+  private checkSession(typed: ClerkClaims): ClerkClaims {
+    const { options } = this;
     if (options.issuers && (typeof typed.iss !== 'string' || !options.issuers.includes(typed.iss))) {
       throw this.error('token-invalid-issuer');
     }
@@ -234,7 +387,7 @@ export class Verifier {
   }
 
   /** Clerk's time rules, in milliseconds, with the skew on each side. */
-  private checkTimes(claims: ClerkClaims, now: number): void {
+  checkTimes(claims: ClerkClaims, now: number): void {
     const skew = this.options.clockSkewInMs;
     if (claims.exp * 1000 <= now - skew) throw this.error('token-expired');
     if (typeof claims.nbf === 'number' && claims.nbf * 1000 > now + skew) throw this.error('token-not-active-yet');

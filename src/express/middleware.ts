@@ -3,9 +3,18 @@
  * nothing else; verification, policy and the error-to-HTTP mapping live in the core.
  */
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
-import { signedInAuth, signedOutAuth, type ClerkAuthObject } from '../core/auth-object.js';
+import {
+  forAcceptedToken,
+  machineAuth,
+  signedInAuth,
+  signedOutAuth,
+  type AnyClerkAuthObject,
+  type ClerkAuthObject,
+} from '../core/auth-object.js';
 import type { ClerkClaims } from '../core/claims.js';
-import { ClerkAuth, type RequestState, type SignedOutReason } from '../core/clerk-auth.js';
+import { ClerkAuth, type AdapterContext, type RequestState, type SignedOutReason } from '../core/clerk-auth.js';
+import { accepts, type AcceptsToken, type MachineTokenType, type TokenTypeMask } from '../core/token-types.js';
+import type { Verified } from '../core/verifier.js';
 import { AUTHORIZATION_ERROR_RESPONSE, ClerkAuthError, toErrorResponse, type ErrorResponse } from '../core/errors.js';
 import type { ClerkAuthOptions } from '../core/options.js';
 import type { AuthorizeContext, AuthorizeUser, HeaderReader } from '../core/policy.js';
@@ -25,6 +34,11 @@ export interface ExpressAuthOptions {
    * `status`, `code` and `headers` (`WWW-Authenticate`, `Retry-After`); `next(error)` hands it to Express.
    */
   onError?: (error: ClerkAuthError, req: Request, res: Response, next: NextFunction) => void;
+  /**
+   * The token types this middleware signs requests in with, replacing the shared configuration's `acceptsToken`
+   * (default: that list, `'session_token'` unless set). Any other type is refused, 401 `token-type-mismatch`.
+   */
+  acceptsToken?: AcceptsToken;
 }
 
 /**
@@ -35,7 +49,7 @@ export type ClerkMastraAuthOptions = ExpressAuthOptions &
   ((ClerkAuthOptions & { clerkAuth?: undefined }) | { clerkAuth: ClerkAuth });
 
 /** `req.auth`, as `@clerk/express` defines it: a function returning Clerk's AuthObject. */
-export type ClerkRequestAuth = (options?: unknown) => ClerkAuthObject;
+export type ClerkRequestAuth = (options?: unknown) => AnyClerkAuthObject;
 
 declare global {
   // eslint-disable-next-line @typescript-eslint/no-namespace
@@ -60,9 +74,10 @@ interface RequestStateFields {
   path: string;
   token?: string;
   claims?: ClerkClaims;
+  verified?: Verified;
   /** Why the request is signed out, when it is. */
   signedOut?: SignedOutReason;
-  authObject?: ClerkAuthObject;
+  authObject?: AnyClerkAuthObject;
 }
 
 const STATE = Symbol('clerk-mastra-auth.request');
@@ -78,11 +93,17 @@ function stateOf(req: Request): RequestStateFields | undefined {
   return (req as WithState)[STATE];
 }
 
-function authObjectOf(state: RequestStateFields): ClerkAuthObject {
-  state.authObject ??=
-    state.claims && state.token
-      ? signedInAuth(state.mount.auth.config, state.token, state.claims)
-      : signedOutAuth(state.signedOut === 'session-pending' ? 'pending' : undefined);
+/** The request's AuthObject of whatever type signed it in (a machine's as a shallow copy, like a session's). */
+function authObjectOf(state: RequestStateFields): AnyClerkAuthObject {
+  if (!state.authObject) {
+    const { verified, token, claims } = state;
+    const machine = verified ? machineAuth(verified) : undefined;
+    state.authObject = machine
+      ? { ...machine }
+      : claims && token
+        ? signedInAuth(state.mount.auth.config, token, claims)
+        : signedOutAuth(state.signedOut === 'session-pending' ? 'pending' : undefined);
+  }
   return state.authObject;
 }
 
@@ -90,7 +111,7 @@ function authObjectOf(state: RequestStateFields): ClerkAuthObject {
  * The one `req.auth` function, shared by every request: Clerk's SDK calls it as `req.auth(options)`, so `this` is
  * the request. Building the AuthObject waits until somebody asks for it. Called detached, it answers signed out.
  */
-const requestAuth = function (this: unknown): ClerkAuthObject {
+const requestAuth = function (this: unknown): AnyClerkAuthObject {
   const state = typeof this === 'object' && this !== null ? (this as WithState)[STATE] : undefined;
   return state ? authObjectOf(state) : signedOutAuth();
 } as ClerkRequestAuth;
@@ -104,16 +125,30 @@ function attach(req: Request, state: RequestStateFields): void {
 }
 
 /**
- * The request's Clerk AuthObject: `userId`, `sessionId`, `orgId`, `orgRole`, `has()`, `isAuthenticated`...
- * Reads only what `clerkMastraAuth()` stored, never a `req.auth` set by another middleware.
+ * The request's Clerk AuthObject, with `@clerk/express`'s `getAuth` rules: `getClerkAuth(req)` is the session's
+ * (`userId`, `sessionId`, `orgId`, `orgRole`, `has()`, `isAuthenticated`...), signed out for a machine token;
+ * `getClerkAuth(req, { acceptsToken })` returns a machine token's AuthObject (`tokenType`, `id`, `subject`,
+ * `scopes`...) when its type is in the list. Reads only what `clerkMastraAuth()` stored, never a `req.auth` set by
+ * another middleware.
  *
  * @example
  * app.get('/me', (req, res) => res.json({ userId: getClerkAuth(req).userId }));
+ * @example
+ * app.post('/jobs', (req, res) => {
+ *   const auth = getClerkAuth(req, { acceptsToken: 'm2m_token' });
+ *   res.json({ machineId: auth.isAuthenticated ? auth.subject : null });
+ * });
  */
-export function getClerkAuth(req: Request): ClerkAuthObject {
+export function getClerkAuth(req: Request, options?: { acceptsToken?: 'session_token' }): ClerkAuthObject;
+export function getClerkAuth<T extends MachineTokenType>(
+  req: Request,
+  options: { acceptsToken: T },
+): Extract<AnyClerkAuthObject, { tokenType: T }>;
+export function getClerkAuth(req: Request, options: { acceptsToken: AcceptsToken }): AnyClerkAuthObject;
+export function getClerkAuth(req: Request, options?: { acceptsToken?: AcceptsToken }): AnyClerkAuthObject {
   const state = stateOf(req);
   if (!state) throw new Error('getClerkAuth(req) needs app.use(clerkMastraAuth()) to run before it');
-  return authObjectOf(state);
+  return forAcceptedToken(authObjectOf(state), options?.acceptsToken);
 }
 
 /**
@@ -135,14 +170,8 @@ function headerReader(req: Request): HeaderReader {
   };
 }
 
-function expressContext(req: Request, path: string): AuthorizeContext<Request> {
-  return {
-    method: req.method,
-    path,
-    headers: headerReader(req),
-    source: 'express',
-    request: req,
-  };
+function expressContext(req: Request, state: RequestStateFields): AdapterContext {
+  return { method: req.method, path: state.path, headers: headerReader(req), source: 'express', request: req };
 }
 
 /** Every `Authorization` value: Node keeps only the first in `req.headers`, so duplicates are counted raw. */
@@ -179,7 +208,7 @@ async function runPolicy(
   const { mount } = state;
   let allowed: boolean;
   try {
-    allowed = (await policy(claims, expressContext(req, state.path))) === true;
+    allowed = (await policy(claims, mount.auth.contextFor(claims, expressContext(req, state)))) === true;
   } catch {
     mount.auth.log('authorizeUser threw', 'authorization-error');
     send(res, AUTHORIZATION_ERROR_RESPONSE);
@@ -213,6 +242,7 @@ function checkedPath(req: Request, realm: string): RoutablePath | ClerkAuthError
 function createMiddleware(auth: ClerkAuth, options: ExpressAuthOptions): RequestHandler {
   const { optional = false, onError } = options;
   if (onError !== undefined && typeof onError !== 'function') throw new TypeError('"onError" must be a function');
+  const mask = auth.acceptsMask(options.acceptsToken, 'acceptsToken');
   const realm = auth.config.realm;
   const mount: Mount = {
     auth,
@@ -240,14 +270,14 @@ function createMiddleware(auth: ClerkAuth, options: ExpressAuthOptions): Request
         }
         return;
       }
-      const requestState: RequestStateFields = { mount, path, token: state.token, claims: state.claims };
+      const requestState: RequestStateFields = { mount, path, token: state.token, claims: state.claims, verified: state.verified };
       attach(req, requestState);
       if (!auth.hasPolicy) next();
       else runPolicy(requestState, (user, ctx) => auth.authorizeRoute(user, ctx, rawPath), state.claims, req, res, next).catch(next);
     };
     let state: RequestState | Promise<RequestState>;
     try {
-      state = auth.authenticate({ authorization: authorizationValues(req), cookie: req.headers.cookie });
+      state = auth.authenticate({ authorization: authorizationValues(req), cookie: req.headers.cookie }, mask);
     } catch (error) {
       mount.reject(error as ClerkAuthError, req, res, next);
       return;
@@ -275,18 +305,36 @@ function createMiddleware(auth: ClerkAuth, options: ExpressAuthOptions): Request
  */
 export function clerkMastraAuth(options: ClerkMastraAuthOptions = {}): RequestHandler {
   const { optional, onError, ...rest } = options;
-  return createMiddleware(clerkAuthFrom(rest, 'clerkMastraAuth'), { optional, onError });
+  // With a shared object, `acceptsToken` is this middleware's own list; without one it configures the middleware's.
+  const { acceptsToken, ...core } = rest as typeof rest & { acceptsToken?: AcceptsToken };
+  const auth = core.clerkAuth === undefined ? clerkAuthFrom(rest, 'clerkMastraAuth') : clerkAuthFrom(core, 'clerkMastraAuth');
+  return createMiddleware(auth, { optional, onError, acceptsToken });
+}
+
+/** Options of `requireClerkAuth`. */
+export interface RequireClerkAuthOptions {
+  /**
+   * The token types these routes take, among those the global middleware let through (default: `'session_token'`).
+   * Another type gets 401 `token-type-mismatch`.
+   */
+  acceptsToken?: AcceptsToken;
 }
 
 /**
- * A per-route guard for apps that mount `clerkMastraAuth({ optional: true })` globally: 401 for a signed-out
- * request, and, given a policy, 403 when it says no. The global `authorizeUser` has already run.
+ * A per-route guard: 401 for a signed-out request (apps that mount `clerkMastraAuth({ optional: true })` globally) or
+ * one whose token type the route does not take, and, given a policy, 403 when it says no. The global `authorizeUser`
+ * has already run.
  *
  * @example
  * app.use(clerkMastraAuth({ optional: true }));
  * app.get('/reports', requireClerkAuth((user) => user.o?.rol === 'admin'), (_req, res) => res.json({ ok: true }));
+ * @example
+ * // with clerkMastraAuth({ acceptsToken: ['session_token', 'm2m_token'] }) in front
+ * app.post('/jobs', requireClerkAuth((_user, ctx) => ctx.machine?.scopes.includes('mch_scheduler') === true, { acceptsToken: 'm2m_token' }), runJob);
  */
-export function requireClerkAuth(policy?: AuthorizeUser<ClerkClaims>): RequestHandler {
+export function requireClerkAuth(policy?: AuthorizeUser<ClerkClaims>, options: RequireClerkAuthOptions = {}): RequestHandler {
+  if (policy !== undefined && typeof policy !== 'function') throw new TypeError('requireClerkAuth: the policy must be a function');
+  let mask: TokenTypeMask | undefined;
   return function requireClerkAuthMiddleware(req: Request, res: Response, next: NextFunction): void {
     const state = stateOf(req);
     if (!state) {
@@ -296,6 +344,11 @@ export function requireClerkAuth(policy?: AuthorizeUser<ClerkClaims>): RequestHa
     const { mount, claims } = state;
     if (!claims) {
       mount.reject(mount.auth.signedOutError(state.signedOut ?? 'token-missing'), req, res, next);
+      return;
+    }
+    mask ??= mount.auth.acceptsMask(options.acceptsToken ?? 'session_token', 'requireClerkAuth acceptsToken');
+    if (!accepts(mask, state.verified?.tokenType ?? 'session_token')) {
+      mount.reject(new ClerkAuthError('token-type-mismatch', { realm: mount.auth.config.realm }), req, res, next);
       return;
     }
     if (!policy) {
