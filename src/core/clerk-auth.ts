@@ -13,7 +13,9 @@ import { machineAuth } from './auth-object.js';
 import type { RouteTable, RouteResource } from './routes.js';
 import { BackendApiVerifier } from './backend-api.js';
 import { accepts, acceptsMask, opaqueTypeOf, SESSION_ONLY, MACHINE_TYPES, type TokenType, type TokenTypeMask } from './token-types.js';
-import { Verifier, verifiedOf, type Verified } from './verifier.js';
+import { MAX_TOKEN_LENGTH, Verifier, verifiedOf, type Verified } from './verifier.js';
+
+const userOf = (verified: Verified): ClerkClaims => verified.user;
 
 const NO_READINGS: readonly RouteResource[] = Object.freeze([]);
 
@@ -113,8 +115,11 @@ export class ClerkAuth {
   }
 
   /** The verified claims of a session token; rejects with a `ClerkAuthError`. */
-  async verify(token: string): Promise<ClerkClaims> {
-    return (await this.verifier.verify(token, SESSION_ONLY)).user;
+  verify(token: string): Promise<ClerkClaims> {
+    // A token verified before costs no async hop: the cache answers and the promise is already settled.
+    const cached = typeof token === 'string' && token.length <= MAX_TOKEN_LENGTH ? this.verifier.cached(token) : undefined;
+    if (cached?.tokenType === 'session_token') return Promise.resolve(cached.user);
+    return this.verifier.verify(token, SESSION_ONLY).then(userOf);
   }
 
   /**
