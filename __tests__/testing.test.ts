@@ -1,7 +1,9 @@
 import { describe, it, expect, afterAll, beforeAll } from '@jest/globals';
 import { createRemoteJWKSet, decodeJwt, decodeProtectedHeader, exportJWK, generateKeyPair, importSPKI, jwtVerify } from 'jose';
 import type { JWK } from 'jose';
-import { verifyToken } from '@clerk/backend';
+import { createClerkClient, verifyToken } from '@clerk/backend';
+import { verifyMachineAuthToken } from '@clerk/backend/internal';
+import { isClerkAPIResponseError } from '@clerk/backend/errors';
 import { signedInAuthObject } from '@clerk/backend/internal';
 import { createClerkAuth } from '../src/index.js';
 import { createTestIssuer } from '../src/testing/index.js';
@@ -553,5 +555,420 @@ describe('createTestIssuer with a kept key', () => {
     await expect(createTestIssuer({ key: { privateJwk: await exportJWK(rsa.publicKey), kid: 'k' } })).rejects.toThrow(
       /invalid `key`: `privateJwk` must be an RSA private key/,
     );
+  });
+});
+
+describe('createTestIssuer: signJwt', () => {
+  let clerk: TestIssuer;
+
+  beforeAll(async () => {
+    clerk = await createTestIssuer();
+  });
+
+  afterAll(async () => {
+    await clerk.close();
+  });
+
+  it('signs the payload as given, RS256 with the current key, header merged with options.header', async () => {
+    const token = await clerk.signJwt({ sub: 'mch_1', custom: { a: 1 }, gone: undefined });
+    expect(decodeProtectedHeader(token)).toEqual({ alg: 'RS256', kid: clerk.kid, typ: 'JWT' });
+    expect(decodeJwt(token)).toEqual({ sub: 'mch_1', custom: { a: 1 } });
+    const { payload } = await jwtVerify(token, await importSPKI(clerk.jwtKey, 'RS256'));
+    expect(payload.sub).toBe('mch_1');
+
+    const retyped = await clerk.signJwt({ sub: 'user_1' }, { header: { typ: 'at+jwt', kid: undefined, cat: 'x' } });
+    expect(decodeProtectedHeader(retyped)).toEqual({ alg: 'RS256', typ: 'at+jwt', cat: 'x' });
+  });
+
+  it('signs with a foreign key on request: same kid, a signature the JWKS does not verify', async () => {
+    const token = await clerk.signJwt({ sub: 'mch_1' }, { signWith: 'foreign' });
+    expect(decodeProtectedHeader(token).kid).toBe(clerk.kid);
+    await expect(jwtVerify(token, await importSPKI(clerk.jwtKey, 'RS256'))).rejects.toThrow(/signature/);
+  });
+});
+
+describe('createTestIssuer: fake Backend API users', () => {
+  let clerk: TestIssuer;
+
+  beforeAll(async () => {
+    clerk = await createTestIssuer();
+  });
+
+  afterAll(async () => {
+    await clerk.close();
+  });
+
+  it('serves an added user to @clerk/backend\'s users.getUser, and counts the calls', async () => {
+    clerk.resetBackendApiCalls();
+    const json = clerk.addUser({
+      id: 'user_ada',
+      firstName: 'Ada',
+      lastName: 'Lovelace',
+      username: 'ada',
+      email: 'ada@example.com',
+      imageUrl: 'https://img.example.com/ada.png',
+    });
+    expect(json).toMatchObject({ object: 'user', id: 'user_ada', has_image: true });
+    const client = createClerkClient({ secretKey: clerk.secretKey, apiUrl: clerk.apiUrl });
+    const user = await client.users.getUser('user_ada');
+    expect(user.raw).toMatchObject({ object: 'user', id: 'user_ada' }); // raw is set by User.fromJSON
+    expect(user).toMatchObject({
+      id: 'user_ada',
+      firstName: 'Ada',
+      lastName: 'Lovelace',
+      username: 'ada',
+      imageUrl: 'https://img.example.com/ada.png',
+      hasImage: true,
+      publicMetadata: {},
+      privateMetadata: {},
+      unsafeMetadata: {},
+    });
+    expect(user.fullName).toBe('Ada Lovelace');
+    expect(user.primaryEmailAddress?.emailAddress).toBe('ada@example.com');
+    expect(user.phoneNumbers).toEqual([]);
+    expect(clerk.backendApiCalls('/v1/users/user_ada')).toBe(1);
+    expect(clerk.backendApiCalls('/v1/users')).toBe(1);
+    expect(clerk.backendApiCalls()).toBe(1);
+
+    const minimal = await client.users.getUser((clerk.addUser({ id: 'user_min' }), 'user_min'));
+    expect(minimal).toMatchObject({ id: 'user_min', firstName: null, hasImage: false, emailAddresses: [] });
+    expect(minimal.primaryEmailAddress).toBeNull();
+    expect(clerk.backendApiCalls('/users')).toBe(2);
+    clerk.resetBackendApiCalls();
+    expect(clerk.backendApiCalls()).toBe(0);
+  });
+
+  it('answers an unknown id with 404 and Clerk\'s error JSON, which @clerk/backend throws as a ClerkAPIResponseError', async () => {
+    const client = createClerkClient({ secretKey: clerk.secretKey, apiUrl: clerk.apiUrl });
+    const error = await client.users.getUser('user_nobody').then(
+      () => undefined,
+      (caught: unknown) => caught,
+    );
+    expect(isClerkAPIResponseError(error)).toBe(true);
+    expect(error).toMatchObject({ status: 404, errors: [{ code: 'resource_not_found' }] });
+
+    const raw = await getJson(`${clerk.apiUrl}/v1/users/user_nobody`, {
+      headers: { authorization: `Bearer ${clerk.secretKey}` },
+    });
+    expect(raw.status).toBe(404);
+    expect(raw.body).toMatchObject({
+      errors: [{ code: 'resource_not_found', message: expect.any(String), long_message: expect.any(String) }],
+    });
+  });
+
+  it('requires the secret key: 401 without it or with another one', async () => {
+    clerk.addUser({ id: 'user_guarded' });
+    const missing = await getJson(`${clerk.apiUrl}/v1/users/user_guarded`);
+    expect(missing.status).toBe(401);
+    expect(missing.body).toMatchObject({ errors: [{ code: 'authorization_header_missing' }] });
+    const wrong = await getJson(`${clerk.apiUrl}/v1/users/user_guarded`, {
+      headers: { authorization: `Bearer ${clerk.machineSecretKey}` },
+    });
+    expect(wrong.status).toBe(401);
+    expect(wrong.body).toMatchObject({ errors: [{ code: 'clerk_key_invalid' }] });
+  });
+});
+
+describe('createTestIssuer: machine tokens in JWT form', () => {
+  let clerk: TestIssuer;
+
+  beforeAll(async () => {
+    clerk = await createTestIssuer();
+  });
+
+  afterAll(async () => {
+    await clerk.close();
+  });
+
+  it('mints an M2M JWT in Clerk\'s format, which verifyMachineAuthToken accepts with the JWT key', async () => {
+    const token = await clerk.mintM2MToken({
+      machineId: 'mch_worker',
+      scopes: ['mch_api', 'mch_reports'],
+      claims: { o: { rol: 'admin' } },
+    });
+    expect(decodeProtectedHeader(token)).toEqual({ alg: 'RS256', kid: clerk.kid, typ: 'JWT', cat: 'cl_B7d4PD333AAA' });
+    const claims = decodeJwt(token);
+    expect(claims).toMatchObject({
+      iss: clerk.issuer,
+      sub: 'mch_worker',
+      aud: ['mch_api', 'mch_reports'],
+      scopes: 'mch_api mch_reports',
+      o: { rol: 'admin' },
+    });
+    expect(claims.jti).toMatch(/^mt_[0-9a-f]{32}$/);
+    expect((claims.exp ?? 0) - (claims.iat ?? 0)).toBe(3600);
+    expect(claims.nbf).toBe((claims.iat ?? 0) - 10);
+
+    const result = await verifyMachineAuthToken(token, { jwtKey: clerk.jwtKey });
+    expect(result.errors).toBeUndefined();
+    expect(result.tokenType).toBe('m2m_token');
+    expect(result.data).toMatchObject({
+      id: claims.jti,
+      subject: 'mch_worker',
+      scopes: ['mch_api', 'mch_reports'],
+      revoked: false,
+      expired: false,
+    });
+    expect((result.data as { claims: Record<string, unknown> }).claims).toMatchObject({ o: { rol: 'admin' } });
+  });
+
+  it('mints an OAuth access token JWT (typ at+jwt), which verifyMachineAuthToken accepts, audience included', async () => {
+    const token = await clerk.mintOAuthToken({
+      userId: 'user_ada',
+      clientId: 'client_cli',
+      scopes: ['read', 'write'],
+      audience: 'https://api.example.com',
+    });
+    expect(decodeProtectedHeader(token)).toEqual({ alg: 'RS256', kid: clerk.kid, typ: 'at+jwt' });
+    const claims = decodeJwt(token);
+    expect(claims).toMatchObject({
+      iss: clerk.issuer,
+      sub: 'user_ada',
+      client_id: 'client_cli',
+      scope: 'read write',
+      aud: 'https://api.example.com',
+    });
+    expect(claims.jti).toMatch(/^oat_[0-9a-f]{32}$/);
+
+    const result = await verifyMachineAuthToken(token, { jwtKey: clerk.jwtKey, audience: 'https://api.example.com' });
+    expect(result.errors).toBeUndefined();
+    expect(result.tokenType).toBe('oauth_token');
+    expect(result.data).toMatchObject({
+      id: claims.jti,
+      clientId: 'client_cli',
+      subject: 'user_ada',
+      scopes: ['read', 'write'],
+      aud: ['https://api.example.com'],
+    });
+    const wrongAudience = await verifyMachineAuthToken(token, { jwtKey: clerk.jwtKey, audience: 'https://other.example' });
+    expect(wrongAudience.errors?.[0]?.message).toMatch(/audience/);
+
+    const applicationTyp = await clerk.mintOAuthToken({ header: { typ: 'application/at+jwt' } });
+    expect((await verifyMachineAuthToken(applicationTyp, { jwtKey: clerk.jwtKey })).errors).toBeUndefined();
+  });
+
+  it('mints expired, not-yet-valid, forged and reshaped machine tokens that Clerk refuses', async () => {
+    const refused = async (token: string): Promise<string | undefined> =>
+      (await verifyMachineAuthToken(token, { jwtKey: clerk.jwtKey })).errors?.[0]?.message;
+    expect(await refused(await clerk.mintM2MToken({ expired: true }))).toMatch(/expired/);
+    expect(await refused(await clerk.mintOAuthToken({ expired: true }))).toMatch(/expired/);
+    expect(await refused(await clerk.mintM2MToken({ notYetValid: true }))).toMatch(/not before|issued at/);
+    expect(await refused(await clerk.mintOAuthToken({ signWith: 'foreign' }))).toMatch(/signature/);
+    expect(await refused(await clerk.mintM2MToken({ header: { cat: 'cl_B7d4PD111AAA' } }))).toMatch(/category/);
+    expect(await refused(await clerk.mintM2MToken({ claims: { exp: undefined } }))).toMatch(/exp/);
+    await expect(clerk.mintM2MToken({ expired: true, notYetValid: true })).rejects.toThrow(TypeError);
+
+    const fixed = Date.UTC(2031, 5, 1);
+    const atFixed = decodeJwt(await clerk.mintOAuthToken({ now: fixed, expiresInSeconds: 60, jti: 'oat_fixed' }));
+    expect(atFixed).toMatchObject({ iat: fixed / 1000, exp: fixed / 1000 + 60, jti: 'oat_fixed' });
+    const noScopes = decodeJwt(await clerk.mintM2MToken());
+    expect(noScopes.aud).toBeUndefined();
+    expect(noScopes.scopes).toBeUndefined();
+    expect(noScopes.sub).toBe('mch_test');
+  });
+});
+
+describe('createTestIssuer: fake Backend API machine verify endpoints', () => {
+  let clerk: TestIssuer;
+  let now: number;
+
+  beforeAll(async () => {
+    now = Date.now();
+    clerk = await createTestIssuer({ clock: () => now });
+  });
+
+  afterAll(async () => {
+    await clerk.close();
+  });
+
+  const verify = (token: string, options: { secretKey?: string; machineSecretKey?: string } = {}) =>
+    verifyMachineAuthToken(token, {
+      apiUrl: clerk.apiUrl,
+      secretKey: options.secretKey ?? clerk.secretKey,
+      ...(options.machineSecretKey === undefined ? {} : { machineSecretKey: options.machineSecretKey }),
+    });
+
+  it('verifies an opaque M2M token through @clerk/backend, with the secret key or the machine secret key', async () => {
+    clerk.resetBackendApiCalls();
+    const token = clerk.createOpaqueM2MToken({ machineId: 'mch_worker', scopes: ['mch_api'], claims: { tier: 'gold' } });
+    expect(token).toMatch(/^mt_[0-9A-Za-z]{48}$/);
+    const json = clerk.describeToken(token);
+    expect(json).toMatchObject({ object: 'machine_to_machine_token', subject: 'mch_worker', revoked: false });
+    expect(json?.id).toMatch(/^mt_[0-9a-f]{32}$/);
+
+    const result = await verify(token);
+    expect(result.errors).toBeUndefined();
+    expect(result.tokenType).toBe('m2m_token');
+    expect(result.data).toMatchObject({
+      id: json?.id,
+      subject: 'mch_worker',
+      scopes: ['mch_api'],
+      claims: { tier: 'gold' },
+      revoked: false,
+      expired: false,
+      expiration: now + 3_600_000,
+    });
+    const withMachineKey = await verify(token, { secretKey: 'sk_test_wrong', machineSecretKey: clerk.machineSecretKey });
+    expect(withMachineKey.errors).toBeUndefined();
+    // @clerk/backend calls the machine endpoints without /v1; both spellings count under one path.
+    expect(clerk.backendApiCalls('/v1/m2m_tokens/verify')).toBe(2);
+    expect(clerk.backendApiCalls('/m2m_tokens/verify')).toBe(2);
+    const raw = await getJson(`${clerk.apiUrl}/v1/m2m_tokens/verify`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${clerk.secretKey}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ token }),
+    });
+    expect(raw.status).toBe(200);
+    expect(clerk.backendApiCalls('/m2m_tokens/verify')).toBe(3);
+  });
+
+  it('verifies an opaque OAuth access token and an API key', async () => {
+    const oauth = clerk.createOpaqueOAuthToken({
+      userId: 'user_ada',
+      clientId: 'client_cli',
+      scopes: ['read'],
+      audience: 'https://api.example.com',
+    });
+    expect(oauth).toMatch(/^oat_/);
+    const oauthResult = await verify(oauth);
+    expect(oauthResult.errors).toBeUndefined();
+    expect(oauthResult.tokenType).toBe('oauth_token');
+    expect(oauthResult.data).toMatchObject({
+      clientId: 'client_cli',
+      subject: 'user_ada',
+      scopes: ['read'],
+      type: 'oauth:access_token',
+      aud: ['https://api.example.com'],
+    });
+
+    const apiKey = clerk.createApiKey({ subject: 'org_acme', name: 'ci', scopes: ['deploy'], claims: { env: 'prod' } });
+    expect(apiKey).toMatch(/^ak_/);
+    const keyResult = await verify(apiKey);
+    expect(keyResult.errors).toBeUndefined();
+    expect(keyResult.tokenType).toBe('api_key');
+    expect(keyResult.data).toMatchObject({
+      type: 'api_key',
+      name: 'ci',
+      subject: 'org_acme',
+      scopes: ['deploy'],
+      claims: { env: 'prod' },
+      createdBy: null,
+      expiration: null,
+    });
+    // A token of one kind is unknown to another kind's endpoint.
+    const raw = await getJson(`${clerk.apiUrl}/api_keys/verify`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${clerk.secretKey}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ secret: oauth }),
+    });
+    expect(raw.status).toBe(404);
+  });
+
+  it('answers unknown, revoked and expired tokens with 404 (token-invalid for Clerk), or with flags on request', async () => {
+    for (const unknown of ['mt_nope', 'oat_nope', 'ak_nope']) {
+      const result = await verify(unknown);
+      expect(result.errors?.[0]).toMatchObject({ code: 'token-invalid', status: 404 });
+    }
+    const m2m = clerk.createOpaqueM2MToken();
+    const key = clerk.createApiKey();
+    clerk.revokeToken(m2m, { reason: 'leaked' });
+    clerk.revokeToken(key);
+    expect(() => clerk.revokeToken('mt_unknown')).toThrow(TypeError);
+    expect((await verify(m2m)).errors?.[0]).toMatchObject({ code: 'token-invalid', status: 404 });
+    expect((await verify(key)).errors?.[0]).toMatchObject({ code: 'token-invalid', status: 404 });
+
+    const shortLived = clerk.createOpaqueOAuthToken({ expiresInSeconds: 60 });
+    expect((await verify(shortLived)).errors).toBeUndefined();
+    now += 61_000;
+    try {
+      expect((await verify(shortLived)).errors?.[0]).toMatchObject({ code: 'token-invalid', status: 404 });
+      const bornExpired = clerk.createApiKey({ expiresInSeconds: -1 });
+      expect((await verify(bornExpired)).errors?.[0]).toMatchObject({ code: 'token-invalid' });
+
+      clerk.setInactiveTokenAnswer('flags');
+      expect((await verify(m2m)).data).toMatchObject({ revoked: true, revocationReason: 'leaked', expired: false });
+      expect((await verify(shortLived)).data).toMatchObject({ revoked: false, expired: true });
+    } finally {
+      clerk.setInactiveTokenAnswer('not-found');
+      now -= 61_000;
+    }
+  });
+
+  it('answers 401 with Clerk\'s error JSON to a missing or wrong key (secret-key-invalid for Clerk)', async () => {
+    const token = clerk.createOpaqueM2MToken();
+    expect((await verify(token, { secretKey: 'sk_test_wrong' })).errors?.[0]).toMatchObject({
+      code: 'secret-key-invalid',
+      status: 401,
+    });
+    // The machine secret key is for M2M tokens only.
+    const apiKey = clerk.createApiKey();
+    expect((await verify(apiKey, { secretKey: clerk.machineSecretKey })).errors?.[0]).toMatchObject({ status: 401 });
+    const missing = await getJson(`${clerk.apiUrl}/oauth_applications/access_tokens/verify`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ access_token: 'oat_x' }),
+    });
+    expect(missing.status).toBe(401);
+    expect(missing.body).toMatchObject({ errors: [{ code: 'authorization_header_missing' }] });
+  });
+
+  it('misbehaves on request: down, 500, 429, garbage, invalid-json, slow; and counts every call', async () => {
+    const token = clerk.createOpaqueM2MToken();
+    clerk.resetBackendApiCalls();
+    try {
+      clerk.setBackendApiFailure('down');
+      expect((await verify(token)).errors?.[0]).toMatchObject({ code: 'unexpected-error' });
+      clerk.setBackendApiFailure('500');
+      expect((await verify(token)).errors?.[0]).toMatchObject({ code: 'unexpected-error', status: 500 });
+      clerk.setBackendApiFailure('429');
+      const limited = await fetch(`${clerk.apiUrl}/m2m_tokens/verify`, { method: 'POST' });
+      expect(limited.status).toBe(429);
+      expect(limited.headers.get('retry-after')).toBe('1');
+      clerk.setBackendApiFailure('invalid-json');
+      expect((await verify(token)).errors?.[0]).toMatchObject({ code: 'unexpected-error' });
+      clerk.setBackendApiFailure('garbage');
+      const garbage = await fetch(`${clerk.apiUrl}/m2m_tokens/verify`, { method: 'POST' });
+      expect(garbage.status).toBe(200);
+      expect(garbage.headers.get('content-type')).toMatch(/^text\/html/);
+      await expect(garbage.clone().text().then((text) => JSON.parse(text))).rejects.toThrow(SyntaxError);
+      // Clerk's client hands the page over as if it were the token: a verifier must not trust it.
+      expect(typeof (await verify(token)).data).toBe('string');
+
+      clerk.setBackendApiFailure('slow');
+      let settled = false;
+      const held = verify(token).then((result) => {
+        settled = true;
+        return result;
+      });
+      const deadline = Date.now() + 5_000;
+      while (clerk.backendApiCalls('/m2m_tokens/verify') < 7 && Date.now() < deadline) {
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      expect(settled).toBe(false);
+      clerk.setBackendApiFailure(null);
+      expect((await held).errors).toBeUndefined();
+      expect(clerk.backendApiCalls('/m2m_tokens/verify')).toBe(7);
+      expect(clerk.backendApiCalls('/v1/users')).toBe(0);
+      expect(clerk.backendApiCalls()).toBe(7);
+    } finally {
+      clerk.setBackendApiFailure(null);
+    }
+  });
+
+  it('close() ends requests held by slow mode', async () => {
+    await withIssuer(async (other) => {
+      other.setBackendApiFailure('slow');
+      const held = fetch(`${other.apiUrl}/m2m_tokens/verify`, { method: 'POST' }).then(
+        () => 'answered',
+        () => 'closed',
+      );
+      const deadline = Date.now() + 5_000;
+      while (other.backendApiCalls() < 1 && Date.now() < deadline) {
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+      await other.close();
+      expect(await held).toBe('closed');
+    });
   });
 });

@@ -5,6 +5,10 @@
  * on 127.0.0.1 and signs Clerk-shaped session tokens (v2 by default, v1 on request), so a test suite can
  * exercise real signature checks, real JWKS fetches and JWKS outages without a Clerk account or network access.
  *
+ * Machine tokens too: it signs M2M tokens and OAuth access tokens in Clerk's JWT formats, and its fake Backend API
+ * (`apiUrl`) verifies opaque M2M tokens, OAuth access tokens and API keys the way Clerk's does, serves users, counts
+ * its calls and fails on request (down, 5xx, 429, slow, garbage) for outage tests.
+ *
  * Never use this module in production: {@link createTestIssuer} refuses to run when
  * `NODE_ENV === 'production'`.
  *
@@ -16,6 +20,24 @@ import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { exportJWK, exportSPKI, generateKeyPair, importJWK } from 'jose';
 import type { JWK } from 'jose';
+import { createBackendApi } from './backend-api.js';
+import type {
+  ApiKeyOptions,
+  BackendApiFailureMode,
+  InactiveTokenAnswer,
+  OpaqueM2MTokenOptions,
+  OpaqueOAuthTokenOptions,
+  TestUser,
+} from './backend-api.js';
+
+export type {
+  ApiKeyOptions,
+  BackendApiFailureMode,
+  InactiveTokenAnswer,
+  OpaqueM2MTokenOptions,
+  OpaqueOAuthTokenOptions,
+  TestUser,
+} from './backend-api.js';
 
 /**
  * A key pair to sign with instead of a freshly generated one (see {@link TestIssuerOptions.key}), e.g. one kept
@@ -103,6 +125,67 @@ export interface MintOptions {
   signWith?: 'current' | 'foreign';
 }
 
+/** Options of {@link TestIssuer.signJwt}. */
+export interface SignJwtOptions {
+  /**
+   * Protected-header fields merged over `{ alg: 'RS256', kid: <current kid>, typ: 'JWT' }`, e.g. `{ typ: 'at+jwt' }`
+   * or `{ kid: undefined }`. A field set to `undefined` is removed. The signature is always RS256 whatever `alg` says.
+   */
+  header?: Record<string, unknown>;
+  /** Signing key: `'current'` (default), or `'foreign'`, an unpublished key (see {@link MintOptions.signWith}). */
+  signWith?: 'current' | 'foreign';
+}
+
+/** Header category (`cat`) of Clerk's M2M JWTs (`@clerk/backend`'s `JWT_CATEGORY_M2M_TOKEN`). */
+const M2M_JWT_CATEGORY = 'cl_B7d4PD333AAA';
+
+/** Options shared by {@link TestIssuer.mintM2MToken} and {@link TestIssuer.mintOAuthToken}. */
+export interface MintMachineTokenOptions {
+  /** Token lifetime: `exp - iat`. Default 3600. */
+  expiresInSeconds?: number;
+  /** Mint an expired token: `exp` 120 s in the past, `iat` / `nbf` before it. */
+  expired?: boolean;
+  /** Mint a token that is not valid yet: `nbf` and `iat` 120 s in the future. */
+  notYetValid?: boolean;
+  /** Clock override for this token, in milliseconds since the epoch. */
+  now?: number;
+  /** `jti`: the token's id. Default `mt_` / `oat_` + 32 random hex digits (the shape of Clerk's ids). */
+  jti?: string;
+  /**
+   * Extra or overriding claims, merged over the defaults; a claim set to `undefined` is removed (e.g.
+   * `{ exp: undefined }`, `{ sub: undefined }`). For an M2M token, Clerk's custom claims go here (e.g. `{ o: { rol:
+   * 'admin' } }`: `@clerk/backend` reports every claim but `iss`, `sub`, `exp`, `nbf`, `iat`, `jti` as `claims`).
+   */
+  claims?: Record<string, unknown>;
+  /** Extra or overriding header fields, merged over the defaults; a field set to `undefined` is removed. */
+  header?: Record<string, unknown>;
+  /** Signing key: `'current'` (default), or `'foreign'`, an unpublished key with the same `kid`. */
+  signWith?: 'current' | 'foreign';
+}
+
+/** Options of {@link TestIssuer.mintM2MToken}. */
+export interface MintM2MTokenOptions extends MintMachineTokenOptions {
+  /** The machine the token authenticates: `sub`, `mch_...`. Default `'mch_test'`. */
+  machineId?: string;
+  /**
+   * The machines it may call (Clerk's M2M scopes are machine ids): `aud` (the list) and `scopes` (space-separated),
+   * as Clerk issues them. Both are left out when the list is empty. Default `[]`.
+   */
+  scopes?: string[];
+}
+
+/** Options of {@link TestIssuer.mintOAuthToken}. */
+export interface MintOAuthTokenOptions extends MintMachineTokenOptions {
+  /** The user who granted the token: `sub`. Default `'user_test'`. */
+  userId?: string;
+  /** `client_id` of the OAuth application. Default `'client_test'`. */
+  clientId?: string;
+  /** Granted scopes: `scope`, space-separated (RFC 9068 §2.2.3). Default `['profile', 'email']`. */
+  scopes?: string[];
+  /** `aud`: one audience (a string claim) or several (an array claim). Default: no `aud`. */
+  audience?: string | string[];
+}
+
 /** How the JWKS endpoint misbehaves; `null` serves the key set normally. */
 export type JwksFailureMode = 'down' | 'garbage' | 'not-json' | 'slow' | 'reset' | 'huge' | null;
 
@@ -123,8 +206,12 @@ export interface TestIssuer {
   /** JWKS URL: `http://127.0.0.1:<port>/.well-known/jwks.json`. */
   readonly jwksUri: string;
   /**
-   * Base URL of the fake Backend API, `http://127.0.0.1:<port>`; its `/v1/jwks` serves the same key set to
-   * requests carrying `Authorization: Bearer <secretKey>` (`@clerk/backend`'s `apiUrl` option).
+   * Base URL of the fake Backend API, `http://127.0.0.1:<port>` (`@clerk/backend`'s `apiUrl` option, `CLERK_API_URL`).
+   * Behind `Authorization: Bearer <secretKey>`, it serves `GET /v1/jwks` (the same key set), `GET /v1/users/:id`
+   * ({@link TestIssuer.addUser}), and the machine verify endpoints `POST /m2m_tokens/verify`,
+   * `POST /oauth_applications/access_tokens/verify` and `POST /api_keys/verify` (with or without `/v1`), for the
+   * tokens of {@link TestIssuer.createOpaqueM2MToken}, {@link TestIssuer.createOpaqueOAuthToken} and
+   * {@link TestIssuer.createApiKey}.
    */
   readonly apiUrl: string;
   /** Frontend API host, e.g. `test-1a2b3c4d.clerk.accounts.dev`. */
@@ -133,7 +220,10 @@ export interface TestIssuer {
   readonly issuer: string;
   /** Publishable key: `pk_test_` (or `pk_live_`) + standard base64 of `<frontendApi>$`. */
   readonly publishableKey: string;
-  /** Secret key (`sk_test_<random>` or `sk_live_<random>`) that `/v1/jwks` requires as a Bearer token. */
+  /**
+   * Secret key (`sk_test_<random>` or `sk_live_<random>`) that the fake Backend API (`/v1/jwks`, users, machine verify
+   * endpoints) requires as a Bearer token: give it with {@link TestIssuer.apiUrl} as `secretKey` / `apiUrl`.
+   */
   readonly secretKey: string;
   /** `azp` of minted tokens. */
   readonly authorizedParty: string;
@@ -155,6 +245,28 @@ export interface TestIssuer {
    */
   mintToken(claims?: Record<string, unknown>, options?: MintOptions): Promise<string>;
   /**
+   * Signs `payload` as it is (no default claims; a claim set to `undefined` is removed) with RS256 and the current key
+   * (or a foreign one), header `{ alg: 'RS256', kid, typ: 'JWT' }` merged with `options.header`: for tokens of any
+   * shape, e.g. a differential corpus.
+   */
+  signJwt(payload: Record<string, unknown>, options?: SignJwtOptions): Promise<string>;
+  /**
+   * Signs an M2M token in the JWT format Clerk issues (`m2m.createToken({ tokenFormat: 'jwt' })`): header
+   * `{ alg: 'RS256', kid, typ: 'JWT', cat: 'cl_B7d4PD333AAA' }`, claims `{ iss, sub: 'mch_...', aud: [machine ids],
+   * scopes: 'mch_a mch_b', iat, nbf: iat - 10, exp, jti: 'mt_...' }` plus `options.claims`. Source: clerk/javascript
+   * `packages/backend/src/fixtures/index.ts` (`mockM2MJwtPayload`) and `tokens/__tests__/verify.test.ts`
+   * (`createSignedM2MJwt`); `@clerk/backend`'s `verifyMachineAuthToken` accepts it with `jwtKey: issuer.jwtKey`.
+   */
+  mintM2MToken(options?: MintM2MTokenOptions): Promise<string>;
+  /**
+   * Signs an OAuth access token in the JWT format of Clerk's OAuth server (RFC 9068): header
+   * `{ alg: 'RS256', kid, typ: 'at+jwt' }`, claims `{ iss: 'https://<frontendApi>', sub: 'user_...', client_id,
+   * scope: 'a b', iat, nbf: iat - 10, exp, jti: 'oat_...' }`, plus `aud` when `audience` is given, plus
+   * `options.claims`. Source: clerk/javascript `packages/backend/src/fixtures` (`mockOAuthAccessTokenJwtPayload`,
+   * `mockSignedOAuthAccessTokenJwt`); `verifyMachineAuthToken` accepts it with `jwtKey: issuer.jwtKey`.
+   */
+  mintOAuthToken(options?: MintOAuthTokenOptions): Promise<string>;
+  /**
    * Replaces the signing key with a new key pair and kid. The JWKS then serves the new key, plus the previous
    * one when `keepPrevious` is true. Returns the new kid.
    */
@@ -167,6 +279,63 @@ export interface TestIssuer {
   setJwksFailure(mode: JwksFailureMode): void;
   /** Sets {@link TestIssuer.jwksFetchCount} back to 0. */
   resetJwksFetchCount(): void;
+  /**
+   * Secret key of a machine (`ak_<random>`), accepted by the fake Backend API's `POST /m2m_tokens/verify` next to
+   * {@link TestIssuer.secretKey} (what `@clerk/backend` sends when given `machineSecretKey`).
+   */
+  readonly machineSecretKey: string;
+  /**
+   * Adds (or replaces) a user served by the fake Backend API's `GET /v1/users/:id` (behind the secret key) as Clerk's
+   * `UserJSON`, which `createClerkClient({ secretKey, apiUrl }).users.getUser(id)` reads. Unknown ids get a 404 with
+   * Clerk's error JSON (`resource_not_found`). Returns a copy of the JSON served.
+   */
+  addUser(user: TestUser): Record<string, unknown>;
+  /**
+   * Number of requests the fake Backend API received (any method, answered or not, in any failure mode) since start or
+   * {@link TestIssuer.resetBackendApiCalls}. Without `path`: all of them, `/v1/jwks` included. With `path`: those to
+   * that path or under it, with or without the `/v1` prefix (`@clerk/backend` calls the machine verify endpoints
+   * without it): `backendApiCalls('/v1/m2m_tokens/verify')` equals `backendApiCalls('/m2m_tokens/verify')`, and
+   * `backendApiCalls('/v1/users')` counts every `GET /v1/users/:id`.
+   */
+  backendApiCalls(path?: string): number;
+  /** Sets every {@link TestIssuer.backendApiCalls} count back to 0. */
+  resetBackendApiCalls(): void;
+  /**
+   * Creates an opaque M2M token (`mt_<random>`) that the fake Backend API's `POST /m2m_tokens/verify` (`{ token }`,
+   * behind {@link TestIssuer.machineSecretKey} or {@link TestIssuer.secretKey}) answers with Clerk's `M2MTokenJSON`
+   * (`object: 'machine_to_machine_token'`, `id: 'mt_<32 hex>'`, `subject`, `scopes`, `claims`, `revoked`, `expired`,
+   * `expiration` in ms, ...). Expiry is judged by the issuer's clock at each verify call.
+   */
+  createOpaqueM2MToken(options?: OpaqueM2MTokenOptions): string;
+  /**
+   * Creates an opaque OAuth access token (`oat_<random>`) that `POST /oauth_applications/access_tokens/verify`
+   * (`{ access_token }`, behind the secret key) answers with Clerk's `IdPOAuthAccessTokenJSON`
+   * (`object: 'clerk_idp_oauth_access_token'`, `type: 'oauth:access_token'`, `client_id`, `subject`, `scopes`, `aud`).
+   */
+  createOpaqueOAuthToken(options?: OpaqueOAuthTokenOptions): string;
+  /**
+   * Creates an API key (`ak_<random>`) that `POST /api_keys/verify` (`{ secret }`, behind the secret key) answers with
+   * Clerk's `APIKeyJSON` (`object: 'api_key'`, `type: 'api_key'`, `name`, `subject`, `scopes`, `claims`, ...).
+   */
+  createApiKey(options?: ApiKeyOptions): string;
+  /**
+   * Revokes a token made by {@link TestIssuer.createOpaqueM2MToken}, {@link TestIssuer.createOpaqueOAuthToken} or
+   * {@link TestIssuer.createApiKey}: its verify endpoint then answers as {@link TestIssuer.setInactiveTokenAnswer}
+   * says (404 by default, as Clerk's Backend API). Throws a `TypeError` for a token this issuer did not create.
+   */
+  revokeToken(token: string, options?: { reason?: string | null }): void;
+  /**
+   * The JSON the verify endpoint holds for a token made by the creation helpers (whatever its state), or `undefined`:
+   * e.g. its `id`, which Clerk's machine auth object reports as `id`.
+   */
+  describeToken(token: string): Record<string, unknown> | undefined;
+  /** How the verify endpoints answer a revoked or expired token (see {@link InactiveTokenAnswer}). Default `'not-found'`. */
+  setInactiveTokenAnswer(answer: InactiveTokenAnswer): void;
+  /**
+   * Makes the fake Backend API (users and machine verify endpoints; `/v1/jwks` follows {@link TestIssuer.setJwksFailure})
+   * misbehave: see {@link BackendApiFailureMode}. Requests held by `'slow'` get the next mode's answer.
+   */
+  setBackendApiFailure(mode: BackendApiFailureMode): void;
   /** Stops the HTTP server and closes every connection, stalled ones included. Idempotent. */
   close(): Promise<void>;
 }
@@ -316,6 +485,8 @@ export async function createTestIssuer(options: TestIssuerOptions = {}): Promise
   const issuer = `https://${frontendApi}`;
   const publishableKey = `pk_${instance}_${Buffer.from(`${frontendApi}$`, 'utf8').toString('base64')}`;
   const secretKey = `sk_${instance}_${randomHex(20)}`;
+  const machineSecretKey = `ak_${randomHex(24)}`;
+  const backendApi = createBackendApi({ secretKey, machineSecretKey, clock });
 
   let current = options.key === undefined ? await newKeyMaterial(newKid()) : await givenKeyMaterial(options.key);
   let previous: KeyMaterial | undefined;
@@ -397,9 +568,12 @@ export async function createTestIssuer(options: TestIssuerOptions = {}): Promise
   const server: Server = createServer((req, res) => {
     const path = new URL(req.url ?? '/', 'http://127.0.0.1').pathname;
     if (path !== JWKS_PATH && path !== BAPI_JWKS_PATH) {
-      sendJson(res, 404, { errors: [{ message: 'Not found', code: 'resource_not_found' }] });
+      if (!backendApi.handle(req, res, path)) {
+        sendJson(res, 404, { errors: [{ message: 'Not found', code: 'resource_not_found' }] });
+      }
       return;
     }
+    if (path === BAPI_JWKS_PATH) backendApi.count(path);
     fetchCount += 1;
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       res.setHeader('allow', 'GET, HEAD');
@@ -425,6 +599,70 @@ export async function createTestIssuer(options: TestIssuerOptions = {}): Promise
     if (which === 'current') return current.privateKey;
     foreignKey ??= generateKeyPair('RS256', { extractable: true }).then((pair) => pair.privateKey);
     return foreignKey;
+  };
+
+  const signJwt = async (payload: Record<string, unknown>, sign: SignJwtOptions = {}): Promise<string> => {
+    const header = withoutUndefined({ alg: 'RS256', kid: current.kid, typ: 'JWT', ...sign.header });
+    const signingInput = `${base64url(JSON.stringify(header))}.${base64url(JSON.stringify(withoutUndefined(payload)))}`;
+    const key = await signingKey(sign.signWith ?? 'current');
+    const signature = await webcrypto.subtle.sign(
+      { name: 'RSASSA-PKCS1-v1_5' },
+      key,
+      new TextEncoder().encode(signingInput),
+    );
+    return `${signingInput}.${base64url(new Uint8Array(signature))}`;
+  };
+
+  /** `iat` / `nbf` / `exp` of a machine token, as {@link mintToken} computes them for sessions. */
+  const machineTimes = (mint: MintMachineTokenOptions, caller: string): { iat: number; nbf: number; exp: number } => {
+    if (mint.expired && mint.notYetValid) {
+      throw new TypeError(`${caller}: \`expired\` and \`notYetValid\` cannot both be set.`);
+    }
+    const lifetime = mint.expiresInSeconds ?? 3600;
+    const nowSeconds = Math.floor((mint.now ?? clock()) / 1000);
+    if (mint.expired) {
+      const exp = nowSeconds - 120;
+      return { exp, iat: exp - lifetime, nbf: exp - lifetime - 10 };
+    }
+    if (mint.notYetValid) {
+      const iat = nowSeconds + 120;
+      return { iat, nbf: iat, exp: iat + lifetime };
+    }
+    return { iat: nowSeconds, nbf: nowSeconds - 10, exp: nowSeconds + lifetime };
+  };
+
+  const mintM2MToken = async (mint: MintM2MTokenOptions = {}): Promise<string> => {
+    const scopes = [...(mint.scopes ?? [])];
+    const defaults: Record<string, unknown> = {
+      iss: issuer,
+      sub: mint.machineId ?? 'mch_test',
+      ...machineTimes(mint, 'mintM2MToken'),
+      jti: mint.jti ?? `mt_${randomHex(16)}`,
+    };
+    if (scopes.length > 0) {
+      defaults.aud = scopes;
+      defaults.scopes = scopes.join(' ');
+    }
+    return signJwt(
+      { ...defaults, ...mint.claims },
+      { header: { cat: M2M_JWT_CATEGORY, ...mint.header }, signWith: mint.signWith },
+    );
+  };
+
+  const mintOAuthToken = async (mint: MintOAuthTokenOptions = {}): Promise<string> => {
+    const defaults: Record<string, unknown> = {
+      iss: issuer,
+      sub: mint.userId ?? 'user_test',
+      client_id: mint.clientId ?? 'client_test',
+      scope: (mint.scopes ?? ['profile', 'email']).join(' '),
+      ...machineTimes(mint, 'mintOAuthToken'),
+      jti: mint.jti ?? `oat_${randomHex(16)}`,
+    };
+    if (mint.audience !== undefined) defaults.aud = Array.isArray(mint.audience) ? [...mint.audience] : mint.audience;
+    return signJwt(
+      { ...defaults, ...mint.claims },
+      { header: { typ: 'at+jwt', ...mint.header }, signWith: mint.signWith },
+    );
   };
 
   const mintToken = async (claims: Record<string, unknown> = {}, mint: MintOptions = {}): Promise<string> => {
@@ -479,16 +717,10 @@ export async function createTestIssuer(options: TestIssuerOptions = {}): Promise
       }
     }
 
-    const payload = withoutUndefined({ ...defaults, ...claims });
-    const header = withoutUndefined({ alg: 'RS256', kid: mint.kid ?? current.kid, typ: 'JWT', ...mint.header });
-    const signingInput = `${base64url(JSON.stringify(header))}.${base64url(JSON.stringify(payload))}`;
-    const key = await signingKey(mint.signWith ?? 'current');
-    const signature = await webcrypto.subtle.sign(
-      { name: 'RSASSA-PKCS1-v1_5' },
-      key,
-      new TextEncoder().encode(signingInput),
-    );
-    return `${signingInput}.${base64url(new Uint8Array(signature))}`;
+    return signJwt(withoutUndefined({ ...defaults, ...claims }), {
+      header: { kid: mint.kid ?? current.kid, ...mint.header },
+      signWith: mint.signWith,
+    });
   };
 
   const setJwksFailure = (mode: JwksFailureMode): void => {
@@ -508,6 +740,7 @@ export async function createTestIssuer(options: TestIssuerOptions = {}): Promise
       server.close((error) => (error ? reject(error) : resolve()));
       server.closeAllConnections();
       held.clear();
+      backendApi.close();
     });
     return closing;
   };
@@ -539,6 +772,9 @@ export async function createTestIssuer(options: TestIssuerOptions = {}): Promise
       return fetchCount;
     },
     mintToken,
+    signJwt,
+    mintM2MToken,
+    mintOAuthToken,
     async rotateKey(rotate: { keepPrevious?: boolean } = {}) {
       const next = await newKeyMaterial(newKid());
       previous = rotate.keepPrevious ? current : undefined;
@@ -549,6 +785,19 @@ export async function createTestIssuer(options: TestIssuerOptions = {}): Promise
     resetJwksFetchCount() {
       fetchCount = 0;
     },
+    machineSecretKey,
+    addUser: backendApi.addUser,
+    backendApiCalls: backendApi.calls,
+    resetBackendApiCalls: backendApi.resetCalls,
+    createOpaqueM2MToken: backendApi.createOpaqueM2MToken,
+    createOpaqueOAuthToken: backendApi.createOpaqueOAuthToken,
+    createApiKey: backendApi.createApiKey,
+    revokeToken(token: string, revoke: { reason?: string | null } = {}) {
+      backendApi.revokeToken(token, revoke.reason ?? null);
+    },
+    describeToken: backendApi.describeToken,
+    setInactiveTokenAnswer: backendApi.setInactiveTokenAnswer,
+    setBackendApiFailure: backendApi.setFailure,
     close,
   };
 }
