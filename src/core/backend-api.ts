@@ -146,8 +146,12 @@ export class BackendApiVerifier {
       throw this.failed(new Error(status === 401 || status === 403 ? `the Backend API refused the secret key (HTTP ${status})` : status ? `the Backend API answered HTTP ${status}` : 'the Backend API could not be reached'));
     }
 
-    this.backoff = options.backendApi.failureBackoffInMs;
     const data = outcome.data as unknown as MachineData & { revoked?: boolean; expired?: boolean };
+    if (typeof data !== 'object' || data === null || typeof data.id !== 'string') {
+      // A 200 that is not a token (an HTML page from a proxy, say): the Backend API did not answer; not the token's fault.
+      throw this.failed(new Error('the Backend API answered something that is not a token'));
+    }
+    this.backoff = options.backendApi.failureBackoffInMs;
     let result: Verified | ClerkAuthError;
     if (outcome.tokenType !== type || typeof data.subject !== 'string' || data.subject.length === 0) {
       result = this.error('token-invalid', 'The machine token is not known to Clerk.');

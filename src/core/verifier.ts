@@ -226,7 +226,7 @@ export class Verifier {
    * The header checks jose does not make, then the key: runs after the `alg` check and before the signature. A token
    * of a type not accepted is refused here, before its signature costs anything.
    */
-  private keyFor(header: JWSHeaderParameters, token: FlattenedJWSInput, mask: TokenTypeMask, kind: { value: JwtKind }) {
+  private keyFor(header: JWSHeaderParameters, token: FlattenedJWSInput, mask: TokenTypeMask, kind: { value: JwtKind; cat?: unknown }) {
     const found = jwtKindOf(header);
     // A session-looking header may still be an M2M token, told by its subject after the signature.
     const possible = found === 'other' ? 0 : found === 'session_token' ? bitOf('session_token') | bitOf('m2m_token') : bitOf(found);
@@ -235,6 +235,7 @@ export class Verifier {
       throw this.error('token-invalid', 'The token type (typ) is not JWT.');
     }
     kind.value = found;
+    kind.cat = header.cat;
     return this.keys(header, token);
   }
 
@@ -293,7 +294,7 @@ export class Verifier {
     }
 
     let payloadBytes: Uint8Array;
-    const kind: { value: JwtKind } = { value: 'other' };
+    const kind: { value: JwtKind; cat?: unknown } = { value: 'other' };
     try {
       // jose parses the header and checks `alg` against the allow-list, then asks `keyFor` (type and header checks,
       // then the key), then checks the signature. The header's `jku`, `x5u` and `jwk` are never followed.
@@ -310,9 +311,15 @@ export class Verifier {
     if (typeof claims.sub !== 'string' || claims.sub.length === 0) {
       throw this.error('token-invalid', 'The token has no subject (sub).');
     }
-    // Clerk tells an M2M JWT by its subject too (`isM2MJwt`): a machine's subject is never a session.
+    // Clerk tells an M2M JWT by its subject first (`verifyMachineAuthToken`): a machine's subject is never a session
+    // nor an OAuth token, and its header must then be an M2M token's (no category or the M2M one, `typ` JWT).
     let type: JwtKind = kind.value;
-    if (type === 'session_token' && claims.sub.startsWith(MACHINE_SUBJECT_PREFIX)) type = 'm2m_token';
+    if (claims.sub.startsWith(MACHINE_SUBJECT_PREFIX)) {
+      if (type === 'oauth_token' || (kind.cat !== undefined && kind.cat !== M2M_CATEGORY)) {
+        throw this.error(accepts(mask, 'm2m_token') ? 'token-invalid' : 'token-type-mismatch', 'The M2M token header is not an M2M token\'s.');
+      }
+      type = 'm2m_token';
+    }
     if (type === 'other' || !accepts(mask, type)) throw this.error('token-type-mismatch');
     // No session id: a template or machine token without Clerk's category header.
     if (type === 'session_token' && (typeof claims.sid !== 'string' || claims.sid.length === 0)) throw this.error('token-type-mismatch');
@@ -348,9 +355,17 @@ export class Verifier {
     if (!(claims.sub as string).startsWith(MACHINE_SUBJECT_PREFIX)) {
       throw this.error('token-invalid', 'The M2M token subject is not a machine (mch_…).');
     }
-    const { issuers } = this.options;
+    const { issuers, audiences } = this.options;
     if (issuers && claims.iss !== undefined && (typeof claims.iss !== 'string' || !issuers.includes(claims.iss))) {
       throw this.error('token-invalid-issuer');
+    }
+    if (claims.scopes !== undefined && typeof claims.scopes !== 'string') {
+      throw this.error('token-invalid', 'The M2M token scopes are not a space-separated string.');
+    }
+    if (audiences) {
+      // As for sessions (Clerk checks `aud` of M2M tokens too): a configured audience is required.
+      const list = claims.aud === undefined ? [] : [claims.aud].flat();
+      if (!list.some((a) => typeof a === 'string' && audiences.includes(a))) throw this.error('token-invalid-audience');
     }
     return m2mData(claims);
   }
