@@ -11,6 +11,7 @@ import { resolveOptions, type ClerkAuthOptions, type Logger, type ResolvedOption
 import { allowAuthenticated, type AuthorizeContext, type AuthorizeUser } from './policy.js';
 import { machineAuth } from './auth-object.js';
 import type { RouteTable, RouteResource } from './routes.js';
+import { createProtectedResources, type ProtectedResources } from './resource-metadata.js';
 import { BackendApiVerifier } from './backend-api.js';
 import { accepts, acceptsMask, opaqueTypeOf, SESSION_ONLY, MACHINE_TYPES, type TokenType, type TokenTypeMask } from './token-types.js';
 import { MAX_TOKEN_LENGTH, Verifier, verifiedOf, type Verified } from './verifier.js';
@@ -77,6 +78,8 @@ export class ClerkAuth {
   /** False when every verified user passes: adapters then skip building the policy's context. */
   readonly hasPolicy: boolean;
   private readonly verifier: Verifier;
+  /** RFC 9728 metadata of the protected resources (MCP endpoints), when `protectedResource` is configured. */
+  readonly protectedResources: ProtectedResources | undefined;
   /** Opaque machine tokens, verified by the Backend API; built only when some machine type is accepted. */
   private backend: BackendApiVerifier | undefined;
   private readonly policy: AuthorizeUser<ClerkClaims>;
@@ -110,6 +113,8 @@ export class ClerkAuth {
       issuers: this.config.issuers,
       peek: this.peek,
     });
+    this.protectedResources =
+      options.protectedResource === undefined ? undefined : createProtectedResources(options.protectedResource, this.config.issuers);
     this.policy = options.authorizeUser ?? allowAuthenticated;
     this.hasPolicy = options.authorizeUser !== undefined;
   }
@@ -194,11 +199,25 @@ export class ClerkAuth {
 
   /** Mastra's routes, once a Mastra provider shares this object: then the Express middleware names them too. */
   private routes: RouteTable | undefined;
+  /** Route patterns (without prefix) that are OAuth protected resources: Mastra's MCP transport routes. */
+  private resourceRoutes: ReadonlySet<string> = new Set();
+
+  /** @internal True when `rawPath` is a protected resource (an MCP endpoint) and `protectedResource` is configured. */
+  isProtectedResource(rawPath: string): boolean {
+    if (this.protectedResources === undefined || this.resourceRoutes.size === 0) return false;
+    const readings = this.routes?.match('POST', rawPath);
+    return Array.isArray(readings) && readings.some((reading) => this.resourceRoutes.has(reading.route));
+  }
+
   /** Whether the policy judges routes that name their resource in the body (else they are refused). */
   private policyJudgesBodyAddressed = false;
 
   /** @internal Called by `MastraAuthClerk` when it shares this object. */
-  useRouteTable(table: RouteTable, { policyJudgesBodyAddressed }: { policyJudgesBodyAddressed: boolean }): void {
+  useRouteTable(
+    table: RouteTable,
+    { policyJudgesBodyAddressed, resourceRoutes = [] }: { policyJudgesBodyAddressed: boolean; resourceRoutes?: readonly string[] },
+  ): void {
+    this.resourceRoutes = new Set(resourceRoutes);
     this.routes = table;
     this.policyJudgesBodyAddressed = policyJudgesBodyAddressed;
   }

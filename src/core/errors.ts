@@ -127,6 +127,8 @@ export interface ClerkAuthErrorOptions {
   realm?: string;
   /** For 503s: seconds after which a retry may succeed (`Retry-After`). */
   retryAfterSeconds?: number;
+  /** For 401s: auth-params appended to the challenge, e.g. RFC 9728's `resource_metadata="<url>"`. */
+  challengeParams?: string;
 }
 
 function quoted(value: string): string {
@@ -161,6 +163,14 @@ export class ClerkAuthError extends Error {
     this.statusCode = info.status;
     this.expose = info.status < 500;
     this.headers = Object.freeze(challengeHeaders(code, this.message, options));
+    this.options = options;
+  }
+  private readonly options: ClerkAuthErrorOptions;
+
+  /** The same error whose 401 challenge also carries `params` (RFC 9728's `resource_metadata`). */
+  withChallengeParams(params: string): ClerkAuthError {
+    if (this.status !== 401) return this;
+    return new ClerkAuthError(this.code, { ...this.options, message: this.message, challengeParams: params });
   }
 }
 
@@ -179,6 +189,7 @@ function challengeHeaders(
   if (info.bearerError) {
     challenge += `, error=${quoted(info.bearerError)}, error_description=${quoted(message)}`;
   }
+  if (options.challengeParams && info.status === 401) challenge += `, ${options.challengeParams}`;
   headers['WWW-Authenticate'] = challenge;
   return headers;
 }

@@ -6,6 +6,7 @@
 import { createHash, createPublicKey, type KeyObject } from 'node:crypto';
 import type { ClerkClaims } from './claims.js';
 import type { AuthorizeUser } from './policy.js';
+import type { ProtectedResourceOptions } from './resource-metadata.js';
 import { acceptsMask, bitOf, SESSION_ONLY, type AcceptsToken, type TokenTypeMask } from './token-types.js';
 
 /** Tuning of the remote JWKS key set. Durations in milliseconds. */
@@ -81,6 +82,11 @@ export interface ClerkAuthOptions {
   machineSecretKey?: string;
   /** Tuning of the Backend API calls for opaque machine tokens. */
   backendApi?: BackendApiOptions;
+  /**
+   * Makes the MCP endpoints protected resources (RFC 9728): their 401s carry `resource_metadata`, and the metadata
+   * document is served at `/.well-known/oauth-protected-resource<path>`, naming Clerk as authorization server.
+   */
+  protectedResource?: ProtectedResourceOptions;
   /** Expected `iss`; overrides the issuer derived from the publishable key or the JWKS URL. */
   issuer?: string | string[];
   /** Expected `aud`; when set, a token must carry one of these audiences. */

@@ -9,7 +9,7 @@ import type { ClerkAuthOptions } from './options.js';
 const OPTION_NAMES: ReadonlySet<string> = new Set<keyof ClerkAuthOptions>([
   'publishableKey', 'jwksUri', 'jwtKey', 'secretKey', 'apiUrl', 'issuer', 'audience', 'authorizedParties',
   'clockSkewInMs', 'treatPendingAsSignedOut', 'algorithms', 'tokenCache', 'jwks', 'realm', 'now', 'authorizeUser',
-  'logger', 'env', 'acceptsToken', 'machineSecretKey', 'backendApi',
+  'logger', 'env', 'acceptsToken', 'machineSecretKey', 'backendApi', 'protectedResource',
 ]);
 
 export function clerkAuthFrom(options: ClerkAuthOptions & { clerkAuth?: unknown }, adapter: string): ClerkAuth {

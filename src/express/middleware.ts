@@ -20,6 +20,7 @@ import type { ClerkAuthOptions } from '../core/options.js';
 import type { AuthorizeContext, AuthorizeUser, HeaderReader } from '../core/policy.js';
 import { isValidHost, isValidRequestUrl, routablePath, type RoutablePath } from '../core/target.js';
 import { clerkAuthFrom } from '../core/shared.js';
+import { PROTECTED_RESOURCE_METADATA_HEADERS, PROTECTED_RESOURCE_WELL_KNOWN } from '../core/resource-metadata.js';
 
 /** Options of the Express middleware, on top of the core's. */
 export interface ExpressAuthOptions {
@@ -117,6 +118,34 @@ const requestAuth = function (this: unknown): AnyClerkAuthObject {
 } as ClerkRequestAuth;
 // Clerk's brand, so `getAuth(req)` from `@clerk/express` reads our `req.auth` unchanged.
 Object.defineProperty(requestAuth, CLERK_EXPRESS_BRAND, { value: true });
+
+/** The MCP SDK's `AuthInfo`, as `@clerk/mcp-tools` fills it (`extra.userId`), for the transport and its tools. */
+export interface McpAuthInfo {
+  token: string;
+  clientId: string;
+  scopes: string[];
+  expiresAt?: number;
+  extra: { userId: string | null; sub: string };
+}
+
+/**
+ * `req.auth` of a request to an MCP endpoint: still Clerk's `req.auth()` function (so `getAuth(req)` works), per
+ * request, carrying the MCP SDK's AuthInfo fields that the MCP transport hands to tools as `extra.authInfo`.
+ */
+function mcpRequestAuth(state: RequestStateFields, token: string): ClerkRequestAuth & McpAuthInfo {
+  const machine = state.verified ? machineAuth(state.verified) : undefined;
+  const claims = state.claims!;
+  const info: McpAuthInfo = {
+    token,
+    clientId: (machine as { clientId?: string } | undefined)?.clientId ?? (typeof claims.azp === 'string' ? claims.azp : ''),
+    scopes: [...((machine as { scopes?: string[] } | undefined)?.scopes ?? [])],
+    expiresAt: typeof claims.exp === 'number' ? claims.exp : undefined,
+    extra: { userId: (machine as { userId?: string | null } | undefined)?.userId ?? (machine ? null : claims.sub), sub: claims.sub },
+  };
+  const fn = (() => authObjectOf(state)) as ClerkRequestAuth;
+  Object.defineProperty(fn, CLERK_EXPRESS_BRAND, { value: true });
+  return Object.assign(fn, info);
+}
 
 function attach(req: Request, state: RequestStateFields): void {
   (req as WithState)[STATE] = state;
@@ -239,6 +268,14 @@ function checkedPath(req: Request, realm: string): RoutablePath | ClerkAuthError
   return routed;
 }
 
+/** RFC 9728 section 5.1: a 401 on a protected resource (an MCP endpoint) points the client at its metadata. */
+function withResourceMetadata(auth: ClerkAuth, error: ClerkAuthError, rawPath: string, req: Request): ClerkAuthError {
+  const resources = auth.protectedResources;
+  if (resources === undefined || error.status !== 401 || !auth.isProtectedResource(rawPath)) return error;
+  const challenge = resources.challenge(rawPath, req.headers.host);
+  return challenge ? error.withChallengeParams(challenge.params) : error;
+}
+
 function createMiddleware(auth: ClerkAuth, options: ExpressAuthOptions): RequestHandler {
   const { optional = false, onError } = options;
   if (onError !== undefined && typeof onError !== 'function') throw new TypeError('"onError" must be a function');
@@ -260,18 +297,30 @@ function createMiddleware(auth: ClerkAuth, options: ExpressAuthOptions): Request
       return;
     }
     const { decoded: path, raw: rawPath } = checked;
+    const resources = auth.protectedResources;
+    if (resources && (req.method === 'GET' || req.method === 'HEAD') && rawPath.startsWith(PROTECTED_RESOURCE_WELL_KNOWN)) {
+      // RFC 9728 section 3: the metadata is public, clients read it before they have a token.
+      const found = resources.metadata(rawPath, req.headers.host, (resourcePath) => auth.isProtectedResource(resourcePath));
+      if (found) {
+        res.set(PROTECTED_RESOURCE_METADATA_HEADERS).status(200).json(found.document);
+        return;
+      }
+    }
+    const reject = (error: ClerkAuthError): void => mount.reject(withResourceMetadata(auth, error, rawPath, req), req, res, next);
     const proceed = (state: RequestState): void => {
       if (state.status === 'signed-out') {
         if (optional) {
           attach(req, { mount, path, signedOut: state.reason });
           next();
         } else {
-          mount.reject(auth.signedOutError(state.reason), req, res, next);
+          reject(auth.signedOutError(state.reason));
         }
         return;
       }
       const requestState: RequestStateFields = { mount, path, token: state.token, claims: state.claims, verified: state.verified };
       attach(req, requestState);
+      // The MCP transport reads the caller from `req.auth` (the MCP SDK's AuthInfo): the same function, with it.
+      if (resources !== undefined && auth.isProtectedResource(rawPath)) req.auth = mcpRequestAuth(requestState, state.token);
       if (!auth.hasPolicy) next();
       else runPolicy(requestState, (user, ctx) => auth.authorizeRoute(user, ctx, rawPath), state.claims, req, res, next).catch(next);
     };
@@ -279,7 +328,7 @@ function createMiddleware(auth: ClerkAuth, options: ExpressAuthOptions): Request
     try {
       state = auth.authenticate({ authorization: authorizationValues(req), cookie: req.headers.cookie }, mask);
     } catch (error) {
-      mount.reject(error as ClerkAuthError, req, res, next);
+      reject(error as ClerkAuthError);
       return;
     }
     // A token verified before (a client reusing it) is answered without a promise.
@@ -287,7 +336,7 @@ function createMiddleware(auth: ClerkAuth, options: ExpressAuthOptions): Request
       proceed(state);
       return;
     }
-    state.then(proceed, (error: ClerkAuthError) => mount.reject(error, req, res, next)).catch(next);
+    state.then(proceed, (error: ClerkAuthError) => reject(error)).catch(next);
   };
 }
 
