@@ -4,21 +4,29 @@
  * just to verify, threads not owned by the signed-in user, only `/api/*` protected).
  */
 import { createRequire } from 'node:module';
-import { MastraAuthProvider, type MastraAuthProviderOptions } from '@mastra/core/server';
+import { MastraAuthProvider, registerApiRoute, type ApiRoute, type MastraAuthProviderOptions } from '@mastra/core/server';
+import { PROTECTED_RESOURCE_METADATA_HEADERS, PROTECTED_RESOURCE_WELL_KNOWN } from '../core/resource-metadata.js';
 import type { ClerkClaims } from '../core/claims.js';
 import type { ClerkAuth } from '../core/clerk-auth.js';
 import { ClerkAuthError } from '../core/errors.js';
 import { ClerkAuthConfigError, type ClerkAuthOptions } from '../core/options.js';
 import type { AuthorizeContext } from '../core/policy.js';
 import { clerkAuthFrom } from '../core/shared.js';
+import type { AcceptsToken, TokenTypeMask } from '../core/token-types.js';
 import { isValidHost, routablePath } from '../core/target.js';
 import { MASTRA_PUBLIC_ROUTES, mastraRouteTable } from './routes.js';
+import type { RequestView, StudioOptions, StudioSessions, StudioSignedInUser } from './studio.js';
+import { attachStudio, createStudio, takeStudioOptions, userOfClaims, type StudioMethods } from './studio-provider.js';
+import type { UserDirectory } from './studio-users.js';
 
 /** The request Mastra hands a provider: a Web `Request`, or a Hono-like wrapper around one. */
 export type MastraAuthRequest = Parameters<MastraAuthProvider['authenticateToken']>[1];
 
-/** Options that only the Mastra provider has. */
-export interface MastraProviderOptions {
+/**
+ * Options that only the Mastra provider has. With `StudioOptions` (`oauthClientId`, `oauthClientSecret`,
+ * `redirectUri`, `scopes`, `session`, ...), Mastra Studio signs in with Clerk, as with `@mastra/auth-clerk`.
+ */
+export interface MastraProviderOptions extends StudioOptions {
   /** Provider name in Mastra's logs (default `"clerk"`). */
   name?: string;
   /**
@@ -85,6 +93,9 @@ function headerOf(request: MastraAuthRequest | undefined, name: string): string 
   return null;
 }
 
+/** Mastra's MCP transport routes (Streamable HTTP, legacy SSE): the OAuth protected resources (RFC 9728). */
+const MCP_TRANSPORT_ROUTES = ['/mcp/:serverId/mcp', '/mcp/:serverId/sse', '/mcp/:serverId/messages'];
+
 /** How long after it is built a provider that Mastra never used is reported. */
 const REGISTRATION_GRACE_MS = 10_000;
 
@@ -129,6 +140,12 @@ export class MastraAuthClerk extends MastraAuthProvider<ClerkClaims> {
   readonly clerkAuth: ClerkAuth;
   /** Memory is per organization: a request without an active organization is refused. */
   private readonly organizationScope: boolean;
+  /** The token types this provider signs requests in with. */
+  private readonly accepts: TokenTypeMask;
+  /** Clerk users for Studio (`getCurrentUser`, `getUser`): cached, single flight, with a fallback to the claims. */
+  private readonly users: UserDirectory;
+  /** Studio sign-in with Clerk and its sessions, when an OAuth client is configured. */
+  private readonly studio: StudioSessions | undefined;
 
   constructor(options: MastraAuthClerkOptions = {}) {
     const major = mastraCoreMajor();
@@ -138,7 +155,11 @@ export class MastraAuthClerk extends MastraAuthProvider<ClerkClaims> {
           '"npm install @mastra/core"): npm install @mastra/core@^1 @mastra/server@^1.50',
       );
     }
-    const { name, public: publicPaths, mapUserToResourceId, resourceScope = 'user', bodyAddressedRoutes = 'refuse', ...rest } = options;
+    const { studio: studioOptions, rest: providerOptions } = takeStudioOptions(options);
+    const { name, public: publicPaths, mapUserToResourceId, resourceScope = 'user', bodyAddressedRoutes = 'refuse', ...withAccepts } = providerOptions;
+    // With a shared object, `acceptsToken` is this provider's own list; without one it configures the provider's object.
+    const { acceptsToken, ...rest } = withAccepts as typeof withAccepts & { acceptsToken?: AcceptsToken };
+    const coreOptions = rest.clerkAuth === undefined ? withAccepts : rest;
     if (bodyAddressedRoutes !== 'refuse' && bodyAddressedRoutes !== 'policy') {
       throw new TypeError('MastraAuthClerk: "bodyAddressedRoutes" must be "refuse" or "policy"');
     }
@@ -156,9 +177,16 @@ export class MastraAuthClerk extends MastraAuthProvider<ClerkClaims> {
     }
     // The policy is not handed to Mastra's base class: it runs in `authorizeUser` below, with the shared context.
     super({ name: name ?? 'clerk', protected: EVERY_PATH, public: publicPaths });
-    this.clerkAuth = clerkAuthFrom(rest, 'MastraAuthClerk');
+    this.clerkAuth = clerkAuthFrom(coreOptions, 'MastraAuthClerk');
+    this.accepts = this.clerkAuth.acceptsMask(acceptsToken, 'acceptsToken');
+    ({ users: this.users, studio: this.studio } = createStudio(studioOptions, this.clerkAuth, ('env' in rest && rest.env) || process.env));
+    // Only when configured, as @mastra/auth-clerk: Mastra shows "Sign in with Clerk" when these methods exist.
+    if (this.studio) attachStudio(this, this.studio, this.users);
     // The Express middleware sharing this object then judges Mastra's routes by resource too, and answers for them.
-    this.clerkAuth.useRouteTable(mastraRouteTable(), { policyJudgesBodyAddressed: bodyAddressedRoutes === 'policy' });
+    this.clerkAuth.useRouteTable(mastraRouteTable(), {
+      policyJudgesBodyAddressed: bodyAddressedRoutes === 'policy',
+      resourceRoutes: MCP_TRANSPORT_ROUTES,
+    });
     if (mapUserToResourceId !== undefined && typeof mapUserToResourceId !== 'function') {
       throw new TypeError('MastraAuthClerk: "mapUserToResourceId" must be a function');
     }
@@ -185,12 +213,47 @@ export class MastraAuthClerk extends MastraAuthProvider<ClerkClaims> {
   }
 
   /**
+   * Mastra custom routes serving the RFC 9728 metadata of the MCP servers, for `server.apiRoutes` (public: clients
+   * read them before they have a token). Needs `protectedResource`.
+   *
+   * @example
+   * const auth = new MastraAuthClerk({ acceptsToken: 'oauth_token', protectedResource: { origin: 'https://api.example.com' } });
+   * new Mastra({ server: { auth, apiRoutes: [...auth.protectedResourceRoutes()] } });
+   */
+  protectedResourceRoutes(): ApiRoute[] {
+    const { clerkAuth } = this;
+    const resources = clerkAuth.protectedResources;
+    if (!resources) throw new TypeError('MastraAuthClerk: protectedResourceRoutes() needs the "protectedResource" option');
+    return [
+      registerApiRoute(`${PROTECTED_RESOURCE_WELL_KNOWN}/*`, {
+        method: 'GET',
+        requiresAuth: false,
+        handler: (c) => {
+          const found = resources.metadata(new URL(c.req.url).pathname, c.req.header('host'), (path) => clerkAuth.isProtectedResource(path));
+          if (!found) return c.json({ error: 'not_found' }, 404);
+          return c.json(found.document, 200, { ...PROTECTED_RESOURCE_METADATA_HEADERS });
+        },
+      }),
+    ];
+  }
+
+  /**
    * The verified claims, or `null` (Mastra answers 401) with the failure's code logged, never the token.
    * The credentials are read from the request with the same rules as the Express middleware: `Authorization:
    * Bearer` (any case), else Clerk's session cookie, which Mastra's adapters do not read; never the query string.
    */
-  override async authenticateToken(token: string, request: MastraAuthRequest): Promise<ClerkClaims | null> {
-    const { clerkAuth } = this;
+  override authenticateToken(token: string, request: MastraAuthRequest): Promise<ClerkClaims | null> {
+    return this.userOf(token, request, false);
+  }
+
+  /**
+   * The signed-in user of a request: Clerk's credentials (`Authorization`, else Clerk's session cookie), else, with
+   * Studio sign-in configured, the Studio session cookie: only without an `Authorization` header, and only when
+   * Clerk's own cookie is absent or no longer verifies (a browser Clerk says is signed out stays signed out).
+   * `renewStudio`: a stale Studio session is re-checked with Clerk here (for `getCurrentUser`, which sets no cookie).
+   */
+  private async userOf(token: string, request: MastraAuthRequest, renewStudio: boolean): Promise<ClerkClaims | null> {
+    const { clerkAuth, studio } = this;
     try {
       const authorization = headerOf(request, 'authorization');
       const cookie = headerOf(request, 'cookie');
@@ -203,15 +266,61 @@ export class MastraAuthClerk extends MastraAuthProvider<ClerkClaims> {
         }
         headers = { authorization: [`Bearer ${bare}`], cookie: null };
       }
-      const state = await clerkAuth.authenticate(headers);
-      if (state.status === 'signed-in') return state.claims;
-      clerkAuth.log('request refused', state.reason);
+      let state: Awaited<ReturnType<ClerkAuth['authenticate']>> | undefined;
+      let failure: unknown;
+      try {
+        state = await clerkAuth.authenticate(headers, this.accepts);
+      } catch (error) {
+        failure = error;
+      }
+      if (state?.status === 'signed-in') return state.claims;
+      if (studio && authorization === null && cookie !== null && (failure !== undefined || state?.reason === 'token-missing')) {
+        const view: RequestView = { header: (n) => headerOf(request, n), method: webRequestOf(request)?.method };
+        const user = renewStudio ? await studio.currentClaims(view) : await studio.authenticate(view);
+        if (user) return user;
+      }
+      if (failure !== undefined) throw failure;
+      clerkAuth.log('request refused', state!.status === 'signed-out' ? state!.reason : 'token-missing');
       return null;
     } catch (error) {
       // Mastra's contract has no 503: an outage is logged as such (jwk-remote-failed-to-load), with its cause.
       clerkAuth.log('request refused', error);
       return null;
     }
+  }
+
+  /**
+   * Studio's signed-in user (`IUserProvider`): from Clerk's credentials or the Studio session, with the Clerk user
+   * read from the Backend API at most once per user per `userCacheInMs`, else what the token or session says.
+   */
+  async getCurrentUser(request: Request): Promise<StudioSignedInUser | null> {
+    const claims = await this.userOf('', request, true);
+    return claims ? userOfClaims(claims, this.users, this.clerkAuth) : null;
+  }
+
+  /** A Clerk user by id (Backend API, cached), or null when unknown or when it cannot be asked (no secret key). */
+  async getUser(userId: string): Promise<StudioSignedInUser | null> {
+    return (await this.users.lookup(userId)) ?? null;
+  }
+
+  /** Clerk users by id, in order, null for the unknown ones. */
+  async getUsers(userIds: string[]): Promise<Array<StudioSignedInUser | null>> {
+    return Promise.all(userIds.map((id) => this.getUser(id)));
+  }
+
+  /** Where Studio links a user's profile (as `@mastra/auth-clerk`). */
+  getUserProfileUrl(user: { id: string }): string {
+    return `/user/${user.id}`;
+  }
+
+  /** Whether Studio signs in with Clerk (an OAuth client is configured). */
+  isSSOEnabled(): boolean {
+    return this.studio !== undefined;
+  }
+
+  /** The Frontend API URL Studio's sign-in uses (`/oauth/*`); empty when Studio sign-in is off. */
+  getFapiUrl(): string {
+    return this.studio?.config.frontendApiUrl ?? '';
   }
 
   /** The token Mastra passed when the request has no headers we can read (another adapter's request shape). */
@@ -256,6 +365,9 @@ export class MastraAuthClerk extends MastraAuthProvider<ClerkClaims> {
   }
 }
 
+// With Studio sign-in configured, the provider also has Mastra's sign-in and session methods (set in the constructor).
+export interface MastraAuthClerk extends Partial<StudioMethods> {}
+
 /**
  * The path of the Web request Mastra built, or undefined when it cannot be trusted. Mastra's Express adapter builds
  * the URL as `${req.protocol}://${Host}${originalUrl}`: a hostile Host, an `X-Forwarded-Proto` (with `trust proxy`)
@@ -263,7 +375,7 @@ export class MastraAuthClerk extends MastraAuthProvider<ClerkClaims> {
  * host must be the request's own Host. (The Web `Request` has already resolved dot segments and backslashes; the
  * Express middleware in front refuses such targets, see README.)
  */
-function mastraContext(request: MastraAuthRequest): { ctx: AuthorizeContext; rawPath: string } | undefined {
+function mastraContext(request: MastraAuthRequest): { ctx: Omit<AuthorizeContext, 'tokenType'>; rawPath: string } | undefined {
   const web = webRequestOf(request);
   if (!web) return undefined;
   const host = headerOf(request, 'host');

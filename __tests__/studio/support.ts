@@ -1,0 +1,239 @@
+/**
+ * What the Studio tests share: a browser-like HTTP client (a cookie jar, redirects followed by hand so every hop is
+ * seen), and the real Mastra server (`@mastra/express`) behind `MastraAuthClerk` with Studio sign-in, against the
+ * testing kit's issuer (keys, Backend API users) and the local OAuth authorization server.
+ */
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import express from 'express';
+import { Agent } from '@mastra/core/agent';
+import { Mastra } from '@mastra/core/mastra';
+import { MastraServer } from '@mastra/express';
+import { createClerkAuth, type ClerkAuthOptions } from '../../src/index.js';
+import { MastraAuthClerk, type MastraAuthClerkOptions } from '../../src/mastra/index.js';
+import type { TestIssuer } from '../../src/testing/index.js';
+import { createTestOAuthServer, type TestOAuthServer, type TestOAuthServerOptions } from '../../src/testing/oauth-server.js';
+import { offlineWeatherModel } from '../../examples/mastra/offline-model.js';
+
+interface StoredCookie {
+  value: string;
+  path: string;
+  expiresAt: number | undefined;
+  attributes: string;
+}
+
+export interface Hop {
+  url: string;
+  status: number;
+  location?: string;
+  setCookies: string[];
+}
+
+export interface BrowserResponse {
+  status: number;
+  url: string;
+  body: string;
+  headers: Headers;
+  /** Every response on the way, redirects included. */
+  hops: Hop[];
+  json<T = unknown>(): T;
+}
+
+/**
+ * A browser's HTTP behaviour, enough for sign-in flows: cookies per host (not per port, as browsers keep them),
+ * `Path` and `Max-Age` honoured, redirects followed (GET), and the request headers a page's `fetch` adds when asked.
+ */
+export class Browser {
+  private readonly jar = new Map<string, Map<string, StoredCookie>>();
+
+  /** The cookies this browser would send to `url`. */
+  cookieHeader(url: string): string {
+    const target = new URL(url);
+    const now = Date.now();
+    const cookies = this.jar.get(target.hostname) ?? new Map<string, StoredCookie>();
+    const sent: string[] = [];
+    for (const [name, cookie] of cookies) {
+      if (cookie.expiresAt !== undefined && cookie.expiresAt <= now) {
+        cookies.delete(name);
+        continue;
+      }
+      const path = cookie.path.endsWith('/') ? cookie.path : `${cookie.path}/`;
+      if (target.pathname === cookie.path || target.pathname.startsWith(path)) sent.push(`${name}=${cookie.value}`);
+    }
+    return sent.join('; ');
+  }
+
+  cookie(url: string, name: string): StoredCookie | undefined {
+    return this.jar.get(new URL(url).hostname)?.get(name);
+  }
+
+  setCookie(url: string, name: string, value: string, path = '/'): void {
+    const host = new URL(url).hostname;
+    if (!this.jar.has(host)) this.jar.set(host, new Map());
+    this.jar.get(host)!.set(name, { value, path, expiresAt: undefined, attributes: '' });
+  }
+
+  private store(url: string, header: string): void {
+    const target = new URL(url);
+    const [pair, ...attributes] = header.split(';').map((part) => part.trim());
+    const eq = pair!.indexOf('=');
+    const name = pair!.slice(0, eq);
+    const value = pair!.slice(eq + 1);
+    let path = target.pathname.replace(/\/[^/]*$/, '') || '/';
+    let expiresAt: number | undefined;
+    for (const attribute of attributes) {
+      const [key, val] = attribute.split('=');
+      if (key!.toLowerCase() === 'path' && val) path = val;
+      if (key!.toLowerCase() === 'max-age' && val !== undefined) expiresAt = Date.now() + Number(val) * 1000;
+    }
+    if (!this.jar.has(target.hostname)) this.jar.set(target.hostname, new Map());
+    const cookies = this.jar.get(target.hostname)!;
+    if (expiresAt !== undefined && expiresAt <= Date.now()) cookies.delete(name);
+    else cookies.set(name, { value, path, expiresAt, attributes: attributes.join('; ') });
+  }
+
+  /**
+   * A request with this browser's cookies. `fromPage`: as a `fetch` of the page at that origin would send it
+   * (`Sec-Fetch-Site` same-origin or cross-site, and `Origin` unless it is a same-origin GET).
+   */
+  async fetch(
+    url: string,
+    init: { method?: string; headers?: Record<string, string>; body?: string; fromPage?: string; follow?: boolean } = {},
+  ): Promise<BrowserResponse> {
+    const hops: Hop[] = [];
+    let current = url;
+    let method = init.method ?? 'GET';
+    let body = init.body;
+    for (let i = 0; i < 20; i += 1) {
+      const headers: Record<string, string> = { ...init.headers };
+      const cookie = this.cookieHeader(current);
+      if (cookie) headers.cookie = cookie;
+      if (init.fromPage && i === 0) {
+        const sameOrigin = new URL(init.fromPage).origin === new URL(current).origin;
+        headers['sec-fetch-site'] = sameOrigin ? 'same-origin' : 'cross-site';
+        if (!sameOrigin || method !== 'GET') headers.origin = new URL(init.fromPage).origin;
+      }
+      if (body !== undefined) headers['content-type'] ??= 'application/json';
+      const response = await fetch(current, { method, headers, body, redirect: 'manual' });
+      const setCookies = response.headers.getSetCookie();
+      for (const header of setCookies) this.store(current, header);
+      const location = response.headers.get('location') ?? undefined;
+      hops.push({ url: current, status: response.status, location, setCookies });
+      if (init.follow !== false && response.status >= 300 && response.status < 400 && location) {
+        await response.body?.cancel();
+        current = new URL(location, current).href;
+        method = 'GET';
+        body = undefined;
+        continue;
+      }
+      const text = await response.text();
+      return {
+        status: response.status,
+        url: current,
+        body: text,
+        headers: response.headers,
+        hops,
+        json: <T>() => JSON.parse(text) as T,
+      };
+    }
+    throw new Error('too many redirects');
+  }
+}
+
+export interface StudioApp {
+  base: string;
+  provider: MastraAuthClerk;
+  oauth: TestOAuthServer;
+  /** Advances the provider's clock. */
+  advance(ms: number): void;
+  now(): number;
+  close(): Promise<void>;
+}
+
+/** Two agents: `public` and `finance` (a policy in the tests keeps `finance` for some users). */
+function createAgents() {
+  const agent = (id: string) => new Agent({ id, name: id, instructions: 'Answer.', model: offlineWeatherModel() as never });
+  return { public: agent('public'), finance: agent('finance') };
+}
+
+/**
+ * The real Mastra server (`@mastra/express`, prefix `/api`) on 127.0.0.1, protected by a `MastraAuthClerk` with Studio
+ * sign-in through `oauth` (a fresh authorization server unless given), and a clock the test moves.
+ */
+export async function startStudioApp(
+  issuer: TestIssuer,
+  options: Partial<MastraAuthClerkOptions> & {
+    oauthServer?: Partial<TestOAuthServerOptions>;
+    /** A policy: the provider then shares a `createClerkAuth({ authorizeUser })`, as a mixed app would. */
+    policy?: ClerkAuthOptions['authorizeUser'];
+  } = {},
+): Promise<StudioApp> {
+  const { oauthServer, policy, ...providerOptions } = options;
+  const oauth = await createTestOAuthServer({ issuer, ...oauthServer });
+  let offset = 0;
+  const now = () => Date.now() + offset;
+  const core = { ...issuer.authOptions, secretKey: issuer.secretKey, apiUrl: issuer.apiUrl, env: {}, logger: false as const, now };
+  const provider = new MastraAuthClerk({
+    ...(policy ? { clerkAuth: createClerkAuth({ ...core, authorizeUser: policy }) } : core),
+    oauthClientId: oauth.clientId,
+    oauthClientSecret: oauth.clientSecret,
+    frontendApiUrl: oauth.url,
+    session: { cookiePassword: 'a-test-cookie-password-of-at-least-32-characters' },
+    ...(providerOptions as object),
+  } as MastraAuthClerkOptions);
+  const mastra = new Mastra({ agents: createAgents(), server: { auth: provider as never }, logger: false });
+  const app = express();
+  app.use(express.json());
+  await new MastraServer({ app, mastra, prefix: '/api' }).init();
+  const server: Server = app.listen(0, '127.0.0.1');
+  await new Promise((resolve) => server.once('listening', resolve));
+  const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  oauth.allowRedirectUri(`${base}/api/auth/sso/callback`);
+  return {
+    base,
+    provider,
+    oauth,
+    advance: (ms) => {
+      offset += ms;
+    },
+    now,
+    close: async () => {
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+      await oauth.close();
+    },
+  };
+}
+
+/** Signs `userId` in to Clerk (the authorization server's sign-in page) in this browser. */
+export async function signInToClerk(browser: Browser, app: StudioApp, userId: string): Promise<void> {
+  const res = await browser.fetch(app.oauth.signInUrl(userId));
+  if (res.status !== 200) throw new Error(`sign-in to Clerk failed: ${res.status} ${res.body}`);
+}
+
+/**
+ * What Studio does on "Sign in with Clerk": asks the server for the login URL (which sets the flow cookie), then
+ * navigates there; the browser follows Clerk's redirect to the callback and the callback's redirect back to Studio.
+ * Returns the login URL and the final response.
+ */
+export async function studioSignIn(
+  browser: Browser,
+  app: StudioApp,
+  change?: (loginUrl: URL) => URL,
+): Promise<{ loginUrl: URL; final: BrowserResponse }> {
+  const login = await browser.fetch(`${app.base}/api/auth/sso/login`, { fromPage: app.base });
+  if (login.status !== 200) throw new Error(`login URL: ${login.status} ${login.body}`);
+  const loginUrl = new URL(login.json<{ url: string }>().url);
+  const target = change ? change(new URL(loginUrl)) : loginUrl;
+  const final = await browser.fetch(target.href);
+  return { loginUrl, final };
+}
+
+/** The `error` query parameter Mastra's callback put in its redirect back to Studio, if any. */
+export function signInError(final: BrowserResponse): string | null {
+  const callbackHop = final.hops.find((hop) => hop.url.includes('/auth/sso/callback'));
+  if (!callbackHop?.location) return null;
+  return new URL(callbackHop.location, callbackHop.url).searchParams.get('error');
+}
+
+export const SESSION_COOKIE = 'clerk_session';
