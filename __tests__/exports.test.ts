@@ -36,9 +36,9 @@ describe('public API', () => {
     expect(Object.keys(client).sort()).toEqual(['createClerkMastraClient', 'withClerkToken']);
   });
 
-  it('"./testing" exports the local issuer, and the main entry never imports it', async () => {
+  it('"./testing" exports the local issuer and OAuth server, and the main entry never imports it', async () => {
     const testing = await import('clerk-mastra-auth/testing');
-    expect(Object.keys(testing).sort()).toEqual(['createTestIssuer']);
+    expect(Object.keys(testing).sort()).toEqual(['createTestIssuer', 'createTestOAuthServer']);
     const sources = ['src/index.ts', 'src/core/clerk-auth.ts'].map((file) => readFileSync(file, 'utf8')).join('\n');
     expect(sources).not.toMatch(/testing/);
   });

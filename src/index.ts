@@ -36,6 +36,7 @@ export type {
   UnauthenticatedMachineAuth,
 } from './core/auth-object.js';
 export type { AcceptsToken, MachineTokenType, TokenType } from './core/token-types.js';
+export type { ProtectedResourceMetadata, ProtectedResourceOptions } from './core/resource-metadata.js';
 export {
   clerkMastraAuth,
   getClerkAuth,

@@ -8,3 +8,4 @@ export {
   type MastraProviderOptions,
 } from './provider.js';
 export { MemoryOwnershipError, protectMemory } from './memory.js';
+export type { StudioOptions, StudioSessionOptions, StudioSignedInUser } from './studio.js';

@@ -38,6 +38,13 @@ export type {
   OpaqueOAuthTokenOptions,
   TestUser,
 } from './backend-api.js';
+export {
+  createTestOAuthServer,
+  type OAuthCounts,
+  type OAuthTestUser,
+  type TestOAuthServer,
+  type TestOAuthServerOptions,
+} from './oauth-server.js';
 
 /**
  * A key pair to sign with instead of a freshly generated one (see {@link TestIssuerOptions.key}), e.g. one kept
