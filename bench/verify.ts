@@ -27,6 +27,8 @@ const JOSE = 'jose jwtVerify (cached key)';
 const CLERK = '@clerk/backend verifyToken (jwtKey)';
 const RAW = 'node:crypto RS256 verify';
 const FAST_JWT = 'fast-jwt createVerifier (PEM)';
+const M2M_REPEATED = 'ours repeated M2M JWT (token cache)';
+const OPAQUE_REPEATED = 'ours repeated opaque M2M token (Backend API answer cached)';
 const MODES = [1, 32] as const;
 
 export async function verifySection(issuer: TestIssuer, tokens: readonly string[]): Promise<SectionResult> {
@@ -49,6 +51,20 @@ export async function verifySection(issuer: TestIssuer, tokens: readonly string[
     return (token) => auth.verify(token);
   };
   const repeated = await ours({ jwtKey });
+
+  // Machine tokens, through the request flow the adapters use (`authenticate`): a JWT-format M2M token is served from
+  // the verified-token cache like a session; an opaque one costs one Backend API call per cache period (10 s).
+  const pkg = await loadPkg();
+  const m2mJwt = await issuer.mintM2MToken({ machineId: 'mch_bench' });
+  const opaque = await issuer.createOpaqueM2MToken({ machineId: 'mch_bench' });
+  const machineAuth = pkg.createClerkAuth({ jwtKey, secretKey: issuer.secretKey, apiUrl: issuer.apiUrl, acceptsToken: 'm2m_token', env: {}, logger: false });
+  const headersOf = (token: string) => ({ authorization: [`Bearer ${token}`], cookie: undefined });
+  const m2mHeaders = headersOf(m2mJwt);
+  const opaqueHeaders = headersOf(opaque);
+  await machineAuth.authenticate(m2mHeaders);
+  await machineAuth.authenticate(opaqueHeaders);
+  const callsBefore = issuer.backendApiCalls();
+  const opaqueStarted = performance.now();
   const fresh = async (options: object) => {
     const verify = await ours(options);
     return { op: (i: number) => verify(tokens[i]!), fresh: true };
@@ -64,6 +80,12 @@ export async function verifySection(issuer: TestIssuer, tokens: readonly string[
     { name: REPEATED, note: 'one token again and again, served from the verified-token cache', prepare: async () => ({ op: () => repeated(repeatedToken), fresh: false }) },
     { name: JOSE, note: "jwtVerify(token, await importSPKI(pem), { algorithms: ['RS256'] }): no claim checks", prepare: async () => ({ op: (i) => jwtVerify(tokens[i]!, joseKey, { algorithms: ['RS256'] }), fresh: true }) },
     { name: CLERK, note: "verifyToken(token, { jwtKey }) from '@clerk/backend', networkless", prepare: async () => ({ op: (i) => clerkVerifyToken(tokens[i]!, { jwtKey }), fresh: true }) },
+    { name: M2M_REPEATED, note: "createClerkAuth({ jwtKey, acceptsToken: 'm2m_token' }).authenticate(headers): one M2M JWT again and again", prepare: async () => ({ op: () => machineAuth.authenticate(m2mHeaders), fresh: false }) },
+    {
+      name: OPAQUE_REPEATED,
+      note: 'the same, one opaque mt_ token, verified by the testing kit\'s Backend API and then served from the answer cache',
+      prepare: async () => ({ op: () => machineAuth.authenticate(opaqueHeaders), fresh: false }),
+    },
     {
       name: RAW,
       note: "crypto.verify('RSA-SHA256', input, KeyObject, sig) on one pre-decoded token, synchronous: the floor of one signature check",
@@ -110,6 +132,12 @@ export async function verifySection(issuer: TestIssuer, tokens: readonly string[
     );
   }
   lines.push('', ...contenders.map((c) => `- ${c.name}: ${c.note}`));
+  const opaqueSeconds = (performance.now() - opaqueStarted) / 1000;
+  lines.push(
+    '',
+    `Opaque M2M token: ${fmt(issuer.backendApiCalls() - callsBefore, 0)} Backend API calls in the ${fmt(opaqueSeconds, 0)} s of this section ` +
+      `(one per 10 s cache period at most, whatever the request rate).`,
+  );
   lines.push('', `Ours fresh (jwtKey) at 32 in flight: ${ratio(m(OURS_PEM, 32, 'opsPerSec') / m(CLERK, 32, 'opsPerSec'))} @clerk/backend verifyToken, ${ratio(m(OURS_PEM, 32, 'opsPerSec') / m(JOSE, 32, 'opsPerSec'))} bare jose.`);
 
   // fast-jwt against jose, same tokens.
