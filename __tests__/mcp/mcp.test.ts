@@ -5,15 +5,10 @@
  * tool that sees the token's user.
  *
  * (a) Mastra inside Express behind `clerkMastraAuth`, (b) Mastra in Express with only `MastraAuthClerk`.
- *
- * The configuration the library is to take (`protectedResource` on the shared options; the provider's
- * `protectedResourceRoutes()` for Mastra's `server.apiRoutes`) is passed through casts until it exists, so that the
- * tests compile and fail for the missing feature rather than for a type error.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
 import express from 'express';
 import { Mastra } from '@mastra/core/mastra';
-import type { ApiRoute } from '@mastra/core/server';
 import { createTool } from '@mastra/core/tools';
 import { MastraServer } from '@mastra/express';
 import { MCPServer } from '@mastra/mcp';
@@ -101,9 +96,9 @@ function mcpServer(): MCPServer {
   });
 }
 
-/** The options this feature adds, typed loosely until `ClerkAuthOptions` has them (see the file comment). */
-function withProtectedResource(options: Record<string, unknown>, origin: string): ClerkAuthOptions {
-  return { ...options, protectedResource: { origin, scopes: SCOPES } } as ClerkAuthOptions;
+/** The options plus `protectedResource` for this server's origin. */
+function withProtectedResource(options: ClerkAuthOptions, origin: string): ClerkAuthOptions {
+  return { ...options, protectedResource: { origin, scopes: SCOPES } };
 }
 
 /** An OAuth access token as Clerk issues it (`typ: at+jwt`), for `aud`. */
@@ -169,12 +164,6 @@ function startExpress(options: { middlewareAccepts?: AcceptsToken } = {}): Promi
   });
 }
 
-/** The provider's Mastra routes serving the metadata, when it has them. */
-function protectedResourceRoutes(provider: MastraAuthClerk): ApiRoute[] {
-  const routes = (provider as unknown as { protectedResourceRoutes?: () => ApiRoute[] }).protectedResourceRoutes;
-  return typeof routes === 'function' ? routes.call(provider) : [];
-}
-
 /** (b): Mastra in Express with only the provider; the metadata through the provider's routes in `server.apiRoutes`. */
 function startStandalone(): Promise<Started> {
   return start(async (base, mcpUrl) => {
@@ -185,7 +174,7 @@ function startStandalone(): Promise<Started> {
     app.use(express.json());
     const mastra = new Mastra({
       mcpServers: { [SERVER_ID]: mcpServer() },
-      server: { auth: provider as never, apiRoutes: protectedResourceRoutes(provider) },
+      server: { auth: provider as never, apiRoutes: provider.protectedResourceRoutes() },
       logger: false,
     });
     await new MastraServer({ app, mastra, prefix: '/api' }).init();
