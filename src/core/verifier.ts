@@ -74,40 +74,37 @@ function stringList(value: unknown): string[] | undefined {
   return Array.isArray(value) && value.every((v) => typeof v === 'string') ? (value as string[]) : undefined;
 }
 
+/** What Clerk's `fromJwtPayload` puts in every machine token's data: id, subject, and the times of a live token. */
+function jwtData(payload: Record<string, unknown>, scopes: string[]): MachineData {
+  const iat = typeof payload.iat === 'number' ? payload.iat * 1000 : undefined;
+  return {
+    id: typeof payload.jti === 'string' ? payload.jti : '',
+    subject: payload.sub as string,
+    scopes,
+    revoked: false,
+    revocationReason: null,
+    expired: false,
+    expiration: (payload.exp as number) * 1000,
+    createdAt: iat,
+    updatedAt: iat,
+  };
+}
+
 /** Clerk's `M2MToken.fromJwtPayload`, as data. */
 function m2mData(payload: Record<string, unknown>): MachineData {
   const claims: Record<string, unknown> = {};
   for (const key of Object.keys(payload)) if (!M2M_RESERVED_CLAIMS.has(key)) claims[key] = payload[key];
   const scopes = typeof payload.scopes === 'string' ? payload.scopes.split(' ') : (stringList(payload.aud) ?? (typeof payload.aud === 'string' ? [payload.aud] : []));
-  return {
-    id: typeof payload.jti === 'string' ? payload.jti : '',
-    subject: payload.sub as string,
-    scopes,
-    claims: Object.keys(claims).length > 0 ? claims : null,
-    revoked: false,
-    revocationReason: null,
-    expired: false,
-    expiration: (payload.exp as number) * 1000,
-    createdAt: typeof payload.iat === 'number' ? payload.iat * 1000 : undefined,
-    updatedAt: typeof payload.iat === 'number' ? payload.iat * 1000 : undefined,
-  };
+  return { ...jwtData(payload, scopes), claims: Object.keys(claims).length > 0 ? claims : null };
 }
 
 /** Clerk's `IdPOAuthAccessToken.fromJwtPayload`, as data. */
 function oauthData(payload: Record<string, unknown>): MachineData {
   const scopes = stringList(payload.scp) ?? (typeof payload.scope === 'string' ? payload.scope.split(' ') : []);
   return {
-    id: typeof payload.jti === 'string' ? payload.jti : '',
+    ...jwtData(payload, scopes),
     clientId: typeof payload.client_id === 'string' ? payload.client_id : '',
     type: 'oauth_token',
-    subject: payload.sub as string,
-    scopes,
-    revoked: false,
-    revocationReason: null,
-    expired: false,
-    expiration: (payload.exp as number) * 1000,
-    createdAt: typeof payload.iat === 'number' ? payload.iat * 1000 : undefined,
-    updatedAt: typeof payload.iat === 'number' ? payload.iat * 1000 : undefined,
     aud: payload.aud === undefined ? undefined : ([payload.aud].flat() as string[]),
   };
 }

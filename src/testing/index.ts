@@ -21,14 +21,7 @@ import type { AddressInfo } from 'node:net';
 import { exportJWK, exportSPKI, generateKeyPair, importJWK } from 'jose';
 import type { JWK } from 'jose';
 import { createBackendApi } from './backend-api.js';
-import type {
-  ApiKeyOptions,
-  BackendApiFailureMode,
-  InactiveTokenAnswer,
-  OpaqueM2MTokenOptions,
-  OpaqueOAuthTokenOptions,
-  TestUser,
-} from './backend-api.js';
+import type * as BackendApi from './backend-api.js';
 
 export type {
   ApiKeyOptions,
@@ -296,7 +289,7 @@ export interface TestIssuer {
    * `UserJSON`, which `createClerkClient({ secretKey, apiUrl }).users.getUser(id)` reads. Unknown ids get a 404 with
    * Clerk's error JSON (`resource_not_found`). Returns a copy of the JSON served.
    */
-  addUser(user: TestUser): Record<string, unknown>;
+  addUser(user: BackendApi.TestUser): Record<string, unknown>;
   /**
    * Number of requests the fake Backend API received (any method, answered or not, in any failure mode) since start or
    * {@link TestIssuer.resetBackendApiCalls}. Without `path`: all of them, `/v1/jwks` included. With `path`: those to
@@ -313,18 +306,18 @@ export interface TestIssuer {
    * (`object: 'machine_to_machine_token'`, `id: 'mt_<32 hex>'`, `subject`, `scopes`, `claims`, `revoked`, `expired`,
    * `expiration` in ms, ...). Expiry is judged by the issuer's clock at each verify call.
    */
-  createOpaqueM2MToken(options?: OpaqueM2MTokenOptions): string;
+  createOpaqueM2MToken(options?: BackendApi.OpaqueM2MTokenOptions): string;
   /**
    * Creates an opaque OAuth access token (`oat_<random>`) that `POST /oauth_applications/access_tokens/verify`
    * (`{ access_token }`, behind the secret key) answers with Clerk's `IdPOAuthAccessTokenJSON`
    * (`object: 'clerk_idp_oauth_access_token'`, `type: 'oauth:access_token'`, `client_id`, `subject`, `scopes`, `aud`).
    */
-  createOpaqueOAuthToken(options?: OpaqueOAuthTokenOptions): string;
+  createOpaqueOAuthToken(options?: BackendApi.OpaqueOAuthTokenOptions): string;
   /**
    * Creates an API key (`ak_<random>`) that `POST /api_keys/verify` (`{ secret }`, behind the secret key) answers with
    * Clerk's `APIKeyJSON` (`object: 'api_key'`, `type: 'api_key'`, `name`, `subject`, `scopes`, `claims`, ...).
    */
-  createApiKey(options?: ApiKeyOptions): string;
+  createApiKey(options?: BackendApi.ApiKeyOptions): string;
   /**
    * Revokes a token made by {@link TestIssuer.createOpaqueM2MToken}, {@link TestIssuer.createOpaqueOAuthToken} or
    * {@link TestIssuer.createApiKey}: its verify endpoint then answers as {@link TestIssuer.setInactiveTokenAnswer}
@@ -336,13 +329,13 @@ export interface TestIssuer {
    * e.g. its `id`, which Clerk's machine auth object reports as `id`.
    */
   describeToken(token: string): Record<string, unknown> | undefined;
-  /** How the verify endpoints answer a revoked or expired token (see {@link InactiveTokenAnswer}). Default `'not-found'`. */
-  setInactiveTokenAnswer(answer: InactiveTokenAnswer): void;
+  /** How the verify endpoints answer a revoked or expired token (see {@link BackendApi.InactiveTokenAnswer}). Default `'not-found'`. */
+  setInactiveTokenAnswer(answer: BackendApi.InactiveTokenAnswer): void;
   /**
    * Makes the fake Backend API (users and machine verify endpoints; `/v1/jwks` follows {@link TestIssuer.setJwksFailure})
-   * misbehave: see {@link BackendApiFailureMode}. Requests held by `'slow'` get the next mode's answer.
+   * misbehave: see {@link BackendApi.BackendApiFailureMode}. Requests held by `'slow'` get the next mode's answer.
    */
-  setBackendApiFailure(mode: BackendApiFailureMode): void;
+  setBackendApiFailure(mode: BackendApi.BackendApiFailureMode): void;
   /** Stops the HTTP server and closes every connection, stalled ones included. Idempotent. */
   close(): Promise<void>;
 }

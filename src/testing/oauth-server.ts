@@ -17,18 +17,11 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { TestUser } from './backend-api.js';
 import type { TestIssuer } from './index.js';
 
-/** A user the fake sign-in page knows (the shape of the issuer's `addUser`). */
-export interface OAuthTestUser {
-  id: string;
-  firstName?: string | null;
-  lastName?: string | null;
-  username?: string | null;
-  email?: string;
-  imageUrl?: string;
-  publicMetadata?: Record<string, unknown>;
-}
+/** A user the fake sign-in page knows: the shape of the issuer's `addUser`. */
+export type OAuthTestUser = TestUser;
 
 export interface TestOAuthServerOptions {
   /** The issuer whose key signs the ID tokens (`issuer.signJwt`) and whose `issuer` is their `iss`. */
