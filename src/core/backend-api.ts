@@ -18,6 +18,13 @@ import { machineUser, sealVerified, type MachineData, type Verified } from './ve
 const MAX_ENTRIES = 10_000;
 /** The longest backoff after consecutive failures. */
 const MAX_BACKOFF_IN_MS = 30_000;
+/**
+ * Backend API calls in flight at most. Each distinct opaque token costs a call, so without a bound a client sending
+ * many random `ak_…` tokens at once would spend the app's Backend API rate limit (and then everyone's opaque tokens
+ * would meet the 429 backoff). Past it, a new token gets 503 with `Retry-After: 1`.
+ */
+export const MAX_CALLS_IN_FLIGHT = 16;
+
 /** Opaque Clerk tokens are short; anything longer is refused without a call. */
 const MAX_OPAQUE_LENGTH = 512;
 
@@ -85,6 +92,9 @@ export class BackendApiVerifier {
     if (cached) return Promise.resolve(cached);
     const pending = this.inFlight.get(token);
     if (pending) return pending;
+    if (this.inFlight.size >= MAX_CALLS_IN_FLIGHT) {
+      return Promise.reject(this.error('backend-api-failed-to-load', 'Too many machine tokens are being verified at once; try again.', undefined, 1));
+    }
     const result = this.call(token, type);
     this.inFlight.set(token, result);
     const forget = () => {
