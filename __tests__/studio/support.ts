@@ -1,15 +1,16 @@
 /**
  * What the Studio tests share: a browser-like HTTP client (a cookie jar, redirects followed by hand so every hop is
- * seen), and the real Mastra server (`@mastra/express`) behind `MastraAuthClerk` with Studio sign-in, against the
- * testing kit's issuer (keys, Backend API users) and the local OAuth authorization server.
+ * seen), and the real Mastra server (`@mastra/express`) behind `MastraAuthClerk` with Studio sign-in, standalone or
+ * in a mixed app behind `clerkMastraAuth`, against the testing kit's issuer (keys, Backend API users) and the local
+ * OAuth authorization server.
  */
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import express from 'express';
+import express, { type Express } from 'express';
 import { Agent } from '@mastra/core/agent';
 import { Mastra } from '@mastra/core/mastra';
 import { MastraServer } from '@mastra/express';
-import { createClerkAuth, type ClerkAuthOptions } from '../../src/index.js';
+import { clerkMastraAuth, createClerkAuth, getClerkAuth, getClerkClaims, type ClerkAuthOptions } from '../../src/index.js';
 import { MastraAuthClerk, type MastraAuthClerkOptions } from '../../src/mastra/index.js';
 import type { TestIssuer } from '../../src/testing/index.js';
 import { createTestOAuthServer, type TestOAuthServer, type TestOAuthServerOptions } from '../../src/testing/oauth-server.js';
@@ -142,6 +143,8 @@ export class Browser {
 
 export interface StudioApp {
   base: string;
+  /** Mastra's prefix (`/api`). */
+  prefix?: string;
   provider: MastraAuthClerk;
   oauth: TestOAuthServer;
   /** Advances the provider's clock. */
@@ -205,6 +208,85 @@ export async function startStudioApp(
   };
 }
 
+/** `express` of Express 5 or 4 (`express4`): the same factory shape. */
+export type Framework = () => Express;
+
+/**
+ * The mixed app of `examples/app.ts`: one `createClerkAuth({ authorizeUser: policy })`, `clerkMastraAuth({ clerkAuth })`
+ * in front of everything, the app's own Express routes (`GET /me`, `GET /admin/report`, `POST /notes`, and
+ * `GET /x/auth/me`, an app route that only looks like Mastra's), then Mastra (`@mastra/express`, under `prefix`) with
+ * `new MastraAuthClerk({ clerkAuth, oauthClientId, ... })`, on 127.0.0.1.
+ */
+export async function startMixedStudioApp(
+  issuer: TestIssuer,
+  framework: Framework,
+  options: Partial<MastraAuthClerkOptions> & {
+    oauthServer?: Partial<TestOAuthServerOptions>;
+    policy?: ClerkAuthOptions['authorizeUser'];
+    /** Mastra's prefix (default `/api`). */
+    prefix?: string;
+    /** The redirect URI configured on the provider, from the server's base URL (default: none, Mastra builds it). */
+    redirectPath?: string;
+    /** The middleware's own `acceptsToken`. */
+    acceptsToken?: ClerkAuthOptions['acceptsToken'];
+  } = {},
+): Promise<StudioApp> {
+  const { oauthServer, policy, prefix = '/api', redirectPath, acceptsToken, ...providerOptions } = options;
+  const oauth = await createTestOAuthServer({ issuer, ...oauthServer });
+  let offset = 0;
+  const now = () => Date.now() + offset;
+  const clerkAuth = createClerkAuth({
+    ...issuer.authOptions,
+    secretKey: issuer.secretKey,
+    apiUrl: issuer.apiUrl,
+    env: {},
+    logger: false,
+    now,
+    ...(policy ? { authorizeUser: policy } : {}),
+  });
+  const app = framework();
+  // The port is known before the provider is built: a configured redirect URI names it.
+  const server: Server = app.listen(0, '127.0.0.1');
+  await new Promise((resolve) => server.once('listening', resolve));
+  const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  app.use(clerkMastraAuth(acceptsToken === undefined ? { clerkAuth } : { clerkAuth, acceptsToken }));
+  app.use(express.json());
+  app.get('/me', async (req, res) => {
+    const auth = getClerkAuth(req);
+    res.json({ userId: auth.userId, sessionId: auth.sessionId, orgId: auth.orgId ?? null, studio: getClerkClaims(req)?.studio === true, token: await auth.getToken() });
+  });
+  app.get('/admin/report', (_req, res) => res.json({ report: 'all good' }));
+  app.post('/notes', (req, res) => res.status(201).json({ by: getClerkAuth(req).userId, note: (req.body as { note?: string }).note }));
+  app.get('/x/auth/me', (req, res) => res.json({ appRoute: true, userId: getClerkAuth(req).userId }));
+  const provider = new MastraAuthClerk({
+    clerkAuth,
+    oauthClientId: oauth.clientId,
+    oauthClientSecret: oauth.clientSecret,
+    frontendApiUrl: oauth.url,
+    session: { cookiePassword: 'a-test-cookie-password-of-at-least-32-characters' },
+    ...(redirectPath === undefined ? {} : { redirectUri: `${base}${redirectPath}` }),
+    ...(providerOptions as object),
+  } as MastraAuthClerkOptions);
+  const mastra = new Mastra({ agents: createAgents(), server: { auth: provider as never }, logger: false });
+  await new MastraServer({ app, mastra, prefix }).init();
+  oauth.allowRedirectUri(`${base}${prefix}/auth/sso/callback`);
+  return {
+    base,
+    prefix,
+    provider,
+    oauth,
+    advance: (ms) => {
+      offset += ms;
+    },
+    now,
+    close: async () => {
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+      await oauth.close();
+    },
+  };
+}
+
 /** Signs `userId` in to Clerk (the authorization server's sign-in page) in this browser. */
 export async function signInToClerk(browser: Browser, app: StudioApp, userId: string): Promise<void> {
   const res = await browser.fetch(app.oauth.signInUrl(userId));
@@ -221,7 +303,7 @@ export async function studioSignIn(
   app: StudioApp,
   change?: (loginUrl: URL) => URL,
 ): Promise<{ loginUrl: URL; final: BrowserResponse }> {
-  const login = await browser.fetch(`${app.base}/api/auth/sso/login`, { fromPage: app.base });
+  const login = await browser.fetch(`${app.base}${app.prefix ?? '/api'}/auth/sso/login`, { fromPage: app.base });
   if (login.status !== 200) throw new Error(`login URL: ${login.status} ${login.body}`);
   const loginUrl = new URL(login.json<{ url: string }>().url);
   const target = change ? change(new URL(loginUrl)) : loginUrl;

@@ -7,7 +7,7 @@ import { decodeJwt } from 'jose';
 import type { ClerkClaims } from './claims.js';
 import { readCredential, type CredentialHeaders, type CredentialRules, type TokenPeek } from './credentials.js';
 import { ClerkAuthError, type ClerkAuthErrorCode } from './errors.js';
-import { resolveOptions, type ClerkAuthOptions, type Logger, type ResolvedOptions } from './options.js';
+import { ClerkAuthConfigError, resolveOptions, type ClerkAuthOptions, type Logger, type ResolvedOptions } from './options.js';
 import { allowAuthenticated, type AuthorizeContext, type AuthorizeUser } from './policy.js';
 import { machineAuth } from './auth-object.js';
 import type { RouteTable, RouteResource } from './routes.js';
@@ -30,21 +30,81 @@ export type SignedOutReason = Extract<ClerkAuthErrorCode, 'token-missing' | 'ses
 export type RequestState =
   | {
       readonly status: 'signed-in';
+      /** The Clerk token that signed the request in; `''` for a session of a `SessionSource` (no Clerk token). */
       readonly token: string;
-      /** Which kind of Clerk token signed the request in. */
+      /** Which kind of Clerk token signed the request in (`'session_token'` for a `SessionSource`'s session too). */
       readonly tokenType: TokenType;
       /** The `user` the policy sees: a session's claims, or a machine token's `{ sub, exp, jti }`. */
       readonly claims: ClerkClaims;
       /** The verified token (with Clerk's machine verification result for machine tokens). */
       readonly verified: Verified;
+      /**
+       * A `Set-Cookie` value the adapter must send with its answer: a `SessionSource`'s session cookie, renewed after
+       * a re-check with Clerk (only when `authenticate` was asked to renew).
+       */
+      readonly setCookie?: string;
     }
   | { readonly status: 'signed-out'; readonly reason: SignedOutReason };
+
+/**
+ * The credential-bearing parts of a request (`Authorization`, `Cookie`), and, for a `SessionSource`, the request's
+ * method and a reader of its other headers (`Origin`, `Sec-Fetch-Site`). Without `header`, no `SessionSource` is asked.
+ */
+export interface RequestCredentials extends CredentialHeaders {
+  /** The HTTP method (a request whose method is unknown is treated as state-changing). */
+  readonly method?: string | undefined;
+  /** A request header by (case-insensitive) name, several values joined by `, `; null when absent. */
+  header?(name: string): string | null;
+}
+
+/** The request as a `SessionSource` reads it. */
+export interface SessionRequest {
+  readonly method: string | undefined;
+  header(name: string): string | null;
+}
+
+/** A session a `SessionSource` recognised: the claims the policy sees, and the renewed cookie to send, if any. */
+export interface SessionSignIn {
+  readonly claims: ClerkClaims;
+  readonly setCookie?: string;
+}
+
+/**
+ * A browser session of another kind than Clerk's own cookie, signed in through Clerk: Mastra Studio's "Sign in with
+ * Clerk" (registered by `MastraAuthClerk` when an OAuth client is configured). `authenticate` asks it only where
+ * Clerk's credentials leave the request signed out for lack of a credential, never where they decide (see
+ * `ClerkAuth.authenticate`); what the session itself requires (its cookie, its origin checks, its re-check with
+ * Clerk) is the source's own.
+ */
+export interface SessionSource {
+  /**
+   * The request's session, or null. `renew`: a session due for its re-check with Clerk is re-checked now and its
+   * renewed cookie returned as `setCookie` (false: such a session is null, and the framework renews it itself).
+   * Never rejects.
+   */
+  authenticate(request: SessionRequest, renew: boolean): Promise<SessionSignIn | null>;
+  /**
+   * Whether the request is for one of the routes that sign browsers in and out with these sessions (Mastra's
+   * `/auth/*` routes under its prefix): public, as the framework serving them makes them. `rawPath` is still
+   * percent-encoded; allocation-free for other paths (it runs on every request).
+   */
+  isSignInRoute(method: string, rawPath: string): boolean;
+}
+
+/** Options of `ClerkAuth.authenticate`. */
+export interface AuthenticateOptions {
+  /** A `SessionSource`'s session due for its re-check is re-checked now, its cookie renewed (`setCookie`). */
+  readonly renewSession?: boolean;
+}
 
 const SIGNED_OUT: Readonly<Record<SignedOutReason, RequestState>> = Object.freeze({
   'token-missing': Object.freeze({ status: 'signed-out', reason: 'token-missing' }),
   'session-pending': Object.freeze({ status: 'signed-out', reason: 'session-pending' }),
   'session-signed-out': Object.freeze({ status: 'signed-out', reason: 'session-signed-out' }),
 });
+
+/** Credentials a `SessionSource` can read (checked in `authenticate` before it is asked). */
+type SessionCredentials = RequestCredentials & SessionRequest;
 
 type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 type LogSink = Record<LogLevel, ((line: string) => void) | undefined>;
@@ -145,8 +205,64 @@ export class ClerkAuth {
    * synchronously for a token verified before, so a client reusing its token costs no promise. Throws (or rejects
    * with) a `ClerkAuthError` for credentials that must be refused whatever the route: malformed or ambiguous
    * (400), a bad token (401: a bad token never becomes anonymous), keys unreachable (503).
+   *
+   * With a `SessionSource` registered (Mastra Studio's sessions), its session signs the request in only where Clerk's
+   * credentials do not decide, the rules of both adapters, here once:
+   * - never with an `Authorization` header (of any scheme): it always wins, and a bad token is not rescued;
+   * - only where session tokens are accepted (`mask`): a browser session is never a machine's credential;
+   * - only with a `Cookie` header, and only when Clerk's own session cookie is absent or fails (a forged, expired or
+   *   foreign cookie; a key outage): then the source's session, else Clerk's failure;
+   * - never when Clerk's cookies say the browser signed out (`__client_uat` 0 or missing, or newer than the token) or
+   *   its session is pending: a browser Clerk says is signed out stays signed out.
+   * What the session then requires (its origin checks, its re-check with Clerk) is the source's; the policy runs on
+   * its user as on any other (`authorizeRoute`).
    */
-  authenticate(headers: CredentialHeaders, mask: TokenTypeMask = this.config.acceptsToken): RequestState | Promise<RequestState> {
+  authenticate(
+    headers: RequestCredentials,
+    mask: TokenTypeMask = this.config.acceptsToken,
+    options?: AuthenticateOptions,
+  ): RequestState | Promise<RequestState> {
+    const sessions = this.sessions;
+    // Hot path: a request with an Authorization header (or an app without Studio sign-in) is Clerk's alone.
+    if (sessions === undefined || headers.authorization.length > 0) return this.clerkState(headers, mask);
+    if (!headers.cookie || headers.header === undefined || !accepts(mask, 'session_token')) return this.clerkState(headers, mask);
+    const request = headers as SessionCredentials;
+    const renew = options?.renewSession === true;
+    // Signed out for lack of a credential: the source's session may stand in. Any other signed-out reason stands.
+    const orSession = (state: RequestState): RequestState | Promise<RequestState> =>
+      state.status === 'signed-out' && state.reason === 'token-missing' ? this.orSession(sessions, request, renew, state) : state;
+    let state: RequestState | Promise<RequestState>;
+    try {
+      state = this.clerkState(headers, mask);
+    } catch (error) {
+      return this.orSession(sessions, request, renew, undefined, error);
+    }
+    if (state instanceof Promise) return state.then(orSession, (error: unknown) => this.orSession(sessions, request, renew, undefined, error));
+    return orSession(state);
+  }
+
+  /** The source's session, else what Clerk's credentials said: signed out for lack of one (`state`), or `error`. */
+  private async orSession(
+    sessions: SessionSource,
+    request: SessionCredentials,
+    renew: boolean,
+    state: RequestState | undefined,
+    error?: unknown,
+  ): Promise<RequestState> {
+    const signIn = await sessions.authenticate(request, renew).catch(() => null);
+    if (signIn) {
+      const { claims, setCookie } = signIn;
+      const verified: Verified = { tokenType: 'session_token', user: claims };
+      return setCookie === undefined
+        ? { status: 'signed-in', token: '', tokenType: 'session_token', claims, verified }
+        : { status: 'signed-in', token: '', tokenType: 'session_token', claims, verified, setCookie };
+    }
+    if (state !== undefined) return state;
+    throw error;
+  }
+
+  /** The request state of Clerk's own credentials (`Authorization`, else Clerk's session cookie). */
+  private clerkState(headers: CredentialHeaders, mask: TokenTypeMask): RequestState | Promise<RequestState> {
     const credential = readCredential(headers, this.credentialRules);
     if (credential.from === 'none') return SIGNED_OUT['token-missing'];
     if (credential.from === 'signed-out-cookie') return SIGNED_OUT['session-signed-out'];
@@ -211,6 +327,31 @@ export class ClerkAuth {
 
   /** Whether the policy judges routes that name their resource in the body (else they are refused). */
   private policyJudgesBodyAddressed = false;
+
+  /** A second kind of browser session (Mastra Studio's), once a Mastra provider with Studio sign-in shares this object. */
+  private sessions: SessionSource | undefined;
+
+  /**
+   * @internal Called by `MastraAuthClerk` with Studio sign-in configured, when it shares this object: the Express
+   * middleware then knows its sessions and its public sign-in routes too. One source per object.
+   */
+  useSessionSource(source: SessionSource): void {
+    if (this.sessions !== undefined && this.sessions !== source) {
+      throw new ClerkAuthConfigError(
+        'one createClerkAuth() object serves one Studio sign-in: build a single MastraAuthClerk with the OAuth client per clerkAuth',
+      );
+    }
+    this.sessions = source;
+  }
+
+  /**
+   * @internal True when the request is for a public sign-in route of the registered `SessionSource` (Mastra's
+   * `/auth/*` routes with Studio sign-in): Mastra serves those without authentication, so the middleware lets them
+   * through signed out. False, at the cost of one comparison, without a source.
+   */
+  isSignInRoute(method: string, rawPath: string): boolean {
+    return this.sessions !== undefined && this.sessions.isSignInRoute(method, rawPath);
+  }
 
   /** @internal Called by `MastraAuthClerk` when it shares this object. */
   useRouteTable(

@@ -12,7 +12,14 @@ import {
   type ClerkAuthObject,
 } from '../core/auth-object.js';
 import type { ClerkClaims } from '../core/claims.js';
-import { ClerkAuth, type AdapterContext, type RequestState, type SignedOutReason } from '../core/clerk-auth.js';
+import {
+  ClerkAuth,
+  type AdapterContext,
+  type AuthenticateOptions,
+  type RequestCredentials,
+  type RequestState,
+  type SignedOutReason,
+} from '../core/clerk-auth.js';
 import { accepts, type AcceptsToken, type MachineTokenType, type TokenTypeMask } from '../core/token-types.js';
 import type { Verified } from '../core/verifier.js';
 import { AUTHORIZATION_ERROR_RESPONSE, ClerkAuthError, toErrorResponse, type ErrorResponse } from '../core/errors.js';
@@ -101,11 +108,25 @@ function authObjectOf(state: RequestStateFields): AnyClerkAuthObject {
     const machine = verified ? machineAuth(verified) : undefined;
     state.authObject = machine
       ? { ...machine }
-      : claims && token
-        ? signedInAuth(state.mount.auth.config, token, claims)
+      : claims && token !== undefined
+        ? token === ''
+          ? studioAuth(state.mount.auth, claims)
+          : signedInAuth(state.mount.auth.config, token, claims)
         : signedOutAuth(state.signedOut === 'session-pending' ? 'pending' : undefined);
   }
   return state.authObject;
+}
+
+/**
+ * The AuthObject of a request signed in by a Studio session (Mastra Studio's "Sign in with Clerk" cookie): the Clerk
+ * user and, when Clerk named it, the session id; no organization. It carries no Clerk session token, so `getToken()`
+ * answers null (with a template, Clerk's Backend API mints one for the session, as for any session).
+ */
+function studioAuth(auth: ClerkAuth, claims: ClerkClaims): ClerkAuthObject {
+  const object = signedInAuth(auth.config, '', claims);
+  const { getToken } = object;
+  object.getToken = (options) => (options?.template || options?.expiresInSeconds !== undefined ? getToken(options) : Promise.resolve(null));
+  return object;
 }
 
 /**
@@ -202,6 +223,29 @@ function headerReader(req: Request): HeaderReader {
 function expressContext(req: Request, state: RequestStateFields): AdapterContext {
   return { method: req.method, path: state.path, headers: headerReader(req), source: 'express', request: req };
 }
+
+/**
+ * What the core reads of a request: `Authorization` and `Cookie`, and, for a Studio session only (no Authorization
+ * header), the method and other headers, read on demand. One object per request, as the plain one it replaces.
+ */
+class ExpressCredentials implements RequestCredentials {
+  readonly authorization: readonly string[];
+  readonly cookie: string | undefined;
+  constructor(private readonly req: Request) {
+    this.authorization = authorizationValues(req);
+    this.cookie = req.headers.cookie;
+  }
+  get method(): string {
+    return this.req.method;
+  }
+  header(name: string): string | null {
+    const value = this.req.headers[name.toLowerCase()];
+    return value === undefined ? null : Array.isArray(value) ? value.join(', ') : value;
+  }
+}
+
+/** The middleware renews a Studio session due for its re-check with Clerk, and sends the renewed cookie. */
+const RENEW_SESSION: AuthenticateOptions = Object.freeze({ renewSession: true });
 
 /** Every `Authorization` value: Node keeps only the first in `req.headers`, so duplicates are counted raw. */
 function authorizationValues(req: Request): readonly string[] {
@@ -306,6 +350,13 @@ function createMiddleware(auth: ClerkAuth, options: ExpressAuthOptions): Request
         return;
       }
     }
+    if (auth.isSignInRoute(req.method, rawPath)) {
+      // Mastra's public sign-in routes (Studio's `/auth/*`, with Studio sign-in configured): Mastra serves them
+      // without authentication (its handlers read the session themselves), and so does this middleware.
+      attach(req, { mount, path, signedOut: 'token-missing' });
+      next();
+      return;
+    }
     const reject = (error: ClerkAuthError): void => mount.reject(withResourceMetadata(auth, error, rawPath, req), req, res, next);
     const proceed = (state: RequestState): void => {
       if (state.status === 'signed-out') {
@@ -319,6 +370,8 @@ function createMiddleware(auth: ClerkAuth, options: ExpressAuthOptions): Request
       }
       const requestState: RequestStateFields = { mount, path, token: state.token, claims: state.claims, verified: state.verified };
       attach(req, requestState);
+      // A Studio session renewed after its re-check with Clerk: the browser gets the new cookie, whatever follows.
+      if (state.setCookie !== undefined) res.append('Set-Cookie', state.setCookie);
       // The MCP transport reads the caller from `req.auth` (the MCP SDK's AuthInfo): the same function, with it.
       if (resources !== undefined && auth.isProtectedResource(rawPath)) req.auth = mcpRequestAuth(requestState, state.token);
       if (!auth.hasPolicy) next();
@@ -326,7 +379,7 @@ function createMiddleware(auth: ClerkAuth, options: ExpressAuthOptions): Request
     };
     let state: RequestState | Promise<RequestState>;
     try {
-      state = auth.authenticate({ authorization: authorizationValues(req), cookie: req.headers.cookie }, mask);
+      state = auth.authenticate(new ExpressCredentials(req), mask, RENEW_SESSION);
     } catch (error) {
       reject(error as ClerkAuthError);
       return;

@@ -7,7 +7,7 @@ import { createRequire } from 'node:module';
 import { MastraAuthProvider, registerApiRoute, type ApiRoute, type MastraAuthProviderOptions } from '@mastra/core/server';
 import { PROTECTED_RESOURCE_METADATA_HEADERS, PROTECTED_RESOURCE_WELL_KNOWN } from '../core/resource-metadata.js';
 import type { ClerkClaims } from '../core/claims.js';
-import type { ClerkAuth } from '../core/clerk-auth.js';
+import type { AuthenticateOptions, ClerkAuth, RequestCredentials } from '../core/clerk-auth.js';
 import { ClerkAuthError } from '../core/errors.js';
 import { ClerkAuthConfigError, type ClerkAuthOptions } from '../core/options.js';
 import type { AuthorizeContext } from '../core/policy.js';
@@ -15,7 +15,7 @@ import { clerkAuthFrom } from '../core/shared.js';
 import type { AcceptsToken, TokenTypeMask } from '../core/token-types.js';
 import { isValidHost, routablePath } from '../core/target.js';
 import { MASTRA_PUBLIC_ROUTES, mastraRouteTable } from './routes.js';
-import type { RequestView, StudioOptions, StudioSessions, StudioSignedInUser } from './studio.js';
+import type { StudioOptions, StudioSessions, StudioSignedInUser } from './studio.js';
 import { attachStudio, createStudio, takeStudioOptions, userOfClaims, type StudioMethods } from './studio-provider.js';
 import type { UserDirectory } from './studio-users.js';
 
@@ -95,6 +95,9 @@ function headerOf(request: MastraAuthRequest | undefined, name: string): string 
 
 /** Mastra's MCP transport routes (Streamable HTTP, legacy SSE): the OAuth protected resources (RFC 9728). */
 const MCP_TRANSPORT_ROUTES = ['/mcp/:serverId/mcp', '/mcp/:serverId/sse', '/mcp/:serverId/messages'];
+
+/** `getCurrentUser` re-checks a stale Studio session itself (it sets no cookie; Mastra's refresh hook does not run there). */
+const RENEW_SESSION: AuthenticateOptions = Object.freeze({ renewSession: true });
 
 /** How long after it is built a provider that Mastra never used is reported. */
 const REGISTRATION_GRACE_MS = 10_000;
@@ -248,39 +251,33 @@ export class MastraAuthClerk extends MastraAuthProvider<ClerkClaims> {
 
   /**
    * The signed-in user of a request: Clerk's credentials (`Authorization`, else Clerk's session cookie), else, with
-   * Studio sign-in configured, the Studio session cookie: only without an `Authorization` header, and only when
-   * Clerk's own cookie is absent or no longer verifies (a browser Clerk says is signed out stays signed out).
-   * `renewStudio`: a stale Studio session is re-checked with Clerk here (for `getCurrentUser`, which sets no cookie).
+   * Studio sign-in configured, the Studio session cookie, under the core's rules (`ClerkAuth.authenticate`), the same
+   * as the Express middleware's. `renewStudio`: a stale Studio session is re-checked with Clerk here (for
+   * `getCurrentUser`, which sets no cookie); else Mastra's session refresh (`refreshSession`) does it and sets the
+   * renewed cookie.
    */
   private async userOf(token: string, request: MastraAuthRequest, renewStudio: boolean): Promise<ClerkClaims | null> {
-    const { clerkAuth, studio } = this;
+    const { clerkAuth } = this;
     try {
       const authorization = headerOf(request, 'authorization');
       const cookie = headerOf(request, 'cookie');
-      let headers = { authorization: authorization === null ? [] : [authorization], cookie };
+      let credentials: RequestCredentials;
       if (authorization === null && cookie === null) {
         const bare = this.bareToken(token, request);
         if (bare === undefined) {
           clerkAuth.log('request refused', 'token-missing');
           return null;
         }
-        headers = { authorization: [`Bearer ${bare}`], cookie: null };
+        credentials = { authorization: [`Bearer ${bare}`], cookie: null };
+      } else if (authorization !== null) {
+        credentials = { authorization: [authorization], cookie };
+      } else {
+        // Only a cookie: the Studio session may be asked, which reads the method, Origin and Sec-Fetch-Site.
+        credentials = { authorization: [], cookie, method: webRequestOf(request)?.method, header: (name) => headerOf(request, name) };
       }
-      let state: Awaited<ReturnType<ClerkAuth['authenticate']>> | undefined;
-      let failure: unknown;
-      try {
-        state = await clerkAuth.authenticate(headers, this.accepts);
-      } catch (error) {
-        failure = error;
-      }
-      if (state?.status === 'signed-in') return state.claims;
-      if (studio && authorization === null && cookie !== null && (failure !== undefined || state?.reason === 'token-missing')) {
-        const view: RequestView = { header: (n) => headerOf(request, n), method: webRequestOf(request)?.method };
-        const user = renewStudio ? await studio.currentClaims(view) : await studio.authenticate(view);
-        if (user) return user;
-      }
-      if (failure !== undefined) throw failure;
-      clerkAuth.log('request refused', state!.status === 'signed-out' ? state!.reason : 'token-missing');
+      const state = await clerkAuth.authenticate(credentials, this.accepts, renewStudio ? RENEW_SESSION : undefined);
+      if (state.status === 'signed-in') return state.claims;
+      clerkAuth.log('request refused', state.reason);
       return null;
     } catch (error) {
       // Mastra's contract has no 503: an outage is logged as such (jwk-remote-failed-to-load), with its cause.

@@ -4,9 +4,11 @@
  * as `@mastra/auth-clerk` does: Mastra detects them by their presence.
  */
 import type { ClerkClaims } from '../core/claims.js';
-import type { ClerkAuth } from '../core/clerk-auth.js';
+import type { ClerkAuth, SessionSource } from '../core/clerk-auth.js';
 import { ClerkAuthError } from '../core/errors.js';
 import { ClerkAuthConfigError } from '../core/options.js';
+import { RouteTable } from '../core/routes.js';
+import { MASTRA_PUBLIC_ROUTES } from './routes.js';
 import { resolveStudio, StudioSessions, type StudioOptions, type StudioSignedInUser } from './studio.js';
 import { UserDirectory, type StudioUser } from './studio-users.js';
 
@@ -79,13 +81,80 @@ export function createStudio(
   const resolved = resolveStudio(options, env, clerkAuth);
   const studio = resolved ? new StudioSessions(resolved, clerkAuth) : undefined;
   if (studio) {
+    // Shared with the Express middleware in front (same `clerkAuth`): one set of rules for the Studio cookie.
+    const { source, prefix } = studioSessionSource(studio);
+    clerkAuth.useSessionSource(source);
     clerkAuth.notice(
       'info',
       `Studio: sign-in with Clerk (OAuth client, PKCE); a Studio session is re-checked with Clerk every ` +
-        `${resolved!.revalidateAfterSeconds} s and lasts at most ${resolved!.cookieMaxAge} s`,
+        `${resolved!.revalidateAfterSeconds} s and lasts at most ${resolved!.cookieMaxAge} s; ` +
+        `clerkMastraAuth({ clerkAuth }) in front lets Mastra's public sign-in routes under ${prefix}/auth/ through`,
     );
   }
   return { users, studio };
+}
+
+/** `MastraServer`'s default prefix: where Mastra's routes are unless `redirectUri` says otherwise. */
+const DEFAULT_MASTRA_PREFIX = '/api';
+/** The path of Mastra's sign-in callback, under its prefix. */
+const CALLBACK_ROUTE = '/auth/sso/callback';
+
+/**
+ * Where Mastra's routes are mounted, for its public routes: the path of the configured `redirectUri` before
+ * `/auth/sso/callback` (Mastra serves the callback under its prefix), else `/api`, `MastraServer`'s default. Known,
+ * not guessed under any prefix: an app's own `/x/auth/me` must not become public.
+ */
+export function mastraPrefixOf(redirectUri: string | undefined): string {
+  if (redirectUri === undefined) return DEFAULT_MASTRA_PREFIX;
+  const { pathname } = new URL(redirectUri);
+  return pathname.toLowerCase().endsWith(CALLBACK_ROUTE) ? pathname.slice(0, -CALLBACK_ROUTE.length) : DEFAULT_MASTRA_PREFIX;
+}
+
+let publicTable: RouteTable | undefined;
+
+/** Mastra's public routes (`requiresAuth: false`: its `/auth/*` sign-in routes) as a route table, built once. */
+function mastraPublicRouteTable(): RouteTable {
+  return (publicTable ??= new RouteTable(
+    MASTRA_PUBLIC_ROUTES.map((route) => {
+      const space = route.indexOf(' ');
+      return { method: route.slice(0, space), path: route.slice(space + 1), permission: null };
+    }),
+  ));
+}
+
+/** True when `path` starts with `start` (lower case), ASCII letters compared case-insensitively, as Express routes. */
+function startsWithFolded(path: string, start: string): boolean {
+  if (path.length < start.length) return false;
+  for (let i = 0; i < start.length; i += 1) {
+    let c = path.charCodeAt(i);
+    if (c >= 65 && c <= 90) c += 32;
+    if (c !== start.charCodeAt(i)) return false;
+  }
+  return true;
+}
+
+/**
+ * The Studio sessions as the core's `SessionSource`: the Express middleware sharing the provider's `clerkAuth` then
+ * signs requests in with the Studio cookie under the same rules, and lets Mastra's public sign-in routes (under
+ * Mastra's prefix, see `mastraPrefixOf`) through, as Mastra does.
+ */
+export function studioSessionSource(studio: StudioSessions): { source: SessionSource; prefix: string } {
+  const prefix = mastraPrefixOf(studio.config.redirectUri);
+  const folded = prefix.toLowerCase();
+  // The first segment of each public route under the prefix ('/api/auth/'): a cheap test before the table's walk.
+  const heads = [...new Set(MASTRA_PUBLIC_ROUTES.map((route) => `${folded}/${route.split(' ')[1]!.split('/')[1]}/`))];
+  const table = mastraPublicRouteTable();
+  const source: SessionSource = {
+    authenticate: (request, renew) => studio.authenticate(request, renew),
+    isSignInRoute(method, rawPath) {
+      let candidate = false;
+      for (const head of heads) if (startsWithFolded(rawPath, head)) candidate = true;
+      if (!candidate) return false;
+      const readings = table.match(method, rawPath);
+      return readings !== 'invalid' && readings.some((reading) => reading.prefix.toLowerCase() === folded);
+    },
+  };
+  return { source, prefix };
 }
 
 /** Gives `target` the sign-in and session methods, bound to `studio`. */

@@ -16,7 +16,7 @@
 import { createHash, hkdfSync, randomBytes, timingSafeEqual } from 'node:crypto';
 import { EncryptJWT, jwtDecrypt, jwtVerify, type JWTPayload } from 'jose';
 import type { ClerkClaims } from '../core/claims.js';
-import type { ClerkAuth } from '../core/clerk-auth.js';
+import type { ClerkAuth, SessionRequest, SessionSignIn } from '../core/clerk-auth.js';
 import { createKeyResolver, type KeyResolver } from '../core/keys.js';
 import { ClerkAuthConfigError } from '../core/options.js';
 
@@ -319,11 +319,8 @@ export function resolveStudio(
   });
 }
 
-/** The headers and method of a request, whatever shape Mastra passes it in. */
-export interface RequestView {
-  header(name: string): string | null;
-  method: string | undefined;
-}
+/** The headers and method of a request, whatever shape the adapter (Mastra's, or the Express middleware) has. */
+export type RequestView = SessionRequest;
 
 type TokenAnswer =
   | { kind: 'ok'; accessToken: string; expiresIn?: number; refreshToken?: string; idToken?: string }
@@ -491,30 +488,24 @@ export class StudioSessions {
   }
 
   /**
-   * The Studio user of a request authenticated by the session cookie alone, or null: a valid, fresh cookie from its
-   * sign-in origin. A stale one is null here; Mastra then calls `refreshSession`, which re-checks it with Clerk and
-   * sets the renewed cookie.
+   * The Studio user of a request authenticated by the session cookie alone, or null: a valid cookie from its sign-in
+   * origin, fresh (re-checked with Clerk within `revalidateAfterSeconds`). A stale one is re-checked with Clerk now
+   * when `renew` is set (the Express middleware, which sends the renewed cookie as `setCookie`; `getCurrentUser`,
+   * which cannot); else it is null, and Mastra calls `refreshSession`, which re-checks it and sets the renewed cookie.
+   * Re-checks are shared: one Clerk call per session per period, whoever asks.
    */
-  async authenticate(request: RequestView): Promise<ClerkClaims | null> {
+  async authenticate(request: RequestView, renew: boolean): Promise<SessionSignIn | null> {
     const payload = await this.sessionOf(request);
     if (!payload) return null;
-    if (this.freshUntil(payload) * 1000 <= this.now()) {
+    if (this.freshUntil(payload) * 1000 > this.now()) return { claims: this.claimsOf(payload) };
+    if (!renew) {
       this.clerkAuth.log('studio session refused', 'studio-session-stale');
       return null;
     }
-    return this.claimsOf(payload);
-  }
-
-  /**
-   * As `authenticate`, but a stale session is re-checked with Clerk (shared with the requests that renew its cookie):
-   * for `getCurrentUser`, which cannot set cookies.
-   */
-  async currentClaims(request: RequestView): Promise<ClerkClaims | null> {
-    const payload = await this.sessionOf(request);
-    if (!payload) return null;
-    if (this.freshUntil(payload) * 1000 > this.now()) return this.claimsOf(payload);
     const result = await this.renew(payload);
-    return result.kind === 'ok' ? this.claimsOf(result.payload) : null;
+    if (result.kind !== 'ok') return null;
+    const { payload: renewed, sealed } = result;
+    return { claims: this.claimsOf(renewed), setCookie: this.sessionCookie(sealed, renewed.exp - this.now() / 1000, renewed.org) };
   }
 
   // ---- re-checking a session with Clerk ------------------------------------------------------------------------
