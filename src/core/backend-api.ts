@@ -11,6 +11,7 @@
 import { verifyMachineAuthToken } from '@clerk/backend/internal';
 import { ClerkAuthError, type ClerkAuthErrorCode } from './errors.js';
 import type { ResolvedOptions } from './options.js';
+import { Outage, withTimeout } from './timeout.js';
 import type { MachineTokenType } from './token-types.js';
 import { machineUser, sealVerified, type MachineData, type Verified } from './verifier.js';
 
@@ -31,26 +32,6 @@ const MAX_OPAQUE_LENGTH = 512;
 interface Answer {
   at: number;
   result: Verified | ClerkAuthError;
-}
-
-/** Thrown inside a call to say the Backend API could not answer (not the token's fault). */
-class Outage extends Error {}
-
-function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Outage(`no answer within ${ms} ms`)), ms);
-    timer.unref?.();
-    promise.then(
-      (value) => {
-        clearTimeout(timer);
-        resolve(value);
-      },
-      (error: unknown) => {
-        clearTimeout(timer);
-        reject(error instanceof Error ? error : new Error('the Backend API call failed'));
-      },
-    );
-  });
 }
 
 export class BackendApiVerifier {

@@ -7,6 +7,7 @@
  *   caller falls back to what the verified token or the Studio session already says (id, email, name).
  */
 import { createClerkClient, type ClerkClient } from '@clerk/backend';
+import { Outage, withTimeout } from '../core/timeout.js';
 
 /** Mastra's `User` (`EEUser`): what Studio shows of the signed-in user. */
 export interface StudioUser {
@@ -34,26 +35,6 @@ const MAX_ENTRIES = 1_000;
 const MAX_BACKOFF_IN_MS = 30_000;
 /** Clerk user ids: `user_` and base62. Anything else is never sent to the Backend API (it becomes a URL path). */
 const USER_ID = /^[A-Za-z0-9_-]{1,128}$/;
-
-/** Thrown inside a call when the Backend API could not answer (not the user's fault). */
-class Outage extends Error {}
-
-function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Outage(`no answer within ${ms} ms`)), ms);
-    timer.unref?.();
-    promise.then(
-      (value) => {
-        clearTimeout(timer);
-        resolve(value);
-      },
-      (error: unknown) => {
-        clearTimeout(timer);
-        reject(error);
-      },
-    );
-  });
-}
 
 interface ClerkUserLike {
   id: string;
