@@ -14,6 +14,7 @@ import { createTestIssuer, type TestIssuer } from '../../src/testing/index.js';
 import {
   Browser,
   SESSION_COOKIE,
+  signedInBrowser,
   signInError,
   signInToClerk,
   startMixedStudioApp,
@@ -62,12 +63,7 @@ function policy(seen: Seen[] = []) {
 /** A browser signed in to Clerk as Alice, then to Studio through the mixed app's own endpoints. */
 async function signedIn(app: StudioApp): Promise<Browser> {
   app.oauth.addUser(ALICE);
-  const browser = new Browser();
-  await signInToClerk(browser, app, ALICE.id);
-  const { final } = await studioSignIn(browser, app);
-  expect(signInError(final)).toBeNull();
-  expect(browser.cookie(app.base, SESSION_COOKIE)).toBeDefined();
-  return browser;
+  return signedInBrowser(app, ALICE.id);
 }
 
 /** What Studio's page (same origin) sends. */

@@ -5,7 +5,7 @@
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
 import { createTestIssuer, type TestIssuer } from '../../src/testing/index.js';
-import { Browser, SESSION_COOKIE, signInError, signInToClerk, startStudioApp, studioSignIn, type StudioApp } from './support.js';
+import { Browser, SESSION_COOKIE, signedInBrowser, signInError, signInToClerk, startStudioApp, studioSignIn, type StudioApp } from './support.js';
 
 let issuer: TestIssuer;
 const apps: StudioApp[] = [];
@@ -31,14 +31,7 @@ async function start(options: Parameters<typeof startStudioApp>[1] = {}): Promis
 }
 
 /** A browser signed in to Clerk as Alice, then to Studio. */
-async function signedIn(app: StudioApp): Promise<Browser> {
-  const browser = new Browser();
-  await signInToClerk(browser, app, ALICE.id);
-  const { final } = await studioSignIn(browser, app);
-  expect(signInError(final)).toBeNull();
-  expect(browser.cookie(app.base, SESSION_COOKIE)).toBeDefined();
-  return browser;
-}
+const signedIn = (app: StudioApp): Promise<Browser> => signedInBrowser(app, ALICE.id);
 
 /** What Studio's page calls (same origin). */
 const studioGet = (browser: Browser, app: StudioApp, path: string) => browser.fetch(`${app.base}${path}`, { fromPage: app.base });

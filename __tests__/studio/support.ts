@@ -4,6 +4,7 @@
  * in a mixed app behind `clerkMastraAuth`, against the testing kit's issuer (keys, Backend API users) and the local
  * OAuth authorization server.
  */
+import { expect } from '@jest/globals';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import express, { type Express } from 'express';
@@ -319,3 +320,13 @@ export function signInError(final: BrowserResponse): string | null {
 }
 
 export const SESSION_COOKIE = 'clerk_session';
+
+/** A browser signed in to Clerk as `userId` (the authorization server's page), then to Studio through the app. */
+export async function signedInBrowser(app: StudioApp, userId: string): Promise<Browser> {
+  const browser = new Browser();
+  await signInToClerk(browser, app, userId);
+  const { final } = await studioSignIn(browser, app);
+  expect(signInError(final)).toBeNull();
+  expect(browser.cookie(app.base, SESSION_COOKIE)).toBeDefined();
+  return browser;
+}
