@@ -34,6 +34,13 @@ interface Answer {
   result: Verified | ClerkAuthError;
 }
 
+/** A frozen copy of the Backend API's answer, arrays and objects within included: it is shared by every request. */
+function deepFrozenCopy<T>(value: T): T {
+  if (typeof value !== 'object' || value === null) return value;
+  const copy = (Array.isArray(value) ? value.map(deepFrozenCopy) : Object.fromEntries(Object.entries(value).map(([k, v]) => [k, deepFrozenCopy(v)]))) as T;
+  return Object.freeze(copy);
+}
+
 export class BackendApiVerifier {
   private readonly answers = new Map<string, Answer>();
   private readonly inFlight = new Map<string, Promise<Verified>>();
@@ -128,7 +135,8 @@ export class BackendApiVerifier {
       const status = (problem as { status?: number } | undefined)?.status;
       const code = (problem as { code?: string } | undefined)?.code;
       // 4xx other than a refused secret key and rate limiting: the token is unknown. Everything else: an outage.
-      if (status !== undefined && status >= 400 && status < 500 && status !== 401 && status !== 403 && status !== 429) {
+      // (408 and 425 are a proxy's or a server's timing, not a verdict on the token.)
+      if (status !== undefined && status >= 400 && status < 500 && ![401, 403, 408, 425, 429].includes(status)) {
         const refused = this.error('token-invalid', 'The machine token is not known to Clerk.');
         this.remember(token, refused, at);
         throw refused;
@@ -157,7 +165,7 @@ export class BackendApiVerifier {
       result = sealVerified({
         tokenType: type,
         user: machineUser(data.subject, expSeconds, String(data.id ?? '')),
-        machine: Object.freeze({ tokenType: type, data, token }),
+        machine: Object.freeze({ tokenType: type, data: deepFrozenCopy(data), token }),
       });
     }
     this.remember(token, result, at);

@@ -318,6 +318,23 @@ export class ClerkAuth {
   /** Route patterns (without prefix) that are OAuth protected resources: Mastra's MCP transport routes. */
   private resourceRoutes: ReadonlySet<string> = new Set();
 
+  /**
+   * An OAuth access token on a protected resource (an MCP endpoint) must name that resource in `aud` (RFC 8707 and
+   * 9728; the MCP specification requires it): a token a user granted another server or app is not replayed here.
+   * The resource is the one the metadata and the challenge publish (a configured origin, never the Host alone).
+   */
+  resourceAudienceError(verified: Verified, rawPath: string, host: string | null | undefined): ClerkAuthError | undefined {
+    const resources = this.protectedResources;
+    if (verified.tokenType !== 'oauth_token' || resources === undefined || !this.isProtectedResource(rawPath)) return undefined;
+    const resource = resources.challenge(rawPath, host)?.resource;
+    const audiences = verified.machine?.data.aud ?? [];
+    if (resource !== undefined && audiences.includes(resource)) return undefined;
+    return new ClerkAuthError('token-invalid-audience', {
+      realm: this.config.realm,
+      message: 'The OAuth access token is not meant for this resource.',
+    });
+  }
+
   /** @internal True when `rawPath` is a protected resource (an MCP endpoint) and `protectedResource` is configured. */
   isProtectedResource(rawPath: string): boolean {
     if (this.protectedResources === undefined || this.resourceRoutes.size === 0) return false;

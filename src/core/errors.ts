@@ -132,9 +132,9 @@ export interface ClerkAuthErrorOptions {
 }
 
 function quoted(value: string): string {
-  // RFC 7230 quoted-string: escape backslash and quote, drop control characters.
-  // eslint-disable-next-line no-control-regex
-  return `"${value.replace(/[\\"]/g, '\\$&').replace(/[\u0000-\u001f\u007f]/g, ' ')}"`;
+  // RFC 7230 quoted-string: escape backslash and quote; anything but printable ASCII (control characters, and what
+  // Node refuses in a header, such as "…") becomes a space.
+  return `"${value.replace(/[\\"]/g, '\\$&').replace(/[^\x20-\x7e]/g, ' ')}"`;
 }
 
 /**

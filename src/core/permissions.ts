@@ -6,6 +6,7 @@
  */
 import type { ClerkClaims } from './claims.js';
 import type { RouteResource } from './routes.js';
+import { verifiedOf } from './verifier.js';
 
 export interface RolePermissionsOptions {
   /**
@@ -200,6 +201,8 @@ export function rolePermissions(options: RolePermissionsOptions): RolePermission
       : new Grants(patternList(options.withoutOrganization, 'withoutOrganization'));
 
   const grantsOf = (user: ClerkClaims): Grants => {
+    // A machine token (M2M, API key, OAuth) is no member of anything: `withoutOrganization` is for people.
+    if (verifiedOf(user)?.machine) return NONE;
     const { inOrg, role } = organizationOf(user);
     if (!inOrg) return outside;
     return (role !== undefined && byRole.get(role)) || NONE;

@@ -350,7 +350,7 @@ export class Verifier {
   /** An M2M JWT: a machine subject; `iss`, when present, must be the instance's. */
   private checkM2M(claims: Record<string, unknown>): MachineData {
     if (!(claims.sub as string).startsWith(MACHINE_SUBJECT_PREFIX)) {
-      throw this.error('token-invalid', 'The M2M token subject is not a machine (mch_…).');
+      throw this.error('token-invalid', 'The M2M token subject is not a machine (mch_...).');
     }
     const { issuers, audiences } = this.options;
     if (issuers && claims.iss !== undefined && (typeof claims.iss !== 'string' || !issuers.includes(claims.iss))) {

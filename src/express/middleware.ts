@@ -94,6 +94,26 @@ const REQUEST_TARGET =
 const REQUEST_HOST = 'The Host header is not a host name.';
 const REQUEST_PROTOCOL = 'The forwarded protocol (X-Forwarded-Proto) does not make a URL.';
 const CLERK_EXPRESS_BRAND = Symbol.for('@clerk/express.auth');
+const STATE_REDIRECT = 'The sign-in state names a place to return to that is not a path on this server.';
+
+/**
+ * The return path in Mastra's sign-in `state` (`<id>|<encoded path>`) is absent or a plain path on this server:
+ * one `/`, then no second `/` or `\` (which would make it another host), and nothing that cannot be decoded.
+ */
+function isSafeStateRedirect(state: unknown): boolean {
+  if (state === undefined) return true;
+  if (typeof state !== 'string') return false;
+  const bar = state.indexOf('|');
+  if (bar === -1) return true;
+  let target: string;
+  try {
+    target = decodeURIComponent(state.slice(bar + 1));
+  } catch {
+    return false;
+  }
+  // eslint-disable-next-line no-control-regex
+  return target === '' || (target.startsWith('/') && !/^\/[/\\]/.test(target) && !/[\u0000-\u001f\\]/.test(target));
+}
 
 type WithState = Request & { [STATE]?: RequestStateFields };
 
@@ -352,7 +372,13 @@ function createMiddleware(auth: ClerkAuth, options: ExpressAuthOptions): Request
     }
     if (auth.isSignInRoute(req.method, rawPath)) {
       // Mastra's public sign-in routes (Studio's `/auth/*`, with Studio sign-in configured): Mastra serves them
-      // without authentication (its handlers read the session themselves), and so does this middleware.
+      // without authentication (its handlers read the session themselves), and so does this middleware. Mastra's
+      // callback redirects to the part of `state` after `|`, appended to the origin unchecked: `|@evil.example` would
+      // send the browser away (an open redirect), so only a plain path gets through.
+      if (!isSafeStateRedirect(req.query.state)) {
+        mount.reject(new ClerkAuthError('request-invalid', { realm, message: STATE_REDIRECT }), req, res, next);
+        return;
+      }
       attach(req, { mount, path, signedOut: 'token-missing' });
       next();
       return;
@@ -366,6 +392,11 @@ function createMiddleware(auth: ClerkAuth, options: ExpressAuthOptions): Request
         } else {
           reject(auth.signedOutError(state.reason));
         }
+        return;
+      }
+      const wrongResource = state.tokenType === 'oauth_token' ? auth.resourceAudienceError(state.verified, rawPath, req.headers.host) : undefined;
+      if (wrongResource) {
+        reject(wrongResource);
         return;
       }
       const requestState: RequestStateFields = { mount, path, token: state.token, claims: state.claims, verified: state.verified };

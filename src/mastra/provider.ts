@@ -276,7 +276,16 @@ export class MastraAuthClerk extends MastraAuthProvider<ClerkClaims> {
         credentials = { authorization: [], cookie, method: webRequestOf(request)?.method, header: (name) => headerOf(request, name) };
       }
       const state = await clerkAuth.authenticate(credentials, this.accepts, renewStudio ? RENEW_SESSION : undefined);
-      if (state.status === 'signed-in') return state.claims;
+      if (state.status === 'signed-in') {
+        if (state.tokenType !== 'oauth_token') return state.claims;
+        const target = mastraContext(request);
+        const wrongResource = target ? clerkAuth.resourceAudienceError(state.verified, target.rawPath, headerOf(request, 'host')) : undefined;
+        if (!target || wrongResource) {
+          clerkAuth.log('request refused', wrongResource ?? 'request-invalid');
+          return null;
+        }
+        return state.claims;
+      }
       clerkAuth.log('request refused', state.reason);
       return null;
     } catch (error) {
