@@ -45,6 +45,8 @@ export class BackendApiVerifier {
   private readonly answers = new Map<string, Answer>();
   private readonly inFlight = new Map<string, Promise<Verified>>();
   private blockedUntil = 0;
+  /** HTTP calls not settled yet, timed-out ones included (a timeout stops waiting, not the request). */
+  private openCalls = 0;
   private backoff: number;
 
   constructor(private readonly options: ResolvedOptions) {
@@ -80,7 +82,7 @@ export class BackendApiVerifier {
     if (cached) return Promise.resolve(cached);
     const pending = this.inFlight.get(token);
     if (pending) return pending;
-    if (this.inFlight.size >= MAX_CALLS_IN_FLIGHT) {
+    if (this.inFlight.size >= MAX_CALLS_IN_FLIGHT || this.openCalls >= MAX_CALLS_IN_FLIGHT) {
       return Promise.reject(this.error('backend-api-failed-to-load', 'Too many machine tokens are being verified at once; try again.', undefined, 1));
     }
     const result = this.call(token, type);
@@ -117,12 +119,18 @@ export class BackendApiVerifier {
 
     let outcome: Awaited<ReturnType<typeof verifyMachineAuthToken>>;
     try {
+      const call = verifyMachineAuthToken(token, {
+        secretKey: options.secretKey,
+        machineSecretKey: type === 'm2m_token' ? options.machineSecretKey : undefined,
+        apiUrl: options.apiUrl,
+      } as Parameters<typeof verifyMachineAuthToken>[1]);
+      this.openCalls += 1;
+      const settled = () => {
+        this.openCalls -= 1;
+      };
+      call.then(settled, settled);
       outcome = await withTimeout(
-        verifyMachineAuthToken(token, {
-          secretKey: options.secretKey,
-          machineSecretKey: type === 'm2m_token' ? options.machineSecretKey : undefined,
-          apiUrl: options.apiUrl,
-        } as Parameters<typeof verifyMachineAuthToken>[1]),
+        call,
         options.backendApi.timeoutInMs,
       );
     } catch (error) {

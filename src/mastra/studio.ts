@@ -201,9 +201,24 @@ function positive(value: unknown, option: string, fallback: number): number {
   return value;
 }
 
-/** One key per cookie kind, from the password: a flow cookie never opens as a session cookie, nor the reverse. */
-function cookieKey(password: string, purpose: 'session' | 'flow'): Uint8Array {
-  return new Uint8Array(hkdfSync('sha256', password, 'clerk-mastra-auth', `studio ${purpose} cookie v1`, 32));
+/**
+ * One key per cookie kind and per sign-in (OAuth client and Frontend API), from the password: a flow cookie never
+ * opens as a session cookie, nor the reverse, and another app sharing the password (another Clerk instance or OAuth
+ * client, say on another port of the same host) cannot open this one's cookies.
+ */
+function cookieKey(password: string, purpose: 'session' | 'flow', clientId: string, frontendApiUrl: string): Uint8Array {
+  const info = `studio ${purpose} cookie v2 ${clientId} ${frontendApiUrl}`;
+  return new Uint8Array(hkdfSync('sha256', password, 'clerk-mastra-auth', info, 32));
+}
+
+/** Clerk's `__client_uat` cookie (any instance suffix) says `0`: the browser signed out of Clerk. */
+function clerkSignedOut(header: string | null): boolean {
+  if (!header) return false;
+  return header.split(';').some((part) => {
+    const eq = part.indexOf('=');
+    const name = part.slice(0, eq).trim();
+    return (name === '__client_uat' || name.startsWith('__client_uat_')) && part.slice(eq + 1).trim() === '0';
+  });
 }
 
 /** Every value of the cookie `name` in a `Cookie` header (a parent domain's and this host's may both be sent). */
@@ -314,8 +329,8 @@ export function resolveStudio(
     sameSite,
     allowedOrigins: Object.freeze(allowedOrigins),
     signOutUrl,
-    sessionKey: cookieKey(password, 'session'),
-    flowKey: cookieKey(password, 'flow'),
+    sessionKey: cookieKey(password, 'session', clientId, frontendApiUrl),
+    flowKey: cookieKey(password, 'flow', clientId, frontendApiUrl),
   });
 }
 
@@ -883,9 +898,17 @@ export class StudioSessions {
     return result.kind === 'ok' ? this.sessionFrom(result.payload, result.sealed) : null;
   }
 
+  /**
+   * The session Mastra's refresh fallback re-checks (standalone Mastra, after `authenticateToken` said no): none where
+   * the rules of `authenticate` would not use the cookie (an `Authorization` header, Clerk's cookies saying the
+   * browser signed out, two Studio cookies in one request), so the fallback cannot sign in what they refuse.
+   */
   getSessionIdFromRequest(request: Request): string | null {
-    const values = cookieValues(request.headers.get('cookie'), this.config.cookieName);
-    return values[values.length - 1] ?? null;
+    const cookie = request.headers.get('cookie');
+    const values = cookieValues(cookie, this.config.cookieName);
+    if (values.length !== 1 || request.headers.get('authorization') !== null) return null;
+    if (clerkSignedOut(cookie)) return null;
+    return values[0]!;
   }
 
   getSessionHeaders(session: StudioSession): Record<string, string> {
