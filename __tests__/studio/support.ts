@@ -193,15 +193,18 @@ export async function startStudioApp(
   await new Promise((resolve) => server.once('listening', resolve));
   const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   oauth.allowRedirectUri(`${base}/api/auth/sso/callback`);
+  return { ...handle(server, oauth, (ms) => (offset += ms), now), base, provider };
+}
+
+/** What both app starters hand back besides the app's own fields: the clock, the OAuth server, and how to stop. */
+function handle(server: Server, oauth: TestOAuthServer, advance: (ms: number) => number, now: () => number) {
   return {
-    base,
-    provider,
     oauth,
-    advance: (ms) => {
-      offset += ms;
+    advance: (ms: number): void => {
+      advance(ms);
     },
     now,
-    close: async () => {
+    close: async (): Promise<void> => {
       server.closeAllConnections();
       await new Promise((resolve) => server.close(resolve));
       await oauth.close();
@@ -271,21 +274,7 @@ export async function startMixedStudioApp(
   const mastra = new Mastra({ agents: createAgents(), server: { auth: provider as never }, logger: false });
   await new MastraServer({ app, mastra, prefix }).init();
   oauth.allowRedirectUri(`${base}${prefix}/auth/sso/callback`);
-  return {
-    base,
-    prefix,
-    provider,
-    oauth,
-    advance: (ms) => {
-      offset += ms;
-    },
-    now,
-    close: async () => {
-      server.closeAllConnections();
-      await new Promise((resolve) => server.close(resolve));
-      await oauth.close();
-    },
-  };
+  return { ...handle(server, oauth, (ms) => (offset += ms), now), base, prefix, provider };
 }
 
 /** Signs `userId` in to Clerk (the authorization server's sign-in page) in this browser. */
