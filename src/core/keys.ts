@@ -25,7 +25,8 @@ import {
 import { ClerkAuthError } from './errors.js';
 import { ClerkAuthConfigError, type JwksOptions, type KeySource } from './options.js';
 
-export type KeyResolver = (header: JWSHeaderParameters, token: FlattenedJWSInput) => Promise<CryptoKey>;
+/** The key of a token; a key known already comes back as is, which spares jose one promise per verification. */
+export type KeyResolver = (header: JWSHeaderParameters, token: FlattenedJWSInput) => CryptoKey | Promise<CryptoKey>;
 
 export interface KeyResolverOptions {
   realm: string;
@@ -49,14 +50,16 @@ function pemResolver(pem: string): KeyResolver {
     throw new ClerkAuthConfigError('"jwtKey" (CLERK_JWT_KEY) is not a valid PEM public key');
   }
   if (keyType !== 'rsa') throw new ClerkAuthConfigError('"jwtKey" (CLERK_JWT_KEY) must be an RSA public key');
-  const imported = new Map<string, Promise<CryptoKey>>();
+  const imported = new Map<string, CryptoKey | Promise<CryptoKey>>();
   return (header) => {
     // The algorithm is already checked against the allow-list; one import per algorithm, then reused.
     const alg = header.alg!;
     let key = imported.get(alg);
     if (!key) {
-      key = importSPKI(pem, alg);
-      imported.set(alg, key);
+      const importing = importSPKI(pem, alg);
+      key = importing;
+      imported.set(alg, importing);
+      importing.then((done) => void (imported.get(alg) === importing && imported.set(alg, done)), () => imported.delete(alg));
     }
     return key;
   };
@@ -101,7 +104,7 @@ class RemoteKeySet {
     });
   }
 
-  readonly getKey: KeyResolver = async (header, token) => {
+  readonly getKey: KeyResolver = (header, token) => {
     // As Clerk: a key set is searched by kid only; a token without one is not a Clerk session token.
     if (typeof header.kid !== 'string' || header.kid.length === 0) {
       throw new ClerkAuthError('token-invalid', { realm: this.options.realm, message: 'The session token has no key id (kid).' });
@@ -111,6 +114,11 @@ class RemoteKeySet {
       const known = this.resolved.get(memoKey);
       if (known) return known;
     }
+    return this.resolve(header, token, memoKey);
+  };
+
+  /** A key not resolved from the current key set yet: jose's search (and fetch), else a stale key, else the failure. */
+  private async resolve(header: JWSHeaderParameters, token: FlattenedJWSInput, memoKey: string): Promise<CryptoKey> {
     try {
       const key = await this.remote(header, token);
       if (this.resolvedFrom !== this.cache.jwks) {
@@ -135,7 +143,7 @@ class RemoteKeySet {
         retryAfterSeconds: (this.blockedUntil - this.options.now()) / 1000,
       });
     }
-  };
+  }
 
   private async fromStale(header: JWSHeaderParameters, token: FlattenedJWSInput): Promise<CryptoKey | undefined> {
     const { jwks } = this.cache;

@@ -254,16 +254,13 @@ export class Verifier {
   }
 
   /** Resolves with the verified token if its type is in `mask`; rejects with a `ClerkAuthError`. */
-  async verify(token: string, mask: TokenTypeMask): Promise<Verified> {
-    if (typeof token !== 'string' || token.length === 0) throw this.error('token-missing');
-    if (token.length > MAX_TOKEN_LENGTH) throw this.error('token-invalid', 'The token is too large.');
+  verify(token: string, mask: TokenTypeMask): Promise<Verified> {
+    if (typeof token !== 'string' || token.length === 0) return Promise.reject(this.error('token-missing'));
+    if (token.length > MAX_TOKEN_LENGTH) return Promise.reject(this.error('token-invalid', 'The token is too large.'));
 
     // A cached token past its time falls through: full verification names the failure (token-expired...).
     const cached = this.cached(token);
-    if (cached) {
-      if (!accepts(mask, cached.tokenType)) throw this.error('token-type-mismatch');
-      return cached;
-    }
+    if (cached) return accepts(mask, cached.tokenType) ? Promise.resolve(cached) : Promise.reject(this.error('token-type-mismatch'));
 
     // Single flight: the requests a client sends at once with a token not checked yet share one signature check
     // (measured: 32 connections reusing 50 new tokens cost 1,300 checks instead of 50). Only tokens in flight are kept.
@@ -273,11 +270,12 @@ export class Verifier {
     const result = this.verifyFresh(token, mask);
     const entry = { generation, mask, result };
     this.inFlight.set(token, entry);
-    try {
-      return await result;
-    } finally {
+    // Not an async wrapper around `result`: one promise less per fresh token. The entry goes once it settles.
+    const settled = (): void => {
       if (this.inFlight.get(token) === entry) this.inFlight.delete(token);
-    }
+    };
+    result.then(settled, settled);
+    return result;
   }
 
   /** Verifications under way, by token, with the cache generation they started in and the types they accept. */

