@@ -126,8 +126,15 @@ export async function verifySection(issuer: TestIssuer, tokens: readonly string[
     lines.push('', `### ${n} in flight`, '');
     lines.push(
       ...table(
-        ['contender', 'verifications/s', 'x jose', 'CPU µs/verification', 'main-thread µs/verification'],
-        contenders.map((c) => [c.name, fmtStat(of(c.name, n, 'opsPerSec')), ratio(m(c.name, n, 'opsPerSec') / m(JOSE, n, 'opsPerSec')), fmtStat(of(c.name, n, 'cpuMicros')), fmtStat(of(c.name, n, 'mainMicros'))]),
+        ['contender', 'verifications/s', 'x jose', 'CPU µs/verification', 'main-thread CPU µs/verification', 'main-thread busy µs/verification'],
+        contenders.map((c) => [
+          c.name,
+          fmtStat(of(c.name, n, 'opsPerSec')),
+          ratio(m(c.name, n, 'opsPerSec') / m(JOSE, n, 'opsPerSec')),
+          fmtStat(of(c.name, n, 'cpuMicros')),
+          fmtStat(of(c.name, n, 'mainCpuMicros')),
+          fmtStat(of(c.name, n, 'mainMicros')),
+        ]),
       ),
     );
   }
@@ -148,19 +155,28 @@ export async function verifySection(issuer: TestIssuer, tokens: readonly string[
     '### fast-jwt against jose (same fresh tokens)',
     '',
     `fast-jwt / jose: verifications/s ${ratio(fj(1, 'opsPerSec'))} at 1 in flight, ${ratio(fj(32, 'opsPerSec'))} at 32; ` +
-      `CPU µs/verification ${ratio(fj(1, 'cpuMicros'))} and ${ratio(fj(32, 'cpuMicros'))}; main-thread µs/verification ${ratio(fj(1, 'mainMicros'))} and ${ratio(fj(32, 'mainMicros'))}.`,
+      `CPU µs/verification ${ratio(fj(1, 'cpuMicros'))} and ${ratio(fj(32, 'cpuMicros'))}; main-thread CPU µs/verification ${ratio(fj(1, 'mainCpuMicros'))} and ${ratio(fj(32, 'mainCpuMicros'))}.`,
     '',
     `fast-jwt checks the signature with node:crypto, synchronously, on the main thread (the raw check alone: ${fmt(m(RAW, 1, 'cpuMicros'))} µs); jose uses WebCrypto, ` +
       `whose job goes through the libuv threadpool. ` +
       (saving >= 0.2
         ? `Here fast-jwt spends ${fmt(saving * 100, 0)}% less CPU per fresh verification at 32 in flight, so switching would pay only where fresh tokens dominate ` +
-          '(a login storm): the token cache answers reused tokens with no signature check at all. Most of that saving needs no new dependency: ' +
-          'checking the RS256 signature with node:crypto instead of WebCrypto (the raw row above).'
+          '(a login storm): the token cache answers reused tokens with no signature check at all. Measured, not adopted: jose stays the one ' +
+          'JOSE implementation, and no signature check is hand-written (see the README, "Speed").'
         : `Here fast-jwt saves no clear CPU per fresh verification (${ratio(fj(32, 'cpuMicros'))} of jose at 32 in flight): switching would not be worth it.`),
   );
 
+  const mainCpu = Number.isFinite(m(JOSE, 32, 'mainCpuMicros'));
+  const mainKey: keyof RunResult = mainCpu ? 'mainCpuMicros' : 'mainMicros';
   const targets = [
-    { label: 'fresh token, 32 in flight: main-thread µs/verification, ours (jwtKey) / bare jose', value: m(OURS_PEM, 32, 'mainMicros') / m(JOSE, 32, 'mainMicros'), op: '<=', limit: 1.1, unit: 'x' },
+    // Main-thread CPU where Linux reports it; else the busy time (which also counts waiting for a core).
+    {
+      label: `fresh token, 32 in flight: main-thread ${mainCpu ? 'CPU' : 'busy'} µs/verification, ours (jwtKey) / bare jose`,
+      value: m(OURS_PEM, 32, mainKey) / m(JOSE, 32, mainKey),
+      op: '<=',
+      limit: 1.1,
+      unit: 'x',
+    },
     { label: 'fresh token, 32 in flight: CPU µs/verification, ours (jwtKey) / bare jose', value: m(OURS_PEM, 32, 'cpuMicros') / m(JOSE, 32, 'cpuMicros'), op: '<=', limit: 1.2, unit: 'x' },
     { label: 'fresh token, 32 in flight: verifications/s, ours (jwtKey) / @clerk/backend verifyToken', value: m(OURS_PEM, 32, 'opsPerSec') / m(CLERK, 32, 'opsPerSec'), op: '>=', limit: 2.5, unit: 'x' },
     { label: 'repeated token, 32 in flight: verifications/s, ours / a raw RS256 check', value: m(REPEATED, 32, 'opsPerSec') / m(RAW, 32, 'opsPerSec'), op: '>=', limit: 100, unit: 'x' },
