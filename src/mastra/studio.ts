@@ -605,27 +605,13 @@ export class StudioSessions {
     const { clientId, clientSecret, frontendApiUrl } = this.config;
     // RFC 6749 section 2.3.1: the client id and secret are form-encoded before they are joined.
     const basic = Buffer.from(`${encodeURIComponent(clientId)}:${encodeURIComponent(clientSecret)}`).toString('base64');
-    let response: Response;
-    try {
-      response = await fetch(`${frontendApiUrl}/oauth/token`, {
-        method: 'POST',
-        headers: { 'Content-Type': 'application/x-www-form-urlencoded', Accept: 'application/json', Authorization: `Basic ${basic}` },
-        body: new URLSearchParams(params),
-        redirect: 'manual',
-        signal: AbortSignal.timeout(OAUTH_TIMEOUT_IN_MS),
-      });
-    } catch (error) {
-      return { kind: 'outage', reason: `the token endpoint could not be reached (${(error as Error).name})` };
-    }
-    if (response.status === 400 || response.status === 401 || response.status === 403) {
-      await response.body?.cancel();
-      return { kind: 'refused' };
-    }
-    if (!response.ok) {
-      await response.body?.cancel();
-      return { kind: 'outage', reason: `the token endpoint answered HTTP ${response.status}` };
-    }
-    const body = (await response.json().catch(() => undefined)) as Record<string, unknown> | undefined;
+    const answer = await askClerk('token', `${frontendApiUrl}/oauth/token`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/x-www-form-urlencoded', Accept: 'application/json', Authorization: `Basic ${basic}` },
+      body: new URLSearchParams(params),
+    });
+    if (answer.kind !== 'ok') return answer;
+    const { body } = answer;
     const type = body?.token_type;
     if (!body || typeof body.access_token !== 'string' || !body.access_token || (type !== undefined && String(type).toLowerCase() !== 'bearer')) {
       return { kind: 'outage', reason: 'the token endpoint answered without a bearer access token' };
@@ -642,25 +628,11 @@ export class StudioSessions {
   private async userinfo(
     accessToken: string,
   ): Promise<{ kind: 'ok'; sub: string; usr?: SessionPayload['usr'] } | { kind: 'refused' } | { kind: 'outage'; reason: string }> {
-    let response: Response;
-    try {
-      response = await fetch(`${this.config.frontendApiUrl}/oauth/userinfo`, {
-        headers: { Authorization: `Bearer ${accessToken}`, Accept: 'application/json' },
-        redirect: 'manual',
-        signal: AbortSignal.timeout(OAUTH_TIMEOUT_IN_MS),
-      });
-    } catch (error) {
-      return { kind: 'outage', reason: `the userinfo endpoint could not be reached (${(error as Error).name})` };
-    }
-    if (response.status === 400 || response.status === 401 || response.status === 403) {
-      await response.body?.cancel();
-      return { kind: 'refused' };
-    }
-    if (!response.ok) {
-      await response.body?.cancel();
-      return { kind: 'outage', reason: `the userinfo endpoint answered HTTP ${response.status}` };
-    }
-    const body = (await response.json().catch(() => undefined)) as Record<string, unknown> | undefined;
+    const answer = await askClerk('userinfo', `${this.config.frontendApiUrl}/oauth/userinfo`, {
+      headers: { Authorization: `Bearer ${accessToken}`, Accept: 'application/json' },
+    });
+    if (answer.kind !== 'ok') return answer;
+    const { body } = answer;
     // Clerk answers `user_id` (and, more recently, OpenID's `sub`).
     const sub = body?.sub ?? body?.user_id;
     if (typeof sub !== 'string' || !sub) return { kind: 'outage', reason: 'the userinfo endpoint answered without a user' };
@@ -932,4 +904,31 @@ function profileClaims(claims: Record<string, unknown>): SessionPayload['usr'] |
     a: text(claims.picture, 2048),
   };
   return usr.e || usr.n || usr.a ? usr : undefined;
+}
+
+/**
+ * One call to an OAuth endpoint of Clerk's Frontend API (`token`, `userinfo`), without following redirects and with a
+ * timeout: its JSON body (undefined when it is not JSON); `refused` for 400, 401 and 403 (the grant or token is not
+ * good); `outage` for anything else that is not a 2xx, or no answer at all.
+ */
+async function askClerk(
+  endpoint: string,
+  url: string,
+  init: RequestInit,
+): Promise<{ kind: 'ok'; body: Record<string, unknown> | undefined } | { kind: 'refused' } | { kind: 'outage'; reason: string }> {
+  let response: Response;
+  try {
+    response = await fetch(url, { ...init, redirect: 'manual', signal: AbortSignal.timeout(OAUTH_TIMEOUT_IN_MS) });
+  } catch (error) {
+    return { kind: 'outage', reason: `the ${endpoint} endpoint could not be reached (${(error as Error).name})` };
+  }
+  if (response.status === 400 || response.status === 401 || response.status === 403) {
+    await response.body?.cancel();
+    return { kind: 'refused' };
+  }
+  if (!response.ok) {
+    await response.body?.cancel();
+    return { kind: 'outage', reason: `the ${endpoint} endpoint answered HTTP ${response.status}` };
+  }
+  return { kind: 'ok', body: (await response.json().catch(() => undefined)) as Record<string, unknown> | undefined };
 }
