@@ -340,6 +340,18 @@ describe('verified-token cache', () => {
     });
   });
 
+  it('serves from memory only the very token verified: another payload under its signature is checked, and fails', async () => {
+    const verifier = auth();
+    const token = await issuer.mintToken({}, { userId: 'user_cached' });
+    await verifier.verify(token);
+    const [header, payload, signature] = token.split('.') as [string, string, string];
+    const claims = JSON.parse(Buffer.from(payload, 'base64url').toString()) as Record<string, unknown>;
+    const forgedPayload = Buffer.from(JSON.stringify({ ...claims, sub: 'user_admin' })).toString('base64url');
+    // The same signature, so the same end of the token: the cache must compare the whole token, not only its end.
+    await expectAuthError(verifier.verify(`${header}.${forgedPayload}.${signature}`), 'token-invalid-signature', 401);
+    await expect(verifier.verify(token)).resolves.toMatchObject({ sub: 'user_cached' });
+  });
+
   it('keeps applying the time rules to cached tokens', async () => {
     let now = 1_800_000_000_000;
     const verifier = auth({ now: () => now });
