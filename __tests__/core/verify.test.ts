@@ -384,6 +384,17 @@ describe('verified-token cache', () => {
     });
   });
 
+  it('stays bounded over many evictions: the newest tokens are served, the older verified again', async () => {
+    await withIssuer(async (fresh) => {
+      const verifier = createClerkAuth({ ...fresh.authOptions, env: {}, logger: false, tokenCache: 3, jwks: { cacheMaxAgeInMs: 0, staleIfErrorInMs: 0 } });
+      const tokens = await Promise.all(Array.from({ length: 8 }, (_, i) => fresh.mintToken({}, { userId: `user_${i}` })));
+      for (const token of tokens) await verifier.verify(token);
+      fresh.setJwksFailure('down'); // from now on only the cache can answer
+      for (const i of [5, 6, 7]) await expect(verifier.verify(tokens[i]!)).resolves.toMatchObject({ sub: `user_${i}` });
+      for (const i of [0, 1, 2, 3, 4]) await expectAuthError(verifier.verify(tokens[i]!), 'jwk-remote-failed-to-load', 503);
+    });
+  });
+
   it('checks a cached token again after 60 s, even when its exp is later', async () => {
     await withIssuer(async (fresh) => {
       let now = Date.now();

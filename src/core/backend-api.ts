@@ -9,6 +9,7 @@
  *   401 for an outage and never a call per request.
  */
 import { verifyMachineAuthToken } from '@clerk/backend/internal';
+import { BoundedMap } from './bounded-map.js';
 import { ClerkAuthError, type ClerkAuthErrorCode } from './errors.js';
 import type { ResolvedOptions } from './options.js';
 import { Outage, withTimeout } from './timeout.js';
@@ -42,7 +43,7 @@ function deepFrozenCopy<T>(value: T): T {
 }
 
 export class BackendApiVerifier {
-  private readonly answers = new Map<string, Answer>();
+  private readonly answers = new BoundedMap<string, Answer>(MAX_ENTRIES);
   private readonly inFlight = new Map<string, Promise<Verified>>();
   private blockedUntil = 0;
   /** HTTP calls not settled yet, timed-out ones included (a timeout stops waiting, not the request). */
@@ -96,11 +97,6 @@ export class BackendApiVerifier {
 
   private remember(token: string, result: Verified | ClerkAuthError, at: number): void {
     if (this.options.backendApi.cacheInMs === 0) return;
-    if (this.answers.size >= MAX_ENTRIES) {
-      const oldest = this.answers.keys().next().value;
-      if (oldest !== undefined) this.answers.delete(oldest);
-    }
-    this.answers.delete(token);
     this.answers.set(token, { at, result });
   }
 

@@ -3,6 +3,7 @@
  * (or by the route it names) must see the path the router will serve, and nothing an adapter later builds a URL
  * from may make it throw (a 500) or move the path.
  */
+import { BoundedMap } from './bounded-map.js';
 
 /** A `.` or `..` path segment, also percent-encoded (`%2e`), which URL parsing resolves and Express does not. */
 const DOT_SEGMENT = /\/(?:\.|%2e){1,2}(?:\/|$)/i;
@@ -38,8 +39,7 @@ export function routablePath(target: string): RoutablePath | undefined {
 const HOST = /^(?:[A-Za-z0-9._~!$&'()*+,;=%-]+|\[[0-9A-Fa-f:.]+\])(?::(\d{1,5}))?$/;
 
 /** Host values seen before, and whether a URL can be built from them; bounded, values repeat in practice. */
-const hostVerdicts = new Map<string, boolean>();
-const MAX_HOST_VERDICTS = 256;
+const hostVerdicts = new BoundedMap<string, boolean>(256);
 
 /**
  * True for a Host header value a URL can be built from without throwing or changing meaning. Mastra's adapters
@@ -50,7 +50,6 @@ export function isValidHost(host: string): boolean {
   let verdict = hostVerdicts.get(host);
   if (verdict === undefined) {
     verdict = checkHost(host);
-    if (hostVerdicts.size >= MAX_HOST_VERDICTS) hostVerdicts.delete(hostVerdicts.keys().next().value!);
     hostVerdicts.set(host, verdict);
   }
   return verdict;

@@ -5,6 +5,8 @@
  * set changes, so a key rotated out stops being trusted within a minute. Each verifier owns one cache, so an entry has
  * passed exactly that verifier's issuer, audience, `azp` and session-status rules.
  */
+import { BoundedMap } from './bounded-map.js';
+
 /** How long a verified token is trusted without checking its signature again (Clerk's token lifetime). */
 export const MAX_AGE_IN_MS = 60_000;
 
@@ -33,11 +35,13 @@ function keyOf(token: string): number {
 }
 
 export class TokenCache<T> {
-  private readonly entries = new Map<number, Entry<T>>();
+  private readonly entries: BoundedMap<number, Entry<T>>;
   /** Bumped by `clear()`: a verification that started before a clear must not insert its result after it. */
   generation = 0;
 
-  constructor(private readonly maxEntries: number) {}
+  constructor(private readonly maxEntries: number) {
+    this.entries = new BoundedMap(Math.max(maxEntries, 1));
+  }
 
   get(token: string, now: number): T | undefined {
     if (this.maxEntries === 0) return undefined;
@@ -53,15 +57,7 @@ export class TokenCache<T> {
 
   set(token: string, value: T, now: number, generation: number): void {
     if (this.maxEntries === 0 || generation !== this.generation) return;
-    if (this.entries.size >= this.maxEntries) {
-      // Map iterates in insertion order: the first key is the oldest.
-      const oldest = this.entries.keys().next().value;
-      if (oldest !== undefined) this.entries.delete(oldest);
-    }
-    const key = keyOf(token);
-    // Re-inserted at the end: a token verified again is the newest, not the first to go.
-    this.entries.delete(key);
-    this.entries.set(key, { token, value, verifiedAt: now });
+    this.entries.set(keyOf(token), { token, value, verifiedAt: now });
   }
 
   delete(token: string): void {

@@ -3,11 +3,12 @@
  * verifier (key resolver, JWKS cache, token cache) per distinct configuration instead of rebuilding it.
  */
 import type { ClerkClaims } from './claims.js';
+import { BoundedMap } from './bounded-map.js';
 import { ClerkAuth } from './clerk-auth.js';
 import { withEnvironment, type ClerkAuthOptions } from './options.js';
 
 const MAX_CONFIGURATIONS = 64;
-const verifiers = new Map<string, ClerkAuth>();
+const verifiers = new BoundedMap<string, ClerkAuth>(MAX_CONFIGURATIONS);
 const functionIds = new WeakMap<object, number>();
 let nextFunctionId = 0;
 
@@ -51,7 +52,6 @@ export function verifierFor(options: ClerkAuthOptions = {}): ClerkAuth {
   let verifier = verifiers.get(key);
   if (!verifier) {
     verifier = new ClerkAuth({ ...options, authorizeUser: undefined });
-    if (verifiers.size >= MAX_CONFIGURATIONS) verifiers.delete(verifiers.keys().next().value!);
     verifiers.set(key, verifier);
   }
   return verifier;

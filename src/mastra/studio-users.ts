@@ -7,6 +7,7 @@
  *   caller falls back to what the verified token or the Studio session already says (id, email, name).
  */
 import { createClerkClient, type ClerkClient } from '@clerk/backend';
+import { BoundedMap } from '../core/bounded-map.js';
 import { Outage, withTimeout } from '../core/timeout.js';
 
 /** Mastra's `User` (`EEUser`): what Studio shows of the signed-in user. */
@@ -62,7 +63,7 @@ interface Entry {
 
 export class UserDirectory {
   private clientInstance: ClerkClient | undefined;
-  private readonly entries = new Map<string, Entry>();
+  private readonly entries = new BoundedMap<string, Entry>(MAX_ENTRIES);
   private readonly inFlight = new Map<string, Promise<StudioUser | null | undefined>>();
   private blockedUntil = 0;
   private backoff: number;
@@ -117,7 +118,6 @@ export class UserDirectory {
       }
     }
     this.backoff = this.options.failureBackoffInMs;
-    if (this.entries.size >= MAX_ENTRIES) this.entries.delete(this.entries.keys().next().value!);
     this.entries.set(userId, { at: this.options.now(), user });
     return user;
   }

@@ -16,6 +16,7 @@
 import { createHash, hkdfSync, randomBytes, timingSafeEqual } from 'node:crypto';
 import { EncryptJWT, jwtDecrypt, jwtVerify, type JWTPayload } from 'jose';
 import type { ClerkClaims } from '../core/claims.js';
+import { BoundedMap } from '../core/bounded-map.js';
 import type { ClerkAuth, SessionRequest, SessionSignIn } from '../core/clerk-auth.js';
 import { createKeyResolver, type KeyResolver } from '../core/keys.js';
 import { ClerkAuthConfigError } from '../core/options.js';
@@ -351,9 +352,9 @@ export class StudioSessions {
   /** Flow states already used at the callback, until their flow cookie expires: a state (and its code) works once. */
   private readonly usedStates = new Map<string, number>();
   /** Sessions signed out or ended by Clerk, until their own end: a copy of their cookie is refused here. */
-  private readonly endedSessions = new Map<string, number>();
+  private readonly endedSessions = new BoundedMap<string, number>(MAX_SESSIONS);
   /** The newest state of each session known here: re-checks and rotated refresh tokens are shared by its requests. */
-  private readonly latest = new Map<string, { payload: SessionPayload; sealed: string }>();
+  private readonly latest = new BoundedMap<string, { payload: SessionPayload; sealed: string }>(MAX_SESSIONS);
   private readonly inFlight = new Map<string, Promise<Revalidation>>();
   /** The callback request's `Cookie` header, handed over by Mastra just before `handleCallback`. */
   private callbackCookieHeader: string | null = null;
@@ -431,13 +432,10 @@ export class StudioSessions {
 
   private end(payload: SessionPayload): void {
     this.latest.delete(payload.jti);
-    if (this.endedSessions.size >= MAX_SESSIONS) this.endedSessions.delete(this.endedSessions.keys().next().value!);
     this.endedSessions.set(payload.jti, payload.exp);
   }
 
   private remember(payload: SessionPayload, sealed: string): void {
-    this.latest.delete(payload.jti);
-    if (this.latest.size >= MAX_SESSIONS) this.latest.delete(this.latest.keys().next().value!);
     this.latest.set(payload.jti, { payload, sealed });
   }
 

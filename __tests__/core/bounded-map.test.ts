@@ -1,0 +1,39 @@
+import { describe, expect, it } from '@jest/globals';
+import { BoundedMap } from '../../src/core/bounded-map.js';
+
+describe('BoundedMap (every bounded cache: tokens, Backend API answers, Studio sessions and users, hosts)', () => {
+  it('keeps at most its size, forgetting the entry set longest ago, over many evictions', () => {
+    const map = new BoundedMap<number, string>(3);
+    for (let i = 0; i < 1000; i++) map.set(i, `v${i}`);
+    expect([...map.keys()]).toEqual([997, 998, 999]);
+    expect(map.get(999)).toBe('v999');
+    expect(map.has(996)).toBe(false);
+  });
+
+  it('makes a key set again the newest, and skips entries deleted in between', () => {
+    const map = new BoundedMap<string, number>(3);
+    map.set('a', 1).set('b', 2).set('c', 3);
+    map.set('a', 4); // a is now the newest: b goes first
+    map.set('d', 5);
+    expect([...map.entries()]).toEqual([['c', 3], ['a', 4], ['d', 5]]);
+    map.delete('c');
+    map.set('e', 6); // room left by the delete: nothing evicted
+    expect([...map.keys()]).toEqual(['a', 'd', 'e']);
+    map.set('f', 7);
+    expect([...map.keys()]).toEqual(['d', 'e', 'f']);
+  });
+
+  it('starts over after clear()', () => {
+    const map = new BoundedMap<number, number>(2);
+    for (let i = 0; i < 5; i++) map.set(i, i);
+    map.clear();
+    expect(map.size).toBe(0);
+    for (let i = 10; i < 15; i++) map.set(i, i);
+    expect([...map.keys()]).toEqual([13, 14]);
+  });
+
+  it('refuses a size that bounds nothing', () => {
+    expect(() => new BoundedMap(0)).toThrow(RangeError);
+    expect(() => new BoundedMap(1.5)).toThrow(RangeError);
+  });
+});
