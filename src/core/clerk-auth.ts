@@ -14,7 +14,7 @@ import type { RouteTable, RouteResource } from './routes.js';
 import { createProtectedResources, type ProtectedResources } from './resource-metadata.js';
 import { BackendApiVerifier } from './backend-api.js';
 import { accepts, acceptsMask, opaqueTypeOf, SESSION_ONLY, MACHINE_TYPES, type TokenType, type TokenTypeMask } from './token-types.js';
-import { MAX_TOKEN_LENGTH, Verifier, verifiedOf, type Verified } from './verifier.js';
+import { MAX_TOKEN_LENGTH, Verifier, machineTokenOf, type Verified } from './verifier.js';
 
 const userOf = (verified: Verified): ClerkClaims => verified.user;
 
@@ -195,9 +195,9 @@ export class ClerkAuth {
     return acceptsMask(value, option, this.config.acceptsToken);
   }
 
-  /** What a verified `user` object is: its token type and, for machine tokens, Clerk's verification result. */
-  verifiedOf(user: ClerkClaims): Verified | undefined {
-    return verifiedOf(user);
+  /** The machine token a verified `user` object came from (its type, Clerk's verification result); undefined for a session's. */
+  machineTokenOf(user: ClerkClaims): Verified | undefined {
+    return machineTokenOf(user);
   }
 
   /**
@@ -388,8 +388,8 @@ export class ClerkAuth {
    */
   /** The policy context of a request: what an adapter read, plus the token type and machine of the verified user. */
   contextFor(user: ClerkClaims, base: AdapterContext): AuthorizeContext {
-    const verified = verifiedOf(user);
-    return { ...base, tokenType: verified?.tokenType ?? 'session_token', machine: verified ? machineAuth(verified) : undefined };
+    const machine = machineTokenOf(user);
+    return { ...base, tokenType: machine?.tokenType ?? 'session_token', machine: machine ? machineAuth(machine) : undefined };
   }
 
   async authorizeRoute(user: ClerkClaims, base: AdapterContext, rawPath: string): Promise<boolean> {

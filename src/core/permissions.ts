@@ -6,7 +6,7 @@
  */
 import type { ClerkClaims } from './claims.js';
 import type { RouteResource } from './routes.js';
-import { verifiedOf } from './verifier.js';
+import { machineTokenOf } from './verifier.js';
 
 export interface RolePermissionsOptions {
   /**
@@ -202,7 +202,7 @@ export function rolePermissions(options: RolePermissionsOptions): RolePermission
 
   const grantsOf = (user: ClerkClaims): Grants => {
     // A machine token (M2M, API key, OAuth) is no member of anything: `withoutOrganization` is for people.
-    if (verifiedOf(user)?.machine) return NONE;
+    if (machineTokenOf(user)) return NONE;
     const { inOrg, role } = organizationOf(user);
     if (!inOrg) return outside;
     return (role !== undefined && byRole.get(role)) || NONE;

@@ -200,7 +200,7 @@ export async function userOfClaims(claims: ClerkClaims, users: UserDirectory, cl
     avatarUrl: text(claims.picture) ?? text(claims.image_url),
   };
   // A machine is no Clerk user: what its token says is all there is.
-  const type = clerkAuth.verifiedOf(claims)?.tokenType;
+  const type = clerkAuth.machineTokenOf(claims)?.tokenType;
   if (type === 'm2m_token' || type === 'api_key') return fallback;
   const found = await users.lookup(claims.sub);
   if (found === null) return null;
