@@ -526,6 +526,19 @@ describe('single flight', () => {
     expect(results[0]!.sub).toBe('user_burst');
   });
 
+  it('shares a flight only with the very same token: another payload under its signature is checked on its own', async () => {
+    const verifier = auth();
+    const token = await issuer.mintToken({}, { userId: 'user_flight' });
+    const [header, payload, signature] = token.split('.') as [string, string, string];
+    const claims = JSON.parse(Buffer.from(payload, 'base64url').toString()) as Record<string, unknown>;
+    const forged = `${header}.${Buffer.from(JSON.stringify({ ...claims, sub: 'user_admin' })).toString('base64url')}.${signature}`;
+    // All three start before any settles: the forgery must neither join the valid token's flight nor lend it its own.
+    const [first, attack, second] = [verifier.verify(token), verifier.verify(forged), verifier.verify(token)];
+    await expect(first).resolves.toMatchObject({ sub: 'user_flight' });
+    await expectAuthError(attack, 'token-invalid-signature', 401);
+    await expect(second).resolves.toBe(await first);
+  });
+
   it('shares a failure too, and keeps nothing once it settled', async () => {
     const verifier = auth();
     const token = await issuer.mintToken({}, { signWith: 'foreign' });
