@@ -10,7 +10,7 @@ import cluster from 'node:cluster';
 import { createServer } from 'node:http';
 import type { Express, Request, Response } from 'express';
 
-export type Variant = 'express:none' | 'express:ours' | 'express:clerk' | 'mastra:none' | 'mastra:ours' | 'mastra:peer';
+export type Variant = 'express:none' | 'express:floor' | 'express:ours' | 'express:clerk' | 'mastra:none' | 'mastra:floor' | 'mastra:ours' | 'mastra:peer';
 
 export interface ServerConfig {
   variant: Variant;
@@ -27,6 +27,14 @@ async function expressApp(config: ServerConfig): Promise<Express> {
   const app = express();
   const { variant, authOptions } = config;
   if (variant === 'express:none') {
+    app.get('/hello', (_req: Request, res: Response) => res.json({ hello: 'world', userId: null }));
+  } else if (variant === 'express:floor') {
+    // The least any Express auth middleware does: add `req.auth` (Clerk's getAuth(req) reads it), verify nothing.
+    const auth = (): null => null;
+    app.use((req: Request, _res: Response, next: () => void) => {
+      (req as { auth?: unknown }).auth = auth;
+      next();
+    });
     app.get('/hello', (_req: Request, res: Response) => res.json({ hello: 'world', userId: null }));
   } else if (variant === 'express:ours') {
     const { clerkMastraAuth, getClerkAuth } = await (await import('./package.js')).loadPkg();
@@ -55,6 +63,19 @@ async function mastraApp(config: ServerConfig): Promise<Express> {
     // createMastra() without `server.auth`: the same agents, tools and workflows, so `/api/agents` answers the same.
     const { weatherAgent, weatherTool, weatherWorkflow } = example;
     mastra = new Mastra({ agents: { weatherAgent }, tools: { weatherTool }, workflows: { weatherWorkflow }, logger: false });
+  } else if (config.variant === 'mastra:floor') {
+    // Mastra's own auth pipeline alone: a provider that accepts every request as one user and checks nothing, with
+    // the same protected paths as ours.
+    const { MastraAuthProvider } = await import('@mastra/core/server');
+    class AcceptAll extends MastraAuthProvider<{ id: string }> {
+      override async authenticateToken(): Promise<{ id: string }> {
+        return { id: 'user_floor' };
+      }
+      override async authorizeUser(): Promise<boolean> {
+        return true;
+      }
+    }
+    mastra = example.createMastra(new AcceptAll({ name: 'floor', protected: ['/*'] }) as never);
   } else if (config.variant === 'mastra:ours') {
     const { MastraAuthClerk } = await (await import('./package.js')).loadPkgMastra();
     mastra = example.createMastra(new MastraAuthClerk({ ...config.authOptions, env: {}, logger: false }));

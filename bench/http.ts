@@ -129,7 +129,7 @@ async function runVariants(issuer: TestIssuer, path: string, variants: readonly 
       const ok = await get(servers[i]!.port, path, check);
       const anonymous = await get(servers[i]!.port, path);
       const userId = path === '/hello' ? (JSON.parse(ok.body) as { userId: unknown }).userId : undefined;
-      const auth = !v.variant.endsWith(':none');
+      const auth = !/:(none|floor)$/.test(v.variant); // a floor checks nothing, so lets everyone in
       if (ok.status !== 200 || (auth && path === '/hello' && userId !== 'user_check') || anonymous.status !== (auth ? 401 : 200)) {
         throw new Error(`bench: ${v.name} answered ${ok.status} ${ok.body.slice(0, 200)} with a token, ${anonymous.status} without`);
       }
@@ -185,8 +185,13 @@ const EXPRESS: Variant_[] = [
   { name: CLERK, variant: 'express:clerk', note: 'clerkMiddleware({ publishableKey, secretKey, jwtKey, authorizedParties }) (networkless); the route reads getAuth(req).userId' },
 ];
 
+/** Auth that checks nothing: what the framework costs before any verification (last, so ours and the peer stay [1], [2]). */
+const FLOOR = 'floor: sets req.auth, verifies nothing';
+const EXPRESS_HTTP: Variant_[] = [...EXPRESS, { name: FLOOR, variant: 'express:floor', note: 'app.use((req, res, next) => { req.auth = fn; next(); }): the one request property ours adds, nothing verified' }];
+
 /** (b) Express `GET /hello`, clients reusing their tokens. */
 export async function expressSection(issuer: TestIssuer, reused: readonly string[]): Promise<SectionResult> {
+  const EXPRESS = EXPRESS_HTTP;
   const samples = await runVariants(issuer, '/hello', EXPRESS, { kind: 'reused', tokens: reused });
   const med = (name: string, key: keyof Sample): number => stat(samples.get(name)!.map((s) => s[key])).median;
   const lines = ['## http: Express GET /hello, tokens reused', '', method(`cycling ${reused.length} valid tokens for ${knob('BENCH_SECONDS', 2)} s per run`), ''];
@@ -206,6 +211,7 @@ export async function mastraSection(issuer: TestIssuer, reused: readonly string[
     { name: NONE, variant: 'mastra:none', note: 'new Mastra({ agents, tools, workflows }) without server.auth' },
     { name: 'ours MastraAuthClerk', variant: 'mastra:ours', note: 'createMastra(new MastraAuthClerk(issuer.authOptions)): JWKS fetched once' },
     { name: PEER, variant: 'mastra:peer', note: "createMastra(new MastraAuthClerk({ jwksUri, secretKey, publishableKey })) from '@mastra/auth-clerk': fetches the JWKS (served on loopback by the bench process) on every request" },
+    { name: 'floor: accepts everyone, verifies nothing', variant: 'mastra:floor', note: "createMastra(a MastraAuthProvider whose authenticateToken returns one fixed user): Mastra's own auth pipeline (path patterns, a Web Request built per request, request context) with no verification" },
   ];
   const samples = await runVariants(issuer, '/api/agents', variants, { kind: 'reused', tokens: reused });
   const med = (name: string, key: keyof Sample): number => stat(samples.get(name)!.map((s) => s[key])).median;
