@@ -191,11 +191,10 @@ const EXPRESS_HTTP: Variant_[] = [...EXPRESS, { name: FLOOR, variant: 'express:f
 
 /** (b) Express `GET /hello`, clients reusing their tokens. */
 export async function expressSection(issuer: TestIssuer, reused: readonly string[]): Promise<SectionResult> {
-  const EXPRESS = EXPRESS_HTTP;
-  const samples = await runVariants(issuer, '/hello', EXPRESS, { kind: 'reused', tokens: reused });
+  const samples = await runVariants(issuer, '/hello', EXPRESS_HTTP, { kind: 'reused', tokens: reused });
   const med = (name: string, key: keyof Sample): number => stat(samples.get(name)!.map((s) => s[key])).median;
   const lines = ['## http: Express GET /hello, tokens reused', '', method(`cycling ${reused.length} valid tokens for ${knob('BENCH_SECONDS', 2)} s per run`), ''];
-  lines.push(...report(EXPRESS, samples, NONE, NONE));
+  lines.push(...report(EXPRESS_HTTP, samples, NONE, NONE));
   const targets: Target[] = [
     { label: 'Express, reused token: auth cost of ours (server CPU/request minus no auth)', value: med(OURS, 'cpuPerReq') - med(NONE, 'cpuPerReq'), op: '<=', limit: 5, unit: 'µs' },
     { label: 'Express, reused token: requests/s, ours / no auth', value: med(OURS, 'rps') / med(NONE, 'rps'), op: '>=', limit: 0.95, unit: 'x' },
