@@ -2,8 +2,9 @@
  * Section "verify": one Clerk session token verified in-process, ours against the peers and the floors, at 1 and 32
  * verifications in flight. Also fast-jwt (node:crypto based) against jose on the same fresh tokens.
  *
- * Fresh contenders verify each token of a pre-minted pool once (ours: a new verifier, empty token cache, per
- * measurement); each measurement runs for `BENCH_SLICE_MS` or the whole pool, after a GC, in interleaved rounds.
+ * Fresh contenders verify each token of a pre-minted pool once (ours: a new verifier per measurement, its token cache
+ * empty, or first filled with other tokens, as in a long-running server); each measurement runs for `BENCH_SLICE_MS`
+ * or the whole pool, after a GC, in interleaved rounds.
  */
 import { createPublicKey, verify as cryptoVerify } from 'node:crypto';
 import { verifyToken as clerkVerifyToken } from '@clerk/backend';
@@ -22,6 +23,7 @@ interface Contender {
 
 const OURS_PEM = 'ours fresh (jwtKey)';
 const OURS_JWKS = 'ours fresh (JWKS)';
+const OURS_FULL = 'ours fresh, full token cache (jwtKey)';
 const REPEATED = 'ours repeated (token cache)';
 const JOSE = 'jose jwtVerify (cached key)';
 const CLERK = '@clerk/backend verifyToken (jwtKey)';
@@ -31,7 +33,7 @@ const M2M_REPEATED = 'ours repeated M2M JWT (token cache)';
 const OPAQUE_REPEATED = 'ours repeated opaque M2M token (Backend API answer cached)';
 const MODES = [1, 32] as const;
 
-export async function verifySection(issuer: TestIssuer, tokens: readonly string[]): Promise<SectionResult> {
+export async function verifySection(issuer: TestIssuer, tokens: readonly string[], fillers: readonly string[]): Promise<SectionResult> {
   const rounds = knob('BENCH_ROUNDS', 5);
   const sliceMs = knob('BENCH_SLICE_MS', 200);
   const { jwtKey } = issuer;
@@ -72,6 +74,15 @@ export async function verifySection(issuer: TestIssuer, tokens: readonly string[
 
   const contenders: Contender[] = [
     { name: OURS_PEM, note: 'createClerkAuth({ jwtKey })', prepare: () => fresh({ jwtKey }) },
+    {
+      name: OURS_FULL,
+      note: `createClerkAuth({ jwtKey }) whose token cache first takes ${fmt(fillers.length)} other tokens (its default size): a long-running server, where each new token evicts the oldest`,
+      prepare: async () => {
+        const verify = await ours({ jwtKey });
+        for (let i = 0; i < fillers.length; i += 500) await Promise.all(fillers.slice(i, i + 500).map(verify));
+        return { op: (i: number) => verify(tokens[i]!), fresh: true };
+      },
+    },
     {
       name: OURS_JWKS,
       note: 'createClerkAuth(issuer.authOptions): key set fetched before timing; also checks iss and azp',
