@@ -1,5 +1,10 @@
 import { describe, expect, it } from '@jest/globals';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { BoundedMap } from '../../src/core/bounded-map.js';
+
+setFlagsFromString('--expose-gc');
+const collectGarbage = runInNewContext('gc') as () => void;
 
 describe('BoundedMap (every bounded cache: tokens, Backend API answers, Studio sessions and users, hosts)', () => {
   it('keeps at most its size, forgetting the entry set longest ago, over many evictions', () => {
@@ -30,6 +35,26 @@ describe('BoundedMap (every bounded cache: tokens, Backend API answers, Studio s
     expect(map.size).toBe(0);
     for (let i = 10; i < 15; i++) map.set(i, i);
     expect([...map.keys()]).toEqual([13, 14]);
+  });
+
+  it('holds no memory for entries it no longer has, full or not (a Map iterator keeps the tables V8 rebuilt)', () => {
+    const below = new BoundedMap<number, number[]>(100_000);
+    const full = new BoundedMap<number, number[]>(1_000);
+    collectGarbage();
+    const before = process.memoryUsage().heapUsed;
+    for (let round = 0; round < 3; round++) {
+      for (let i = 0; i < 10_000; i++) below.set(i, new Array<number>(128).fill(i));
+      for (let i = 0; i < 10_000; i++) below.delete(i);
+      for (let i = 0; i < 10_000; i++) full.set(i, new Array<number>(128).fill(i));
+      for (let i = 0; i < 600; i++) full.delete(9_000 + i);
+    }
+    below.set(-1, []);
+    full.set(-1, []);
+    collectGarbage();
+    // What is left: 401 arrays of about 1 KiB. Tables kept alive with their old entries would hold tens of MB.
+    expect(process.memoryUsage().heapUsed - before).toBeLessThan(4_000_000);
+    expect(below.size).toBe(1);
+    expect(full.size).toBe(401);
   });
 
   it('refuses a size that bounds nothing', () => {
