@@ -22,11 +22,12 @@ const SIXTY_FOUR = new Uint8Array(128);
 for (const [i, c] of [...'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_'].entries()) SIXTY_FOUR[c.charCodeAt(0)] = i;
 
 /**
- * The map key of a token (the verified-token cache's, and the verifier's for tokens in flight): a small integer, the 30 bits of five base64url characters near the end of its signature.
- * Each request brings the token as a new string, and a string key costs V8 a hash of its characters on every lookup
- * (for the last 48 characters, 0.15 µs: most of the cost of a hit); an integer costs a few instructions. The last
- * character is skipped (it carries only 2 bits of an RS256 signature). Two of 10,000 entries rarely share a key, and
- * when they do the entry's full token tells them apart: a collision costs a verification, never a wrong answer.
+ * The map key of a token (the verified-token cache's, and the verifier's for tokens in flight): a small integer, the
+ * 30 bits of five base64url characters near the end of its signature. Each request brings the token as a new string,
+ * and a string key costs V8 a hash of its characters on every lookup (for the last 48 characters, 0.15 µs: most of
+ * the cost of a hit); an integer costs a few instructions. The last character is skipped (it carries only 2 bits of an
+ * RS256 signature). Two of 10,000 entries rarely share a key, and when they do the entry's full token tells them
+ * apart: a collision costs a verification, never a wrong answer.
  */
 export function tokenKey(token: string): number {
   let key = 0;
