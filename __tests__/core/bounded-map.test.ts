@@ -57,6 +57,18 @@ describe('BoundedMap (every bounded cache: tokens, Backend API answers, Studio s
     expect(full.size).toBe(401);
   });
 
+  it('holds nothing it deleted once it was full and evicting, with no insert after', () => {
+    collectGarbage();
+    const before = process.memoryUsage().heapUsed;
+    const emptied = new BoundedMap<number, number[]>(2_000);
+    for (let i = 0; i < 10_000; i++) emptied.set(i, new Array<number>(1024).fill(i));
+    for (const key of [...emptied.keys()]) emptied.delete(key);
+    collectGarbage();
+    // About 8 KB a value: an iterator left on an old table would keep hundreds of them (megabytes).
+    expect(process.memoryUsage().heapUsed - before).toBeLessThan(1_000_000);
+    expect(emptied.size).toBe(0);
+  });
+
   it('refuses a size that bounds nothing', () => {
     expect(() => new BoundedMap(0)).toThrow(RangeError);
     expect(() => new BoundedMap(1.5)).toThrow(RangeError);

@@ -34,6 +34,12 @@ export class BoundedMap<K, V> extends Map<K, V> {
     return super.set(key, value);
   }
 
+  override delete(key: K): boolean {
+    // Below its bound the map needs no iterator, and one standing on an old table would keep deleted entries alive.
+    this.order = undefined;
+    return super.delete(key);
+  }
+
   override clear(): void {
     super.clear();
     this.order = undefined;
