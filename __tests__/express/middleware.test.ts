@@ -431,6 +431,46 @@ describe.each(frameworks)('%s', (_name, express) => {
       expect(res.body).toEqual({ ours: null, clerk: null });
     });
 
+    it('req.auth reaches the routes of a sub-app mounted after the middleware', async () => {
+      const app = appWith();
+      const sub = express();
+      sub.get('/who', (req, res) => res.json({ clerk: getAuth(req).userId, ours: getClerkAuth(req).userId, type: typeof req.auth }));
+      app.use('/sub', sub);
+      const token = await issuer.mintToken({}, { userId: 'user_sub' });
+      const res = await request(app).get('/sub/who').set('Authorization', `Bearer ${token}`);
+      expect([res.status, res.body]).toEqual([200, { clerk: 'user_sub', ours: 'user_sub', type: 'function' }]);
+    });
+
+    it("leaves another app's requests alone: no req.auth, and that app's own req.auth works (as express-jwt sets it)", async () => {
+      const token = await issuer.mintToken({}, { userId: 'user_other' });
+      // Our middleware has served a request of this Express before the other app runs.
+      expect((await request(appWith()).get('/me').set('Authorization', `Bearer ${token}`)).body.userId).toBe('user_other');
+      const other = express();
+      other.get('/before', (req, res) => res.json({ auth: req.auth === undefined ? 'none' : typeof req.auth }));
+      other.use((req: Request, _res: Response, next: NextFunction) => {
+        (req as unknown as { auth: unknown }).auth = { payload: { sub: 'jwt_user' } };
+        next();
+      });
+      other.get('/after', (req, res) => res.json({ auth: req.auth, keys: Object.keys(req).includes('auth') }));
+      other.get('/clerk', (req, res) => res.json({ throws: (() => { try { getClerkAuth(req); return false; } catch { return true; } })() }));
+      expect((await request(other).get('/before')).body).toEqual({ auth: 'none' });
+      expect((await request(other).get('/after')).body).toEqual({ auth: { payload: { sub: 'jwt_user' } }, keys: true });
+      expect((await request(other).get('/clerk')).body).toEqual({ throws: true });
+    });
+
+    it('a middleware after ours may replace req.auth for its readers; getClerkAuth(req) still answers ours', async () => {
+      const app = express();
+      app.use(clerkMastraAuth({ ...issuer.authOptions, env: {}, logger: false }));
+      app.use((req: Request, _res: Response, next: NextFunction) => {
+        (req as unknown as { auth: unknown }).auth = 'replaced';
+        next();
+      });
+      app.get('/me', (req, res) => res.json({ auth: req.auth, ours: getClerkAuth(req).userId }));
+      const token = await issuer.mintToken({}, { userId: 'user_after' });
+      const res = await request(app).get('/me').set('Authorization', `Bearer ${token}`);
+      expect([res.status, res.body]).toEqual([200, { auth: 'replaced', ours: 'user_after' }]);
+    });
+
     it('getClerkAuth(req) without the middleware throws instead of trusting req.auth', () => {
       const req = { auth: () => ({ userId: 'user_forged' }) } as unknown as Request;
       expect(() => getClerkAuth(req)).toThrow('getClerkAuth(req) needs app.use(clerkMastraAuth()) to run before it');
