@@ -1,10 +1,8 @@
 /**
- * One server variant of the HTTP sections, in its own process, so the load generator (autocannon, in the parent)
- * never shares its event loop or CPU accounting. Forked by bench/http.ts with the configuration in the
- * `BENCH_HTTP_SERVER` environment variable; listens on 127.0.0.1 on an ephemeral port and speaks over IPC:
- * child -> parent `{ type: 'ready', port }` or `{ type: 'error', message }`; parent -> child `'snapshot'`, answered
- * with `{ type: 'snapshot', cpu, served }` (cumulative process CPU µs and requests served); `'exit'` ends it.
- * With `workers` set, it is a `node:cluster` primary running that many workers of the variant (each its own caches).
+ * One server variant of the HTTP sections in its own process (the load generator never shares its CPU), forked by
+ * bench/http.ts with its configuration in `BENCH_HTTP_SERVER`. Over IPC it sends `ready` (its port) or `error`, and
+ * answers `'snapshot'` with its cumulative CPU µs and requests served; `'exit'` ends it. With `workers`, it is a
+ * `node:cluster` primary running that many workers of the variant (each with its own caches).
  */
 import cluster from 'node:cluster';
 import { createServer } from 'node:http';

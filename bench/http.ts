@@ -6,69 +6,56 @@
  * `process.cpuUsage()` delta over the requests it served in the window.
  */
 import { fork, type ChildProcess } from 'node:child_process';
-import { request } from 'node:http';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
 import type { TestIssuer } from '../src/testing/index.js';
 import type { ChildMessage, ServerConfig, Variant } from './http-server.js';
 import { fmt, fmtStat, interleaved, knob, ratio, stat, table, type SectionResult, type Stat, type Target } from './lib.js';
 
-class ServerProcess {
-  private output = '';
-  port = 0;
-  private constructor(private readonly child: ChildProcess) {
-    const keep = (chunk: Buffer): void => void (this.output = (this.output + chunk.toString()).slice(-8192));
-    child.stdout!.on('data', keep);
-    child.stderr!.on('data', keep);
-  }
-
-  static async start(config: ServerConfig): Promise<ServerProcess> {
-    const child = fork(fileURLToPath(new URL('./http-server.ts', import.meta.url)), [], {
-      execArgv: ['--import', 'tsx'],
-      env: { ...process.env, BENCH_HTTP_SERVER: JSON.stringify(config) },
-      stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
-    });
-    const server = new ServerProcess(child);
-    server.port = await new Promise<number>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error('no "ready" within 60 s')), 60_000);
-      child.on('message', (m: ChildMessage) => (m.type === 'ready' ? resolve(m.port) : m.type === 'error' && reject(new Error(m.message))));
-      child.on('exit', (code) => reject(new Error(`exited with code ${code}`)));
-    }).catch((error: Error) => {
-      child.kill();
-      throw new Error(`bench: server ${config.variant} did not start: ${error.message}\n${server.output}`);
-    }).finally(() => child.removeAllListeners('message'));
-    return server;
-  }
-
+interface ServerProcess {
+  port: number;
   /** The child's cumulative CPU µs and requests served. */
-  snapshot(): Promise<{ cpu: number; served: number }> {
-    return new Promise((resolve, reject) => {
-      this.child.once('message', (m: ChildMessage) => (m.type === 'snapshot' ? resolve(m) : reject(new Error('bench: unexpected message'))));
-      this.child.send('snapshot');
-    });
-  }
-
-  stop(): void {
-    if (this.child.connected) this.child.send('exit');
-    setTimeout(() => this.child.kill('SIGKILL'), 5_000).unref();
-  }
+  snapshot(): Promise<{ cpu: number; served: number }>;
+  stop(): void;
 }
 
-/** One request on a fresh connection. */
-function get(port: number, path: string, token?: string): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const headers = token ? { authorization: `Bearer ${token}` } : {};
-    request({ host: '127.0.0.1', port, path, agent: false, headers }, (res) => {
-      let body = '';
-      res.on('data', (chunk: Buffer) => (body += chunk.toString()));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-    })
-      .on('error', reject)
-      .end();
+async function startServer(config: ServerConfig): Promise<ServerProcess> {
+  const child = fork(fileURLToPath(new URL('./http-server.ts', import.meta.url)), [], {
+    execArgv: ['--import', 'tsx'],
+    env: { ...process.env, BENCH_HTTP_SERVER: JSON.stringify(config) },
+    stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
   });
+  let output = '';
+  for (const stream of [child.stdout!, child.stderr!]) stream.on('data', (chunk: Buffer) => void (output = (output + chunk.toString()).slice(-8192)));
+  const port = await new Promise<number>((resolve, reject) => {
+    setTimeout(() => reject(new Error('no "ready" within 60 s')), 60_000).unref();
+    child.on('message', (m: ChildMessage) => (m.type === 'ready' ? resolve(m.port) : m.type === 'error' && reject(new Error(m.message))));
+    child.on('exit', (code) => reject(new Error(`exited with code ${code}`)));
+  }).catch((error: Error) => {
+    child.kill();
+    throw new Error(`bench: server ${config.variant} did not start: ${error.message}\n${output}`);
+  }).finally(() => child.removeAllListeners('message'));
+  return {
+    port,
+    snapshot: () =>
+      new Promise((resolve, reject) => {
+        child.once('message', (m: ChildMessage) => (m.type === 'snapshot' ? resolve(m) : reject(new Error('bench: unexpected message'))));
+        child.send('snapshot');
+      }),
+    stop() {
+      if (child.connected) child.send('exit');
+      setTimeout(() => child.kill('SIGKILL'), 5_000).unref();
+    },
+  };
 }
 
-export interface Variant_ {
+/** One request, for the checks before measuring. */
+async function get(port: number, path: string, token?: string): Promise<{ status: number; body: string }> {
+  const res = await fetch(`http://127.0.0.1:${port}${path}`, { headers: token ? { authorization: `Bearer ${token}` } : {} });
+  return { status: res.status, body: await res.text() };
+}
+
+interface Contender {
   name: string;
   note: string;
   variant: Variant;
@@ -117,9 +104,9 @@ async function measure(server: ServerProcess, issuer: TestIssuer, path: string, 
 }
 
 /** Starts every variant, checks them, runs the rounds, stops them; the samples per variant name. */
-async function runVariants(issuer: TestIssuer, path: string, variants: readonly Variant_[], load: Load): Promise<Map<string, Sample[]>> {
+async function runVariants(issuer: TestIssuer, path: string, variants: readonly Contender[], load: Load): Promise<Map<string, Sample[]>> {
   const base = { authOptions: issuer.authOptions, jwtKey: issuer.jwtKey, secretKey: issuer.secretKey };
-  const started = await Promise.allSettled(variants.map((v) => ServerProcess.start({ ...base, variant: v.variant, workers: v.workers })));
+  const started = await Promise.allSettled(variants.map((v) => startServer({ ...base, variant: v.variant, workers: v.workers })));
   const servers = started.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
   try {
     for (const s of started) if (s.status === 'rejected') throw s.reason;
@@ -147,7 +134,7 @@ async function runVariants(issuer: TestIssuer, path: string, variants: readonly 
 }
 
 /** The table of a section: medians (min–max) and ratios against `reference`, the auth cost against `noAuth`. */
-function report(variants: readonly Variant_[], samples: Map<string, Sample[]>, reference: string, noAuth?: string, [ours, peer] = variants.slice(1).map((v) => v.name)): string[] {
+function report(variants: readonly Contender[], samples: Map<string, Sample[]>, reference: string, noAuth?: string, [ours, peer] = variants.slice(1).map((v) => v.name)): string[] {
   const of = (name: string, key: keyof Sample): number[] => samples.get(name)!.map((s) => s[key]);
   const med = (name: string, key: keyof Sample): number => stat(of(name, key)).median;
   const cost = (name: string): Stat => stat(of(name, 'cpuPerReq').map((c, r) => c - of(noAuth!, 'cpuPerReq')[r]!));
@@ -172,14 +159,24 @@ function report(variants: readonly Variant_[], samples: Map<string, Sample[]>, r
   return lines;
 }
 
-const method = (load: string): string =>
-  `${knob('BENCH_CONNECTIONS', 32)} connections, ${load}; ${knob('BENCH_ROUNDS', 5)} rounds after a discarded warm-up round, interleaved. ` +
-  'Each cell: median (min–max) over the rounds; ratios are of medians; auth cost = server CPU/request minus no auth, round by round.';
+/** Runs the contenders and writes a section: title, method, table; `med` reads the medians. */
+async function section(issuer: TestIssuer, title: string, path: string, contenders: readonly Contender[], load: Load, reference = NONE, noAuth: string | null = NONE) {
+  const samples = await runVariants(issuer, path, contenders, load);
+  const med = (name: string, key: keyof Sample): number => stat(samples.get(name)!.map((s) => s[key])).median;
+  const loadText =
+    load.kind === 'reused'
+      ? `cycling ${load.tokens.length} valid tokens for ${knob('BENCH_SECONDS', 2)} s per run`
+      : `${fmt(load.amount)} requests per run, each with its own pre-minted token (a disjoint slice of a ${fmt(load.tokens.length)}-token pool per run, the same slice for every variant)`;
+  const method =
+    `${knob('BENCH_CONNECTIONS', 32)} connections, ${loadText}; ${knob('BENCH_ROUNDS', 5)} rounds after a discarded warm-up round, interleaved. ` +
+    'Each cell: median (min–max) over the rounds; ratios are of medians; auth cost = server CPU/request minus no auth, round by round.';
+  return { lines: [`## ${title}`, '', method, '', ...report(contenders, samples, reference, noAuth ?? undefined)], med };
+}
 
 const NONE = 'no auth';
 const OURS = 'ours clerkMastraAuth';
 const CLERK = '@clerk/express clerkMiddleware';
-const EXPRESS: Variant_[] = [
+const EXPRESS: Contender[] = [
   { name: NONE, variant: 'express:none', note: "app.get('/hello') alone, answers { hello, userId: null }" },
   { name: OURS, variant: 'express:ours', note: 'app.use(clerkMastraAuth(issuer.authOptions)): JWKS fetched once, iss and azp checked; the route reads getClerkAuth(req).userId' },
   { name: CLERK, variant: 'express:clerk', note: 'clerkMiddleware({ publishableKey, secretKey, jwtKey, authorizedParties }) (networkless); the route reads getAuth(req).userId' },
@@ -187,14 +184,11 @@ const EXPRESS: Variant_[] = [
 
 /** Auth that checks nothing: what the framework costs before any verification (last, so ours and the peer stay [1], [2]). */
 const FLOOR = 'floor: sets req.auth, verifies nothing';
-const EXPRESS_HTTP: Variant_[] = [...EXPRESS, { name: FLOOR, variant: 'express:floor', note: 'app.use((req, res, next) => { req.auth = fn; next(); }): the one request property ours adds, nothing verified' }];
+const EXPRESS_HTTP: Contender[] = [...EXPRESS, { name: FLOOR, variant: 'express:floor', note: 'app.use((req, res, next) => { req.auth = fn; next(); }): the one request property ours adds, nothing verified' }];
 
 /** (b) Express `GET /hello`, clients reusing their tokens. */
 export async function expressSection(issuer: TestIssuer, reused: readonly string[]): Promise<SectionResult> {
-  const samples = await runVariants(issuer, '/hello', EXPRESS_HTTP, { kind: 'reused', tokens: reused });
-  const med = (name: string, key: keyof Sample): number => stat(samples.get(name)!.map((s) => s[key])).median;
-  const lines = ['## http: Express GET /hello, tokens reused', '', method(`cycling ${reused.length} valid tokens for ${knob('BENCH_SECONDS', 2)} s per run`), ''];
-  lines.push(...report(EXPRESS_HTTP, samples, NONE, NONE));
+  const { lines, med } = await section(issuer, 'http: Express GET /hello, tokens reused', '/hello', EXPRESS_HTTP, { kind: 'reused', tokens: reused });
   const targets: Target[] = [
     { label: 'Express, reused token: auth cost of ours (server CPU/request minus no auth)', value: med(OURS, 'cpuPerReq') - med(NONE, 'cpuPerReq'), op: '<=', limit: 5, unit: 'µs' },
     { label: 'Express, reused token: requests/s, ours / no auth', value: med(OURS, 'rps') / med(NONE, 'rps'), op: '>=', limit: 0.95, unit: 'x' },
@@ -205,43 +199,37 @@ export async function expressSection(issuer: TestIssuer, reused: readonly string
 
 /** (c) Mastra `GET /api/agents` mounted in Express by @mastra/express. */
 export async function mastraSection(issuer: TestIssuer, reused: readonly string[]): Promise<SectionResult> {
-  const PEER = '@mastra/auth-clerk MastraAuthClerk';
-  const variants: Variant_[] = [
+  const [MASTRA_OURS, PEER] = ['ours MastraAuthClerk', '@mastra/auth-clerk MastraAuthClerk'];
+  const variants: Contender[] = [
     { name: NONE, variant: 'mastra:none', note: 'new Mastra({ agents, tools, workflows }) without server.auth' },
-    { name: 'ours MastraAuthClerk', variant: 'mastra:ours', note: 'createMastra(new MastraAuthClerk(issuer.authOptions)): JWKS fetched once' },
+    { name: MASTRA_OURS, variant: 'mastra:ours', note: 'createMastra(new MastraAuthClerk(issuer.authOptions)): JWKS fetched once' },
     { name: PEER, variant: 'mastra:peer', note: "createMastra(new MastraAuthClerk({ jwksUri, secretKey, publishableKey })) from '@mastra/auth-clerk': fetches the JWKS (served on loopback by the bench process) on every request" },
     { name: 'floor: accepts everyone, verifies nothing', variant: 'mastra:floor', note: "createMastra(a MastraAuthProvider whose authenticateToken returns one fixed user): Mastra's own auth pipeline (path patterns, a Web Request built per request, request context) with no verification" },
   ];
-  const samples = await runVariants(issuer, '/api/agents', variants, { kind: 'reused', tokens: reused });
-  const med = (name: string, key: keyof Sample): number => stat(samples.get(name)!.map((s) => s[key])).median;
-  const lines = ['## mastra: GET /api/agents (Mastra in Express), tokens reused', '', method(`cycling ${reused.length} valid tokens for ${knob('BENCH_SECONDS', 2)} s per run`), ''];
-  lines.push(...report(variants, samples, NONE, NONE), `- JWKS fetches per request: ${variants.map((v) => `${v.name} ${fmt(med(v.name, 'jwksPerReq'), 2)}`).join(', ')}.`);
+  const { lines, med } = await section(issuer, 'mastra: GET /api/agents (Mastra in Express), tokens reused', '/api/agents', variants, { kind: 'reused', tokens: reused });
+  lines.push(`- JWKS fetches per request: ${variants.map((v) => `${v.name} ${fmt(med(v.name, 'jwksPerReq'), 2)}`).join(', ')}.`);
   const targets: Target[] = [
-    { label: 'Mastra route: requests/s, ours / no auth', value: med('ours MastraAuthClerk', 'rps') / med(NONE, 'rps'), op: '>=', limit: 0.95, unit: 'x' },
-    { label: 'Mastra route: requests/s, ours / @mastra/auth-clerk', value: med('ours MastraAuthClerk', 'rps') / med(PEER, 'rps'), op: '>=', limit: 2, unit: 'x' },
+    { label: 'Mastra route: requests/s, ours / no auth', value: med(MASTRA_OURS, 'rps') / med(NONE, 'rps'), op: '>=', limit: 0.95, unit: 'x' },
+    { label: 'Mastra route: requests/s, ours / @mastra/auth-clerk', value: med(MASTRA_OURS, 'rps') / med(PEER, 'rps'), op: '>=', limit: 2, unit: 'x' },
   ];
   return { lines, targets };
 }
 
 /** (d) A login storm: every request carries a token the server has never seen. */
 export async function stormSection(issuer: TestIssuer, fresh: readonly string[]): Promise<SectionResult> {
-  const amount = knob('BENCH_STORM_REQUESTS', 2000);
-  const samples = await runVariants(issuer, '/hello', EXPRESS, { kind: 'storm', tokens: fresh, amount });
-  const lines = ['## storm: Express GET /hello, every request a never-seen token', '', method(`${fmt(amount)} requests per run, each with its own pre-minted token (a disjoint slice of a ${fmt(fresh.length)}-token pool per run, the same slice for every variant)`), ''];
-  return { lines: [...lines, ...report(EXPRESS, samples, NONE, NONE)], targets: [] };
+  const load: Load = { kind: 'storm', tokens: fresh, amount: knob('BENCH_STORM_REQUESTS', 2000) };
+  return { lines: (await section(issuer, 'storm: Express GET /hello, every request a never-seen token', '/hello', EXPRESS, load)).lines, targets: [] };
 }
 
 /** (e) Ours under node:cluster, 1 and 2 workers. */
 export async function clusterSection(issuer: TestIssuer, reused: readonly string[]): Promise<SectionResult> {
-  const variants: Variant_[] = [1, 2].map((workers) => ({
+  const variants: Contender[] = [1, 2].map((workers) => ({
     name: `ours, ${workers} worker${workers > 1 ? 's' : ''}`,
     variant: 'express:ours',
     workers,
     note: `the Express app of "http" (ours) in ${workers} node:cluster worker process(es), each with its own JWKS and token caches`,
   }));
-  const samples = await runVariants(issuer, '/hello', variants, { kind: 'reused', tokens: reused });
-  const lines = ['## cluster: ours under node:cluster, tokens reused', '', method(`cycling ${reused.length} valid tokens for ${knob('BENCH_SECONDS', 2)} s per run`), ''];
-  lines.push(...report(variants, samples, variants[0]!.name));
+  const { lines } = await section(issuer, 'cluster: ours under node:cluster, tokens reused', '/hello', variants, { kind: 'reused', tokens: reused }, variants[0]!.name, null);
   lines.push(
     '',
     'The load generator (autocannon) runs on the same machine and competes with the workers for the same cores: on a 2-core machine, 2 workers ' +

@@ -14,11 +14,7 @@ import { clusterSection, expressSection, mastraSection, stormSection } from './h
 import { fmt, knob, table, targetLine, versionOf, type SectionResult, type Target } from './lib.js';
 import { verifySection } from './verify.js';
 
-interface Pools {
-  reused: string[];
-  fresh: string[];
-}
-
+type Pools = { reused: string[]; fresh: string[] };
 /** Tokens that fill a verifier's token cache (its default size) before the "full token cache" contender is timed. */
 const FILLERS = 10_000;
 const SECTIONS: Record<string, (issuer: TestIssuer, pools: Pools) => Promise<SectionResult>> = {
@@ -28,9 +24,8 @@ const SECTIONS: Record<string, (issuer: TestIssuer, pools: Pools) => Promise<Sec
   storm: (issuer, pools) => stormSection(issuer, pools.fresh),
   cluster: (issuer, pools) => clusterSection(issuer, pools.reused),
 };
-const ALIASES: Record<string, string> = { express: 'http' };
 
-const wanted = process.argv.slice(2).filter((a) => !a.startsWith('-')).map((a) => ALIASES[a] ?? a);
+const wanted = process.argv.slice(2).filter((a) => !a.startsWith('-'));
 const unknown = wanted.filter((name) => !(name in SECTIONS));
 if (unknown.length > 0) {
   console.error(`bench: unknown section(s) ${unknown.join(', ')}; known: ${Object.keys(SECTIONS).join(', ')}`);
@@ -104,10 +99,9 @@ const md = [
   '- Each figure is the median of the rounds, with the min–max range in brackets: a wide range, or a load average above the',
   '  number of cores, means noise; run again on a quiet machine before reading a small difference.',
   '- CPU µs per operation (process.cpuUsage, all threads) is steadier than a rate: time spent waiting for a core is not counted.',
-  '  Main-thread CPU µs (Linux) is the work that blocks the event loop; main-thread busy µs (event-loop utilization) is wall time',
-  '  and also counts the thread waiting for a core, which with WebCrypto at 32 in flight is most of it (the thread wakes a',
-  '  threadpool thread for each signature and the kernel often runs that one first). In the HTTP sections, server CPU is that',
-  '  of the server process alone, while requests/s also depends on the load generator, which shares the machine.',
+  '  Main-thread CPU µs (Linux) is the work that blocks the event loop; WebCrypto (jose) runs each signature check on a libuv',
+  '  threadpool thread. In the HTTP sections, server CPU is that of the server process alone, while requests/s also depends on',
+  '  the load generator, which shares the machine.',
   '- A target prints PASS or MISS and never fails the run.',
   '',
   '## Targets',

@@ -1,11 +1,9 @@
 /**
- * Helpers shared by the bench sections: knobs, statistics, a pool runner measuring wall time, process CPU and
- * main-thread time, interleaved rounds, and the markdown written to the terminal and to bench/RESULTS.md.
+ * Helpers shared by the bench sections: knobs, statistics, a pool runner measuring rate, process CPU and
+ * main-thread CPU, interleaved rounds, and the markdown written to the terminal and to bench/RESULTS.md.
  */
 import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
 
 /** A positive number from the environment, or the default. */
 export function knob(name: string, fallback: number): number {
@@ -15,17 +13,8 @@ export function knob(name: string, fallback: number): number {
 
 export const ROOT = new URL('..', import.meta.url);
 
-/** `global.gc`, exposed at run time so `tsx bench/index.ts` needs no `--expose-gc` (a no-op if that fails). */
-export const collectGarbage: () => void = (() => {
-  try {
-    setFlagsFromString('--expose-gc');
-    const gc = runInNewContext('gc') as unknown;
-    if (typeof gc === 'function') return gc as () => void;
-  } catch {
-    // measurements then run without a GC between them
-  }
-  return () => undefined;
-})();
+/** `global.gc` (`npm run bench` runs with --expose-gc; without it, measurements run without a GC between them). */
+export const collectGarbage: () => void = (globalThis as { gc?: () => void }).gc ?? (() => undefined);
 
 export interface Stat {
   median: number;
@@ -59,12 +48,7 @@ export interface RunResult {
   opsPerSec: number;
   /** Process CPU (every thread: main, libuv threadpool, GC helpers) per operation, µs, from `process.cpuUsage()`. */
   cpuMicros: number;
-  /**
-   * Main-thread busy time (event-loop utilization, active part) per operation, µs: wall time, so it also counts the
-   * time the thread waits for a core (after it wakes a libuv threadpool thread, say).
-   */
-  mainMicros: number;
-  /** Main-thread CPU per operation, µs (Linux: the thread's own run time; NaN elsewhere). */
+  /** Main-thread CPU per operation, µs: the work that blocks the event loop (Linux only; NaN elsewhere). */
   mainCpuMicros: number;
 }
 
@@ -85,7 +69,6 @@ export async function runPool(op: (i: number) => unknown, concurrency: number, m
   const mainBefore = mainThreadNs();
   const start = performance.now();
   const cpu = process.cpuUsage();
-  const elu = performance.eventLoopUtilization();
   const deadline = start + maxMs;
   let next = 0;
   let done = 0;
@@ -103,7 +86,6 @@ export async function runPool(op: (i: number) => unknown, concurrency: number, m
   return {
     opsPerSec: (done / ms) * 1000,
     cpuMicros: (used.user + used.system) / done,
-    mainMicros: (performance.eventLoopUtilization(elu).active * 1000) / done,
     mainCpuMicros: mainNs / 1000 / done,
   };
 }
