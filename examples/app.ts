@@ -73,10 +73,11 @@ export async function createApp(options: ClerkAuthOptions = {}, { storage, playg
   }
   if (publicRoutes) app.use(publicRoutes);
 
+  // Bodies are parsed before the middleware: Mastra's handlers take an agent, tool or workflow id from the body over
+  // the path's, so the policy must see the body (a body still unread when it runs is refused on such routes).
+  app.use(express.json());
   // Every route below, Express's and Mastra's, needs a verified Clerk session and passes the policy.
   app.use(clerkMastraAuth({ clerkAuth }));
-  // Bodies are parsed for signed-in requests only (Mastra's routes read them).
-  app.use(express.json());
 
   app.get('/me', (req, res) => {
     const { userId, sessionId, orgId, orgRole } = getClerkAuth(req);

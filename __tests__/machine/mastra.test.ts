@@ -52,8 +52,8 @@ const whoami = createTool({
  */
 async function serve(provider: MastraAuthClerk, front?: express.RequestHandler, list: Server[] = servers): Promise<string> {
   const app = express();
-  if (front) app.use(front);
   app.use(express.json());
+  if (front) app.use(front);
   const mastra = new Mastra({ tools: { whoami }, server: { auth: provider as never }, logger: false });
   await new MastraServer({ app, mastra, prefix: '/api' }).init();
   const server = app.listen(0, '127.0.0.1');

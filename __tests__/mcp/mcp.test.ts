@@ -152,8 +152,8 @@ function startExpress(options: { middlewareAccepts?: AcceptsToken } = {}): Promi
       ),
     );
     const app = express();
-    app.use(clerkMastraAuth({ clerkAuth, acceptsToken: options.middlewareAccepts ?? ['session_token', 'oauth_token'] }));
     app.use(express.json());
+    app.use(clerkMastraAuth({ clerkAuth, acceptsToken: options.middlewareAccepts ?? ['session_token', 'oauth_token'] }));
     const mastra = new Mastra({
       mcpServers: { [SERVER_ID]: mcpServer() },
       server: { auth: new MastraAuthClerk({ clerkAuth }) as never },

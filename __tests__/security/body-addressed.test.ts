@@ -41,8 +41,8 @@ const authorizeUser: NonNullable<ClerkAuthOptions['authorizeUser']> = (user, ctx
 async function start(mode: 'mixed' | 'standalone', bodyAddressedRoutes?: 'refuse' | 'policy'): Promise<string> {
   const clerkAuth = createClerkAuth({ ...issuer.authOptions, env: {}, logger: false, authorizeUser });
   const app = express();
-  if (mode === 'mixed') app.use(clerkMastraAuth({ clerkAuth }));
   app.use(express.json());
+  if (mode === 'mixed') app.use(clerkMastraAuth({ clerkAuth }));
   const mastra = new Mastra({
     agents: { weatherAgent },
     tools: { weatherTool },

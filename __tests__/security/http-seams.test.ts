@@ -281,6 +281,77 @@ describe.each(FRAMEWORKS)('%s', (_frameworkName, framework) => {
         expect((await get('/api/.well-known/public/agent-card.json', member)).status).toBe(200);
       });
     });
+    // Hole 4: Mastra's adapter hands a handler `{ ...pathParams, ...query, ...body }`, so a query or body value of
+    // the same name replaces the id the policy judged (`/agents/public/generate?agentId=finance` ran finance).
+    describe('hole 4: a query or body value that replaces the id in the path', () => {
+      it.each([
+        '/api/agents/public?agentId=finance',
+        '/api/agents/public?agent%49d=finance',
+        '/api/agents/public?agentId[x]=finance',
+        '/api/agents/public?agentId=public&agentId=finance',
+        '/api/agents/public?agentId=public&agentId=public',
+        '/api/agents/public?agentId=%ZZ',
+        '/api/.well-known/public/agent-card.json?agentId=finance',
+        '/api/tools/other?toolId=ledger',
+        '/api/workflows/other?workflowId=payroll',
+      ])('member 403 for %s', async (target) => {
+        expectDenied(setup, await get(target, member), `member ${target}`);
+      });
+
+      it('the same id in the query, or other query keys, change nothing', async () => {
+        for (const target of ['/api/agents/public?agentId=public', '/api/agents/public?agentid=finance&x=finance', '/api/agents/finance?agentId=finance']) {
+          const res = await get(target, target.includes('finance?') ? admin : member);
+          expect({ target, status: res.status }).toEqual({ target, status: 200 });
+        }
+      });
+
+      it('POST with the query naming another agent: member 403 (the admin is served the agent it named)', async () => {
+        const target = '/api/a2a/public?agentId=finance';
+        expectDenied(setup, await raw(server.port, 'POST', target, bearer(member), A2A_BODY), `member ${target}`);
+      });
+
+      if (setup === 'mixed') {
+        it('a JSON body naming another agent, tool or workflow than the path: member 403; the same id passes', async () => {
+          const generate = JSON.stringify({ agentId: 'finance', messages: [{ role: 'user', content: 'hi' }] });
+          expectDenied(setup, await raw(server.port, 'POST', '/api/agents/public/generate', bearer(member), generate), 'body agentId');
+          const execute = JSON.stringify({ toolId: 'ledger', data: {} });
+          expectDenied(setup, await raw(server.port, 'POST', '/api/tools/other/execute', bearer(member), execute), 'body toolId');
+          const run = JSON.stringify({ workflowId: 'payroll', inputData: { amount: 1 } });
+          expectDenied(setup, await raw(server.port, 'POST', '/api/workflows/other/start-async', bearer(member), run), 'body workflowId');
+          const same = JSON.stringify({ toolId: 'ledger', data: {} });
+          expect((await raw(server.port, 'POST', '/api/tools/ledger/execute', bearer(admin), same)).status).toBe(200);
+        });
+
+        it('a multipart body (which Mastra parses itself, after the policy): member 403 on a route with an id', async () => {
+          const boundary = 'x-boundary';
+          const body = `--${boundary}\r\nContent-Disposition: form-data; name="agentId"\r\n\r\nfinance\r\n--${boundary}--\r\n`;
+          const headers = { ...bearer(member), 'Content-Type': `multipart/form-data; boundary=${boundary}` };
+          expectDenied(setup, await raw(server.port, 'POST', '/api/agents/public/generate', headers, body), 'multipart');
+        });
+      }
+    });
+  });
+
+  describe('hole 4, continued: a body the middleware cannot see', () => {
+    it('express.json() after the middleware: a POST with a body to a route with an id is refused (403), logged once at error', async () => {
+      const lines: string[] = [];
+      const logger = { debug: () => undefined, info: () => undefined, warn: () => undefined, error: (line: string) => void lines.push(line) };
+      const clerkAuth = createClerkAuth({ ...issuer.authOptions, env: {}, logger, authorizeUser: documentedPolicy([]) });
+      const app = framework();
+      app.use(clerkMastraAuth({ clerkAuth }));
+      app.use(framework.json());
+      await new MastraServer({ app, mastra: buildMastra(new MastraAuthClerk({ clerkAuth })), prefix: '/api' }).init();
+      const server = await serve(app);
+      perTest.push(server.close);
+      const execute = JSON.stringify({ toolId: 'ledger', data: {} });
+      for (let i = 0; i < 2; i += 1) {
+        expectOurs(await raw(server.port, 'POST', '/api/tools/ledger/execute', bearer(admin), execute), 403, 'access-denied', ACCESS_DENIED_CHALLENGE, 'unread body');
+      }
+      expect(lines.filter((line) => line.includes('express.json()'))).toHaveLength(1);
+      // Without a body, and on routes without an id, nothing changes.
+      expect((await raw(server.port, 'GET', '/api/tools/ledger', bearer(admin))).status).toBe(200);
+      expect((await raw(server.port, 'GET', '/api/agents', bearer(member))).status).toBe(200);
+    });
   });
 
   // Hole 3: a target rewritten before our middleware, or a sub-app mount, must not show the policy a path other than

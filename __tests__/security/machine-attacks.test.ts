@@ -231,8 +231,8 @@ describe('type confusion: only Clerk session tokens sign a user in by default', 
 
 async function serveMastra(provider: MastraAuthClerk, front?: express.RequestHandler, extra: Record<string, unknown> = {}) {
   const app = express();
-  if (front) app.use(front);
   app.use(express.json());
+  if (front) app.use(front);
   app.get('/express/who', (_req, res) => res.json({ ok: true }));
   const mastra = new Mastra({ server: { auth: provider as never }, logger: false, ...extra });
   await new MastraServer({ app, mastra, prefix: '/api' }).init();
@@ -602,8 +602,8 @@ async function readmeMcpApp(options: { trustProxy?: boolean } = {}) {
       authorizeUser: (_user, ctx) => ctx.tokenType !== 'oauth_token' || ctx.resource?.route.startsWith('/mcp/') === true,
     }),
   );
-  app.use(clerkMastraAuth({ clerkAuth }));
   app.use(express.json());
+  app.use(clerkMastraAuth({ clerkAuth }));
   app.get('/me', (req, res) => res.json({ userId: getClerkAuth(req).userId }));
   const mastra = new Mastra({
     mcpServers: { [MCP_SERVER]: new MCPServer({ id: MCP_SERVER, name: 'Notes', version: '1.0.0', tools: { whoami: whoamiTool } }) },

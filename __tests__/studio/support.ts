@@ -253,8 +253,8 @@ export async function startMixedStudioApp(
   const server: Server = app.listen(0, '127.0.0.1');
   await new Promise((resolve) => server.once('listening', resolve));
   const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  app.use(clerkMastraAuth(acceptsToken === undefined ? { clerkAuth } : { clerkAuth, acceptsToken }));
   app.use(express.json());
+  app.use(clerkMastraAuth(acceptsToken === undefined ? { clerkAuth } : { clerkAuth, acceptsToken }));
   app.get('/me', async (req, res) => {
     const auth = getClerkAuth(req);
     res.json({ userId: auth.userId, sessionId: auth.sessionId, orgId: auth.orgId ?? null, studio: getClerkClaims(req)?.studio === true, token: await auth.getToken() });

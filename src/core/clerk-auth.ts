@@ -10,7 +10,7 @@ import { ClerkAuthError, type ClerkAuthErrorCode } from './errors.js';
 import { ClerkAuthConfigError, resolveOptions, type ClerkAuthOptions, type Logger, type ResolvedOptions } from './options.js';
 import { allowAuthenticated, type AuthorizeContext, type AuthorizeUser } from './policy.js';
 import { machineAuth } from './auth-object.js';
-import type { RouteTable, RouteResource } from './routes.js';
+import { overriddenParam, UNREAD_BODY, type RequestValues, type RouteTable, type RouteResource } from './routes.js';
 import { createProtectedResources, type ProtectedResources } from './resource-metadata.js';
 import { BackendApiVerifier } from './backend-api.js';
 import { accepts, acceptsMask, opaqueTypeOf, SESSION_ONLY, MACHINE_TYPES, type TokenType, type TokenTypeMask } from './token-types.js';
@@ -392,7 +392,7 @@ export class ClerkAuth {
     return { ...base, tokenType: machine?.tokenType ?? 'session_token', machine: machine ? machineAuth(machine) : undefined };
   }
 
-  async authorizeRoute(user: ClerkClaims, base: AdapterContext, rawPath: string): Promise<boolean> {
+  async authorizeRoute(user: ClerkClaims, base: AdapterContext, rawPath: string, values: RequestValues): Promise<boolean> {
     const ctx = this.contextFor(user, base);
     const readings = this.routes?.match(ctx.method, rawPath) ?? NO_READINGS;
     if (readings === 'invalid') return false;
@@ -401,9 +401,27 @@ export class ClerkAuth {
       // A route acting on an agent or workflow named in its body: a rule about one agent cannot hold there, so with a
       // policy it is refused unless the app said its policy judges such routes.
       if (resource.addressedInBody && !this.policyJudgesBodyAddressed) return false;
+      // The handler would act on what the query or body names instead of what the policy judged.
+      if (overriddenParam(resource, values) !== undefined) {
+        if (values.body === UNREAD_BODY) this.noticeUnreadBody();
+        return false;
+      }
       if (!(await this.authorize(user, { ...ctx, resource }))) return false;
     }
     return true;
+  }
+
+  private unreadBodyNoticed = false;
+
+  /** Once: a request refused because its body was not parsed when the policy ran (the app's order of middleware). */
+  private noticeUnreadBody(): void {
+    if (this.unreadBodyNoticed) return;
+    this.unreadBodyNoticed = true;
+    this.notice(
+      'error',
+      'a request to a Mastra route was refused (403): its body, which Mastra reads in place of the path\'s agent, tool or workflow id, ' +
+        'was not parsed when the policy ran. Put app.use(express.json()) before clerkMastraAuth().',
+    );
   }
 
   /** The error for a signed-out reason, when the route needs a signed-in user. */

@@ -28,6 +28,7 @@ import type { ClerkAuthOptions } from '../core/options.js';
 import type { AuthorizeContext, AuthorizeUser, HeaderReader } from '../core/policy.js';
 import { isValidHost, isValidRequestUrl, routablePath, type RoutablePath } from '../core/target.js';
 import { clerkAuthFrom } from '../core/shared.js';
+import { UNREAD_BODY, type RequestValues } from '../core/routes.js';
 import { PROTECTED_RESOURCE_METADATA_HEADERS, PROTECTED_RESOURCE_WELL_KNOWN } from '../core/resource-metadata.js';
 
 /** Options of the Express middleware, on top of the core's. */
@@ -340,6 +341,24 @@ function checkedPath(req: Request, headers: IncomingHttpHeaders, realm: string):
   return routed;
 }
 
+/**
+ * The query and body Mastra's Express adapter will hand the route's handler along with the path parameters: the
+ * query of the target it builds its URL from (`req.originalUrl`), and the body as parsed so far. A body still to come
+ * is unread (`express.json()` after this middleware), and so is any multipart body: Mastra parses those itself.
+ */
+function requestValues(req: Request): RequestValues {
+  const target = req.originalUrl ?? req.url;
+  const mark = target.indexOf('?');
+  const query = mark === -1 ? '' : target.slice(mark + 1);
+  const { headers, method } = req;
+  const coming = headers['transfer-encoding'] !== undefined || (headers['content-length'] !== undefined && headers['content-length'] !== '0');
+  const bodyRead = method === 'POST' || method === 'PUT' || method === 'PATCH' || method === 'DELETE';
+  if (!bodyRead) return { query };
+  if (coming && /^\s*multipart\/form-data/i.test(headers['content-type'] ?? '')) return { query, body: UNREAD_BODY };
+  if (req.body !== undefined) return { query, body: req.body as unknown };
+  return { query, body: coming ? UNREAD_BODY : undefined };
+}
+
 /** RFC 9728 section 5.1: a 401 on a protected resource (an MCP endpoint) points the client at its metadata. */
 function withResourceMetadata(auth: ClerkAuth, error: ClerkAuthError, rawPath: string, req: Request): ClerkAuthError {
   const resources = auth.protectedResources;
@@ -416,7 +435,7 @@ function createMiddleware(auth: ClerkAuth, options: ExpressAuthOptions): Request
       // The MCP transport reads the caller from `req.auth` (the MCP SDK's AuthInfo): the same function, with it.
       if (resources !== undefined && auth.isProtectedResource(rawPath)) req.auth = mcpRequestAuth(requestState, state.token);
       if (!auth.hasPolicy) next();
-      else runPolicy(requestState, (user, ctx) => auth.authorizeRoute(user, ctx, rawPath), state.claims, req, res, next).catch(next);
+      else runPolicy(requestState, (user, ctx) => auth.authorizeRoute(user, ctx, rawPath, requestValues(req)), state.claims, req, res, next).catch(next);
     };
     let state: RequestState | Promise<RequestState>;
     try {

@@ -361,7 +361,8 @@ export class MastraAuthClerk extends MastraAuthProvider<ClerkClaims> {
       return false;
     }
     try {
-      if (await clerkAuth.authorizeRoute(user, base.ctx, base.rawPath)) return true;
+      // The body is not in the Web request Mastra hands the provider: only the query can be checked here (see README).
+      if (await clerkAuth.authorizeRoute(user, base.ctx, base.rawPath, { query: base.query })) return true;
       clerkAuth.log('request refused', 'access-denied');
       return false;
     } catch (error) {
@@ -381,7 +382,7 @@ export interface MastraAuthClerk extends Partial<StudioMethods> {}
  * host must be the request's own Host. (The Web `Request` has already resolved dot segments and backslashes; the
  * Express middleware in front refuses such targets, see README.)
  */
-function mastraContext(request: MastraAuthRequest): { ctx: Omit<AuthorizeContext, 'tokenType'>; rawPath: string } | undefined {
+function mastraContext(request: MastraAuthRequest): { ctx: Omit<AuthorizeContext, 'tokenType'>; rawPath: string; query: string } | undefined {
   const web = webRequestOf(request);
   if (!web) return undefined;
   const host = headerOf(request, 'host');
@@ -400,6 +401,7 @@ function mastraContext(request: MastraAuthRequest): { ctx: Omit<AuthorizeContext
   const method = web.method.toUpperCase();
   return {
     rawPath: path.raw,
+    query: url.search.slice(1),
     ctx: {
       method,
       path: path.decoded,
