@@ -28,6 +28,7 @@ import {
   PROTOCOL_CHALLENGE,
   SIGNED_OUT_CHALLENGE,
   TYPE_MISMATCH_CHALLENGE,
+  challenge,
   errorOf,
   expectMastra,
   expectNoStack,
@@ -200,6 +201,8 @@ function expectDenied(setup: 'mixed' | 'standalone', res: RawResponse, label: st
   else expectMastra(res, 403, label);
 }
 
+const ROUTE_PARAMETER_CHALLENGE = challenge('invalid_request', 'A route parameter of the request target is not a name that can be served.');
+
 const A2A_BODY = JSON.stringify({
   jsonrpc: '2.0',
   id: 1,
@@ -329,6 +332,38 @@ describe.each(FRAMEWORKS)('%s', (_frameworkName, framework) => {
           expectDenied(setup, await raw(server.port, 'POST', '/api/agents/public/generate', headers, body), 'multipart');
         });
       }
+    });
+  });
+
+  describe.each(SETUPS)('hole 5 (%s): a route parameter named like a built-in of every object', (_setupName, setup) => {
+    let server: Served;
+    beforeAll(async () => {
+      // No policy: these must be refused for what they are, not by a rule.
+      const clerkAuth = createClerkAuth({ ...issuer.authOptions, env: {}, logger: false });
+      server = setup === 'mixed' ? await mixedApp(framework, clerkAuth) : await standaloneApp(framework, clerkAuth);
+    });
+    afterAll(async () => {
+      await server.close();
+    });
+
+    it.each([
+      ['GET', '/api/agents/__proto__'],
+      ['GET', '/api/agents/constructor'],
+      ['GET', '/api/agents/toString'],
+      ['GET', '/api/agents/%5F%5Fproto%5F%5F'],
+      ['GET', '/api/workflows/__proto__'],
+      ['GET', '/api/tools/hasOwnProperty'],
+      ['POST', '/api/agents/valueOf/generate'],
+      ['GET', '/api/.well-known/__proto__/agent-card.json'],
+    ])('%s %s: never a 500 (400 in front of Mastra, 403 from the provider alone)', async (method, target) => {
+      const res = await raw(server.port, method, target, bearer(admin), method === 'POST' ? '{}' : undefined);
+      if (setup === 'mixed') expectOurs(res, 400, 'request-invalid', ROUTE_PARAMETER_CHALLENGE, target);
+      else expectMastra(res, 403, target);
+    });
+
+    it('agents with ordinary names are still served', async () => {
+      expect((await raw(server.port, 'GET', '/api/agents/public', bearer(member))).status).toBe(200);
+      expect((await raw(server.port, 'GET', '/api/agents', bearer(member))).status).toBe(200);
     });
   });
 

@@ -335,6 +335,14 @@ export class ClerkAuth {
     });
   }
 
+  /**
+   * @internal True when the request would reach a known (Mastra) route with a parameter that cannot be served: one
+   * whose percent-encoding does not decode, or a name every plain object has (`/agents/__proto__`).
+   */
+  isInvalidRoute(method: string, rawPath: string): boolean {
+    return this.routes !== undefined && this.routes.match(method, rawPath) === 'invalid';
+  }
+
   /** @internal True when `rawPath` is a protected resource (an MCP endpoint) and `protectedResource` is configured. */
   isProtectedResource(rawPath: string): boolean {
     if (this.protectedResources === undefined || this.resourceRoutes.size === 0) return false;

@@ -34,6 +34,9 @@ export interface RouteResource {
   addressedInBody: boolean;
 }
 
+/** The names every plain object has (`__proto__`, `constructor`, `toString`...): never an agent, tool or workflow id. */
+const BUILT_IN_NAMES: ReadonlySet<string> = new Set(Object.getOwnPropertyNames(Object.prototype));
+
 /** Paths deeper than this match nothing: bounds the work an attacker can cause per request. */
 const MAX_SEGMENTS = 64;
 
@@ -152,7 +155,8 @@ export class RouteTable {
    * Every interpretation of (method, path) under ANY prefix made of whole leading segments (including ''), shortest
    * prefix first, then in route declaration order. `path` is the raw (still percent-encoded) path without query.
    * 'invalid' when a segment that would become a parameter of a route whose path matches (any method, any prefix)
-   * has malformed percent-encoding: Express answers 400 there. Paths with more than 64 segments
+   * has malformed percent-encoding (Express answers 400 there) or decodes to a name every plain object has
+   * (`__proto__`, `constructor`...: Mastra's lookups answer a 500). Paths with more than 64 segments
    * match nothing. An empty segment (`//`) never matches in the route part; a single one may sit inside or end the
    * prefix, because Express 4 (not 5) accepts one after a mount path: '/api//agents/x' reaches '/agents/:agentId'.
    */
@@ -215,7 +219,11 @@ export class RouteTable {
       // Like Express, a malformed param fails the request as soon as a route's PATH matches, whatever its method
       // (Express's router decodes params before it checks the method, then answers 400).
       for (let h = from; h < found.length; h++) {
-        for (const raw of (found[h] as Hit).values) if (decodeParam(raw) === undefined) return 'invalid';
+        for (const raw of (found[h] as Hit).values) {
+          const value = decodeParam(raw);
+          // `__proto__`, `constructor`, `toString`...: Mastra looks ids up in plain objects and answers a 500.
+          if (value === undefined || BUILT_IN_NAMES.has(value)) return 'invalid';
+        }
       }
       // Usually one trie path ends under a prefix; with several (literal and param branch both reaching a route)
       // merge them back into declaration order.

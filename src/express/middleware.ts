@@ -99,6 +99,7 @@ const STATES = new WeakMap<Request, RequestStateFields>();
 const REQUEST_TARGET =
   'The request target must be a plain path: no fragment, backslash, dot or empty segment, and valid percent-encoding.';
 const REQUEST_HOST = 'The Host header is not a host name.';
+const ROUTE_PARAMETER = 'A route parameter of the request target is not a name that can be served.';
 const REQUEST_PROTOCOL = 'The forwarded protocol (X-Forwarded-Proto) does not make a URL.';
 const CLERK_EXPRESS_BRAND = Symbol.for('@clerk/express.auth');
 const STATE_REDIRECT = 'The sign-in state names a place to return to that is not a path on this server.';
@@ -390,6 +391,10 @@ function createMiddleware(auth: ClerkAuth, options: ExpressAuthOptions): Request
       return;
     }
     const { decoded: path, raw: rawPath } = checked;
+    if (auth.isInvalidRoute(method, rawPath)) {
+      mount.reject(new ClerkAuthError('request-invalid', { realm, message: ROUTE_PARAMETER }), req, res, next);
+      return;
+    }
     const resources = auth.protectedResources;
     if (resources && (method === 'GET' || method === 'HEAD') && rawPath.startsWith(PROTECTED_RESOURCE_WELL_KNOWN)) {
       // RFC 9728 section 3: the metadata is public, clients read it before they have a token.

@@ -353,8 +353,13 @@ export class MastraAuthClerk extends MastraAuthProvider<ClerkClaims> {
       clerkAuth.log('request refused: no active organization for organization-scoped memory', 'access-denied');
       return false;
     }
-    if (!clerkAuth.hasPolicy) return true;
     const base = mastraContext(request);
+    if (!clerkAuth.hasPolicy) {
+      // Without a policy, only a route parameter Mastra cannot serve (`/agents/__proto__`: its 500) is refused here.
+      if (base === undefined || !clerkAuth.isInvalidRoute(base.ctx.method, base.rawPath)) return true;
+      clerkAuth.log('request refused', 'request-invalid');
+      return false;
+    }
     if (!base) {
       // No trustworthy path to decide by: a policy that decides by path must not be fooled.
       clerkAuth.log('request refused', 'request-invalid');
