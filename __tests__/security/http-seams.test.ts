@@ -418,6 +418,21 @@ describe.each(FRAMEWORKS)('%s', (_frameworkName, framework) => {
       expect((await get('/v1/api/agents/public', member)).status).toBe(200);
     });
 
+    it('a query added to req.url by a rewrite BEFORE our middleware is checked too (Express parses req.query from req.url)', async () => {
+      const clerkAuth = createClerkAuth({ ...issuer.authOptions, env: {}, logger: false, authorizeUser: documentedPolicy([]) });
+      const server = await mixedApp(framework, clerkAuth, {
+        before: (app) =>
+          app.use((req, _res, next) => {
+            // An app's own shortcut that copies a client's choice into the query.
+            if (req.url.startsWith('/api/agents/public?as=')) req.url = `/api/agents/public?agentId=${req.url.slice('/api/agents/public?as='.length)}`;
+            next();
+          }),
+      });
+      perTest.push(server.close);
+      expectOurs(await raw(server.port, 'GET', '/api/agents/public?as=finance', bearer(member)), 403, 'access-denied', ACCESS_DENIED_CHALLENGE, 'rewritten query');
+      expect((await raw(server.port, 'GET', '/api/agents/public?as=public', bearer(member))).status).toBe(200);
+    });
+
     /** A sub-app at /v1 with the middleware inside it and a report route, listening. */
     async function subAppAtV1(clerkAuth: ClerkAuth) {
       const app = framework();

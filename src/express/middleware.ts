@@ -342,15 +342,22 @@ function checkedPath(req: Request, headers: IncomingHttpHeaders, realm: string):
   return routed;
 }
 
+function queryOf(target: string): string {
+  const mark = target.indexOf('?');
+  return mark === -1 ? '' : target.slice(mark + 1);
+}
+
 /**
  * The query and body Mastra's Express adapter will hand the route's handler along with the path parameters: the
  * query of the target it builds its URL from (`req.originalUrl`), and the body as parsed so far. A body still to come
  * is unread (`express.json()` after this middleware), and so is any multipart body: Mastra parses those itself.
  */
 function requestValues(req: Request): RequestValues {
-  const target = req.originalUrl ?? req.url;
-  const mark = target.indexOf('?');
-  const query = mark === -1 ? '' : target.slice(mark + 1);
+  // Express parses `req.query` from `req.url` (which an earlier middleware may have rewritten), Mastra builds its URL
+  // from `req.originalUrl`: both queries count.
+  const original = queryOf(req.originalUrl ?? req.url);
+  const routed = queryOf(req.url);
+  const query = original === routed || routed === '' ? original : original === '' ? routed : `${original}&${routed}`;
   const { headers, method } = req;
   const coming = headers['transfer-encoding'] !== undefined || (headers['content-length'] !== undefined && headers['content-length'] !== '0');
   const bodyRead = method === 'POST' || method === 'PUT' || method === 'PATCH' || method === 'DELETE';
