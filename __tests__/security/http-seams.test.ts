@@ -201,7 +201,7 @@ function expectDenied(setup: 'mixed' | 'standalone', res: RawResponse, label: st
   else expectMastra(res, 403, label);
 }
 
-const ROUTE_PARAMETER_CHALLENGE = challenge('invalid_request', 'A route parameter of the request target is not a name that can be served.');
+const ROUTE_PARAMETER_CHALLENGE = challenge('invalid_request', 'A route or query parameter of the request target is not a name that can be served.');
 
 const A2A_BODY = JSON.stringify({
   jsonrpc: '2.0',
@@ -297,6 +297,13 @@ describe.each(FRAMEWORKS)('%s', (_frameworkName, framework) => {
         '/api/.well-known/public/agent-card.json?agentId=finance',
         '/api/tools/other?toolId=ledger',
         '/api/workflows/other?workflowId=payroll',
+        // Express 4's qs reads a leading bracket as the top-level name.
+        '/api/agents/public?[agentId]=finance',
+        '/api/agents/public?%5BagentId%5D=finance',
+        '/api/agents/public?[agentId][]=finance',
+        '/api/agents/public?[agentId][0]=finance',
+        '/api/agents/public?=x&[agentId]=finance',
+        '/api/tools/other?[toolId]=ledger',
       ])('member 403 for %s', async (target) => {
         expectDenied(setup, await get(target, member), `member ${target}`);
       });
@@ -323,6 +330,16 @@ describe.each(FRAMEWORKS)('%s', (_frameworkName, framework) => {
           expectDenied(setup, await raw(server.port, 'POST', '/api/workflows/other/start-async', bearer(member), run), 'body workflowId');
           const same = JSON.stringify({ toolId: 'ledger', data: {} });
           expect((await raw(server.port, 'POST', '/api/tools/ledger/execute', bearer(admin), same)).status).toBe(200);
+        });
+
+        it.each([
+          ['application/x-www-form-urlencoded', 'agentId=finance'],
+          ['application/x-www-form-urlencoded; x=multipart/form-data', 'agentId=finance'],
+          ['"multipart/form-data"; boundary=xb', '--xb\r\nContent-Disposition: form-data; name="agentId"\r\n\r\nfinance\r\n--xb--\r\n'],
+          ['text/plain', '{"agentId":"finance"}'],
+        ])('a body express.json() leaves unread (%s): member 403 on a route with an id', async (type, body) => {
+          const res = await raw(server.port, 'POST', '/api/agents/public/generate', { ...bearer(member), 'Content-Type': type }, body);
+          expectDenied(setup, res, type);
         });
 
         it('a multipart body (which Mastra parses itself, after the policy): member 403 on a route with an id', async () => {
@@ -359,6 +376,22 @@ describe.each(FRAMEWORKS)('%s', (_frameworkName, framework) => {
       const res = await raw(server.port, method, target, bearer(admin), method === 'POST' ? '{}' : undefined);
       if (setup === 'mixed') expectOurs(res, 400, 'request-invalid', ROUTE_PARAMETER_CHALLENGE, target);
       else expectMastra(res, 403, target);
+    });
+
+    it.each([
+      '/api/agents?__proto__[o]=1&__proto__[rol]=admin',
+      '/api/agents?__proto__[agentId]=finance',
+      '/api/agents?%5F%5Fproto%5F%5F%5Bx%5D=1',
+      '/api/agents?[__proto__][x]=1',
+      '/api/agents?constructor[prototype][x]=1',
+      '/api/agents?toString[x]=1',
+      '/api/agents/public?a[__proto__]=1',
+    ])('GET %s: a query key through a built-in is refused, and nothing reaches Object.prototype', async (target) => {
+      const res = await raw(server.port, 'GET', target, bearer(member));
+      if (setup === 'mixed') expectOurs(res, 400, 'request-invalid', ROUTE_PARAMETER_CHALLENGE, target);
+      else expectMastra(res, 403, target);
+      const polluted = ['o', 'rol', 'agentId', 'x'].filter((name) => name in {} || name in Object || name in Object.prototype.toString);
+      expect({ target, polluted }).toEqual({ target, polluted: [] });
     });
 
     it('agents with ordinary names are still served', async () => {

@@ -35,7 +35,7 @@ export interface RouteResource {
 }
 
 /** The names every plain object has (`__proto__`, `constructor`, `toString`...): never an agent, tool or workflow id. */
-const BUILT_IN_NAMES: ReadonlySet<string> = new Set(Object.getOwnPropertyNames(Object.prototype));
+export const BUILT_IN_NAMES: ReadonlySet<string> = new Set([...Object.getOwnPropertyNames(Object.prototype), 'prototype']);
 
 /** Paths deeper than this match nothing: bounds the work an attacker can cause per request. */
 const MAX_SEGMENTS = 64;
@@ -281,64 +281,4 @@ function walk(
     walk(node.param, segments, keys, i + 1, values, found);
     values.pop();
   }
-}
-
-/**
- * What else a request carries that a route's handler may read in place of a path parameter. Mastra's adapters hand
- * its handlers `{ ...pathParams, ...query, ...body }`: `POST /agents/public/generate?agentId=finance` runs `finance`.
- */
-export interface RequestValues {
-  /** The raw query string, without `?` ('' for none). */
-  query: string;
-  /**
-   * The parsed body when the adapter has it; `UNREAD_BODY` when a body is coming that no parser has read yet (the
-   * route's handler will read it later, unseen); undefined when the adapter cannot know (then only the query counts).
-   */
-  body?: unknown;
-}
-
-/** A body that will be read after the policy ran: nobody can tell what it names. */
-export const UNREAD_BODY: unique symbol = Symbol('unread body');
-
-function decodeQueryPart(part: string): string | undefined {
-  try {
-    return decodeURIComponent(part.replace(/\+/g, ' '));
-  } catch {
-    return undefined;
-  }
-}
-
-/**
- * The name of a path parameter of `resource` that the query or body sets to something else (or may: a bracket form
- * such as `agentId[x]=`, a repeated key, an undecodable key, a body not read yet), or undefined. A value equal to the
- * path's is no override.
- */
-export function overriddenParam(resource: RouteResource, values: RequestValues): string | undefined {
-  const names = Object.keys(resource.params);
-  if (names.length === 0) return undefined;
-  const { params } = resource;
-  if (values.query !== '') {
-    const seen = new Set<string>();
-    for (const pair of values.query.split('&')) {
-      const eq = pair.indexOf('=');
-      const rawKey = eq === -1 ? pair : pair.slice(0, eq);
-      const key = decodeQueryPart(rawKey);
-      // Undecodable: parsers differ on what they make of it, so it may be any name.
-      if (key === undefined) return names[0];
-      const bracket = key.indexOf('[');
-      const name = bracket === -1 ? key : key.slice(0, bracket);
-      if (!Object.hasOwn(params, name)) continue;
-      const value = eq === -1 ? '' : decodeQueryPart(pair.slice(eq + 1));
-      if (bracket !== -1 || seen.has(name) || value !== params[name]) return name;
-      seen.add(name);
-    }
-  }
-  const { body } = values;
-  if (body === UNREAD_BODY) return names[0];
-  if (typeof body === 'object' && body !== null) {
-    for (const name of names) {
-      if (Object.hasOwn(body, name) && (body as Record<string, unknown>)[name] !== params[name]) return name;
-    }
-  }
-  return undefined;
 }

@@ -28,7 +28,7 @@ import type { ClerkAuthOptions } from '../core/options.js';
 import type { AuthorizeContext, AuthorizeUser, HeaderReader } from '../core/policy.js';
 import { isValidHost, isValidRequestUrl, routablePath, type RoutablePath } from '../core/target.js';
 import { clerkAuthFrom } from '../core/shared.js';
-import { UNREAD_BODY, type RequestValues } from '../core/routes.js';
+import { pollutesPrototypes, UNREAD_BODY, type RequestValues } from '../core/request-values.js';
 import { PROTECTED_RESOURCE_METADATA_HEADERS, PROTECTED_RESOURCE_WELL_KNOWN } from '../core/resource-metadata.js';
 
 /** Options of the Express middleware, on top of the core's. */
@@ -99,7 +99,7 @@ const STATES = new WeakMap<Request, RequestStateFields>();
 const REQUEST_TARGET =
   'The request target must be a plain path: no fragment, backslash, dot or empty segment, and valid percent-encoding.';
 const REQUEST_HOST = 'The Host header is not a host name.';
-const ROUTE_PARAMETER = 'A route parameter of the request target is not a name that can be served.';
+const ROUTE_PARAMETER = 'A route or query parameter of the request target is not a name that can be served.';
 const REQUEST_PROTOCOL = 'The forwarded protocol (X-Forwarded-Proto) does not make a URL.';
 const CLERK_EXPRESS_BRAND = Symbol.for('@clerk/express.auth');
 const STATE_REDIRECT = 'The sign-in state names a place to return to that is not a path on this server.';
@@ -359,12 +359,14 @@ function requestValues(req: Request): RequestValues {
   const routed = queryOf(req.url);
   const query = original === routed || routed === '' ? original : original === '' ? routed : `${original}&${routed}`;
   const { headers, method } = req;
+  if (method !== 'POST' && method !== 'PUT' && method !== 'PATCH' && method !== 'DELETE') return { query };
   const coming = headers['transfer-encoding'] !== undefined || (headers['content-length'] !== undefined && headers['content-length'] !== '0');
-  const bodyRead = method === 'POST' || method === 'PUT' || method === 'PATCH' || method === 'DELETE';
-  if (!bodyRead) return { query };
-  if (coming && /^\s*multipart\/form-data/i.test(headers['content-type'] ?? '')) return { query, body: UNREAD_BODY };
-  if (req.body !== undefined) return { query, body: req.body as unknown };
-  return { query, body: coming ? UNREAD_BODY : undefined };
+  if (!coming) return { query, body: req.body as unknown };
+  // Mastra parses any body whose type mentions multipart/form-data itself, from the stream, after the policy. Any
+  // other body counts as read only once its stream has ended: Express 4's express.json() sets `req.body = {}` for a
+  // body it skipped.
+  if (/multipart\/form-data/i.test(headers['content-type'] ?? '') || !req.readableEnded) return { query, body: UNREAD_BODY };
+  return { query, body: req.body as unknown };
 }
 
 /** RFC 9728 section 5.1: a 401 on a protected resource (an MCP endpoint) points the client at its metadata. */
@@ -398,7 +400,7 @@ function createMiddleware(auth: ClerkAuth, options: ExpressAuthOptions): Request
       return;
     }
     const { decoded: path, raw: rawPath } = checked;
-    if (auth.isInvalidRoute(method, rawPath)) {
+    if (auth.isInvalidRoute(method, rawPath) || pollutesPrototypes(queryOf(req.originalUrl ?? req.url)) || pollutesPrototypes(queryOf(req.url))) {
       mount.reject(new ClerkAuthError('request-invalid', { realm, message: ROUTE_PARAMETER }), req, res, next);
       return;
     }

@@ -13,6 +13,7 @@ import { ClerkAuthConfigError, type ClerkAuthOptions } from '../core/options.js'
 import type { AuthorizeContext } from '../core/policy.js';
 import { clerkAuthFrom } from '../core/shared.js';
 import type { AcceptsToken, TokenTypeMask } from '../core/token-types.js';
+import { pollutesPrototypes } from '../core/request-values.js';
 import { isValidHost, routablePath } from '../core/target.js';
 import { MASTRA_PUBLIC_ROUTES, mastraRouteTable } from './routes.js';
 import type { StudioOptions, StudioSessions, StudioSignedInUser } from './studio.js';
@@ -354,12 +355,13 @@ export class MastraAuthClerk extends MastraAuthProvider<ClerkClaims> {
       return false;
     }
     const base = mastraContext(request);
-    if (!clerkAuth.hasPolicy) {
-      // Without a policy, only a route parameter Mastra cannot serve (`/agents/__proto__`: its 500) is refused here.
-      if (base === undefined || !clerkAuth.isInvalidRoute(base.ctx.method, base.rawPath)) return true;
+    // With or without a policy: a route parameter Mastra cannot serve (`/agents/__proto__`: its 500), and a query key
+    // its normalizer would write into a shared prototype (`__proto__[x]=`).
+    if (base !== undefined && (clerkAuth.isInvalidRoute(base.ctx.method, base.rawPath) || pollutesPrototypes(base.query))) {
       clerkAuth.log('request refused', 'request-invalid');
       return false;
     }
+    if (!clerkAuth.hasPolicy) return true;
     if (!base) {
       // No trustworthy path to decide by: a policy that decides by path must not be fooled.
       clerkAuth.log('request refused', 'request-invalid');
