@@ -14,6 +14,7 @@ import type { AuthorizeContext } from '../core/policy.js';
 import { clerkAuthFrom } from '../core/shared.js';
 import type { AcceptsToken, TokenTypeMask } from '../core/token-types.js';
 import { pollutesPrototypes } from '../core/request-values.js';
+import { BUILT_IN_NAMES } from '../core/routes.js';
 import { isValidHost, routablePath } from '../core/target.js';
 import { MASTRA_PUBLIC_ROUTES, mastraRouteTable } from './routes.js';
 import type { StudioOptions, StudioSessions, StudioSignedInUser } from './studio.js';
@@ -70,6 +71,9 @@ export type MastraAuthClerkOptions = MastraProviderOptions &
   ((ClerkAuthOptions & { clerkAuth?: undefined }) | { clerkAuth: ClerkAuth });
 
 /** The Web `Request` behind what Mastra passes, if any. */
+/** A URL that may carry a built-in name (`__proto__`, `constructor`...), encoded or not, or a bracketed query key. */
+const SUSPECT_URL = new RegExp(`[%[]|${[...BUILT_IN_NAMES].map((name) => name.replace(/[$]/g, '\\$&')).join('|')}`);
+
 function webRequestOf(request: MastraAuthRequest | undefined): Request | undefined {
   if (request instanceof Request) return request;
   const raw = (request as { raw?: unknown } | undefined)?.raw;
@@ -354,9 +358,11 @@ export class MastraAuthClerk extends MastraAuthProvider<ClerkClaims> {
       clerkAuth.log('request refused: no active organization for organization-scoped memory', 'access-denied');
       return false;
     }
-    const base = mastraContext(request);
     // With or without a policy: a route parameter Mastra cannot serve (`/agents/__proto__`: its 500), and a query key
-    // its normalizer would write into a shared prototype (`__proto__[x]=`).
+    // its normalizer would write into a shared prototype (`__proto__[x]=`). Without a policy, only a URL that could
+    // name either is parsed (2 µs a request otherwise).
+    const suspect = clerkAuth.hasPolicy || SUSPECT_URL.test(webRequestOf(request)?.url ?? '');
+    const base = suspect ? mastraContext(request) : undefined;
     if (base !== undefined && (clerkAuth.isInvalidRoute(base.ctx.method, base.rawPath) || pollutesPrototypes(base.query))) {
       clerkAuth.log('request refused', 'request-invalid');
       return false;
