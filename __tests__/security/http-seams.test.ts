@@ -394,6 +394,14 @@ describe.each(FRAMEWORKS)('%s', (_frameworkName, framework) => {
       expect({ target, polluted }).toEqual({ target, polluted: [] });
     });
 
+    if (setup === 'mixed') {
+      it('without a token, on a route Mastra serves publicly: the same 400 (Mastra would write it into Object.prototype)', async () => {
+        const res = await raw(server.port, 'GET', '/api/auth/capabilities?__proto__[zzPolluted]=1');
+        expectOurs(res, 400, 'request-invalid', ROUTE_PARAMETER_CHALLENGE, 'anonymous');
+        expect('zzPolluted' in {}).toBe(false);
+      });
+    }
+
     it('agents with ordinary names are still served', async () => {
       expect((await raw(server.port, 'GET', '/api/agents/public', bearer(member))).status).toBe(200);
       expect((await raw(server.port, 'GET', '/api/agents', bearer(member))).status).toBe(200);
