@@ -386,6 +386,11 @@ describe.each(FRAMEWORKS)('%s', (_frameworkName, framework) => {
       '/api/agents?constructor[prototype][x]=1',
       '/api/agents?toString[x]=1',
       '/api/agents/public?a[__proto__]=1',
+      // Undecodable bracketed keys: querystring decodes byte by byte, qs turns %5B/%5D into brackets first.
+      '/api/agents?__proto__%5B%FFx%5D=1',
+      '/api/agents?constructor%5B%FF%5D=1',
+      '/api/agents/public?agentId%5B%5D%FF=finance',
+      '/api/tools/other?toolId%5b%5d%C0=ledger',
     ])('GET %s: a query key through a built-in is refused, and nothing reaches Object.prototype', async (target) => {
       const res = await raw(server.port, 'GET', target, bearer(member));
       if (setup === 'mixed') expectOurs(res, 400, 'request-invalid', ROUTE_PARAMETER_CHALLENGE, target);

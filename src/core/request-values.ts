@@ -37,6 +37,15 @@ function decodeLeniently(part: string): string {
   }
 }
 
+function decodesStrictly(part: string): boolean {
+  try {
+    decodeURIComponent(part.replace(/\+/g, ' '));
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** The names one query key sets: its top-level name and every bracketed part (`a[b][c]`: a, b, c). */
 interface KeyNames {
   /**
@@ -71,11 +80,15 @@ function pairs(query: string): Array<{ rawKey: string; rawValue: string | undefi
 /**
  * True when a query key names a built-in of every object (`__proto__[x]=`, `constructor[prototype][x]=`,
  * `[__proto__][x]=`): Mastra's query normalizer would write through it into shared prototypes, for every later request.
+ * Also true for a bracketed key that does not decode as UTF-8, which the parsers read differently from each other.
  */
 export function pollutesPrototypes(query: string): boolean {
   // Only bracketed keys reach the normalizer's nested write: skip the parse for queries without a bracket.
-  if (!query.includes('[') && !/%5b/i.test(query)) return false;
+  if (!query.includes('[') && !/%5[bd]/i.test(query)) return false;
   for (const { rawKey } of pairs(query)) {
+    // A bracketed key that does not decode as UTF-8: Node's querystring decodes it byte by byte and qs turns %5B/%5D
+    // into brackets first, so either may read names in it that a lenient decoding here does not (`agentId%5B%5D%FF`).
+    if (/[[\]]|%5[bd]/i.test(rawKey) && !decodesStrictly(rawKey)) return true;
     const names = keyNames(rawKey);
     if (names.bracketed && names.parts.some((part) => BUILT_IN_NAMES.has(part))) return true;
   }
