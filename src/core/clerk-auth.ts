@@ -11,7 +11,7 @@ import { ClerkAuthConfigError, resolveOptions, type ClerkAuthOptions, type Logge
 import { allowAuthenticated, type AuthorizeContext, type AuthorizeUser } from './policy.js';
 import { machineAuth } from './auth-object.js';
 import type { RouteTable, RouteResource } from './routes.js';
-import { overriddenParam, UNREAD_BODY, type RequestValues } from './request-values.js';
+import { overriddenParam, pollutesPrototypes, UNREAD_BODY, type RequestValues } from './request-values.js';
 import { createProtectedResources, type ProtectedResources } from './resource-metadata.js';
 import { BackendApiVerifier } from './backend-api.js';
 import { accepts, acceptsMask, opaqueTypeOf, SESSION_ONLY, MACHINE_TYPES, type TokenType, type TokenTypeMask } from './token-types.js';
@@ -342,6 +342,14 @@ export class ClerkAuth {
    */
   isInvalidRoute(method: string, rawPath: string): boolean {
     return this.routes !== undefined && this.routes.match(method, rawPath) === 'invalid';
+  }
+
+  /**
+   * @internal The target check of both adapters, policy or not: a route parameter that cannot be served, or a query
+   * key Mastra's normalizer would write into a shared prototype (`__proto__[x]=`).
+   */
+  refusesTarget(method: string, rawPath: string, query: string): boolean {
+    return this.isInvalidRoute(method, rawPath) || pollutesPrototypes(query);
   }
 
   /** @internal True when `rawPath` is a protected resource (an MCP endpoint) and `protectedResource` is configured. */

@@ -28,7 +28,7 @@ import type { ClerkAuthOptions } from '../core/options.js';
 import type { AuthorizeContext, AuthorizeUser, HeaderReader } from '../core/policy.js';
 import { isValidHost, isValidRequestUrl, routablePath, type RoutablePath } from '../core/target.js';
 import { clerkAuthFrom } from '../core/shared.js';
-import { pollutesPrototypes, UNREAD_BODY, type RequestValues } from '../core/request-values.js';
+import { UNREAD_BODY, type RequestValues } from '../core/request-values.js';
 import { PROTECTED_RESOURCE_METADATA_HEADERS, PROTECTED_RESOURCE_WELL_KNOWN } from '../core/resource-metadata.js';
 
 /** Options of the Express middleware, on top of the core's. */
@@ -352,12 +352,17 @@ function queryOf(target: string): string {
  * query of the target it builds its URL from (`req.originalUrl`), and the body as parsed so far. A body still to come
  * is unread (`express.json()` after this middleware), and so is any multipart body: Mastra parses those itself.
  */
-function requestValues(req: Request): RequestValues {
-  // Express parses `req.query` from `req.url` (which an earlier middleware may have rewritten), Mastra builds its URL
-  // from `req.originalUrl`: both queries count.
+/**
+ * The query Mastra's handlers see: Express parses `req.query` from `req.url` (which an earlier middleware may have
+ * rewritten), Mastra builds its URL from `req.originalUrl`, so both count.
+ */
+function requestQuery(req: Request): string {
   const original = queryOf(req.originalUrl ?? req.url);
   const routed = queryOf(req.url);
-  const query = original === routed || routed === '' ? original : original === '' ? routed : `${original}&${routed}`;
+  return original === routed || routed === '' ? original : original === '' ? routed : `${original}&${routed}`;
+}
+
+function requestValues(req: Request, query: string): RequestValues {
   const { headers, method } = req;
   if (method !== 'POST' && method !== 'PUT' && method !== 'PATCH' && method !== 'DELETE') return { query };
   const coming = headers['transfer-encoding'] !== undefined || (headers['content-length'] !== undefined && headers['content-length'] !== '0');
@@ -400,7 +405,8 @@ function createMiddleware(auth: ClerkAuth, options: ExpressAuthOptions): Request
       return;
     }
     const { decoded: path, raw: rawPath } = checked;
-    if (auth.isInvalidRoute(method, rawPath) || pollutesPrototypes(queryOf(req.originalUrl ?? req.url)) || pollutesPrototypes(queryOf(req.url))) {
+    const query = requestQuery(req);
+    if (auth.refusesTarget(method, rawPath, query)) {
       mount.reject(new ClerkAuthError('request-invalid', { realm, message: ROUTE_PARAMETER }), req, res, next);
       return;
     }
@@ -449,7 +455,7 @@ function createMiddleware(auth: ClerkAuth, options: ExpressAuthOptions): Request
       // The MCP transport reads the caller from `req.auth` (the MCP SDK's AuthInfo): the same function, with it.
       if (resources !== undefined && auth.isProtectedResource(rawPath)) req.auth = mcpRequestAuth(requestState, state.token);
       if (!auth.hasPolicy) next();
-      else runPolicy(requestState, (user, ctx) => auth.authorizeRoute(user, ctx, rawPath, requestValues(req)), state.claims, req, res, next).catch(next);
+      else runPolicy(requestState, (user, ctx) => auth.authorizeRoute(user, ctx, rawPath, requestValues(req, query)), state.claims, req, res, next).catch(next);
     };
     let state: RequestState | Promise<RequestState>;
     try {

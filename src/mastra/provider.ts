@@ -13,7 +13,6 @@ import { ClerkAuthConfigError, type ClerkAuthOptions } from '../core/options.js'
 import type { AuthorizeContext } from '../core/policy.js';
 import { clerkAuthFrom } from '../core/shared.js';
 import type { AcceptsToken, TokenTypeMask } from '../core/token-types.js';
-import { pollutesPrototypes } from '../core/request-values.js';
 import { BUILT_IN_NAMES } from '../core/routes.js';
 import { isValidHost, routablePath } from '../core/target.js';
 import { MASTRA_PUBLIC_ROUTES, mastraRouteTable } from './routes.js';
@@ -363,7 +362,7 @@ export class MastraAuthClerk extends MastraAuthProvider<ClerkClaims> {
     // name either is parsed (2 µs a request otherwise).
     const suspect = clerkAuth.hasPolicy || SUSPECT_URL.test(webRequestOf(request)?.url ?? '');
     const base = suspect ? mastraContext(request) : undefined;
-    if (base !== undefined && (clerkAuth.isInvalidRoute(base.ctx.method, base.rawPath) || pollutesPrototypes(base.query))) {
+    if (base !== undefined && clerkAuth.refusesTarget(base.ctx.method, base.rawPath, base.query)) {
       clerkAuth.log('request refused', 'request-invalid');
       return false;
     }
