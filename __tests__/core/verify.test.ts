@@ -534,8 +534,14 @@ describe('single flight', () => {
     const forged = `${header}.${Buffer.from(JSON.stringify({ ...claims, sub: 'user_admin' })).toString('base64url')}.${signature}`;
     // All three start before any settles: the forgery must neither join the valid token's flight nor lend it its own.
     const [first, attack, second] = [verifier.verify(token), verifier.verify(forged), verifier.verify(token)];
+    // Observe the rejection at once: if the forgery settles first, awaiting `first` must not leave it unhandled.
+    const attackCaught = attack.then(
+      () => undefined,
+      (error: unknown) => error,
+    );
     await expect(first).resolves.toMatchObject({ sub: 'user_flight' });
     await expectAuthError(attack, 'token-invalid-signature', 401);
+    expect(await attackCaught).toMatchObject({ code: 'token-invalid-signature' });
     await expect(second).resolves.toBe(await first);
   });
 
