@@ -10,24 +10,35 @@ import express from 'express';
 import express4 from 'express4';
 import { SERVER_ROUTES, getEffectivePermission } from '@mastra/server/server-adapter';
 import type { RouteResource } from '../../src/core/routes.js';
-import { BODY_ADDRESSED_ROUTES, MASTRA_PUBLIC_ROUTES, mastraRouteTable } from '../../src/mastra/routes.js';
+import { BODY_ADDRESSED_ROUTES, MASTRA_PUBLIC_ROUTES, QUERY_ADDRESSED_ROUTES, mastraRouteTable } from '../../src/mastra/routes.js';
+import { z } from 'zod';
 import { listen, sendRaw as send } from '../support/http.js';
 
 const table = mastraRouteTable();
 const AUTHENTICATED = SERVER_ROUTES.filter((route) => route.requiresAuth !== false);
 
-/** The keys of a zod object schema (zod 3 or 4), or none. */
+/**
+ * The top-level property names of a route schema as a client may send them (JSON Schema of the input, every branch of
+ * a union): sees through Mastra's preprocessors and unions, which a look at `.shape` does not.
+ */
 function schemaKeys(schema: unknown): string[] {
-  const s = schema as { shape?: object; _def?: { shape?: () => object }; _zod?: { def?: { shape?: object } } } | undefined;
-  const shape = s?.shape ?? s?._def?.shape?.() ?? s?._zod?.def?.shape;
-  return shape ? Object.keys(shape) : [];
+  if (schema === undefined) return [];
+  const json = z.toJSONSchema(schema as z.ZodType, { unrepresentable: 'any', io: 'input' }) as JsonSchema;
+  const branches = [json, ...(json.anyOf ?? []), ...(json.oneOf ?? []), ...(json.allOf ?? [])];
+  return [...new Set(branches.flatMap((branch) => Object.keys(branch.properties ?? {})))];
+}
+interface JsonSchema {
+  properties?: Record<string, unknown>;
+  anyOf?: JsonSchema[];
+  oneOf?: JsonSchema[];
+  allOf?: JsonSchema[];
 }
 
 describe('routes that name their agent or workflow in the body', () => {
   it('are exactly the listed ones: every authenticated route whose body names an agent or workflow its path does not', () => {
     const found = AUTHENTICATED.filter((route) => {
       const body = schemaKeys((route as { bodySchema?: unknown }).bodySchema);
-      return body.some((key) => /^(agent_?id|workflow_?id|event)$/i.test(key)) && !/:(agentId|workflowId)\b/.test(route.path);
+      return body.some((key) => /^(agent_?id|workflow_?id|event|targetId)$/i.test(key)) && !/:(agentId|workflowId)\b/.test(route.path);
     }).map((route) => `${route.method} ${route.path}`);
     expect(found.sort()).toEqual([...BODY_ADDRESSED_ROUTES].sort());
   });
@@ -37,6 +48,28 @@ describe('routes that name their agent or workflow in the body', () => {
     expect(marked('POST', '/api/v1/responses')).toEqual([true]);
     expect(marked('POST', '/api/workflows/events')).toEqual([true]);
     expect(marked('POST', '/api/agents/finance/generate')).toEqual([false]);
+  });
+});
+
+describe('routes that name their agent or workflow in the query', () => {
+  it('are exactly the listed ones, with the ids each reads: every authenticated route whose query names one its path does not', () => {
+    const found: Record<string, string[]> = {};
+    for (const route of AUTHENTICATED) {
+      const names = schemaKeys((route as { queryParamSchema?: unknown }).queryParamSchema).filter(
+        (key) => /^(agentId|workflowId|toolId)$/.test(key) && !route.path.includes(`:${key}`),
+      );
+      if (names.length > 0) found[`${route.method} ${route.path}`] = names.sort();
+    }
+    const listed = Object.fromEntries(Object.entries(QUERY_ADDRESSED_ROUTES).map(([route, names]) => [route, [...names].sort()]));
+    expect(found).toEqual(listed);
+  });
+
+  it('are marked in the table; the ids are filled in from the query by the core, not by the table', () => {
+    const [threads] = table.match('GET', '/api/memory/threads') as readonly RouteResource[];
+    expect(threads).toMatchObject({ route: '/memory/threads', params: {}, queryParams: ['agentId'] });
+    const [messages] = table.match('GET', '/api/memory/threads/t1/messages') as readonly RouteResource[];
+    expect(messages).toMatchObject({ params: { threadId: 't1' }, queryParams: ['agentId'] });
+    expect((table.match('GET', '/api/agents/finance') as readonly RouteResource[])[0]!.queryParams).toEqual([]);
   });
 });
 

@@ -352,6 +352,84 @@ describe.each(FRAMEWORKS)('%s', (_frameworkName, framework) => {
     });
   });
 
+  describe.each(SETUPS)('hole 8 (%s): an agent or workflow named in the query or body of a route whose path names none', (_setupName, setup) => {
+    let server: Served;
+    const seen: Seen[] = [];
+    beforeAll(async () => {
+      const clerkAuth = createClerkAuth({ ...issuer.authOptions, env: {}, logger: false, authorizeUser: documentedPolicy(seen) });
+      server = setup === 'mixed' ? await mixedApp(framework, clerkAuth) : await standaloneApp(framework, clerkAuth);
+    });
+    afterAll(async () => {
+      await server.close();
+    });
+    const get = (target: string, token: string) => raw(server.port, 'GET', target, bearer(token));
+
+    // Mastra reads these routes' agent (or workflow) from the query: memory of an agent, its background tasks, its
+    // schedules. A rule about agent finance must hold there as on /agents/finance.
+    const QUERY_ADDRESSED = [
+      '/api/memory/config?agentId=finance',
+      '/api/memory/status?agentId=finance',
+      '/api/memory/threads?agentId=finance&resourceId=user_member',
+      '/api/memory/threads/t1/messages?agentId=finance&resourceId=user_member',
+      '/api/memory/search?agentId=finance&resourceId=user_member&searchQuery=books',
+      '/api/background-tasks?agentId=finance',
+      '/api/schedules?agentId=finance',
+      '/api/schedules?workflowId=payroll',
+    ];
+
+    it.each(QUERY_ADDRESSED)('member 403 for %s; the policy saw the id in ctx.resource.params', async (target) => {
+      seen.length = 0;
+      expectDenied(setup, await get(target, member), `member ${target}`);
+      const id = /(agentId|workflowId)=([^&]*)/.exec(target)!;
+      expect(seen.some((call) => call.params?.[id[1]!] === id[2])).toBe(true);
+    });
+
+    it.each([
+      '/api/memory/config?agentId=fin%61nce',
+      '/api/memory/config?%61gentId=finance',
+      '/api/memory/config?agentId[]=finance',
+      '/api/memory/config?agentId[0]=finance',
+      '/api/memory/config?[agentId]=finance',
+      '/api/memory/config?agentId=public&agentId=finance',
+      '/api/memory/config?agentId=fin%FFance',
+      '/api/schedules?agentId=public&workflowId=payroll',
+    ])('member 403 for another spelling: %s', async (target) => {
+      expectDenied(setup, await get(target, member), `member ${target}`);
+    });
+
+    it('the admin is served them, and a member the same routes for another agent, or none', async () => {
+      for (const target of QUERY_ADDRESSED) {
+        const res = await get(target, admin);
+        expect({ target, status: res.status === 403 ? 403 : 'not 403' }).toEqual({ target, status: 'not 403' });
+      }
+      for (const target of ['/api/memory/config?agentId=public', '/api/background-tasks', '/api/schedules?agentId=public', '/api/memory/config?agentid=finance']) {
+        const res = await get(target, member);
+        expect({ target, status: res.status === 403 ? 403 : 'not 403' }).toEqual({ target, status: 'not 403' });
+      }
+    });
+
+    it.each([
+      // A schedule runs its agent (or workflow) later, on its cron; an experiment runs its target over a dataset.
+      ['/api/schedules', { agentId: 'public', cron: '0 0 * * *', prompt: 'hi' }],
+      ['/api/schedules', { workflowId: 'payroll', cron: '0 0 * * *', inputData: { amount: 1 } }],
+      ['/api/datasets/d1/experiments', { targetType: 'agent', targetId: 'public' }],
+    ])('POST %s naming the target in the body: refused (403) under a policy, whatever it names', async (target, body) => {
+      expectDenied(setup, await raw(server.port, 'POST', target, bearer(admin), JSON.stringify(body)), `admin POST ${target}`);
+    });
+
+    if (setup === 'mixed') {
+      it('a JSON body naming another agent than the query, or the only one: member 403', async () => {
+        const body = JSON.stringify({ agentId: 'finance', resourceId: 'user_member', title: 't' });
+        for (const target of ['/api/memory/threads?agentId=public', '/api/memory/threads']) {
+          expectDenied(setup, await raw(server.port, 'POST', target, bearer(member), body), `member POST ${target}`);
+        }
+        const same = JSON.stringify({ agentId: 'public', resourceId: 'user_member', title: 't' });
+        const res = await raw(server.port, 'POST', '/api/memory/threads?agentId=public', bearer(member), same);
+        expect(res.status).not.toBe(403);
+      });
+    }
+  });
+
   describe.each(SETUPS)('hole 5 (%s): a route parameter named like a built-in of every object', (_setupName, setup) => {
     let server: Served;
     beforeAll(async () => {

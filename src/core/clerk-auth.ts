@@ -11,7 +11,7 @@ import { ClerkAuthConfigError, resolveOptions, type ClerkAuthOptions, type Logge
 import { allowAuthenticated, type AuthorizeContext, type AuthorizeUser } from './policy.js';
 import { machineAuth } from './auth-object.js';
 import type { RouteTable, RouteResource } from './routes.js';
-import { overriddenParam, pollutesPrototypes, UNREAD_BODY, type RequestValues } from './request-values.js';
+import { overriddenParam, pollutesPrototypes, UNREAD_BODY, withQueryParams, type RequestValues } from './request-values.js';
 import { createProtectedResources, type ProtectedResources } from './resource-metadata.js';
 import { BackendApiVerifier } from './backend-api.js';
 import { accepts, acceptsMask, opaqueTypeOf, SESSION_ONLY, MACHINE_TYPES, type TokenType, type TokenTypeMask } from './token-types.js';
@@ -414,10 +414,12 @@ export class ClerkAuth {
     const readings = this.routes?.match(ctx.method, rawPath) ?? NO_READINGS;
     if (readings === 'invalid') return false;
     if (readings.length === 0) return this.authorize(user, ctx);
-    for (const resource of readings) {
+    for (const reading of readings) {
       // A route acting on an agent or workflow named in its body: a rule about one agent cannot hold there, so with a
       // policy it is refused unless the app said its policy judges such routes.
-      if (resource.addressedInBody && !this.policyJudgesBodyAddressed) return false;
+      if (reading.addressedInBody && !this.policyJudgesBodyAddressed) return false;
+      // The ids a route reads from its query (`/memory/threads?agentId=`) join the path's in `params`.
+      const resource = withQueryParams(reading, values.query);
       // The handler would act on what the query or body names instead of what the policy judged.
       if (overriddenParam(resource, values) !== undefined) {
         if (values.body === UNREAD_BODY) this.noticeUnreadBody();

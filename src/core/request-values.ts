@@ -96,20 +96,49 @@ export function pollutesPrototypes(query: string): boolean {
 }
 
 /**
- * The name of a path parameter of `resource` that the query or body sets to something else, or may (a bracketed or
- * repeated key, a body not read yet), or undefined. A plain key with the path's own value is no override.
+ * `resource` with the ids its route reads from the query (`queryParams`) in `params`, as the handler will read them:
+ * a plain key set once, to a value that decodes as UTF-8. A key in any other form (bracketed, repeated, undecodable)
+ * is left out, and `overriddenParam` refuses it. The same object for a route without query ids.
+ */
+export function withQueryParams(resource: RouteResource, query: string): RouteResource {
+  const wanted = resource.queryParams;
+  if (wanted.length === 0 || query === '') return resource;
+  const found: Record<string, string> = {};
+  const counts = new Map<string, number>();
+  for (const { rawKey, rawValue } of pairs(query)) {
+    const key = keyNames(rawKey);
+    if (!wanted.includes(key.top) && !wanted.includes(key.parent)) continue;
+    const name = wanted.includes(key.top) ? key.top : key.parent;
+    counts.set(name, (counts.get(name) ?? 0) + 1);
+    if (!key.bracketed && rawValue !== undefined && decodesStrictly(rawValue)) found[name] = decodeLeniently(rawValue);
+  }
+  const params: Record<string, string> = { ...resource.params };
+  let added = false;
+  for (const name of wanted) {
+    if (counts.get(name) === 1 && Object.hasOwn(found, name)) {
+      params[name] = found[name]!;
+      added = true;
+    }
+  }
+  return added ? Object.freeze({ ...resource, params: Object.freeze(params) }) : resource;
+}
+
+/**
+ * The name of a parameter of `resource` (in its path, or read from its query) that the query or body sets to
+ * something else than `params` says, or may (a bracketed or repeated key, a body not read yet), or undefined. A
+ * plain key with the same value is no override. Call it with the resource `withQueryParams` returned.
  */
 export function overriddenParam(resource: RouteResource, values: RequestValues): string | undefined {
-  const { params } = resource;
-  const names = Object.keys(params);
+  const { params, queryParams } = resource;
+  const names = queryParams.length === 0 ? Object.keys(params) : [...new Set([...Object.keys(params), ...queryParams])];
   if (names.length === 0) return undefined;
   const seen = new Set<string>();
   for (const { rawKey, rawValue } of pairs(values.query)) {
     const key = keyNames(rawKey);
-    const name = [key.top, key.parent].find((candidate) => Object.hasOwn(params, candidate));
+    const name = [key.top, key.parent].find((candidate) => names.includes(candidate));
     if (name === undefined) continue;
     const value = rawValue === undefined ? '' : decodeLeniently(rawValue);
-    if (key.bracketed || seen.has(name) || value !== params[name]) return name;
+    if (key.bracketed || seen.has(name) || !Object.hasOwn(params, name) || value !== params[name]) return name;
     seen.add(name);
   }
   const { body } = values;

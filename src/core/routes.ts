@@ -13,6 +13,11 @@ export interface RouteDefinition {
   permission: string | readonly string[] | null;
   /** The route acts on an agent or workflow named in the request body, which no policy sees (default false). */
   addressedInBody?: boolean;
+  /**
+   * Ids the route's handler reads from the query string rather than the path (Mastra's memory routes take the agent
+   * as `?agentId=`): the policy finds them in `params` when the query names them (default none).
+   */
+  queryParams?: readonly string[];
 }
 
 /** One interpretation of a request path: the route it hits, under which mount prefix, with which params. */
@@ -23,8 +28,13 @@ export interface RouteResource {
   route: string;
   /** The mount prefix the path was matched under, '' or e.g. '/api', '/v1/api'. */
   prefix: string;
-  /** Route parameters, decoded exactly as Express decodes them (decodeURIComponent of the raw segment). Frozen. */
+  /**
+   * Route parameters, decoded exactly as Express decodes them (decodeURIComponent of the raw segment), and the ids of
+   * `queryParams` the query names (`GET /memory/threads?agentId=finance` has `{ agentId: 'finance' }`). Frozen.
+   */
   params: Readonly<Record<string, string>>;
+  /** The names of `params` the route reads from the query string rather than its path (`['agentId']`), or none. */
+  queryParams: readonly string[];
   /** The permission the route requires (Mastra's getEffectivePermission), or null. */
   permission: string | readonly string[] | null;
   /**
@@ -51,6 +61,7 @@ interface Entry {
   readonly names: readonly string[];
   readonly permission: string | readonly string[] | null;
   readonly addressedInBody: boolean;
+  readonly queryParams: readonly string[];
 }
 
 interface TrieNode {
@@ -136,6 +147,9 @@ export class RouteTable {
           node = child;
         }
       }
+      for (const name of def.queryParams ?? []) {
+        if (!PARAM_NAME.test(name)) throw new TypeError(`RouteTable: unsupported query parameter '${name}' in ${def.path}`);
+      }
       const permission = Array.isArray(def.permission) ? Object.freeze([...def.permission]) : def.permission;
       node.entries.push(
         Object.freeze({
@@ -145,6 +159,7 @@ export class RouteTable {
           names: Object.freeze(names),
           permission,
           addressedInBody: def.addressedInBody === true,
+          queryParams: Object.freeze(def.queryParams?.filter((name) => !names.includes(name)) ?? []),
         }),
       );
       this.#depths[segments.length] = true;
@@ -253,6 +268,7 @@ export class RouteTable {
             params: Object.freeze(params),
             permission: entry.permission,
             addressedInBody: entry.addressedInBody,
+            queryParams: entry.queryParams,
           }),
         );
       }

@@ -16,7 +16,7 @@ export const MASTRA_PUBLIC_ROUTES: readonly string[] = Object.freeze(
 /**
  * Mastra's authenticated routes that act on an agent or workflow named in the request body rather than the path
  * (the OpenAI-compatible Responses and Conversations APIs, the workflow event broker, processor runs, channel
- * connections, an observational-memory status). `__tests__/mastra/routes.test.ts` checks the list against the body schemas of the installed Mastra.
+ * connections, an observational-memory status, a schedule, an experiment run over a dataset). `__tests__/mastra/routes.test.ts` checks the list against the body schemas of the installed Mastra.
  */
 export const BODY_ADDRESSED_ROUTES: readonly string[] = Object.freeze([
   'POST /v1/responses',
@@ -25,7 +25,48 @@ export const BODY_ADDRESSED_ROUTES: readonly string[] = Object.freeze([
   'POST /processors/:processorId/execute',
   'POST /channels/:platform/connect',
   'POST /memory/observational-memory/buffer-status',
+  'POST /schedules',
+  'POST /datasets/:datasetId/experiments',
 ]);
+
+const AGENT = Object.freeze(['agentId']);
+
+/**
+ * Mastra's authenticated routes that read the agent (or workflow) they act on from the query string, not the path:
+ * an agent's memory (`GET /memory/threads?agentId=`), its background tasks, the schedules of an agent or workflow.
+ * The query's id is in `ctx.resource.params`, so a rule about one agent holds there too.
+ * `__tests__/mastra/routes.test.ts` checks the list against the query schemas of the installed Mastra.
+ */
+export const QUERY_ADDRESSED_ROUTES: Readonly<Record<string, readonly string[]>> = Object.freeze({
+  'GET /memory/status': AGENT,
+  'GET /memory/config': AGENT,
+  'GET /memory/observational-memory': AGENT,
+  'GET /memory/threads': AGENT,
+  'POST /memory/threads': AGENT,
+  'GET /memory/threads/:threadId': AGENT,
+  'PATCH /memory/threads/:threadId': AGENT,
+  'DELETE /memory/threads/:threadId': AGENT,
+  'GET /memory/threads/:threadId/messages': AGENT,
+  'GET /memory/threads/:threadId/working-memory': AGENT,
+  'POST /memory/threads/:threadId/working-memory': AGENT,
+  'POST /memory/threads/:threadId/clone': AGENT,
+  'POST /memory/threads/:threadId/transfer': AGENT,
+  'POST /memory/save-messages': AGENT,
+  'POST /memory/messages/delete': AGENT,
+  'GET /memory/search': AGENT,
+  'GET /memory/network/status': AGENT,
+  'GET /memory/network/threads': AGENT,
+  'POST /memory/network/threads': AGENT,
+  'GET /memory/network/threads/:threadId': AGENT,
+  'PATCH /memory/network/threads/:threadId': AGENT,
+  'DELETE /memory/network/threads/:threadId': AGENT,
+  'GET /memory/network/threads/:threadId/messages': AGENT,
+  'POST /memory/network/save-messages': AGENT,
+  'POST /memory/network/messages/delete': AGENT,
+  'GET /background-tasks': AGENT,
+  'GET /background-tasks/stream': AGENT,
+  'GET /schedules': Object.freeze(['agentId', 'workflowId']),
+});
 
 let table: RouteTable | undefined;
 
@@ -40,6 +81,7 @@ export function mastraRouteTable(): RouteTable {
       path: route.path,
       permission: getEffectivePermission(route),
       addressedInBody: BODY_ADDRESSED_ROUTES.includes(`${route.method} ${route.path}`),
+      queryParams: QUERY_ADDRESSED_ROUTES[`${route.method} ${route.path}`],
     })),
   ));
 }
