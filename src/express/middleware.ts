@@ -348,11 +348,6 @@ function queryOf(target: string): string {
 }
 
 /**
- * The query and body Mastra's Express adapter will hand the route's handler along with the path parameters: the
- * query of the target it builds its URL from (`req.originalUrl`), and the body as parsed so far. A body still to come
- * is unread (`express.json()` after this middleware), and so is any multipart body: Mastra parses those itself.
- */
-/**
  * The query Mastra's handlers see: Express parses `req.query` from `req.url` (which an earlier middleware may have
  * rewritten), Mastra builds its URL from `req.originalUrl`, so both count.
  */
@@ -362,6 +357,11 @@ function requestQuery(req: Request): string {
   return original === routed || routed === '' ? original : original === '' ? routed : `${original}&${routed}`;
 }
 
+/**
+ * The query and body Mastra's Express adapter will hand the route's handler along with the path parameters: the
+ * query (`requestQuery`), and the body as parsed so far. A body still to come
+ * is unread (`express.json()` after this middleware), and so is any multipart body: Mastra parses those itself.
+ */
 function requestValues(req: Request, query: string): RequestValues {
   const { headers, method } = req;
   if (method !== 'POST' && method !== 'PUT' && method !== 'PATCH' && method !== 'DELETE') return { query };
