@@ -201,7 +201,7 @@ function expectDenied(setup: 'mixed' | 'standalone', res: RawResponse, label: st
   else expectMastra(res, 403, label);
 }
 
-const ROUTE_PARAMETER_CHALLENGE = challenge('invalid_request', 'A route or query parameter of the request target is not a name that can be served.');
+const ROUTE_PARAMETER_CHALLENGE = challenge('invalid_request', 'An id in the request target or body is not a name that can be served.');
 
 const A2A_BODY = JSON.stringify({
   jsonrpc: '2.0',
@@ -477,7 +477,34 @@ describe.each(FRAMEWORKS)('%s', (_frameworkName, framework) => {
       expect({ target, polluted }).toEqual({ target, polluted: [] });
     });
 
+    it.each([
+      ['GET', '/api/memory/threads?agentId=constructor'],
+      ['GET', '/api/memory/config?agentId=toString'],
+      ['GET', '/api/memory/threads/t1/messages?agentId=hasOwnProperty'],
+      ['GET', '/api/memory/threads?agentId=__proto__'],
+      ['GET', '/api/memory/threads?agentId=%5F%5Fproto%5F%5F'],
+      ['GET', '/api/memory/threads?agent%49d=valueOf'],
+      ['POST', '/api/memory/threads?agentId=constructor'],
+      // Without a policy nothing compares the query with the path: Mastra looked the built-in up and answered 500.
+      ['GET', '/api/workflows/payroll?workflowId=constructor'],
+      ['GET', '/api/scores/scorer/s1?entityId=constructor&entityType=AGENT'],
+    ])('%s %s: a built-in name as an id in the query is refused, never a 500', async (method, target) => {
+      const res = await raw(server.port, method, target, bearer(admin), method === 'POST' ? '{"resourceId":"user_admin"}' : undefined);
+      if (setup === 'mixed') expectOurs(res, 400, 'request-invalid', ROUTE_PARAMETER_CHALLENGE, target);
+      else expectMastra(res, 403, target);
+    });
+
     if (setup === 'mixed') {
+      it.each([
+        ['/api/agents/public/generate', { agentId: 'constructor', messages: 'hi' }],
+        ['/api/v1/responses', { agent_id: 'constructor', input: 'hi', model: 'x' }],
+        ['/api/tools/ledger/execute', { toolId: 'toString', data: {} }],
+        ['/api/workflows/payroll/start-async', { workflowId: '__proto__', inputData: { amount: 1 } }],
+      ])('POST %s with a built-in name as an id in the JSON body: 400, never a 500', async (target, body) => {
+        const res = await raw(server.port, 'POST', target, bearer(admin), JSON.stringify(body));
+        expectOurs(res, 400, 'request-invalid', ROUTE_PARAMETER_CHALLENGE, target);
+      });
+
       it('without a token, on a route Mastra serves publicly: the same 400 (Mastra would write it into Object.prototype)', async () => {
         const res = await raw(server.port, 'GET', '/api/auth/capabilities?__proto__[zzPolluted]=1');
         expectOurs(res, 400, 'request-invalid', ROUTE_PARAMETER_CHALLENGE, 'anonymous');

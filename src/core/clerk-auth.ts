@@ -11,7 +11,7 @@ import { ClerkAuthConfigError, resolveOptions, type ClerkAuthOptions, type Logge
 import { allowAuthenticated, type AuthorizeContext, type AuthorizeUser } from './policy.js';
 import { machineAuth } from './auth-object.js';
 import type { RouteTable, RouteResource } from './routes.js';
-import { overriddenParam, pollutesPrototypes, UNREAD_BODY, withQueryParams, type RequestValues } from './request-values.js';
+import { namesBuiltIn, overriddenParam, pollutesPrototypes, UNREAD_BODY, withQueryParams, type RequestValues } from './request-values.js';
 import { createProtectedResources, type ProtectedResources } from './resource-metadata.js';
 import { BackendApiVerifier } from './backend-api.js';
 import { accepts, acceptsMask, opaqueTypeOf, SESSION_ONLY, MACHINE_TYPES, type TokenType, type TokenTypeMask } from './token-types.js';
@@ -337,19 +337,16 @@ export class ClerkAuth {
   }
 
   /**
-   * @internal True when the request would reach a known (Mastra) route with a parameter that cannot be served: one
-   * whose percent-encoding does not decode, or a name every plain object has (`/agents/__proto__`).
+   * @internal The target check of both adapters, policy or not: a query key Mastra's normalizer would write into a
+   * shared prototype (`__proto__[x]=`), and, on a known (Mastra) route, an id that cannot be served: a route parameter
+   * whose percent-encoding does not decode, or an id in the path, query or body named like a built-in of every object
+   * (`/agents/__proto__`, `?agentId=constructor`). `values.body` is the body as far as the adapter has it.
    */
-  isInvalidRoute(method: string, rawPath: string): boolean {
-    return this.routes !== undefined && this.routes.match(method, rawPath) === 'invalid';
-  }
-
-  /**
-   * @internal The target check of both adapters, policy or not: a route parameter that cannot be served, or a query
-   * key Mastra's normalizer would write into a shared prototype (`__proto__[x]=`).
-   */
-  refusesTarget(method: string, rawPath: string, query: string): boolean {
-    return this.isInvalidRoute(method, rawPath) || pollutesPrototypes(query);
+  refusesTarget(method: string, rawPath: string, values: RequestValues): boolean {
+    if (pollutesPrototypes(values.query)) return true;
+    const readings = this.routes?.match(method, rawPath);
+    if (readings === undefined) return false;
+    return readings === 'invalid' || (readings.length > 0 && namesBuiltIn(values));
   }
 
   /** @internal True when `rawPath` is a protected resource (an MCP endpoint) and `protectedResource` is configured. */

@@ -95,6 +95,31 @@ export function pollutesPrototypes(query: string): boolean {
   return false;
 }
 
+/** A key that names an id (`agentId`, `agent_id`, `workflowId`, `entityId`...), in a query or a JSON body. */
+const ID_KEY = /(?:Id|_id)$/;
+
+/**
+ * True when the query or the (parsed) body sets an id (`agentId=`, `{ "agent_id": ... }`) to a name every plain
+ * object has (`constructor`, `__proto__`, `toString`...): Mastra looks ids up in plain objects, finds the built-in
+ * and answers a 500. For a Mastra route; the path's own parameters are checked by the route table.
+ */
+export function namesBuiltIn(values: RequestValues): boolean {
+  const { query, body } = values;
+  if (query !== '') {
+    for (const { rawKey, rawValue } of pairs(query)) {
+      if (rawValue === undefined || !ID_KEY.test(keyNames(rawKey).top)) continue;
+      if (BUILT_IN_NAMES.has(decodeLeniently(rawValue))) return true;
+    }
+  }
+  if (typeof body === 'object' && body !== null && !Array.isArray(body)) {
+    for (const key of Object.keys(body)) {
+      const value = (body as Record<string, unknown>)[key];
+      if (typeof value === 'string' && ID_KEY.test(key) && BUILT_IN_NAMES.has(value)) return true;
+    }
+  }
+  return false;
+}
+
 /**
  * `resource` with the ids its route reads from the query (`queryParams`) in `params`, as the handler will read them:
  * a plain key set once, to a value that decodes as UTF-8. A key in any other form (bracketed, repeated, undecodable)

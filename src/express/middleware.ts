@@ -99,7 +99,7 @@ const STATES = new WeakMap<Request, RequestStateFields>();
 const REQUEST_TARGET =
   'The request target must be a plain path: no fragment, backslash, dot or empty segment, and valid percent-encoding.';
 const REQUEST_HOST = 'The Host header is not a host name.';
-const ROUTE_PARAMETER = 'A route or query parameter of the request target is not a name that can be served.';
+const ROUTE_PARAMETER = 'An id in the request target or body is not a name that can be served.';
 const REQUEST_PROTOCOL = 'The forwarded protocol (X-Forwarded-Proto) does not make a URL.';
 const CLERK_EXPRESS_BRAND = Symbol.for('@clerk/express.auth');
 const STATE_REDIRECT = 'The sign-in state names a place to return to that is not a path on this server.';
@@ -406,7 +406,7 @@ function createMiddleware(auth: ClerkAuth, options: ExpressAuthOptions): Request
     }
     const { decoded: path, raw: rawPath } = checked;
     const query = requestQuery(req);
-    if (auth.refusesTarget(method, rawPath, query)) {
+    if (auth.refusesTarget(method, rawPath, { query, body: req.body as unknown })) {
       mount.reject(new ClerkAuthError('request-invalid', { realm, message: ROUTE_PARAMETER }), req, res, next);
       return;
     }

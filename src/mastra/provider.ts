@@ -357,12 +357,12 @@ export class MastraAuthClerk extends MastraAuthProvider<ClerkClaims> {
       clerkAuth.log('request refused: no active organization for organization-scoped memory', 'access-denied');
       return false;
     }
-    // With or without a policy: a route parameter Mastra cannot serve (`/agents/__proto__`: its 500), and a query key
-    // its normalizer would write into a shared prototype (`__proto__[x]=`). Without a policy, only a URL that could
-    // name either is parsed (2 µs a request otherwise).
+    // With or without a policy: an id Mastra cannot serve (`/agents/__proto__`, `?agentId=constructor`: its 500), and
+    // a query key its normalizer would write into a shared prototype (`__proto__[x]=`). Without a policy, only a URL
+    // that could name either is parsed (2 µs a request otherwise).
     const suspect = clerkAuth.hasPolicy || SUSPECT_URL.test(webRequestOf(request)?.url ?? '');
     const base = suspect ? mastraContext(request) : undefined;
-    if (base !== undefined && clerkAuth.refusesTarget(base.ctx.method, base.rawPath, base.query)) {
+    if (base !== undefined && clerkAuth.refusesTarget(base.ctx.method, base.rawPath, { query: base.query })) {
       clerkAuth.log('request refused', 'request-invalid');
       return false;
     }
