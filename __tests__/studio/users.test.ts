@@ -29,6 +29,8 @@ const USERS = '/v1/users';
 /** A provider on a clock the test moves, with the Backend API (secret key) unless told otherwise. */
 function provider(options: { secretKey?: string | undefined; userCacheInMs?: number; timeoutInMs?: number } = { secretKey: 'default' }) {
   let offset = 0;
+  // A clock only the test moves: a slow run must not end the 1 s backoff before the test has looked.
+  const start = Date.now();
   const secretKey = options.secretKey === 'default' ? issuer.secretKey : options.secretKey;
   const auth = new MastraAuthClerk({
     ...issuer.authOptions,
@@ -36,7 +38,7 @@ function provider(options: { secretKey?: string | undefined; userCacheInMs?: num
     apiUrl: issuer.apiUrl,
     env: {},
     logger: false,
-    now: () => Date.now() + offset,
+    now: () => start + offset,
     ...(options.userCacheInMs === undefined ? {} : { userCacheInMs: options.userCacheInMs }),
     ...(options.timeoutInMs === undefined ? {} : { backendApi: { timeoutInMs: options.timeoutInMs } }),
   });
