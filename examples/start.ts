@@ -92,6 +92,9 @@ process.on('SIGTERM', () => void stop('SIGTERM'));
 
 const log = (line: string) => console.log(`  log: ${line}`);
 
+/** Headers a reverse proxy adds: a request carrying one came from elsewhere, whatever its Host says. */
+const PROXY_HEADERS = ['forwarded', 'x-forwarded-for', 'x-forwarded-host', 'x-forwarded-proto', 'x-real-ip', 'via'];
+
 /** The `POST /dev/token` route: Clerk's frontend `getToken()` for the playground, development mode only. */
 function devTokenRoute(issuer: DevIssuer | undefined) {
   const router = express.Router();
@@ -105,10 +108,12 @@ function devTokenRoute(issuer: DevIssuer | undefined) {
       });
       return;
     }
-    // The demo's own pages only: a page of another site (or a DNS-rebound name) gets nothing.
+    // The demo's own pages only: a page of another site (or a DNS-rebound name) gets nothing, nor a request passed on
+    // by a proxy (which often keeps this server's own Host): development tokens are for this machine.
     const host = req.headers.host ?? '';
     const origin = req.headers.origin;
-    if (!ownHosts.has(host) || (origin !== undefined && origin !== `http://${host}`)) {
+    const proxied = PROXY_HEADERS.some((name) => req.headers[name] !== undefined);
+    if (!ownHosts.has(host) || (origin !== undefined && origin !== `http://${host}`) || proxied) {
       res.status(403).json({ error: 'dev-token-forbidden', message: 'Development tokens are for pages of this server only.' });
       return;
     }
@@ -128,8 +133,10 @@ function devTokenRoute(issuer: DevIssuer | undefined) {
 function keySourceOf(options: { kind: 'pem' } | { kind: 'jwks'; url: URL; headers?: Record<string, string> }): string {
   if (options.kind === 'pem') return 'CLERK_JWT_KEY (a PEM public key: networkless, no fetch)';
   if (options.headers) return `CLERK_SECRET_KEY (the Backend API's JWKS, ${options.url.origin}${options.url.pathname})`;
-  if ((env.CLERK_JWKS_URI ?? '').trim()) return `CLERK_JWKS_URI (${options.url.href})`;
-  return `CLERK_PUBLISHABLE_KEY (the JWKS of its Frontend API, ${options.url.href})`;
+  // Origin and path only: whatever else a URL carries stays off the screen and the playground page.
+  const where = `${options.url.origin}${options.url.pathname}`;
+  if ((env.CLERK_JWKS_URI ?? '').trim()) return `CLERK_JWKS_URI (${where})`;
+  return `CLERK_PUBLISHABLE_KEY (the JWKS of its Frontend API, ${where})`;
 }
 
 try {

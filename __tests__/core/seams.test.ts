@@ -288,7 +288,7 @@ describe('key configuration (jwtKey / CLERK_JWT_KEY)', () => {
     const pkcs1 = createPublicKey(issuer.jwtKey).export({ type: 'pkcs1', format: 'pem' }) as string;
     expect(pkcs1).toContain('BEGIN RSA PUBLIC KEY');
     expect(() => createClerkAuth({ jwtKey: pkcs1, env: {}, logger: false })).toThrow(ClerkAuthConfigError);
-    expect(() => createClerkAuth({ jwtKey: pkcs1, env: {}, logger: false })).toThrow('"jwtKey" (CLERK_JWT_KEY)');
+    expect(() => createClerkAuth({ jwtKey: pkcs1, env: {}, logger: false })).toThrow('"jwtKey" (CLERK_JWT_KEY) is a PKCS#1 key');
   });
 
   const ec = generateKeyPairSync('ec', { namedCurve: 'P-256' });
@@ -347,8 +347,8 @@ describe('key configuration (jwtKey / CLERK_JWT_KEY)', () => {
     ["issuer ''", { issuer: '' }],
     ["issuer ['']", { issuer: [''] }],
     ['authorizedParties []', { authorizedParties: [] }],
-    ["env CLERK_AUTHORIZED_PARTIES=','", { env: { CLERK_AUTHORIZED_PARTIES: ',' } }],
-    ["env CLERK_AUTHORIZED_PARTIES=' , '", { env: { CLERK_AUTHORIZED_PARTIES: ' , ' } }],
+    ["env CLERK_AUTHORIZED_PARTIES=''", { env: { CLERK_AUTHORIZED_PARTIES: '' } }],
+    ["env CLERK_AUTHORIZED_PARTIES='  '", { env: { CLERK_AUTHORIZED_PARTIES: '  ' } }],
   ];
   it.each(unset)('%s, which Clerk reads as unset, starts and checks nothing', async (_name, extra) => {
     const auth = pemAuth(extra);
@@ -362,6 +362,55 @@ describe('key configuration (jwtKey / CLERK_JWT_KEY)', () => {
     const auth = createClerkAuth({ publishableKey: issuer.publishableKey, jwtKey: issuer.jwtKey, issuer: '', env: {}, logger: false });
     expect(auth.config.issuers).toEqual([issuer.issuer]);
     await expectAuthError(auth.verify(await issuer.mintToken({ iss: 'https://evil.clerk.accounts.dev' })), 'token-invalid-issuer', 401);
+  });
+});
+
+describe('configuration that would weaken verification or leak a secret fails at start-up', () => {
+  function refusal(options: ClerkAuthOptions): Error {
+    try {
+      createClerkAuth({ logger: false, ...options });
+    } catch (error) {
+      expect(error).toBeInstanceOf(ClerkAuthConfigError);
+      return error as Error;
+    }
+    throw new Error('expected a ClerkAuthConfigError');
+  }
+
+  it.each<[string, ClerkAuthOptions, string]>([
+    // Anyone on the path could serve their own keys (and so forge any token), or read the secret key.
+    ['a JWKS URL over http off the machine', { env: {}, jwksUri: 'http://jwks.example.com/.well-known/jwks.json' }, 'jwksUri (CLERK_JWKS_URI)'],
+    ['the same from the environment', { env: { CLERK_JWKS_URI: 'http://10.0.0.5/.well-known/jwks.json' } }, 'jwksUri (CLERK_JWKS_URI)'],
+    ['a Backend API URL over http, with the secret key', { env: { CLERK_SECRET_KEY: 'sk_live_abc', CLERK_API_URL: 'http://api.example.com' } }, 'apiUrl (CLERK_API_URL)'],
+    // fetch refuses such a URL on every request, and its error quotes the URL: the password would reach the log.
+    ['a JWKS URL with credentials', { env: {}, jwksUri: 'https://admin:hunter2@jwks.example.com/.well-known/jwks.json' }, 'jwksUri (CLERK_JWKS_URI)'],
+    ['a Backend API URL with credentials', { env: {}, secretKey: 'sk_test_abc', apiUrl: 'https://admin:hunter2@api.example.com' }, 'apiUrl (CLERK_API_URL)'],
+  ])('%s', (_name, options, option) => {
+    const error = refusal(options);
+    expect(error.message).toContain(option);
+    expect(inspect(error)).not.toContain('hunter2');
+  });
+
+  it('http is fine on this machine (localhost, 127.0.0.1, [::1]): a local issuer, a test', () => {
+    for (const host of ['localhost:3000', '127.0.0.1:3000', '[::1]:3000']) {
+      expect(createClerkAuth({ env: {}, logger: false, jwksUri: `http://${host}/.well-known/jwks.json` }).config.issuers).toEqual([`http://${host}`]);
+    }
+  });
+
+  it.each([',', ' , ', ',,'])('CLERK_AUTHORIZED_PARTIES=%j, set but naming no party, is refused rather than read as "no check"', (value) => {
+    expect(refusal({ jwtKey: issuer.jwtKey, env: { CLERK_AUTHORIZED_PARTIES: value } }).message).toContain('CLERK_AUTHORIZED_PARTIES');
+  });
+
+  it.each<[string, string[]]>([
+    ['none in another case', ['None']],
+    ['an HMAC algorithm in lower case', ['hs256']],
+    ['a name no JOSE library knows', ['RS257']],
+    ['an EC algorithm with an RSA key', ['ES256']],
+  ])('algorithms: %s is refused, not every token later', (_name, algorithms) => {
+    expect(refusal({ jwtKey: issuer.jwtKey, env: {}, algorithms }).message).toContain('"algorithms"');
+  });
+
+  it('RSA algorithms other than RS256 start with an RSA key', () => {
+    expect(createClerkAuth({ jwtKey: issuer.jwtKey, env: {}, logger: false, algorithms: ['RS256', 'PS256'] }).config.algorithms).toEqual(['RS256', 'PS256']);
   });
 });
 

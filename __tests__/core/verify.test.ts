@@ -491,8 +491,8 @@ describe('configuration is validated once, at start-up', () => {
 
   it.each<[string, () => ClerkAuthOptions, string]>([
     ['a bad publishable key', () => ({ publishableKey: 'pk_test_bm90LWEtaG9zdA' }), '"publishableKey" (CLERK_PUBLISHABLE_KEY)'],
-    ['a relative JWKS URL', () => ({ jwksUri: '/jwks.json' }), '"jwksUri (CLERK_JWKS_URI)" must be an absolute http(s) URL'],
-    ['a non-http JWKS URL', () => ({ jwksUri: 'file:///etc/passwd' }), '"jwksUri (CLERK_JWKS_URI)" must be an absolute http(s) URL'],
+    ['a relative JWKS URL', () => ({ jwksUri: '/jwks.json' }), '"jwksUri (CLERK_JWKS_URI)" must be an absolute https URL'],
+    ['a non-http JWKS URL', () => ({ jwksUri: 'file:///etc/passwd' }), '"jwksUri (CLERK_JWKS_URI)" must be an absolute https URL'],
     ['a jwtKey that is not PEM', () => ({ jwtKey: 'abc' }), '"jwtKey" (CLERK_JWT_KEY) must be a PEM public key'],
     ['a broken PEM', () => ({ jwtKey: `-----BEGIN PUBLIC KEY-----\n${'A'.repeat(96)}\n-----END PUBLIC KEY-----` }), '"jwtKey" (CLERK_JWT_KEY) is not a valid PEM'],
     ['a bad secret key', () => ({ secretKey: 'secret' }), '"secretKey" (CLERK_SECRET_KEY)'],

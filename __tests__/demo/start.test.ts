@@ -66,6 +66,15 @@ describe('npm start (development mode)', () => {
     const anonymous = await post(url, own);
     expect(anonymous).toEqual({ status: 401, body: expect.objectContaining({ error: 'token-missing' }) });
 
+    // The playground's development tokens: for this server's own pages only, never through a proxy.
+    const devToken = (headers: Record<string, string>) =>
+      fetch(`${base}/dev/token`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: '{"user":"admin"}' });
+    expect((await devToken({})).status).toBe(200);
+    for (const headers of [{ 'x-forwarded-for': '203.0.113.9' }, { 'x-forwarded-host': 'app.example.com' }, { forwarded: 'for=203.0.113.9' }, { via: '1.1 proxy' }, { origin: 'https://evil.example' }]) {
+      const res = await devToken(headers);
+      expect({ headers, status: res.status, body: await res.json() }).toEqual({ headers, status: 403, body: expect.objectContaining({ error: 'dev-token-forbidden' }) });
+    }
+
     // Public: the health route and the playground; everything else needs a session.
     expect((await fetch(`${base}/health`)).status).toBe(200);
     expect((await fetch(`${base}/`)).headers.get('content-type')).toContain('text/html');

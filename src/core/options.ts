@@ -216,14 +216,8 @@ export function withEnvironment(options: ClerkAuthOptions = {}): ClerkAuthOption
     secretKey: options.secretKey ?? envValue(env, ENV.secretKey),
     machineSecretKey: options.machineSecretKey ?? envValue(env, ENV.machineSecretKey),
     apiUrl: options.apiUrl ?? envValue(env, ENV.apiUrl),
-    authorizedParties:
-      options.authorizedParties ??
-      (parties
-        ? parties
-            .split(',')
-            .map((p) => p.trim())
-            .filter(Boolean)
-        : undefined),
+    // Entries as listed: a variable set to a list of nothing (`,`) is refused rather than read as "no check".
+    authorizedParties: options.authorizedParties ?? (parties ? parties.split(',').map((p) => p.trim()) : undefined),
   };
 }
 
@@ -262,14 +256,26 @@ export function cookieSuffixOf(publishableKey: string): string {
   return createHash('sha1').update(publishableKey).digest('base64').replace(/\+/g, '-').replace(/\//g, '_').slice(0, 8);
 }
 
+/** The hosts on which plain http is fine: this machine (a local issuer, a test). */
+export const LOOPBACK_HOSTS: ReadonlySet<string> = new Set(['localhost', '127.0.0.1', '[::1]']);
+
+/**
+ * A URL keys or the Backend API are fetched from: https, or http on this machine only (over http anyone on the path
+ * could serve their own keys, or read the secret key sent along), and no credentials in it (fetch refuses such a
+ * URL on every request, quoting it, password included, in its error).
+ */
 function parseUrl(value: string, option: string): URL {
   let url: URL;
   try {
     url = new URL(value);
   } catch {
-    fail(`"${option}" must be an absolute http(s) URL`);
+    fail(`"${option}" must be an absolute https URL`);
   }
-  if (url.protocol !== 'https:' && url.protocol !== 'http:') fail(`"${option}" must be an absolute http(s) URL`);
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') fail(`"${option}" must be an absolute https URL`);
+  if (url.protocol === 'http:' && !LOOPBACK_HOSTS.has(url.hostname)) {
+    fail(`"${option}" must use https: (http: only on localhost, 127.0.0.1 or [::1])`);
+  }
+  if (url.username !== '' || url.password !== '') fail(`"${option}" must not carry a user name or password`);
   return url;
 }
 
@@ -325,6 +331,9 @@ function checkRsaKey(pem: string): void {
   if ((key.asymmetricKeyDetails?.modulusLength ?? 0) < 2048) fail('"jwtKey" (CLERK_JWT_KEY) must be an RSA key of at least 2048 bits');
 }
 
+/** The signature algorithms `algorithms` may list: asymmetric ones jose verifies (Clerk signs with RS256). */
+const ASYMMETRIC_ALGORITHMS: readonly string[] = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA'];
+
 /** Validate once and decide everything the verifier needs. Throws `ClerkAuthConfigError` naming the option. */
 export function resolveOptions(input: ClerkAuthOptions = {}): ResolvedOptions {
   const options = withEnvironment(input);
@@ -342,6 +351,12 @@ export function resolveOptions(input: ClerkAuthOptions = {}): ResolvedOptions {
 
   let keySource: KeySource;
   if (options.jwtKey !== undefined) {
+    if (options.jwtKey.includes('BEGIN RSA PUBLIC KEY')) {
+      fail(
+        '"jwtKey" (CLERK_JWT_KEY) is a PKCS#1 key (BEGIN RSA PUBLIC KEY); Clerk gives, and verifies with, the SPKI form ' +
+          '(BEGIN PUBLIC KEY): copy it from the dashboard, or convert it with openssl rsa -RSAPublicKey_in -pubout',
+      );
+    }
     const pem = normalizePem(options.jwtKey);
     if (!pem) fail('"jwtKey" (CLERK_JWT_KEY) must be a PEM public key (-----BEGIN PUBLIC KEY-----) or its base64 body');
     checkRsaKey(pem);
@@ -370,10 +385,16 @@ export function resolveOptions(input: ClerkAuthOptions = {}): ResolvedOptions {
   if (!issuers && jwksUrl && jwksUrl.pathname.endsWith(JWKS_PATH)) issuers = Object.freeze([jwksUrl.origin]);
 
   const algorithms = stringList(options.algorithms, 'algorithms', false) ?? Object.freeze(['RS256']);
-  if (algorithms.includes('none')) fail('"algorithms" must not include "none"');
-  if (algorithms.some((a) => a.startsWith('HS'))) {
+  if (algorithms.some((a) => a.toLowerCase() === 'none')) fail('"algorithms" must not include "none"');
+  if (algorithms.some((a) => /^hs/i.test(a))) {
     // Clerk never signs with a shared secret; accepting HS* against a public key invites key-confusion forgery.
     fail('"algorithms" must not include HMAC algorithms (HS256/HS384/HS512)');
+  }
+  const unknown = algorithms.find((a) => !ASYMMETRIC_ALGORITHMS.includes(a));
+  if (unknown !== undefined) fail(`"algorithms" lists an algorithm this library does not verify with; use ${ASYMMETRIC_ALGORITHMS.join(', ')}`);
+  if (keySource.kind === 'pem' && !algorithms.some((a) => /^(RS|PS)/.test(a))) {
+    // Every token would be refused: an RSA key verifies RS* and PS* signatures only.
+    fail('"algorithms" must include an RSA algorithm (RS256, Clerk\'s) for the RSA key of "jwtKey" (CLERK_JWT_KEY)');
   }
 
   const cache = options.tokenCache;
