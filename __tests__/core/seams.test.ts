@@ -409,6 +409,18 @@ describe('configuration that would weaken verification or leak a secret fails at
     expect(refusal({ jwtKey: issuer.jwtKey, env: {}, algorithms }).message).toContain('"algorithms"');
   });
 
+  it('says once at start-up when the issuer is not checked (a key alone, as in Clerk), and not when it is', () => {
+    const linesOf = (options: ClerkAuthOptions) => {
+      const lines: string[] = [];
+      createClerkAuth({ env: {}, logger: (line) => void lines.push(line), ...options });
+      return lines.filter((line) => line.includes('issuer (iss) is not checked'));
+    };
+    expect(linesOf({ jwtKey: issuer.jwtKey })).toHaveLength(1);
+    expect(linesOf({ jwtKey: issuer.jwtKey, publishableKey: issuer.publishableKey })).toEqual([]);
+    expect(linesOf({ jwtKey: issuer.jwtKey, issuer: issuer.issuer })).toEqual([]);
+    expect(linesOf({ jwksUri: issuer.jwksUri })).toEqual([]);
+  });
+
   it('RSA algorithms other than RS256 start with an RSA key', () => {
     expect(createClerkAuth({ jwtKey: issuer.jwtKey, env: {}, logger: false, algorithms: ['RS256', 'PS256'] }).config.algorithms).toEqual(['RS256', 'PS256']);
   });

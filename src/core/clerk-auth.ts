@@ -165,6 +165,10 @@ export class ClerkAuth {
     this.sink = sinkOf(options.logger);
     this.config = resolveOptions(options);
     this.verifier = new Verifier(this.config);
+    if (this.config.issuers === undefined) {
+      // As in Clerk, the key alone then ties tokens to the instance; say so once, since `iss` is usually checked.
+      this.notice('info', 'the token issuer (iss) is not checked: set CLERK_PUBLISHABLE_KEY (or the issuer option) to check it');
+    }
     if ((this.config.acceptsToken & MACHINE_TYPES) !== 0 && !this.config.secretKey && !this.config.machineSecretKey) {
       this.notice('info', 'opaque machine tokens (mt_…, oat_…) need CLERK_SECRET_KEY; only their JWT form is accepted');
     }
