@@ -32,6 +32,17 @@ describe('a provider Mastra never uses', () => {
     expect(errors[0]).toContain('new Mastra({ server: { auth: new MastraAuthClerk() } })');
   });
 
+  it('says what it protects only once Mastra uses it: never under server.experimental_auth, once under server.auth', async () => {
+    const infoOf = async (key: string) => {
+      const info: string[] = [];
+      const provider = new MastraAuthClerk({ ...KEY_OPTIONS, logger: { info: (line) => info.push(line), error: () => undefined } });
+      await serve({ [key]: provider });
+      return info.filter((line) => line.includes('every route needs a Clerk session'));
+    };
+    expect(await infoOf('experimental_auth')).toEqual([]);
+    expect(await infoOf('auth')).toHaveLength(1);
+  });
+
   it('is not reported when it sits under server.auth', async () => {
     jest.useFakeTimers({ doNotFake: ['nextTick', 'queueMicrotask', 'setImmediate'] });
     const errors: string[] = [];

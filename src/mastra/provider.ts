@@ -202,21 +202,25 @@ export class MastraAuthClerk extends MastraAuthProvider<ClerkClaims> {
       mapUserToResourceId ??
       (this.organizationScope ? (user: ClerkClaims) => organizationOf(user) ?? NO_ORGANIZATION : (user: ClerkClaims) => user.sub);
     // Mastra reads this when its server starts (and per request): proof that the provider was registered.
+    const declared = publicPaths === undefined ? [] : Array.isArray(publicPaths) ? publicPaths : [publicPaths];
+    // What is protected is said once Mastra uses the provider (it reads this mapper when it registers it), so a
+    // provider Mastra ignores (`server.experimental_auth`) never claims to protect anything.
     let registered = false;
     Object.defineProperty(this, 'mapUserToResourceId', {
       enumerable: true,
       get: () => {
-        registered = true;
+        if (!registered) {
+          registered = true;
+          this.clerkAuth.notice(
+            'info',
+            `Mastra: every route needs a Clerk session except Mastra's own public routes (${MASTRA_PUBLIC_ROUTES.join(', ')})` +
+              (declared.length > 0 ? ` and the paths declared public (${declared.map((p) => String(p)).join(', ')})` : ''),
+          );
+        }
         return mapper;
       },
     });
     watchRegistration(this.clerkAuth, () => registered);
-    const declared = publicPaths === undefined ? [] : Array.isArray(publicPaths) ? publicPaths : [publicPaths];
-    this.clerkAuth.notice(
-      'info',
-      `Mastra: every route needs a Clerk session except Mastra's own public routes (${MASTRA_PUBLIC_ROUTES.join(', ')})` +
-        (declared.length > 0 ? ` and the paths declared public (${declared.map((p) => String(p)).join(', ')})` : ''),
-    );
   }
 
   /**
