@@ -380,6 +380,7 @@ describe('configuration that would weaken verification or leak a secret fails at
     // Anyone on the path could serve their own keys (and so forge any token), or read the secret key.
     ['a JWKS URL over http off the machine', { env: {}, jwksUri: 'http://jwks.example.com/.well-known/jwks.json' }, 'jwksUri (CLERK_JWKS_URI)'],
     ['the same from the environment', { env: { CLERK_JWKS_URI: 'http://10.0.0.5/.well-known/jwks.json' } }, 'jwksUri (CLERK_JWKS_URI)'],
+    ['a host that only looks local', { env: {}, jwksUri: 'http://localhost.evil.example/.well-known/jwks.json' }, 'jwksUri (CLERK_JWKS_URI)'],
     ['a Backend API URL over http, with the secret key', { env: { CLERK_SECRET_KEY: 'sk_live_abc', CLERK_API_URL: 'http://api.example.com' } }, 'apiUrl (CLERK_API_URL)'],
     // fetch refuses such a URL on every request, and its error quotes the URL: the password would reach the log.
     ['a JWKS URL with credentials', { env: {}, jwksUri: 'https://admin:hunter2@jwks.example.com/.well-known/jwks.json' }, 'jwksUri (CLERK_JWKS_URI)'],
@@ -390,8 +391,8 @@ describe('configuration that would weaken verification or leak a secret fails at
     expect(inspect(error)).not.toContain('hunter2');
   });
 
-  it('http is fine on this machine (localhost, 127.0.0.1, [::1]): a local issuer, a test', () => {
-    for (const host of ['localhost:3000', '127.0.0.1:3000', '[::1]:3000']) {
+  it('http is fine on this machine (localhost and *.localhost, 127.0.0.0/8, [::1]): a local issuer, a test', () => {
+    for (const host of ['localhost:3000', '127.0.0.1:3000', '[::1]:3000', '127.0.0.2:3000', 'issuer.localhost:3000']) {
       expect(createClerkAuth({ env: {}, logger: false, jwksUri: `http://${host}/.well-known/jwks.json` }).config.issuers).toEqual([`http://${host}`]);
     }
   });
@@ -400,13 +401,23 @@ describe('configuration that would weaken verification or leak a secret fails at
     expect(refusal({ jwtKey: issuer.jwtKey, env: { CLERK_AUTHORIZED_PARTIES: value } }).message).toContain('CLERK_AUTHORIZED_PARTIES');
   });
 
+  it.each(['https://a.example,', 'https://a.example,,https://b.example', ' https://a.example , '])(
+    'CLERK_AUTHORIZED_PARTIES=%j: an empty entry in a list that names parties is skipped',
+    (value) => {
+      const parties = createClerkAuth({ jwtKey: issuer.jwtKey, env: { CLERK_AUTHORIZED_PARTIES: value }, logger: false }).config.authorizedParties;
+      expect(parties).toEqual(value.includes('b.example') ? ['https://a.example', 'https://b.example'] : ['https://a.example']);
+    },
+  );
+
   it.each<[string, string[]]>([
     ['none in another case', ['None']],
     ['an HMAC algorithm in lower case', ['hs256']],
     ['a name no JOSE library knows', ['RS257']],
     ['an EC algorithm with an RSA key', ['ES256']],
   ])('algorithms: %s is refused, not every token later', (_name, algorithms) => {
-    expect(refusal({ jwtKey: issuer.jwtKey, env: {}, algorithms }).message).toContain('"algorithms"');
+    const message = refusal({ jwtKey: issuer.jwtKey, env: {}, algorithms }).message;
+    expect(message).toContain('"algorithms"');
+    if (algorithms[0] === 'RS257') expect(message).toContain('"RS257"');
   });
 
   it('says once at start-up when the issuer is not checked (a key alone, as in Clerk), and not when it is', () => {

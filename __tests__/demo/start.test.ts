@@ -70,7 +70,7 @@ describe('npm start (development mode)', () => {
     const devToken = (headers: Record<string, string>) =>
       fetch(`${base}/dev/token`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: '{"user":"admin"}' });
     expect((await devToken({})).status).toBe(200);
-    const proxied: Array<Record<string, string>> = [{ 'x-forwarded-for': '203.0.113.9' }, { 'x-forwarded-host': 'app.example.com' }, { forwarded: 'for=203.0.113.9' }, { via: '1.1 proxy' }, { origin: 'https://evil.example' }];
+    const proxied: Array<Record<string, string>> = [{ 'x-forwarded-for': '203.0.113.9' }, { 'x-forwarded-host': 'app.example.com' }, { forwarded: 'for=203.0.113.9' }, { via: '1.1 proxy' }, { 'x-real-ip': '203.0.113.9' }, { 'x-forwarded-proto': 'https' }];
     for (const headers of proxied) {
       const res = await devToken(headers);
       expect({ headers, status: res.status, body: await res.json() }).toEqual({ headers, status: 403, body: expect.objectContaining({ error: 'dev-token-forbidden' }) });

@@ -64,6 +64,29 @@ describe('routes that name their agent or workflow in the query', () => {
     expect(found).toEqual(listed);
   });
 
+  it('take those ids from a body only where the route has no body schema (a schema drops keys it does not list)', () => {
+    const fromBody: string[] = [];
+    for (const route of AUTHENTICATED) {
+      const names = QUERY_ADDRESSED_ROUTES[`${route.method} ${route.path}`];
+      const schema = (route as { bodySchema?: unknown }).bodySchema;
+      if (names === undefined || route.method === 'GET') continue;
+      if (schema === undefined) {
+        fromBody.push(`${route.method} ${route.path}`);
+        continue;
+      }
+      const output = z.toJSONSchema(schema as z.ZodType, { unrepresentable: 'any', io: 'output' }) as JsonSchema & { additionalProperties?: unknown };
+      expect({ route: route.path, dropsUnknownKeys: output.additionalProperties === false, lists: schemaKeys(schema).filter((key) => names.includes(key)) }).toEqual({
+        route: route.path,
+        dropsUnknownKeys: true,
+        lists: [],
+      });
+    }
+    const marked = (method: string, path: string) => (table.match(method, path) as readonly RouteResource[])[0]!.bodyParams;
+    expect(fromBody.sort()).toEqual(['DELETE /memory/network/threads/:threadId', 'DELETE /memory/threads/:threadId']);
+    expect(marked('DELETE', '/api/memory/threads/t1')).toEqual(['agentId']);
+    expect(marked('POST', '/api/memory/threads')).toEqual([]);
+  });
+
   it('are marked in the table; the ids are filled in from the query by the core, not by the table', () => {
     const [threads] = table.match('GET', '/api/memory/threads') as readonly RouteResource[];
     expect(threads).toMatchObject({ route: '/memory/threads', params: {}, queryParams: ['agentId'] });

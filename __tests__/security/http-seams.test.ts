@@ -418,14 +418,14 @@ describe.each(FRAMEWORKS)('%s', (_frameworkName, framework) => {
     });
 
     if (setup === 'mixed') {
-      it('a JSON body naming another agent than the query, or the only one: member 403', async () => {
+      it('a body on a route that takes its agent in the query: Mastra drops a body agentId, so nothing is refused for it', async () => {
+        // The memory routes' body schemas have no agentId (routes.test.ts checks it): only the query names the agent.
         const body = JSON.stringify({ agentId: 'finance', resourceId: 'user_member', title: 't' });
         for (const target of ['/api/memory/threads?agentId=public', '/api/memory/threads']) {
-          expectDenied(setup, await raw(server.port, 'POST', target, bearer(member), body), `member POST ${target}`);
+          const res = await raw(server.port, 'POST', target, bearer(member), body);
+          expect({ target, status: res.status === 403 ? 403 : 'not 403' }).toEqual({ target, status: 'not 403' });
         }
-        const same = JSON.stringify({ agentId: 'public', resourceId: 'user_member', title: 't' });
-        const res = await raw(server.port, 'POST', '/api/memory/threads?agentId=public', bearer(member), same);
-        expect(res.status).not.toBe(403);
+        expectDenied(setup, await raw(server.port, 'POST', '/api/memory/threads?agentId=finance', bearer(member), body), 'query agentId');
       });
     }
   });
@@ -492,6 +492,15 @@ describe.each(FRAMEWORKS)('%s', (_frameworkName, framework) => {
       const res = await raw(server.port, method, target, bearer(admin), method === 'POST' ? '{"resourceId":"user_admin"}' : undefined);
       if (setup === 'mixed') expectOurs(res, 400, 'request-invalid', ROUTE_PARAMETER_CHALLENGE, target);
       else expectMastra(res, 403, target);
+    });
+
+    it.each([
+      '/api/memory/threads?agentId=public&resourceId=valueOf',
+      '/api/memory/threads?agentId=public&resourceId=constructor',
+      '/api/memory/config?agentId=prototype',
+    ])('GET %s: a storage id, or a name no plain object has, is no built-in lookup: not refused', async (target) => {
+      const res = await raw(server.port, 'GET', target, bearer(admin));
+      expect({ target, status: res.status === 400 || res.status === 403 ? res.status : 'served' }).toEqual({ target, status: 'served' });
     });
 
     if (setup === 'mixed') {

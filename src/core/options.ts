@@ -204,6 +204,19 @@ function envValue(env: Record<string, string | undefined>, name: string): string
   return value ? value : undefined;
 }
 
+/**
+ * `CLERK_AUTHORIZED_PARTIES`, comma-separated: empty entries (a trailing comma) are skipped, but a value that names
+ * no party at all (`,`) is refused rather than read as "no check".
+ */
+function partiesOf(value: string): string[] {
+  const parties = value
+    .split(',')
+    .map((p) => p.trim())
+    .filter(Boolean);
+  if (parties.length === 0) fail('CLERK_AUTHORIZED_PARTIES is set but names no origin: list them, comma-separated, or unset it');
+  return parties;
+}
+
 /** The options with unset fields read from the environment. Pure: reads `env`, writes nothing. */
 export function withEnvironment(options: ClerkAuthOptions = {}): ClerkAuthOptions {
   const env = options.env ?? process.env;
@@ -216,8 +229,7 @@ export function withEnvironment(options: ClerkAuthOptions = {}): ClerkAuthOption
     secretKey: options.secretKey ?? envValue(env, ENV.secretKey),
     machineSecretKey: options.machineSecretKey ?? envValue(env, ENV.machineSecretKey),
     apiUrl: options.apiUrl ?? envValue(env, ENV.apiUrl),
-    // Entries as listed: a variable set to a list of nothing (`,`) is refused rather than read as "no check".
-    authorizedParties: options.authorizedParties ?? (parties ? parties.split(',').map((p) => p.trim()) : undefined),
+    authorizedParties: options.authorizedParties ?? (parties === undefined ? undefined : partiesOf(parties)),
   };
 }
 
@@ -257,7 +269,12 @@ export function cookieSuffixOf(publishableKey: string): string {
 }
 
 /** The hosts on which plain http is fine: this machine (a local issuer, a test). */
-export const LOOPBACK_HOSTS: ReadonlySet<string> = new Set(['localhost', '127.0.0.1', '[::1]']);
+const LOOPBACK_HOSTS: ReadonlySet<string> = new Set(['localhost', '127.0.0.1', '[::1]']);
+
+/** A URL host name of this machine: localhost and `*.localhost` (RFC 6761), 127.0.0.0/8, [::1] (as URL normalizes them). */
+export function isLoopbackHost(hostname: string): boolean {
+  return LOOPBACK_HOSTS.has(hostname) || hostname.endsWith('.localhost') || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(hostname);
+}
 
 /**
  * A URL keys or the Backend API are fetched from: https, or http on this machine only (over http anyone on the path
@@ -272,8 +289,8 @@ function parseUrl(value: string, option: string): URL {
     fail(`"${option}" must be an absolute https URL`);
   }
   if (url.protocol !== 'https:' && url.protocol !== 'http:') fail(`"${option}" must be an absolute https URL`);
-  if (url.protocol === 'http:' && !LOOPBACK_HOSTS.has(url.hostname)) {
-    fail(`"${option}" must use https: (http: only on localhost, 127.0.0.1 or [::1])`);
+  if (url.protocol === 'http:' && !isLoopbackHost(url.hostname)) {
+    fail(`"${option}" must use https: (http: only on this machine: localhost, 127.0.0.1, [::1])`);
   }
   if (url.username !== '' || url.password !== '') fail(`"${option}" must not carry a user name or password`);
   return url;
@@ -391,7 +408,9 @@ export function resolveOptions(input: ClerkAuthOptions = {}): ResolvedOptions {
     fail('"algorithms" must not include HMAC algorithms (HS256/HS384/HS512)');
   }
   const unknown = algorithms.find((a) => !ASYMMETRIC_ALGORITHMS.includes(a));
-  if (unknown !== undefined) fail(`"algorithms" lists an algorithm this library does not verify with; use ${ASYMMETRIC_ALGORITHMS.join(', ')}`);
+  if (unknown !== undefined) {
+    fail(`"algorithms" lists ${JSON.stringify(unknown.slice(0, 16))}, which this library does not verify with; use ${ASYMMETRIC_ALGORITHMS.join(', ')}`);
+  }
   if (keySource.kind === 'pem' && !algorithms.some((a) => /^(RS|PS)/.test(a))) {
     // Every token would be refused: an RSA key verifies RS* and PS* signatures only.
     fail('"algorithms" must include an RSA algorithm (RS256, Clerk\'s) for the RSA key of "jwtKey" (CLERK_JWT_KEY)');

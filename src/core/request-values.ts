@@ -60,6 +60,9 @@ interface KeyNames {
 
 const BRACKET_PART = /\[([^[\]]*)\]/g;
 
+/** Key parts a nested write goes through into a shared prototype: the built-ins, and `prototype` (`constructor[prototype]`). */
+const POLLUTING_PARTS: ReadonlySet<string> = new Set([...BUILT_IN_NAMES, 'prototype']);
+
 function keyNames(rawKey: string): KeyNames {
   const key = decodeLeniently(rawKey);
   const open = key.indexOf('[');
@@ -90,13 +93,20 @@ export function pollutesPrototypes(query: string): boolean {
     // into brackets first, so either may read names in it that a lenient decoding here does not (`agentId%5B%5D%FF`).
     if (/[[\]]|%5[bd]/i.test(rawKey) && !decodesStrictly(rawKey)) return true;
     const names = keyNames(rawKey);
-    if (names.bracketed && names.parts.some((part) => BUILT_IN_NAMES.has(part))) return true;
+    if (names.bracketed && names.parts.some((part) => POLLUTING_PARTS.has(part))) return true;
   }
   return false;
 }
 
-/** A key that names an id (`agentId`, `agent_id`, `workflowId`, `entityId`...), in a query or a JSON body. */
-const ID_KEY = /(?:Id|_id)$/;
+/**
+ * A key naming something Mastra looks up in a registry of plain objects (`agentId`, `agent_id`, `workflowId`,
+ * `toolId`, `entityId`...), in a query or a JSON body. Storage ids (`threadId`, `resourceId`, `runId`) are looked up in
+ * the database, where a built-in name is just a name.
+ */
+const ID_KEY = /^(?:agent|workflow|tool|scorer|processor|entity|target)(?:Id|_id)$/;
+
+/** A query that may name a built-in: one of the names, or percent-encoding that could spell one. */
+const MAY_NAME_BUILT_IN = new RegExp(`%|${[...BUILT_IN_NAMES].join('|')}`);
 
 /**
  * True when the query or the (parsed) body sets an id (`agentId=`, `{ "agent_id": ... }`) to a name every plain
@@ -105,7 +115,7 @@ const ID_KEY = /(?:Id|_id)$/;
  */
 export function namesBuiltIn(values: RequestValues): boolean {
   const { query, body } = values;
-  if (query !== '') {
+  if (query !== '' && MAY_NAME_BUILT_IN.test(query)) {
     for (const { rawKey, rawValue } of pairs(query)) {
       if (rawValue === undefined || !ID_KEY.test(keyNames(rawKey).top)) continue;
       if (BUILT_IN_NAMES.has(decodeLeniently(rawValue))) return true;
@@ -154,8 +164,9 @@ export function withQueryParams(resource: RouteResource, query: string): RouteRe
  * plain key with the same value is no override. Call it with the resource `withQueryParams` returned.
  */
 export function overriddenParam(resource: RouteResource, values: RequestValues): string | undefined {
-  const { params, queryParams } = resource;
-  const names = queryParams.length === 0 ? Object.keys(params) : [...new Set([...Object.keys(params), ...queryParams])];
+  const { params, queryParams, bodyParams } = resource;
+  const pathNames = queryParams.length === 0 ? Object.keys(params) : Object.keys(params).filter((name) => !queryParams.includes(name));
+  const names = queryParams.length === 0 ? pathNames : [...pathNames, ...queryParams];
   if (names.length === 0) return undefined;
   const seen = new Set<string>();
   for (const { rawKey, rawValue } of pairs(values.query)) {
@@ -166,10 +177,13 @@ export function overriddenParam(resource: RouteResource, values: RequestValues):
     if (key.bracketed || seen.has(name) || !Object.hasOwn(params, name) || value !== params[name]) return name;
     seen.add(name);
   }
+  // The body: the path's ids, and the query's where the route takes them from a body too (it has no body schema).
+  const bodyNames = bodyParams.length === 0 ? pathNames : [...pathNames, ...bodyParams];
+  if (bodyNames.length === 0) return undefined;
   const { body } = values;
-  if (body === UNREAD_BODY) return names[0];
+  if (body === UNREAD_BODY) return bodyNames[0];
   if (typeof body === 'object' && body !== null) {
-    for (const name of names) {
+    for (const name of bodyNames) {
       if (Object.hasOwn(body, name) && (body as Record<string, unknown>)[name] !== params[name]) return name;
     }
   }

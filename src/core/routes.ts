@@ -18,6 +18,11 @@ export interface RouteDefinition {
    * as `?agentId=`): the policy finds them in `params` when the query names them (default none).
    */
   queryParams?: readonly string[];
+  /**
+   * Of `queryParams`, the ones the handler also takes from a JSON body, where one can override the query's (a route
+   * without a body schema hands its body on unchecked; a schema drops keys it does not list). Default none.
+   */
+  bodyParams?: readonly string[];
 }
 
 /** One interpretation of a request path: the route it hits, under which mount prefix, with which params. */
@@ -35,6 +40,8 @@ export interface RouteResource {
   params: Readonly<Record<string, string>>;
   /** The names of `params` the route reads from the query string rather than its path (`['agentId']`), or none. */
   queryParams: readonly string[];
+  /** Of `queryParams`, the ones a JSON body may set too (then checked against the query's), or none. */
+  bodyParams: readonly string[];
   /** The permission the route requires (Mastra's getEffectivePermission), or null. */
   permission: string | readonly string[] | null;
   /**
@@ -44,8 +51,11 @@ export interface RouteResource {
   addressedInBody: boolean;
 }
 
-/** The names every plain object has (`__proto__`, `constructor`, `toString`...): never an agent, tool or workflow id. */
-export const BUILT_IN_NAMES: ReadonlySet<string> = new Set([...Object.getOwnPropertyNames(Object.prototype), 'prototype']);
+/**
+ * The names every plain object has (`__proto__`, `constructor`, `toString`...): never an agent, tool or workflow id,
+ * since Mastra looks ids up in plain objects and would find these (and answer a 500).
+ */
+export const BUILT_IN_NAMES: ReadonlySet<string> = new Set(Object.getOwnPropertyNames(Object.prototype));
 
 /** Paths deeper than this match nothing: bounds the work an attacker can cause per request. */
 const MAX_SEGMENTS = 64;
@@ -62,6 +72,7 @@ interface Entry {
   readonly permission: string | readonly string[] | null;
   readonly addressedInBody: boolean;
   readonly queryParams: readonly string[];
+  readonly bodyParams: readonly string[];
 }
 
 interface TrieNode {
@@ -160,6 +171,7 @@ export class RouteTable {
           permission,
           addressedInBody: def.addressedInBody === true,
           queryParams: Object.freeze(def.queryParams?.filter((name) => !names.includes(name)) ?? []),
+          bodyParams: Object.freeze(def.bodyParams?.filter((name) => def.queryParams?.includes(name) === true && !names.includes(name)) ?? []),
         }),
       );
       this.#depths[segments.length] = true;
@@ -269,6 +281,7 @@ export class RouteTable {
             permission: entry.permission,
             addressedInBody: entry.addressedInBody,
             queryParams: entry.queryParams,
+            bodyParams: entry.bodyParams,
           }),
         );
       }

@@ -68,6 +68,9 @@ export const QUERY_ADDRESSED_ROUTES: Readonly<Record<string, readonly string[]>>
   'GET /schedules': Object.freeze(['agentId', 'workflowId']),
 });
 
+/** The methods whose routes Mastra's adapters hand a request body. */
+const BODY_METHODS: ReadonlySet<string> = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
+
 let table: RouteTable | undefined;
 
 /**
@@ -82,6 +85,9 @@ export function mastraRouteTable(): RouteTable {
       permission: getEffectivePermission(route),
       addressedInBody: BODY_ADDRESSED_ROUTES.includes(`${route.method} ${route.path}`),
       queryParams: QUERY_ADDRESSED_ROUTES[`${route.method} ${route.path}`],
+      // Mastra hands a handler the body over the query; a body schema drops the keys it does not list (the memory
+      // routes' list no agentId), a route without one (`DELETE /memory/threads/:threadId`) passes them on.
+      bodyParams: route.bodySchema === undefined && BODY_METHODS.has(route.method) ? QUERY_ADDRESSED_ROUTES[`${route.method} ${route.path}`] : undefined,
     })),
   ));
 }
