@@ -450,6 +450,10 @@ describe.each(FRAMEWORKS)('%s', (_frameworkName, framework) => {
       ['POST', '/api/memory/threads?agentId=constructor'],
       ['GET', '/api/workflows/payroll?workflowId=constructor'],
       ['GET', '/api/scores/scorer/s1?entityId=constructor&entityType=AGENT'],
+      // A query key that replaces a path parameter of a route without a query schema (Mastra passes the query on raw).
+      ['GET', '/api/vector/p1/indexes?vectorName=constructor'],
+      ['GET', '/api/agent-controller/p1/modes?controllerId=constructor'],
+      ['GET', '/api/agent-builder/p1?actionId=constructor'],
     ])('%s %s: an id named like a built-in is never a 500 (400 in front of Mastra, 403 from the provider alone)', async (method, target) => {
       const res = await raw(server.port, method, target, bearer(admin), method === 'POST' ? '{}' : undefined);
       if (setup === 'mixed') expectOurs(res, 400, 'request-invalid', ROUTE_PARAMETER_CHALLENGE, target);
@@ -492,6 +496,8 @@ describe.each(FRAMEWORKS)('%s', (_frameworkName, framework) => {
         ['/api/v1/responses', { agent_id: 'constructor', input: 'hi', model: 'x' }],
         ['/api/tools/ledger/execute', { toolId: 'toString', data: {} }],
         ['/api/workflows/payroll/start-async', { workflowId: '__proto__', inputData: { amount: 1 } }],
+        ['/api/agent-builder/p1/create-run', { actionId: 'constructor' }],
+        ['/api/agent-controller/p1/sessions/r1/abort', { controllerId: 'constructor' }],
       ])('POST %s with a built-in name as an id in the JSON body: 400, never a 500', async (target, body) => {
         const res = await raw(server.port, 'POST', target, bearer(admin), JSON.stringify(body));
         expectOurs(res, 400, 'request-invalid', ROUTE_PARAMETER_CHALLENGE, target);

@@ -350,7 +350,7 @@ export class ClerkAuth {
     if (pollutesPrototypes(values.query)) return true;
     const readings = this.routes?.match(method, rawPath);
     if (readings === undefined) return false;
-    return readings === 'invalid' || (readings.length > 0 && namesBuiltIn(values));
+    return readings === 'invalid' || (readings.length > 0 && namesBuiltIn(values, readings));
   }
 
   /** @internal True when `rawPath` is a protected resource (an MCP endpoint) and `protectedResource` is configured. */

@@ -109,22 +109,25 @@ const ID_KEY = /^(?:agent|workflow|tool|scorer|processor|entity|target)(?:Id|_id
 const MAY_NAME_BUILT_IN = new RegExp(`%|${[...BUILT_IN_NAMES].join('|')}`);
 
 /**
- * True when the query or the (parsed) body sets an id (`agentId=`, `{ "agent_id": ... }`) to a name every plain
- * object has (`constructor`, `__proto__`, `toString`...): Mastra looks ids up in plain objects, finds the built-in
- * and answers a 500. For a Mastra route; the path's own parameters are checked by the route table.
+ * True when the query or the (parsed) body sets an id to a name every plain object has (`constructor`, `__proto__`,
+ * `toString`...): Mastra looks ids up in plain objects, finds the built-in and answers a 500. An id is a registry key
+ * (`agentId=`, `{ "agent_id": ... }`) or a path parameter of one of the route's `readings`, which Mastra's adapter lets
+ * a query or body key replace (`/vector/p1/indexes?vectorName=constructor`). The path's own values are checked by the
+ * route table.
  */
-export function namesBuiltIn(values: RequestValues): boolean {
+export function namesBuiltIn(values: RequestValues, readings: readonly RouteResource[]): boolean {
+  const isId = (key: string) => ID_KEY.test(key) || readings.some((reading) => Object.hasOwn(reading.params, key));
   const { query, body } = values;
   if (query !== '' && MAY_NAME_BUILT_IN.test(query)) {
     for (const { rawKey, rawValue } of pairs(query)) {
-      if (rawValue === undefined || !ID_KEY.test(keyNames(rawKey).top)) continue;
+      if (rawValue === undefined || !isId(keyNames(rawKey).top)) continue;
       if (BUILT_IN_NAMES.has(decodeLeniently(rawValue))) return true;
     }
   }
   if (typeof body === 'object' && body !== null && !Array.isArray(body)) {
     for (const key of Object.keys(body)) {
       const value = (body as Record<string, unknown>)[key];
-      if (typeof value === 'string' && ID_KEY.test(key) && BUILT_IN_NAMES.has(value)) return true;
+      if (typeof value === 'string' && BUILT_IN_NAMES.has(value) && isId(key)) return true;
     }
   }
   return false;
