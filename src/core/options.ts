@@ -271,6 +271,9 @@ export function cookieSuffixOf(publishableKey: string): string {
 /** The hosts on which plain http is fine: this machine (a local issuer, a test). */
 const LOOPBACK_HOSTS: ReadonlySet<string> = new Set(['localhost', '127.0.0.1', '[::1]']);
 
+/** How a refusal of an http URL off this machine says where http is fine. */
+export const HTTPS_ONLY = 'must use https: (http: only on this machine: localhost, 127.0.0.0/8, [::1])';
+
 /** A URL host name of this machine: localhost and `*.localhost` (RFC 6761), 127.0.0.0/8, [::1] (as URL normalizes them). */
 export function isLoopbackHost(hostname: string): boolean {
   return LOOPBACK_HOSTS.has(hostname) || hostname.endsWith('.localhost') || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(hostname);
@@ -290,7 +293,7 @@ function parseUrl(value: string, option: string): URL {
   }
   if (url.protocol !== 'https:' && url.protocol !== 'http:') fail(`"${option}" must be an absolute https URL`);
   if (url.protocol === 'http:' && !isLoopbackHost(url.hostname)) {
-    fail(`"${option}" must use https: (http: only on this machine: localhost, 127.0.0.1, [::1])`);
+    fail(`"${option}" ${HTTPS_ONLY}`);
   }
   if (url.username !== '' || url.password !== '') fail(`"${option}" must not carry a user name or password`);
   return url;

@@ -12,7 +12,7 @@
  * cache in front of the server) make the server advertise `resource: https://evil.example/...`, and MCP clients bind
  * the token they request to that resource (RFC 8707).
  */
-import { ClerkAuthConfigError, isLoopbackHost } from './options.js';
+import { ClerkAuthConfigError, HTTPS_ONLY, isLoopbackHost } from './options.js';
 import { routablePath } from './target.js';
 
 /** The well-known path prefix of RFC 9728 (section 3). */
@@ -84,7 +84,7 @@ export function parseResourceOrigins(value: unknown, option = 'protectedResource
     }
     const url = new URL(origin);
     if (url.protocol !== 'https:' && !isLoopbackHost(url.hostname)) {
-      throw new ClerkAuthConfigError(`"${option}" must use https: (http: only on localhost, 127.0.0.1 or [::1])`);
+      throw new ClerkAuthConfigError(`"${option}" ${HTTPS_ONLY}`);
     }
     if (!origins.includes(origin)) origins.push(origin);
   }
