@@ -432,6 +432,20 @@ describe('configuration that would weaken verification or leak a secret fails at
     expect(linesOf({ jwksUri: issuer.jwksUri })).toEqual([]);
   });
 
+  it('says at start-up when CLERK_JWT_KEY shadows a JWKS URL (a stale key from the environment wins over jwksUri in code)', () => {
+    const linesOf = (options: ClerkAuthOptions) => {
+      const lines: string[] = [];
+      createClerkAuth({ logger: (line) => void lines.push(line), ...options });
+      return lines.filter((line) => line.includes('not fetched'));
+    };
+    expect(linesOf({ jwksUri: issuer.jwksUri, env: { CLERK_JWT_KEY: issuer.jwtKey } })).toEqual([
+      expect.stringContaining('"jwtKey" (CLERK_JWT_KEY) verifies every token: the JWKS of "jwksUri" (CLERK_JWKS_URI) is not fetched'),
+    ]);
+    expect(linesOf({ jwtKey: issuer.jwtKey, env: { CLERK_JWKS_URI: issuer.jwksUri } })).toHaveLength(1);
+    expect(linesOf({ jwtKey: issuer.jwtKey, publishableKey: issuer.publishableKey, env: {} })).toEqual([]);
+    expect(linesOf({ jwksUri: issuer.jwksUri, env: {} })).toEqual([]);
+  });
+
   it('RSA algorithms other than RS256 start with an RSA key', () => {
     expect(createClerkAuth({ jwtKey: issuer.jwtKey, env: {}, logger: false, algorithms: ['RS256', 'PS256'] }).config.algorithms).toEqual(['RS256', 'PS256']);
   });

@@ -7,7 +7,7 @@ import { decodeJwt } from 'jose';
 import type { ClerkClaims } from './claims.js';
 import { readCredential, type CredentialHeaders, type CredentialRules, type TokenPeek } from './credentials.js';
 import { ClerkAuthError, type ClerkAuthErrorCode } from './errors.js';
-import { ClerkAuthConfigError, resolveOptions, type ClerkAuthOptions, type Logger, type ResolvedOptions } from './options.js';
+import { ClerkAuthConfigError, resolveOptions, withEnvironment, type ClerkAuthOptions, type Logger, type ResolvedOptions } from './options.js';
 import { allowAuthenticated, type AuthorizeContext, type AuthorizeUser } from './policy.js';
 import { machineAuth } from './auth-object.js';
 import type { RouteTable, RouteResource } from './routes.js';
@@ -168,6 +168,11 @@ export class ClerkAuth {
     if (this.config.issuers === undefined) {
       // As in Clerk, the key alone then ties tokens to the instance; say so once, since `iss` is usually checked.
       this.notice('info', 'the token issuer (iss) is not checked: set CLERK_PUBLISHABLE_KEY (or the issuer option) to check it');
+    }
+    const given = withEnvironment(options);
+    if (given.jwtKey !== undefined && given.jwksUri !== undefined) {
+      // The key wins, as in Clerk; a key left in the environment from another instance would then refuse every token.
+      this.notice('info', '"jwtKey" (CLERK_JWT_KEY) verifies every token: the JWKS of "jwksUri" (CLERK_JWKS_URI) is not fetched');
     }
     if ((this.config.acceptsToken & MACHINE_TYPES) !== 0 && !this.config.secretKey && !this.config.machineSecretKey) {
       this.notice('info', 'opaque machine tokens (mt_…, oat_…) need CLERK_SECRET_KEY; only their JWT form is accepted');
