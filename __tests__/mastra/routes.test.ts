@@ -10,7 +10,14 @@ import express from 'express';
 import express4 from 'express4';
 import { SERVER_ROUTES, getEffectivePermission } from '@mastra/server/server-adapter';
 import type { RouteResource } from '../../src/core/routes.js';
-import { BODY_ADDRESSED_ROUTES, MASTRA_PUBLIC_ROUTES, QUERY_ADDRESSED_ROUTES, mastraRouteTable } from '../../src/mastra/routes.js';
+import {
+  BODY_ADDRESSED_ROUTES,
+  MASTRA_PUBLIC_ROUTES,
+  MCP_SERVER_ROUTES,
+  MCP_TRANSPORT_ROUTES,
+  QUERY_ADDRESSED_ROUTES,
+  mastraRouteTable,
+} from '../../src/mastra/routes.js';
 import { z } from 'zod';
 import { listen, sendRaw as send } from '../support/http.js';
 
@@ -100,6 +107,24 @@ const brief = (result: readonly RouteResource[] | 'invalid') =>
   result === 'invalid'
     ? result
     : result.map((r) => ({ method: r.method, route: r.route, prefix: r.prefix, params: { ...r.params }, permission: r.permission }));
+
+describe('the routes of an MCP server (where an OAuth token bound to one server holds)', () => {
+  it("are the installed Mastra's transports and the REST routes of the same servers, each with the parameter naming its server", () => {
+    expect([...MCP_SERVER_ROUTES]).toEqual(
+      expect.arrayContaining([
+        ['/mcp/:serverId/mcp', 'serverId'],
+        ['/mcp/:serverId/sse', 'serverId'],
+        ['/mcp/:serverId/messages', 'serverId'],
+        ['/mcp/:serverId/tools/:toolId/execute', 'serverId'],
+        ['/mcp/:serverId/resources/read', 'serverId'],
+        ['/mcp/v0/servers/:id', 'id'],
+        ['/mcp/v0/servers', null],
+      ]),
+    );
+    for (const route of MCP_TRANSPORT_ROUTES) expect(MCP_SERVER_ROUTES.get(route)).toBe('serverId');
+    for (const [route, param] of MCP_SERVER_ROUTES) if (param !== null) expect(route).toContain(`/:${param}`);
+  });
+});
 
 describe('mastraRouteTable()', () => {
   it('is built once and holds every authenticated route, none of the public ones', () => {

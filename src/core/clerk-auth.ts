@@ -327,22 +327,56 @@ export class ClerkAuth {
   private routes: RouteTable | undefined;
   /** Route patterns (without prefix) that are OAuth protected resources: Mastra's MCP transport routes. */
   private resourceRoutes: ReadonlySet<string> = new Set();
+  /**
+   * Route patterns (without prefix) that act on one protected resource's server, by the parameter naming the server
+   * (null: every server): Mastra's MCP transports and the REST routes of the same MCP servers.
+   */
+  private resourceServerRoutes: ReadonlyMap<string, string | null> = new Map();
 
   /**
-   * An OAuth access token on a protected resource (an MCP endpoint) must name that resource in `aud` (RFC 8707 and
-   * 9728; the MCP specification requires it): a token a user granted another server or app is not replayed here.
-   * The resource is the one the metadata and the challenge publish (a configured origin, never the Host alone).
+   * An OAuth access token on a route of a protected resource's server (an MCP server: its transport, or Mastra's REST
+   * routes of its tools and resources) must name, in `aud`, an endpoint of that server (RFC 8707 and 9728; the MCP
+   * specification requires it): a token a user granted another server or app is not replayed here, by any route of
+   * the server. An endpoint is one the metadata describes: a configured origin, the same prefix, the same server
+   * (`/api/mcp/notes/mcp` or `/sse` for the routes of `notes`; any server's for the registry's list).
    */
-  resourceAudienceError(verified: Verified, rawPath: string, host: string | null | undefined): ClerkAuthError | undefined {
-    const resources = this.protectedResources;
-    if (verified.tokenType !== 'oauth_token' || resources === undefined || !this.isProtectedResource(rawPath)) return undefined;
-    const resource = resources.challenge(rawPath, host)?.resource;
+  resourceAudienceError(verified: Verified, method: string, rawPath: string): ClerkAuthError | undefined {
+    if (verified.tokenType !== 'oauth_token' || this.protectedResources === undefined || this.resourceServerRoutes.size === 0) return undefined;
+    const readings = this.routes?.match(method, rawPath);
+    if (!Array.isArray(readings)) return undefined;
     const audiences = verified.machine?.data.aud ?? [];
-    if (resource !== undefined && audiences.includes(resource)) return undefined;
-    return new ClerkAuthError('token-invalid-audience', {
-      realm: this.config.realm,
-      message: 'The OAuth access token is not meant for this resource.',
-    });
+    for (const reading of readings) {
+      const param = this.resourceServerRoutes.get(reading.route);
+      if (param === undefined) continue;
+      const server = param === null ? undefined : reading.params[param];
+      if (!audiences.some((aud) => this.namesEndpointOf(aud, reading.prefix, server))) {
+        return new ClerkAuthError('token-invalid-audience', {
+          realm: this.config.realm,
+          message: 'The OAuth access token is not meant for this resource.',
+        });
+      }
+    }
+    return undefined;
+  }
+
+  /** `aud` is a protected resource's URL at a configured origin, under `prefix`, of `server` (any when undefined). */
+  private namesEndpointOf(aud: string, prefix: string, server: string | undefined): boolean {
+    let url: URL;
+    try {
+      url = new URL(aud);
+    } catch {
+      return false;
+    }
+    if (!this.protectedResources!.origins.includes(url.origin) || url.search !== '' || aud.includes('#')) return false;
+    const readings = this.routes!.match('POST', url.pathname);
+    return (
+      Array.isArray(readings) &&
+      readings.some((endpoint) => {
+        if (!this.resourceRoutes.has(endpoint.route) || endpoint.prefix !== prefix) return false;
+        const param = this.resourceServerRoutes.get(endpoint.route);
+        return server === undefined || (typeof param === 'string' && endpoint.params[param] === server);
+      })
+    );
   }
 
   /**
@@ -396,9 +430,14 @@ export class ClerkAuth {
   /** @internal Called by `MastraAuthClerk` when it shares this object. */
   useRouteTable(
     table: RouteTable,
-    { policyJudgesBodyAddressed, resourceRoutes = [] }: { policyJudgesBodyAddressed: boolean; resourceRoutes?: readonly string[] },
+    {
+      policyJudgesBodyAddressed,
+      resourceRoutes = [],
+      resourceServerRoutes = new Map(),
+    }: { policyJudgesBodyAddressed: boolean; resourceRoutes?: readonly string[]; resourceServerRoutes?: ReadonlyMap<string, string | null> },
   ): void {
     this.resourceRoutes = new Set(resourceRoutes);
+    this.resourceServerRoutes = resourceServerRoutes;
     this.routes = table;
     this.policyJudgesBodyAddressed = policyJudgesBodyAddressed;
   }

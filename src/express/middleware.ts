@@ -443,7 +443,7 @@ function createMiddleware(auth: ClerkAuth, options: ExpressAuthOptions): Request
         }
         return;
       }
-      const wrongResource = state.tokenType === 'oauth_token' ? auth.resourceAudienceError(state.verified, rawPath, headers.host) : undefined;
+      const wrongResource = state.tokenType === 'oauth_token' ? auth.resourceAudienceError(state.verified, method, rawPath) : undefined;
       if (wrongResource) {
         reject(wrongResource);
         return;

@@ -15,7 +15,7 @@ import { clerkAuthFrom } from '../core/shared.js';
 import type { AcceptsToken, TokenTypeMask } from '../core/token-types.js';
 import { BUILT_IN_NAMES } from '../core/routes.js';
 import { isValidHost, routablePath } from '../core/target.js';
-import { MASTRA_PUBLIC_ROUTES, mastraRouteTable } from './routes.js';
+import { MASTRA_PUBLIC_ROUTES, MCP_SERVER_ROUTES, MCP_TRANSPORT_ROUTES, mastraRouteTable } from './routes.js';
 import type { StudioOptions, StudioSessions, StudioSignedInUser } from './studio.js';
 import { attachStudio, createStudio, takeStudioOptions, userOfClaims, type StudioMethods } from './studio-provider.js';
 import type { UserDirectory } from './studio-users.js';
@@ -96,9 +96,6 @@ function headerOf(request: MastraAuthRequest | undefined, name: string): string 
   }
   return null;
 }
-
-/** Mastra's MCP transport routes (Streamable HTTP, legacy SSE): the OAuth protected resources (RFC 9728). */
-const MCP_TRANSPORT_ROUTES = ['/mcp/:serverId/mcp', '/mcp/:serverId/sse', '/mcp/:serverId/messages'];
 
 /** `getCurrentUser` re-checks a stale Studio session itself (it sets no cookie; Mastra's refresh hook does not run there). */
 const RENEW_SESSION: AuthenticateOptions = Object.freeze({ renewSession: true });
@@ -193,6 +190,7 @@ export class MastraAuthClerk extends MastraAuthProvider<ClerkClaims> {
     this.clerkAuth.useRouteTable(mastraRouteTable(), {
       policyJudgesBodyAddressed: bodyAddressedRoutes === 'policy',
       resourceRoutes: MCP_TRANSPORT_ROUTES,
+      resourceServerRoutes: MCP_SERVER_ROUTES,
     });
     if (mapUserToResourceId !== undefined && typeof mapUserToResourceId !== 'function') {
       throw new TypeError('MastraAuthClerk: "mapUserToResourceId" must be a function');
@@ -287,7 +285,7 @@ export class MastraAuthClerk extends MastraAuthProvider<ClerkClaims> {
       if (state.status === 'signed-in') {
         if (state.tokenType !== 'oauth_token') return state.claims;
         const target = mastraContext(request);
-        const wrongResource = target ? clerkAuth.resourceAudienceError(state.verified, target.rawPath, headerOf(request, 'host')) : undefined;
+        const wrongResource = target ? clerkAuth.resourceAudienceError(state.verified, target.ctx.method, target.rawPath) : undefined;
         if (!target || wrongResource) {
           clerkAuth.log('request refused', wrongResource ?? 'request-invalid');
           return null;

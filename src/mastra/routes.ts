@@ -73,6 +73,22 @@ const BODY_METHODS: ReadonlySet<string> = new Set(['POST', 'PUT', 'PATCH', 'DELE
 
 let table: RouteTable | undefined;
 
+/** Mastra's MCP transport routes (Streamable HTTP, legacy SSE): the OAuth protected resources (RFC 9728). */
+export const MCP_TRANSPORT_ROUTES: readonly string[] = Object.freeze(['/mcp/:serverId/mcp', '/mcp/:serverId/sse', '/mcp/:serverId/messages']);
+
+/**
+ * Every Mastra route of an MCP server, by the parameter that names the server (null: all of them, the registry's
+ * list): the transports, and the REST routes that list and run the same server's tools and resources
+ * (`/mcp/:serverId/tools/:toolId/execute`, `/mcp/:serverId/resources/read`, `/mcp/v0/servers/:id`). An OAuth access
+ * token bound to one server's endpoint holds on these routes of that server only.
+ */
+export const MCP_SERVER_ROUTES: ReadonlyMap<string, string | null> = new Map(
+  SERVER_ROUTES.filter((route) => route.path.startsWith('/mcp/')).map((route) => [
+    route.path,
+    route.path.includes('/:serverId') ? 'serverId' : route.path.startsWith('/mcp/v0/servers/:id') ? 'id' : null,
+  ]),
+);
+
 /**
  * The table of Mastra's authenticated routes with their effective permission. Built on first use (compiling ~400
  * routes costs a little; apps that never need it don't pay), then shared: it is immutable.
