@@ -376,6 +376,32 @@ describe('a Studio session ends with Clerk, and stays on its own origin', () => 
     expect((await post({ origin: app.base })).status).toBe(200);
   });
 
+  it("a browser Clerk's cookies say is signed out stays signed out, through Mastra's session refresh too", async () => {
+    const app = await start();
+    const browser = await signedIn(app);
+    const studio = browser.cookie(app.base, SESSION_COOKIE)!.value;
+    const active = await issuer.mintToken({}, { userId: ALICE.id });
+    const pending = await issuer.mintToken({}, { userId: ALICE.id, pending: true });
+    const iat = (token: string) => JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString()).iat as number;
+    const withCookies = (clerk: string) =>
+      fetch(`${app.base}/api/agents`, { headers: { cookie: `${clerk}; ${SESSION_COOKIE}=${studio}`, 'sec-fetch-site': 'same-origin' } });
+    // As in the mixed app (README, Studio): Mastra's refresh fallback asks the provider for the session to refresh,
+    // and then signs in a request carrying the Studio cookie alone; it must not get a session Clerk's cookies refused.
+    for (const [name, clerk] of [
+      ['a pending Clerk session', `__session=${pending}; __client_uat=${iat(pending)}`],
+      ['a Clerk session cookie without __client_uat', `__session=${active}`],
+      ['__client_uat newer than the token', `__session=${active}; __client_uat=${iat(active) + 100}`],
+      ['__client_uat=0', `__session=${active}; __client_uat=0`],
+    ]) {
+      const res = await withCookies(clerk!);
+      expect({ name, status: res.status }).toEqual({ name, status: 401 });
+    }
+    // An expired Clerk cookie of a browser still signed in to Clerk: the Studio session stands in.
+    const expired = await issuer.mintToken({}, { userId: ALICE.id, expired: true });
+    expect((await withCookies(`__session=${expired}; __client_uat=1`)).status).toBe(200);
+    expect((await withCookies('__client_uat=1')).status).toBe(200);
+  });
+
   it('an Authorization header always wins over the cookie (a bad token is not rescued by it)', async () => {
     const app = await start();
     const browser = await signedIn(app);

@@ -212,16 +212,6 @@ function cookieKey(password: string, purpose: 'session' | 'flow', clientId: stri
   return new Uint8Array(hkdfSync('sha256', password, 'clerk-mastra-auth', info, 32));
 }
 
-/** Clerk's `__client_uat` cookie (any instance suffix) says `0`: the browser signed out of Clerk. */
-function clerkSignedOut(header: string | null): boolean {
-  if (!header) return false;
-  return header.split(';').some((part) => {
-    const eq = part.indexOf('=');
-    const name = part.slice(0, eq).trim();
-    return (name === '__client_uat' || name.startsWith('__client_uat_')) && part.slice(eq + 1).trim() === '0';
-  });
-}
-
 /** Every value of the cookie `name` in a `Cookie` header (a parent domain's and this host's may both be sent). */
 export function cookieValues(header: string | null | undefined, name: string): string[] {
   if (!header) return [];
@@ -870,14 +860,13 @@ export class StudioSessions {
 
   /**
    * The session Mastra's refresh fallback re-checks (standalone Mastra, after `authenticateToken` said no): none where
-   * the rules of `authenticate` would not use the cookie (an `Authorization` header, Clerk's cookies saying the
-   * browser signed out, two Studio cookies in one request), so the fallback cannot sign in what they refuse.
+   * the rules of `authenticate` would not use the cookie (an `Authorization` header, two Studio cookies in one
+   * request; Clerk's cookies saying the browser signed out, which the provider adds), so the fallback cannot sign in
+   * what they refuse.
    */
   getSessionIdFromRequest(request: Request): string | null {
-    const cookie = request.headers.get('cookie');
-    const values = cookieValues(cookie, this.config.cookieName);
+    const values = cookieValues(request.headers.get('cookie'), this.config.cookieName);
     if (values.length !== 1 || request.headers.get('authorization') !== null) return null;
-    if (clerkSignedOut(cookie)) return null;
     return values[0]!;
   }
 
