@@ -128,7 +128,7 @@ async function call(kind: 'me' | 'admin' | 'agent'): Promise<void> {
         });
         await client.getAgent('weatherAgent').generate(city, { memory });
       } else {
-        await withClerkToken(trackedGetToken, recording(seen))(path, { credentials: 'omit' });
+        await withClerkToken(trackedGetToken, { fetch: recording(seen) })(path, { credentials: 'omit' });
       }
     } else {
       // Same-origin: the browser sends Clerk's cookies, no Authorization header.

@@ -11,16 +11,74 @@ import { MastraClient, type ClientOptions } from '@mastra/client-js';
 /** Returns the current session token, or null when signed out (Clerk's `getToken`). */
 export type GetToken = () => Promise<string | null | undefined> | string | null | undefined;
 
+/** Options of `withClerkToken`. */
+export interface ClerkFetchOptions {
+  /**
+   * The API the token is for: its origin or base URL (`'https://agents.example.com'`), or several. Only requests to
+   * these origins carry the token; any other goes out as the app wrote it. Default: in a browser, the page's own
+   * origin (relative URLs); elsewhere it is required.
+   */
+  origin?: string | readonly string[];
+  /** The `fetch` to wrap (default `globalThis.fetch`). */
+  fetch?: typeof fetch;
+}
+
+/** The page's URL in a browser (relative request URLs resolve against it), else undefined. */
+function pageUrl(): string | undefined {
+  const href = (globalThis as { location?: { href?: unknown } }).location?.href;
+  return typeof href === 'string' ? href : undefined;
+}
+
+function originsOf(value: ClerkFetchOptions['origin']): ReadonlySet<string> {
+  const page = pageUrl();
+  if (value === undefined && page === undefined) {
+    throw new TypeError(
+      'withClerkToken: "origin" must name the API the token is for (its origin or base URL); only a browser page has one to default to',
+    );
+  }
+  const list: readonly unknown[] = value === undefined ? [page] : typeof value === 'string' ? [value] : value;
+  const origins = new Set<string>();
+  for (const item of list) {
+    let url: URL | undefined;
+    try {
+      url = typeof item === 'string' && item !== '' ? new URL(item, page) : undefined;
+    } catch {
+      url = undefined;
+    }
+    if (url === undefined || (url.protocol !== 'https:' && url.protocol !== 'http:')) {
+      throw new TypeError('withClerkToken: "origin" must be an http(s) origin or base URL, such as "https://agents.example.com"');
+    }
+    origins.add(url.origin);
+  }
+  return origins;
+}
+
+/** The origin a request goes to, or undefined when its URL does not parse (fetch then fails on its own). */
+function originOfRequest(input: Parameters<typeof fetch>[0]): string | undefined {
+  try {
+    return new URL(input instanceof Request ? input.url : String(input), pageUrl()).origin;
+  } catch {
+    return undefined;
+  }
+}
+
 /**
- * Wraps a `fetch` so that each call carries `Authorization: Bearer <await getToken()>`, replacing any Authorization
- * header already set; with no token, the request goes without one.
+ * Wraps a `fetch` so that each request to the API (`origin`) carries `Authorization: Bearer <await getToken()>`,
+ * replacing any Authorization header already set; with no token, it goes without one. A request to any other origin
+ * is sent as the app wrote it, without the token: the wrapped `fetch` can serve the whole app.
  *
  * @example
- * const client = new MastraClient({ baseUrl, fetch: withClerkToken(() => window.Clerk.session?.getToken()) });
+ * const clerkFetch = withClerkToken(() => window.Clerk.session?.getToken(), { origin: 'https://agents.example.com' });
+ * await clerkFetch('https://agents.example.com/api/reports');
  */
-export function withClerkToken(getToken: GetToken, baseFetch: typeof fetch = globalThis.fetch): typeof fetch {
+export function withClerkToken(getToken: GetToken, options: ClerkFetchOptions = {}): typeof fetch {
   if (typeof getToken !== 'function') throw new TypeError('"getToken" must be a function');
+  const origins = originsOf(options.origin);
+  const baseFetch = options.fetch ?? globalThis.fetch;
+  if (typeof baseFetch !== 'function') throw new TypeError('withClerkToken: "fetch" must be a function');
   const clerkFetch = async (input: Parameters<typeof fetch>[0], init?: Parameters<typeof fetch>[1]) => {
+    const origin = originOfRequest(input);
+    if (origin === undefined || !origins.has(origin)) return baseFetch(input, init);
     const token = await getToken();
     // Headers given on a Request object are the base; init's headers win, as in fetch itself.
     const headers = new Headers(input instanceof Request ? input.headers : undefined);
@@ -45,5 +103,5 @@ export interface ClerkMastraClientOptions extends ClientOptions {
  * const client = createClerkMastraClient({ baseUrl: 'http://localhost:4111', getToken });
  */
 export function createClerkMastraClient({ getToken, fetch: baseFetch, ...options }: ClerkMastraClientOptions): MastraClient {
-  return new MastraClient({ ...options, fetch: withClerkToken(getToken, baseFetch) });
+  return new MastraClient({ ...options, fetch: withClerkToken(getToken, { origin: options.baseUrl, fetch: baseFetch }) });
 }

@@ -1,0 +1,98 @@
+/**
+ * `withClerkToken` sends the Clerk session token to the API it is for, and to no other site: an app that uses the
+ * wrapped `fetch` for everything (a third-party API, an analytics call) must not hand its users' tokens out. Two real
+ * servers on 127.0.0.1, on two ports (two origins): the API, and a third party that records what it receives.
+ */
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
+import { createClerkMastraClient, withClerkToken } from '../../src/client/index.js';
+
+interface Recorder {
+  base: string;
+  seen: IncomingHttpHeaders[];
+  server: Server;
+}
+
+/** A server that records each request's headers; `/redirect?to=` answers 307 there. */
+async function recorder(): Promise<Recorder> {
+  const seen: IncomingHttpHeaders[] = [];
+  const server = createServer((req, res) => {
+    seen.push(req.headers);
+    const to = new URL(req.url ?? '/', 'http://x').searchParams.get('to');
+    if (to) res.writeHead(307, { location: to }).end();
+    else res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return { base: `http://127.0.0.1:${(server.address() as { port: number }).port}`, seen, server };
+}
+
+const TOKEN = 'header.payload.signature';
+const getToken = () => TOKEN;
+let api: Recorder;
+let thirdParty: Recorder;
+
+beforeAll(async () => {
+  [api, thirdParty] = await Promise.all([recorder(), recorder()]);
+});
+afterAll(async () => {
+  for (const { server } of [api, thirdParty]) await new Promise((resolve) => server.close(resolve));
+});
+
+/** The Authorization header of the last request `target` received. */
+const lastAuthorization = (target: Recorder) => target.seen.at(-1)?.authorization;
+
+describe('withClerkToken', () => {
+  it("sends the token to the API's origin, as a string, a URL or a Request, and to no other origin", async () => {
+    const clerkFetch = withClerkToken(getToken, { origin: api.base });
+    for (const input of [`${api.base}/agents`, new URL(`${api.base}/agents`), new Request(`${api.base}/agents`)]) {
+      await clerkFetch(input);
+      expect(lastAuthorization(api)).toBe(`Bearer ${TOKEN}`);
+    }
+    for (const input of [`${thirdParty.base}/collect`, new URL(`${thirdParty.base}/collect`), new Request(`${thirdParty.base}/collect`)]) {
+      await clerkFetch(input);
+      expect(lastAuthorization(thirdParty)).toBeUndefined();
+    }
+  });
+
+  it("leaves another site's request as the app wrote it (its own Authorization included)", async () => {
+    const clerkFetch = withClerkToken(getToken, { origin: api.base });
+    await clerkFetch(`${thirdParty.base}/v1/things`, { headers: { authorization: 'Bearer their-own-key', 'x-app': '1' } });
+    expect(thirdParty.seen.at(-1)).toMatchObject({ authorization: 'Bearer their-own-key', 'x-app': '1' });
+  });
+
+  it('takes several origins, given as origins or base URLs', async () => {
+    const clerkFetch = withClerkToken(getToken, { origin: [`${api.base}/api/`, thirdParty.base] });
+    await clerkFetch(`${api.base}/api/agents`);
+    await clerkFetch(`${thirdParty.base}/api/agents`);
+    expect([lastAuthorization(api), lastAuthorization(thirdParty)]).toEqual([`Bearer ${TOKEN}`, `Bearer ${TOKEN}`]);
+  });
+
+  it("a redirect from the API to another origin does not carry the token (fetch drops it; the token's origin is checked first)", async () => {
+    const clerkFetch = withClerkToken(getToken, { origin: api.base });
+    const res = await clerkFetch(`${api.base}/redirect?to=${encodeURIComponent(`${thirdParty.base}/landed`)}`);
+    expect(res.status).toBe(200);
+    expect(lastAuthorization(api)).toBe(`Bearer ${TOKEN}`);
+    expect(thirdParty.seen.at(-1)).not.toHaveProperty('authorization');
+  });
+
+  it('outside a browser (no page origin to default to), it needs the origin: a TypeError at creation, not a silent 401', () => {
+    expect(() => withClerkToken(getToken)).toThrow(new TypeError('withClerkToken: "origin" must name the API the token is for (its origin or base URL); only a browser page has one to default to'));
+    for (const origin of ['not a url', 'file:///etc/passwd', '']) {
+      expect(() => withClerkToken(getToken, { origin })).toThrow(TypeError);
+    }
+  });
+
+  it('sends no Authorization when signed out (getToken answers null), replacing one the app set', async () => {
+    const clerkFetch = withClerkToken(() => null, { origin: api.base });
+    await clerkFetch(`${api.base}/agents`, { headers: { authorization: 'Bearer stale' } });
+    expect(lastAuthorization(api)).toBeUndefined();
+  });
+});
+
+describe('createClerkMastraClient', () => {
+  it("sends the token to its baseUrl's origin only", async () => {
+    const client = createClerkMastraClient({ baseUrl: api.base, getToken, retries: 0 });
+    await client.listAgents().catch(() => undefined);
+    expect(lastAuthorization(api)).toBe(`Bearer ${TOKEN}`);
+  });
+});
