@@ -412,7 +412,9 @@ describe('Backend API answers are not trusted blindly', () => {
 describe('a revoked opaque token stops working within backendApi.cacheInMs', () => {
   it.each<TokenForm>(['api-key', 'm2m-opaque', 'oauth-opaque'])('%s: accepted, revoked, still cached just before 10 s, refused at 10 s', async (form) => {
     let offset = 0;
-    const app = backendApp('any', { now: () => Date.now() + offset });
+    // A clock only the test moves: a run more than 1 s slow between the first request and the second would end the cache.
+    const start = Date.now();
+    const app = backendApp('any', { now: () => start + offset });
     const token = await tokenOf(issuer, form);
     expect((await request(app).get('/who').set(bearer(token))).status).toBe(200);
     issuer.revokeToken(token);
@@ -429,7 +431,9 @@ describe('a revoked opaque token stops working within backendApi.cacheInMs', () 
 
 describe('an outage of the Backend API: 503, never a 401, never a call per request', () => {
   it.each(['500', '429', 'down', 'garbage', 'invalid-json'] as const)('mode %s: new tokens get 503 with Retry-After; one call for many requests', async (mode) => {
-    const app = backendApp('api_key');
+    // A clock only the test moves: eight requests taking over a second would end the 1 s backoff (a second call).
+    const start = Date.now();
+    const app = backendApp('api_key', { now: () => start });
     const known = issuer.createApiKey();
     expect((await request(app).get('/who').set(bearer(known))).status).toBe(200);
     issuer.setBackendApiFailure(mode);

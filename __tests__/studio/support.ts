@@ -150,6 +150,8 @@ export interface StudioApp {
   oauth: TestOAuthServer;
   /** Advances the provider's clock. */
   advance(ms: number): void;
+  /** Stops the provider's clock at the current time: from then on only `advance` moves it. */
+  freeze(): void;
   now(): number;
   close(): Promise<void>;
 }
@@ -174,8 +176,8 @@ export async function startStudioApp(
 ): Promise<StudioApp> {
   const { oauthServer, policy, ...providerOptions } = options;
   const oauth = await createTestOAuthServer({ issuer, ...oauthServer });
-  let offset = 0;
-  const now = () => Date.now() + offset;
+  const clock = testClock();
+  const now = clock.now;
   const core = { ...issuer.authOptions, secretKey: issuer.secretKey, apiUrl: issuer.apiUrl, env: {}, logger: false as const, now };
   const provider = new MastraAuthClerk({
     ...(policy ? { clerkAuth: createClerkAuth({ ...core, authorizeUser: policy }) } : core),
@@ -193,17 +195,31 @@ export async function startStudioApp(
   await new Promise((resolve) => server.once('listening', resolve));
   const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   oauth.allowRedirectUri(`${base}/api/auth/sso/callback`);
-  return { ...handle(server, oauth, (ms) => (offset += ms), now), base, provider };
+  return { ...handle(server, oauth, clock), base, provider };
+}
+
+/** The provider's clock: the wall clock plus what the test added, until the test freezes it. */
+function testClock() {
+  let offset = 0;
+  let frozenAt: number | undefined;
+  return {
+    now: (): number => (frozenAt ?? Date.now()) + offset,
+    advance: (ms: number): void => {
+      offset += ms;
+    },
+    freeze: (): void => {
+      frozenAt ??= Date.now();
+    },
+  };
 }
 
 /** What both app starters hand back besides the app's own fields: the clock, the OAuth server, and how to stop. */
-function handle(server: Server, oauth: TestOAuthServer, advance: (ms: number) => number, now: () => number) {
+function handle(server: Server, oauth: TestOAuthServer, clock: ReturnType<typeof testClock>) {
   return {
     oauth,
-    advance: (ms: number): void => {
-      advance(ms);
-    },
-    now,
+    advance: clock.advance,
+    freeze: clock.freeze,
+    now: clock.now,
     close: async (): Promise<void> => {
       server.closeAllConnections();
       await new Promise((resolve) => server.close(resolve));
@@ -237,8 +253,8 @@ export async function startMixedStudioApp(
 ): Promise<StudioApp> {
   const { oauthServer, policy, prefix = '/api', redirectPath, acceptsToken, ...providerOptions } = options;
   const oauth = await createTestOAuthServer({ issuer, ...oauthServer });
-  let offset = 0;
-  const now = () => Date.now() + offset;
+  const clock = testClock();
+  const now = clock.now;
   const clerkAuth = createClerkAuth({
     ...issuer.authOptions,
     secretKey: issuer.secretKey,
@@ -274,7 +290,7 @@ export async function startMixedStudioApp(
   const mastra = new Mastra({ agents: createAgents(), server: { auth: provider as never }, logger: false });
   await new MastraServer({ app, mastra, prefix }).init();
   oauth.allowRedirectUri(`${base}${prefix}/auth/sso/callback`);
-  return { ...handle(server, oauth, (ms) => (offset += ms), now), base, prefix, provider };
+  return { ...handle(server, oauth, clock), base, prefix, provider };
 }
 
 /** Signs `userId` in to Clerk (the authorization server's sign-in page) in this browser. */
