@@ -18,6 +18,7 @@ async function buildApp(clerk: ClerkAuthOptions = {}) {
     authorizeUser: (user, ctx) => ctx.resource?.params.agentId !== 'support' || user.o?.rol === 'admin',
   });
   const app = express();
+  app.use(express.json()); // first: the policy judges what a JSON body names (a body it cannot see is refused)
   app.use(clerkMastraAuth({ clerkAuth }));
   app.get('/profile', (req, res) => res.json({ userId: getClerkAuth(req).userId }));
 
@@ -45,6 +46,9 @@ describe('protected routes', () => {
     const agent = await request(app).get('/api/agents/support').set('Authorization', `Bearer ${token}`);
     expect(agent.status).toBe(200);
     expect(agent.body.name).toBe('Support');
+    // A POST with a JSON body: past the policy, Mastra's own validation answers (400; the policy's refusal is 403).
+    const a2a = await request(app).post('/api/a2a/support').set('Authorization', `Bearer ${token}`).send({ jsonrpc: '2.0', id: 1 });
+    expect(a2a.status).toBe(400);
   });
 
   it('denies a user the policy rejects', async () => {

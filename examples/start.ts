@@ -119,7 +119,7 @@ function devTokenRoute(issuer: DevIssuer | undefined) {
     }
     const name = (req.body as { user?: unknown } | undefined)?.user;
     if (!req.is('application/json') || typeof name !== 'string' || !Object.hasOwn(DEV_USERS, name)) {
-      res.status(400).json({ error: 'bad-request', message: `Send JSON { "user": one of ${Object.keys(DEV_USERS).join(', ')} }.` });
+      res.status(400).json({ error: 'request-invalid', message: `Send JSON { "user": one of ${Object.keys(DEV_USERS).join(', ')} }.` });
       return;
     }
     const user = DEV_USERS[name as keyof typeof DEV_USERS];
