@@ -62,6 +62,11 @@ export const ACCESS_DENIED_CHALLENGE = challenge(
   'insufficient_scope',
   'The signed-in user is not allowed to access this resource.',
 );
+/** A body the policy could not see (not parsed as JSON before the middleware): refused, saying why. */
+export const UNREAD_BODY_CHALLENGE = challenge(
+  'insufficient_scope',
+  'The request body could not be checked: the policy sees a body once it is parsed as JSON, before clerkMastraAuth() (express.json()).',
+);
 export const TYPE_MISMATCH_CHALLENGE = challenge('invalid_token', 'This kind of token is not accepted here.');
 export const SIGNED_OUT_CHALLENGE = challenge(
   'invalid_token',

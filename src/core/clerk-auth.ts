@@ -21,6 +21,9 @@ const userOf = (verified: Verified): ClerkClaims => verified.user;
 
 const NO_READINGS: readonly RouteResource[] = Object.freeze([]);
 
+const UNREAD_BODY_MESSAGE =
+  'The request body could not be checked: the policy sees a body once it is parsed as JSON, before clerkMastraAuth() (express.json()).';
+
 /** What an adapter knows of a request for the policy; the core adds the resource and the token's type. */
 export type AdapterContext = Omit<AuthorizeContext, 'resource' | 'tokenType' | 'machine'>;
 
@@ -454,7 +457,7 @@ export class ClerkAuth {
     return { ...base, tokenType: machine?.tokenType ?? 'session_token', machine: machine ? machineAuth(machine) : undefined };
   }
 
-  async authorizeRoute(user: ClerkClaims, base: AdapterContext, rawPath: string, values: RequestValues): Promise<boolean> {
+  async authorizeRoute(user: ClerkClaims, base: AdapterContext, rawPath: string, values: RequestValues): Promise<boolean | ClerkAuthError> {
     const ctx = this.contextFor(user, base);
     const readings = this.routes?.match(ctx.method, rawPath) ?? NO_READINGS;
     if (readings === 'invalid') return false;
@@ -467,8 +470,10 @@ export class ClerkAuth {
       const resource = withQueryParams(reading, values.query);
       // The handler would act on what the query or body names instead of what the policy judged.
       if (overriddenParam(resource, values) !== undefined) {
-        if (values.body === UNREAD_BODY) this.noticeUnreadBody();
-        return false;
+        if (values.body !== UNREAD_BODY) return false;
+        // Not the user's fault, nor the policy's: say why, to the client and (once) to the logs.
+        this.noticeUnreadBody();
+        return new ClerkAuthError('access-denied', { realm: this.config.realm, message: UNREAD_BODY_MESSAGE });
       }
       if (!(await this.authorize(user, { ...ctx, resource }))) return false;
     }

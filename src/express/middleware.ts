@@ -299,23 +299,23 @@ function send(res: Response, response: ErrorResponse): void {
 /** Runs a policy: `next()` when it says yes, 403 when it says no, 500 when it throws. */
 async function runPolicy(
   state: RequestStateFields,
-  policy: (user: ClerkClaims, ctx: AuthorizeContext) => boolean | Promise<boolean>,
+  policy: (user: ClerkClaims, ctx: AuthorizeContext) => boolean | ClerkAuthError | Promise<boolean | ClerkAuthError>,
   claims: ClerkClaims,
   req: Request,
   res: Response,
   next: NextFunction,
 ): Promise<void> {
   const { mount } = state;
-  let allowed: boolean;
+  let verdict: unknown;
   try {
-    allowed = (await policy(claims, mount.auth.contextFor(claims, expressContext(req, state)))) === true;
+    verdict = await policy(claims, mount.auth.contextFor(claims, expressContext(req, state)));
   } catch {
     mount.auth.log('authorizeUser threw', 'authorization-error');
     send(res, AUTHORIZATION_ERROR_RESPONSE);
     return;
   }
-  if (allowed) next();
-  else mount.reject(new ClerkAuthError('access-denied', { realm: mount.auth.config.realm }), req, res, next);
+  if (verdict === true) next();
+  else mount.reject(verdict instanceof ClerkAuthError ? verdict : new ClerkAuthError('access-denied', { realm: mount.auth.config.realm }), req, res, next);
 }
 
 /**

@@ -381,7 +381,7 @@ export class MastraAuthClerk extends MastraAuthProvider<ClerkClaims> {
     }
     try {
       // The body is not in the Web request Mastra hands the provider: only the query can be checked here (see README).
-      if (await clerkAuth.authorizeRoute(user, base.ctx, base.rawPath, { query: base.query })) return true;
+      if ((await clerkAuth.authorizeRoute(user, base.ctx, base.rawPath, { query: base.query })) === true) return true;
       clerkAuth.log('request refused', 'access-denied');
       return false;
     } catch (error) {
