@@ -119,16 +119,17 @@ function routesOf(server: string, spelling = server, transport = true): Array<[s
 
 const AUDIENCE = 'The OAuth access token is not meant for this resource.';
 
-function expectRefused(setup: Setup, base: string, res: { status: number; body: string; challenge: string | null }, path: string): void {
+function expectRefused(setup: Setup, base: string, res: { status: number; body: string; challenge: string | null }, path: string, note = ''): void {
+  const label = `${path}${note}`;
   if (setup === 'express') {
-    expect([path, res.status, JSON.parse(res.body)]).toEqual([path, 401, { error: 'token-invalid-audience', message: AUDIENCE }]);
+    expect([label, res.status, JSON.parse(res.body)]).toEqual([label, 401, { error: 'token-invalid-audience', message: AUDIENCE }]);
     // A transport is a resource the metadata describes: its 401 points there; the REST routes have no document.
     const transport = /^\/api\/mcp\/[^/]+\/(mcp|sse|messages)$/i.exec(path);
     const challenge = invalidTokenChallenge(AUDIENCE);
-    expect([path, res.challenge]).toEqual([path, transport ? `${challenge}, resource_metadata="${base}${WELL_KNOWN}${path}"` : challenge]);
+    expect([label, res.challenge]).toEqual([label, transport ? `${challenge}, resource_metadata="${base}${WELL_KNOWN}${path}"` : challenge]);
   } else {
     // Mastra answers a provider's refusal itself (no header of ours).
-    expect([path, res.status, JSON.parse(res.body)]).toEqual([path, 401, { error: 'Invalid or expired token' }]);
+    expect([label, res.status, JSON.parse(res.body)]).toEqual([label, 401, { error: 'Invalid or expired token' }]);
   }
 }
 
@@ -180,7 +181,33 @@ describe.each<[Setup, boolean]>([
   it("a token naming notes' endpoint on another origin, or another prefix, is not notes'", async () => {
     for (const aud of ['https://elsewhere.example/api/mcp/notes/mcp', `${base}/v2/mcp/notes/mcp`, `${base}/api/mcp/notes`]) {
       const res = await call(`${base}/api/mcp/notes/tools`, await tokenFor(aud), undefined);
-      expectRefused(setup, base, res, `/api/mcp/notes/tools (aud ${aud})`);
+      expectRefused(setup, base, res, '/api/mcp/notes/tools', ` (aud ${aud})`);
+    }
+  });
+
+  it('an aud that is not the published resource, however it would resolve, is no endpoint at all', async () => {
+    // Each would resolve (as a URL, or through the route table) to billing's transport; the resource the metadata
+    // publishes is one exact string, and something upstream may have judged these strings as written (as notes').
+    const auds = [
+      `${base}/api/mcp/notes/../billing/mcp`,
+      `${base}/api/mcp/notes/%2e%2e/billing/mcp`,
+      `${base}/api/mcp/notes\\..\\billing\\mcp`,
+      `${base.replace('http://', 'http://notes@')}/api/mcp/billing/mcp`,
+      `${base}/v2/../api/mcp/billing/mcp`,
+      `${base}/api/mcp/billing/mcp?`,
+      `${base}/API/MCP/billing/MCP`,
+      `${base}/api/mcp/bil%6Cing/mcp`,
+      `${base}/api/mcp/billing/mcp/`,
+      ` ${base}/api/mcp/billing/mcp`,
+      `${base}/api/mcp/bil\nling/mcp`,
+    ];
+    for (const aud of auds) {
+      for (const [path, body] of [
+        ['/api/mcp/billing/mcp', DISCOVER_BODY],
+        ['/api/mcp/billing/resources', undefined],
+      ] as Array<[string, string | undefined]>) {
+        expectRefused(setup, base, await call(`${base}${path}`, await tokenFor(aud), body), path, ` (aud ${JSON.stringify(aud)})`);
+      }
     }
   });
 

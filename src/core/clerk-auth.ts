@@ -13,6 +13,7 @@ import { machineAuth } from './auth-object.js';
 import type { RouteTable, RouteResource } from './routes.js';
 import { namesBuiltIn, overriddenParam, pollutesPrototypes, UNREAD_BODY, withQueryParams, type RequestValues } from './request-values.js';
 import { createProtectedResources, type ProtectedResources } from './resource-metadata.js';
+import { routablePath } from './target.js';
 import { BackendApiVerifier } from './backend-api.js';
 import { accepts, acceptsMask, opaqueTypeOf, SESSION_ONLY, MACHINE_TYPES, type TokenType, type TokenTypeMask } from './token-types.js';
 import { MAX_TOKEN_LENGTH, Verifier, machineTokenOf, type Verified } from './verifier.js';
@@ -23,6 +24,18 @@ const NO_READINGS: readonly RouteResource[] = Object.freeze([]);
 
 const UNREAD_BODY_MESSAGE =
   'The request body could not be checked: the policy sees a body once it is parsed as JSON, before clerkMastraAuth() (express.json()).';
+
+/** The raw path segment of `rawPath` that `reading`'s route names `:param`, as the request spelled it. */
+function rawSegment(rawPath: string, reading: RouteResource, param: string): string | undefined {
+  const index = reading.route.split('/').indexOf(`:${param}`);
+  return index === -1 ? undefined : rawPath.slice(reading.prefix.length).split('/')[index];
+}
+
+/** One path segment that routes as itself: not empty, and no slash, backslash, dot segment or bad percent-encoding. */
+function isPlainSegment(segment: string): boolean {
+  const checked = segment === '' || segment.includes('/') ? undefined : routablePath(`/${segment}`);
+  return checked !== undefined && !checked.decoded.slice(1).includes('/');
+}
 
 /** What an adapter knows of a request for the policy; the core adds the resource and the token's type. */
 export type AdapterContext = Omit<AuthorizeContext, 'resource' | 'tokenType' | 'machine'>;
@@ -340,8 +353,7 @@ export class ClerkAuth {
    * An OAuth access token on a route of a protected resource's server (an MCP server: its transport, or Mastra's REST
    * routes of its tools and resources) must name, in `aud`, an endpoint of that server (RFC 8707 and 9728; the MCP
    * specification requires it): a token a user granted another server or app is not replayed here, by any route of
-   * the server. An endpoint is one the metadata describes: a configured origin, the same prefix, the same server
-   * (`/api/mcp/notes/mcp` or `/sse` for the routes of `notes`; any server's for the registry's list).
+   * the server. See `namesEndpoint` for what counts.
    */
   resourceAudienceError(verified: Verified, method: string, rawPath: string): ClerkAuthError | undefined {
     if (verified.tokenType !== 'oauth_token' || this.protectedResources === undefined || this.resourceServerRoutes.size === 0) return undefined;
@@ -351,8 +363,7 @@ export class ClerkAuth {
     for (const reading of readings) {
       const param = this.resourceServerRoutes.get(reading.route);
       if (param === undefined) continue;
-      const server = param === null ? undefined : reading.params[param];
-      if (!audiences.some((aud) => this.namesEndpointOf(aud, reading.prefix, server))) {
+      if (!audiences.some((aud) => this.namesEndpoint(aud, reading, rawPath, param))) {
         return new ClerkAuthError('token-invalid-audience', {
           realm: this.config.realm,
           message: 'The OAuth access token is not meant for this resource.',
@@ -362,24 +373,27 @@ export class ClerkAuth {
     return undefined;
   }
 
-  /** `aud` is a protected resource's URL at a configured origin, under `prefix`, of `server` (any when undefined). */
-  private namesEndpointOf(aud: string, prefix: string, server: string | undefined): boolean {
-    let url: URL;
-    try {
-      url = new URL(aud);
-    } catch {
-      return false;
+  /**
+   * `aud` is, as one exact string, a resource the metadata publishes for the server `reading` acts on: the request's
+   * own URL on a transport, or a transport of the same server (`/mcp`, `/sse`, `/messages`) spelled with the
+   * request's prefix and server segment, at a configured origin. On the registry's list (`param` null), a transport of
+   * any server. Never a string that would only resolve to one (`notes/../billing`, `bil%6Cing`, a trailing `/`):
+   * what authorized the token upstream may have judged it as written.
+   */
+  private namesEndpoint(aud: string, reading: RouteResource, rawPath: string, param: string | null): boolean {
+    const origin = this.protectedResources!.origins.find((o) => aud.startsWith(o) && aud.charCodeAt(o.length) === 47 /* / */);
+    if (origin === undefined) return false;
+    const path = aud.slice(origin.length);
+    if (this.resourceRoutes.has(reading.route) && path === rawPath.replace(/\/+$/, '')) return true;
+    const segment = param === null ? undefined : rawSegment(rawPath, reading, param);
+    for (const route of this.resourceRoutes) {
+      const [before, after] = route.split(`:${this.resourceServerRoutes.get(route)}`);
+      const head = `${reading.prefix}${before}`;
+      if (after === undefined || !path.startsWith(head) || !path.endsWith(after)) continue;
+      const server = path.slice(head.length, path.length - after.length);
+      if (segment !== undefined ? server === segment : isPlainSegment(server)) return true;
     }
-    if (!this.protectedResources!.origins.includes(url.origin) || url.search !== '' || aud.includes('#')) return false;
-    const readings = this.routes!.match('POST', url.pathname);
-    return (
-      Array.isArray(readings) &&
-      readings.some((endpoint) => {
-        if (!this.resourceRoutes.has(endpoint.route) || endpoint.prefix !== prefix) return false;
-        const param = this.resourceServerRoutes.get(endpoint.route);
-        return server === undefined || (typeof param === 'string' && endpoint.params[param] === server);
-      })
-    );
+    return false;
   }
 
   /**
