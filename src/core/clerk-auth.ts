@@ -5,7 +5,7 @@
  */
 import { decodeJwt } from 'jose';
 import type { ClerkClaims } from './claims.js';
-import { readCredential, type CredentialHeaders, type CredentialRules, type TokenPeek } from './credentials.js';
+import { clerkCookiesSignOut, readCredential, type CredentialHeaders, type CredentialRules, type TokenPeek } from './credentials.js';
 import { ClerkAuthError, type ClerkAuthErrorCode } from './errors.js';
 import { ClerkAuthConfigError, resolveOptions, withEnvironment, type ClerkAuthOptions, type Logger, type ResolvedOptions } from './options.js';
 import { allowAuthenticated, type AuthorizeContext, type AuthorizeUser } from './policy.js';
@@ -238,8 +238,8 @@ export class ClerkAuth {
    * - only where session tokens are accepted (`mask`): a browser session is never a machine's credential;
    * - only with a `Cookie` header, and only when Clerk's own session cookie is absent or fails (a forged, expired or
    *   foreign cookie; a key outage): then the source's session, else Clerk's failure;
-   * - never when Clerk's cookies say the browser signed out (`__client_uat` 0 or missing, or newer than the token) or
-   *   its session is pending: a browser Clerk says is signed out stays signed out.
+   * - never when Clerk's cookies say the browser signed out or its session is pending (`clerkCookiesSignOut`: the
+   *   same rule Mastra's session refresh asks through `clerkSignsOut`): a browser Clerk says is signed out stays so.
    * What the session then requires (its origin checks, its re-check with Clerk) is the source's; the policy runs on
    * its user as on any other (`authorizeRoute`).
    */
@@ -275,6 +275,10 @@ export class ClerkAuth {
     state: RequestState | undefined,
     error?: unknown,
   ): Promise<RequestState> {
+    if (this.clerkSignsOut(request.cookie)) {
+      if (state !== undefined) return state;
+      throw error;
+    }
     const signIn = await sessions.authenticate(request, renew).catch(() => null);
     if (signIn) {
       const { claims, setCookie } = signIn;
@@ -285,6 +289,14 @@ export class ClerkAuth {
     }
     if (state !== undefined) return state;
     throw error;
+  }
+
+  /**
+   * @internal Clerk's own cookies say the browser signed out or its session is pending (see `clerkCookiesSignOut`):
+   * then no `SessionSource`'s session stands in, here or in Mastra's session refresh.
+   */
+  clerkSignsOut(cookie: string | null | undefined): boolean {
+    return clerkCookiesSignOut(cookie, this.credentialRules, this.config.treatPendingAsSignedOut);
   }
 
   /** The request state of Clerk's own credentials (`Authorization`, else Clerk's session cookie). */

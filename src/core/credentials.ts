@@ -22,6 +22,7 @@ export interface TokenPeek {
   iss?: unknown;
   iat?: unknown;
   sub?: unknown;
+  sts?: unknown;
 }
 
 export interface CredentialRules {
@@ -179,4 +180,30 @@ function usesSuffixedCookies(
   if (suffixedClientUat === '0' && clientUat !== '0') return false;
   if (suffixedClientUat === undefined && suffixedSession !== undefined) return false;
   return true;
+}
+
+/**
+ * Clerk's own cookies say this browser signed out, or that its session is pending (with `pendingSignsOut`): a session
+ * cookie whose `__client_uat` is 0, missing or newer than the token, a pending session's token, or no session cookie
+ * but a `__client_uat` of 0 (unsuffixed or this instance's), which is what Clerk leaves after a sign-out. Read from
+ * the request alone, the token only peeked at (cached or unverified claims): a browser session of another kind
+ * (Mastra Studio's) must not stand in for it. Cookies that cannot be read say nothing.
+ */
+export function clerkCookiesSignOut(cookie: string | null | undefined, rules: CredentialRules, pendingSignsOut: boolean): boolean {
+  if (!cookie || !(cookie.includes(SESSION) || cookie.includes(CLIENT_UAT))) return false;
+  let credential: Credential;
+  try {
+    credential = readCredential({ authorization: [], cookie }, rules);
+  } catch {
+    return false;
+  }
+  if (credential.from === 'signed-out-cookie') return true;
+  if (credential.from === 'cookie') {
+    const peek = rules.peek(credential.token);
+    if (pendingSignsOut && peek?.sts === 'pending') return true;
+    return typeof peek?.iat === 'number' && peek.iat < credential.clientUat;
+  }
+  const cookies = parseCookies(cookie);
+  const suffixed = rules.cookieSuffix === undefined ? undefined : cookies.get(`${CLIENT_UAT}_${rules.cookieSuffix}`);
+  return cookies.get(CLIENT_UAT)?.[0] === '0' || suffixed?.[0] === '0';
 }

@@ -150,8 +150,6 @@ export class MastraAuthClerk extends MastraAuthProvider<ClerkClaims> {
   private readonly users: UserDirectory;
   /** Studio sign-in with Clerk and its sessions, when an OAuth client is configured. */
   private readonly studio: StudioSessions | undefined;
-  /** Requests whose browser Clerk's own cookies signed out (pending, `__client_uat` 0, missing or newer than the token). */
-  private readonly signedOutByClerk = new WeakSet<Request>();
 
   constructor(options: MastraAuthClerkOptions = {}) {
     const major = mastraCoreMajor();
@@ -187,7 +185,7 @@ export class MastraAuthClerk extends MastraAuthProvider<ClerkClaims> {
     this.accepts = this.clerkAuth.acceptsMask(acceptsToken, 'acceptsToken');
     ({ users: this.users, studio: this.studio } = createStudio(studioOptions, this.clerkAuth, ('env' in rest && rest.env) || process.env));
     // Only when configured, as @mastra/auth-clerk: Mastra shows "Sign in with Clerk" when these methods exist.
-    if (this.studio) attachStudio(this, this.studio, this.users, (request) => this.signedOutByClerk.has(request));
+    if (this.studio) attachStudio(this, this.studio, this.users);
     // The Express middleware sharing this object then judges Mastra's routes by resource too, and answers for them.
     this.clerkAuth.useRouteTable(mastraRouteTable(), {
       policyJudgesBodyAddressed: bodyAddressedRoutes === 'policy',
@@ -295,9 +293,6 @@ export class MastraAuthClerk extends MastraAuthProvider<ClerkClaims> {
         return state.claims;
       }
       clerkAuth.log('request refused', state.reason);
-      // Clerk's cookies signed the browser out (not merely none sent): Mastra's session refresh must not sign it in.
-      const web = state.reason === 'token-missing' ? undefined : webRequestOf(request);
-      if (web) this.signedOutByClerk.add(web);
       return null;
     } catch (error) {
       // Mastra's contract has no 503: an outage is logged as such (jwk-remote-failed-to-load), with its cause.

@@ -157,12 +157,8 @@ export function studioSessionSource(studio: StudioSessions): { source: SessionSo
   return { source, prefix };
 }
 
-/**
- * Gives `target` the sign-in and session methods, bound to `studio`. `signedOutByClerk`: Clerk's own cookies signed
- * this request's browser out (the provider's `authenticateToken` decided so), so Mastra's session refresh, which
- * then signs in a request carrying the Studio cookie alone, gets no session to refresh.
- */
-export function attachStudio(target: object, studio: StudioSessions, users: UserDirectory, signedOutByClerk: (request: Request) => boolean): void {
+/** Gives `target` the sign-in and session methods, bound to `studio`. */
+export function attachStudio(target: object, studio: StudioSessions, users: UserDirectory): void {
   const methods: StudioMethods = {
     getLoginUrl: (redirectUri, state) => studio.getLoginUrl(redirectUri, state),
     getLoginCookies: (redirectUri, state) => studio.getLoginCookies(redirectUri, state),
@@ -179,7 +175,7 @@ export function attachStudio(target: object, studio: StudioSessions, users: User
     validateSession: (sessionId) => studio.validateSession(sessionId),
     destroySession: (sessionId) => studio.destroySession(sessionId),
     refreshSession: (sessionId) => studio.refreshSession(sessionId),
-    getSessionIdFromRequest: (request) => (signedOutByClerk(request) ? null : studio.getSessionIdFromRequest(request)),
+    getSessionIdFromRequest: (request) => studio.getSessionIdFromRequest(request),
     getSessionHeaders: (session) => studio.getSessionHeaders(session),
     getClearSessionHeaders: () => studio.getClearSessionHeaders(),
   };

@@ -859,14 +859,15 @@ export class StudioSessions {
   }
 
   /**
-   * The session Mastra's refresh fallback re-checks (standalone Mastra, after `authenticateToken` said no): none where
-   * the rules of `authenticate` would not use the cookie (an `Authorization` header, two Studio cookies in one
-   * request; Clerk's cookies saying the browser signed out, which the provider adds), so the fallback cannot sign in
-   * what they refuse.
+   * The session Mastra's refresh fallback re-checks (after `authenticateToken` said no, and on `/auth/refresh`): none
+   * where the rules of `authenticate` would not use the cookie (an `Authorization` header, Clerk's cookies saying the
+   * browser signed out, two Studio cookies in one request), so the fallback cannot sign in what they refuse.
    */
   getSessionIdFromRequest(request: Request): string | null {
-    const values = cookieValues(request.headers.get('cookie'), this.config.cookieName);
+    const cookie = request.headers.get('cookie');
+    const values = cookieValues(cookie, this.config.cookieName);
     if (values.length !== 1 || request.headers.get('authorization') !== null) return null;
+    if (this.clerkAuth.clerkSignsOut(cookie)) return null;
     return values[0]!;
   }
 
