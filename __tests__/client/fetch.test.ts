@@ -89,6 +89,63 @@ describe('withClerkToken', () => {
   });
 });
 
+describe('withClerkToken in a page (location and document.baseURI as a browser has them)', () => {
+  /** Runs `body` with `globalThis.location` and `document` of a page at `href` whose base URL is `baseURI`. */
+  async function inPage(href: string, baseURI: string, body: () => Promise<void>): Promise<void> {
+    const g = globalThis as { location?: unknown; document?: unknown };
+    const saved = { location: g.location, document: g.document };
+    g.location = new URL(href);
+    g.document = { baseURI };
+    try {
+      await body();
+    } finally {
+      g.location = saved.location;
+      g.document = saved.document;
+    }
+  }
+
+  it("defaults to the page's origin, and resolves relative URLs as fetch does (against the document's base URL)", async () => {
+    await inPage(`${api.base}/app/`, `${api.base}/app/`, async () => {
+      const clerkFetch = withClerkToken(getToken, { fetch: (input, init) => fetch(new URL(String(input), `${api.base}/app/`), init) });
+      await clerkFetch('agents');
+      expect(lastAuthorization(api)).toBe(`Bearer ${TOKEN}`);
+    });
+    // A <base href> pointing elsewhere: a relative URL goes there, so it gets no token.
+    await inPage(`${api.base}/app/`, `${thirdParty.base}/`, async () => {
+      const clerkFetch = withClerkToken(getToken, { fetch: (input, init) => fetch(new URL(String(input), `${thirdParty.base}/`), init) });
+      await clerkFetch('collect');
+      expect(lastAuthorization(thirdParty)).toBeUndefined();
+    });
+  });
+
+  it("createClerkMastraClient's baseUrl '' (the page's own origin, relative requests) is that origin", async () => {
+    await inPage(`${api.base}/`, `${api.base}/`, async () => {
+      expect(() => createClerkMastraClient({ baseUrl: '', getToken })).not.toThrow();
+    });
+  });
+
+  it("a Request-like object from another realm is judged by its url, not as '[object Request]' on the page's origin", async () => {
+    await inPage(`${api.base}/`, `${api.base}/`, async () => {
+      const seen: Array<string | null> = [];
+      const clerkFetch = withClerkToken(getToken, {
+        fetch: async (_input, init) => {
+          seen.push(new Headers(init?.headers).get('authorization'));
+          return new Response('{}');
+        },
+      });
+      const foreign = { url: `${thirdParty.base}/collect`, headers: new Headers(), method: 'GET' };
+      await clerkFetch(foreign as unknown as Request);
+      expect(seen).toEqual([null]);
+    });
+  });
+
+  it('the older call form withClerkToken(getToken, fetch) is a TypeError that names the new one, not a silently ignored fetch', () => {
+    expect(() => withClerkToken(getToken, fetch as never)).toThrow(
+      new TypeError('withClerkToken: the second argument is an options object: withClerkToken(getToken, { origin, fetch })'),
+    );
+  });
+});
+
 describe('createClerkMastraClient', () => {
   it("sends the token to its baseUrl's origin only", async () => {
     const client = createClerkMastraClient({ baseUrl: api.base, getToken, retries: 0 });

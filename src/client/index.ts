@@ -23,10 +23,16 @@ export interface ClerkFetchOptions {
   fetch?: typeof fetch;
 }
 
-/** The page's URL in a browser (relative request URLs resolve against it), else undefined. */
+/** The page's URL in a browser, else undefined. */
 function pageUrl(): string | undefined {
   const href = (globalThis as { location?: { href?: unknown } }).location?.href;
   return typeof href === 'string' ? href : undefined;
+}
+
+/** What a browser's fetch resolves a relative URL against: the document's base URL (`<base href>`), else the page's. */
+function baseUrlOfDocument(): string | undefined {
+  const base = (globalThis as { document?: { baseURI?: unknown } }).document?.baseURI;
+  return typeof base === 'string' ? base : pageUrl();
 }
 
 function originsOf(value: ClerkFetchOptions['origin']): ReadonlySet<string> {
@@ -41,7 +47,8 @@ function originsOf(value: ClerkFetchOptions['origin']): ReadonlySet<string> {
   for (const item of list) {
     let url: URL | undefined;
     try {
-      url = typeof item === 'string' && item !== '' ? new URL(item, page) : undefined;
+      // '' is the page's own origin (a client of relative URLs, as `new MastraClient({ baseUrl: '' })` in a page).
+      url = typeof item === 'string' && (item !== '' || page !== undefined) ? new URL(item, page) : undefined;
     } catch {
       url = undefined;
     }
@@ -53,10 +60,14 @@ function originsOf(value: ClerkFetchOptions['origin']): ReadonlySet<string> {
   return origins;
 }
 
-/** The origin a request goes to, or undefined when its URL does not parse (fetch then fails on its own). */
+/**
+ * The origin a request goes to, or undefined when its URL does not parse (fetch then fails on its own). A Request
+ * (of this realm, another one, or a polyfill) by its `url`.
+ */
 function originOfRequest(input: Parameters<typeof fetch>[0]): string | undefined {
+  const url = typeof input === 'object' && input !== null && typeof (input as { url?: unknown }).url === 'string' ? (input as Request).url : String(input);
   try {
-    return new URL(input instanceof Request ? input.url : String(input), pageUrl()).origin;
+    return new URL(url, baseUrlOfDocument()).origin;
   } catch {
     return undefined;
   }
@@ -73,6 +84,9 @@ function originOfRequest(input: Parameters<typeof fetch>[0]): string | undefined
  */
 export function withClerkToken(getToken: GetToken, options: ClerkFetchOptions = {}): typeof fetch {
   if (typeof getToken !== 'function') throw new TypeError('"getToken" must be a function');
+  if (typeof options !== 'object' || options === null) {
+    throw new TypeError('withClerkToken: the second argument is an options object: withClerkToken(getToken, { origin, fetch })');
+  }
   const origins = originsOf(options.origin);
   const baseFetch = options.fetch ?? globalThis.fetch;
   if (typeof baseFetch !== 'function') throw new TypeError('withClerkToken: "fetch" must be a function');
@@ -81,7 +95,7 @@ export function withClerkToken(getToken: GetToken, options: ClerkFetchOptions = 
     if (origin === undefined || !origins.has(origin)) return baseFetch(input, init);
     const token = await getToken();
     // Headers given on a Request object are the base; init's headers win, as in fetch itself.
-    const headers = new Headers(input instanceof Request ? input.headers : undefined);
+    const headers = new Headers(typeof input === 'object' && input !== null && 'headers' in input ? (input as Request).headers : undefined);
     new Headers(init?.headers).forEach((value, name) => headers.set(name, value));
     if (token) headers.set('Authorization', `Bearer ${token}`);
     else headers.delete('Authorization');
