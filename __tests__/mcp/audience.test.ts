@@ -211,6 +211,21 @@ describe.each<[Setup, boolean]>([
     }
   });
 
+  it('a token and a request that spell the server alike, but not as published, reach nothing of it', async () => {
+    // Express and Mastra decode the id (and fold the route's letters): `bil%6Cing` is billing to them.
+    for (const [spelling, prefix] of [
+      ['bil%6Cing', '/api'],
+      ['%62illing', '/api'],
+    ]) {
+      const token = await tokenFor(`${base}${prefix}/mcp/${spelling}/mcp`);
+      ran.length = 0;
+      for (const [path, body] of routesOf('billing', spelling)) {
+        expectRefused(setup, base, await call(`${base}${path}`, token, body), path, ` (aud spelled ${spelling})`);
+      }
+      expect(ran).toEqual([]);
+    }
+  });
+
   it('the server list takes a token bound to any MCP server of the app', async () => {
     const res = await call(`${base}/api/mcp/v0/servers`, await tokenFor(`${base}/api/mcp/notes/mcp`));
     expect(res.status).toBe(200);

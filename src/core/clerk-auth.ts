@@ -13,7 +13,6 @@ import { machineAuth } from './auth-object.js';
 import type { RouteTable, RouteResource } from './routes.js';
 import { namesBuiltIn, overriddenParam, pollutesPrototypes, UNREAD_BODY, withQueryParams, type RequestValues } from './request-values.js';
 import { createProtectedResources, type ProtectedResources } from './resource-metadata.js';
-import { routablePath } from './target.js';
 import { BackendApiVerifier } from './backend-api.js';
 import { accepts, acceptsMask, opaqueTypeOf, SESSION_ONLY, MACHINE_TYPES, type TokenType, type TokenTypeMask } from './token-types.js';
 import { MAX_TOKEN_LENGTH, Verifier, machineTokenOf, type Verified } from './verifier.js';
@@ -31,10 +30,15 @@ function rawSegment(rawPath: string, reading: RouteResource, param: string): str
   return index === -1 ? undefined : rawPath.slice(reading.prefix.length).split('/')[index];
 }
 
-/** One path segment that routes as itself: not empty, and no slash, backslash, dot segment or bad percent-encoding. */
-function isPlainSegment(segment: string): boolean {
-  const checked = segment === '' || segment.includes('/') ? undefined : routablePath(`/${segment}`);
-  return checked !== undefined && !checked.decoded.slice(1).includes('/');
+/** A server id as `encodeURIComponent` spells it: not empty, not a dot segment, nothing spelled another way. */
+function isCanonicalSegment(segment: string): boolean {
+  let decoded: string;
+  try {
+    decoded = decodeURIComponent(segment);
+  } catch {
+    return false;
+  }
+  return decoded !== '' && decoded !== '.' && decoded !== '..' && encodeURIComponent(decoded) === segment;
 }
 
 /** What an adapter knows of a request for the policy; the core adds the resource and the token's type. */
@@ -386,24 +390,26 @@ export class ClerkAuth {
   }
 
   /**
-   * `aud` is, as one exact string, a resource the metadata publishes for the server `reading` acts on: the request's
-   * own URL on a transport, or a transport of the same server (`/mcp`, `/sse`, `/messages`) spelled with the
-   * request's prefix and server segment, at a configured origin. On the registry's list (`param` null), a transport of
-   * any server. Never a string that would only resolve to one (`notes/../billing`, `bil%6Cing`, a trailing `/`):
-   * what authorized the token upstream may have judged it as written.
+   * `aud` is, as one exact string, the canonical URL of a transport of the server `reading` acts on: a configured
+   * origin, the request's prefix, the server id as `encodeURIComponent` spells it, `/mcp`, `/sse` or `/messages`; on
+   * a transport, the request's own URL too, if it spells the server so. On the registry's list (`param` null), a
+   * transport of any server, canonically spelled. Never a string that would only resolve to one (`notes/../billing`,
+   * `bil%6Cing`, a trailing `/`), even by a request spelled alike: what authorized the token upstream may have judged
+   * the string as written.
    */
   private namesEndpoint(aud: string, reading: RouteResource, rawPath: string, param: string | null): boolean {
     const origin = this.protectedResources!.origins.find((o) => aud.startsWith(o) && aud.charCodeAt(o.length) === 47 /* / */);
     if (origin === undefined) return false;
     const path = aud.slice(origin.length);
+    const server = param === null ? undefined : reading.params[param];
+    if (server !== undefined && rawSegment(rawPath, reading, param!) !== encodeURIComponent(server)) return false;
     if (this.resourceRoutes.has(reading.route) && path === rawPath.replace(/\/+$/, '')) return true;
-    const segment = param === null ? undefined : rawSegment(rawPath, reading, param);
     for (const route of this.resourceRoutes) {
       const [before, after] = route.split(`:${this.resourceServerRoutes.get(route)}`);
       const head = `${reading.prefix}${before}`;
-      if (after === undefined || !path.startsWith(head) || !path.endsWith(after)) continue;
-      const server = path.slice(head.length, path.length - after.length);
-      if (segment !== undefined ? server === segment : isPlainSegment(server)) return true;
+      if (after === undefined || !path.startsWith(head) || !path.endsWith(after) || path.length < head.length + after.length) continue;
+      const segment = path.slice(head.length, path.length - after.length);
+      if (server !== undefined ? segment === encodeURIComponent(server) : isCanonicalSegment(segment)) return true;
     }
     return false;
   }
