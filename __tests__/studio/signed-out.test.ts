@@ -92,6 +92,31 @@ describe.each([
     }
   });
 
+  it("Clerk's cookies read as Clerk reads them: zero-like __client_uat is 0; two users' session cookies are no sign-in", async () => {
+    const { app, studio } = await staleStudioSession();
+    for (const clerk of ['__client_uat=00', '__client_uat=x', '__client_uat=""']) {
+      const res = await send(app, 'GET', '/api/agents', `${clerk}; ${SESSION_COOKIE}=${studio}`);
+      expect({ clerk, status: res.status, renewed: res.renewed }).toEqual({ clerk, status: 401, renewed: false });
+    }
+    const alice = await issuer.mintToken({}, { userId: ALICE.id });
+    const bob = await issuer.mintToken({}, { userId: 'user_bob' });
+    const ambiguous = `__session=${alice}; __session=${bob}; __client_uat=0; ${SESSION_COOKIE}=${studio}`;
+    // The middleware answers these credentials 400 (ambiguous); Mastra's provider, which has no 400, 401.
+    const api = await send(app, 'GET', '/api/agents', ambiguous);
+    expect([api.status, api.renewed]).toEqual([mixed ? 400 : 401, false]);
+    // Studio's refresh route is public (the middleware lets it through): Mastra's own 401.
+    const refresh = await send(app, 'POST', '/api/auth/refresh', ambiguous);
+    expect([refresh.status, refresh.renewed]).toEqual([401, false]);
+  });
+
+  it("another Clerk app's cookies on the same domain (its unsuffixed __client_uat=0) do not sign this instance's browser out", async () => {
+    const { app, studio } = await staleStudioSession();
+    const suffix = cookieSuffixOf(issuer.publishableKey);
+    const signedIn = Math.floor(app.now() / 1000) - 300;
+    const res = await send(app, 'GET', '/api/agents', `__client_uat=0; __client_uat_${suffix}=${signedIn}; ${SESSION_COOKIE}=${studio}`);
+    expect([res.status, res.renewed]).toEqual([200, true]);
+  });
+
   it('a browser still signed in to Clerk (no Clerk cookie, or an expired one) gets its Studio session re-checked and renewed', async () => {
     const { app, studio } = await staleStudioSession();
     const alone = await send(app, 'GET', '/api/agents', `${SESSION_COOKIE}=${studio}`);

@@ -146,20 +146,32 @@ function pick(values: string[] | undefined, rules: CredentialRules): string | un
   return ours[0]!.value;
 }
 
-function sessionCookie(cookies: Map<string, string[]>, rules: CredentialRules): Credential {
+/**
+ * This instance's session cookie and `__client_uat`, suffixed or not as Clerk chooses (`usesSuffixedCookies`); the
+ * `__client_uat` value as sent. Throws `request-invalid` for session cookies of different users.
+ */
+function clerkCookies(cookies: Map<string, string[]>, rules: CredentialRules): { token: string | undefined; uat: string | undefined } {
   const suffix = rules.cookieSuffix;
   const session = pick(cookies.get(SESSION), rules);
   const clientUat = cookies.get(CLIENT_UAT)?.[0];
   const suffixedSession = suffix === undefined ? undefined : pick(cookies.get(`${SESSION}_${suffix}`), rules);
   const suffixedClientUat = suffix === undefined ? undefined : cookies.get(`${CLIENT_UAT}_${suffix}`)?.[0];
-
   const suffixed = suffix !== undefined && usesSuffixedCookies(rules, session, clientUat, suffixedSession, suffixedClientUat);
-  const token = suffixed ? suffixedSession : session;
+  return suffixed ? { token: suffixedSession, uat: suffixedClientUat } : { token: session, uat: clientUat };
+}
+
+/** A `__client_uat` value as Clerk reads it (`parseInt(value) || 0`): seconds, 0 for signed out or unreadable. */
+function clientUatSeconds(value: string | undefined): number {
+  return Number.parseInt(value ?? '', 10) || 0;
+}
+
+function sessionCookie(cookies: Map<string, string[]>, rules: CredentialRules): Credential {
+  const { token, uat } = clerkCookies(cookies, rules);
   if (token === undefined) return NONE;
-  const uat = Number.parseInt((suffixed ? suffixedClientUat : clientUat) ?? '', 10) || 0;
+  const seconds = clientUatSeconds(uat);
   // No `__client_uat`, or 0: the browser signed out (in another tab, say); the cookie outlives it by up to 60 s.
-  if (uat === 0) return { from: 'signed-out-cookie' };
-  return { from: 'cookie', token, clientUat: uat };
+  if (seconds === 0) return { from: 'signed-out-cookie' };
+  return { from: 'cookie', token, clientUat: seconds };
 }
 
 /** `AuthenticateContext.usesSuffixedCookies()` of `@clerk/backend`, on the values picked above. */
@@ -183,27 +195,31 @@ function usesSuffixedCookies(
 }
 
 /**
- * Clerk's own cookies say this browser signed out, or that its session is pending (with `pendingSignsOut`): a session
- * cookie whose `__client_uat` is 0, missing or newer than the token, a pending session's token, or no session cookie
- * but a `__client_uat` of 0 (unsuffixed or this instance's), which is what Clerk leaves after a sign-out. Read from
- * the request alone, the token only peeked at (cached or unverified claims): a browser session of another kind
- * (Mastra Studio's) must not stand in for it. Cookies that cannot be read say nothing.
+ * Clerk's own cookies say this browser signed out, or that its session is pending (with `pendingSignsOut`), read as
+ * Clerk reads them (this instance's cookies, suffixed or not): a session cookie whose `__client_uat` is 0, missing or
+ * newer than the token, a pending session's token, no session cookie but a `__client_uat` of 0 (what Clerk leaves
+ * after a sign-out), or session cookies of different users (Clerk's credentials are refused, 400). Read from the
+ * request alone, the token only peeked at (cached or unverified claims): a browser session of another kind (Mastra
+ * Studio's) must not stand in for it.
  */
 export function clerkCookiesSignOut(cookie: string | null | undefined, rules: CredentialRules, pendingSignsOut: boolean): boolean {
   if (!cookie || !(cookie.includes(SESSION) || cookie.includes(CLIENT_UAT))) return false;
-  let credential: Credential;
-  try {
-    credential = readCredential({ authorization: [], cookie }, rules);
-  } catch {
-    return false;
-  }
-  if (credential.from === 'signed-out-cookie') return true;
-  if (credential.from === 'cookie') {
-    const peek = rules.peek(credential.token);
-    if (pendingSignsOut && peek?.sts === 'pending') return true;
-    return typeof peek?.iat === 'number' && peek.iat < credential.clientUat;
-  }
   const cookies = parseCookies(cookie);
-  const suffixed = rules.cookieSuffix === undefined ? undefined : cookies.get(`${CLIENT_UAT}_${rules.cookieSuffix}`);
-  return cookies.get(CLIENT_UAT)?.[0] === '0' || suffixed?.[0] === '0';
+  let read: { token: string | undefined; uat: string | undefined };
+  try {
+    read = clerkCookies(cookies, rules);
+  } catch {
+    return true;
+  }
+  if (read.token === undefined) {
+    // No session cookie: this instance's `__client_uat`, the suffixed one when sent (another app's may be the other).
+    const suffixed = rules.cookieSuffix === undefined ? undefined : cookies.get(`${CLIENT_UAT}_${rules.cookieSuffix}`)?.[0];
+    const uat = suffixed ?? cookies.get(CLIENT_UAT)?.[0];
+    return uat !== undefined && clientUatSeconds(uat) === 0;
+  }
+  const seconds = clientUatSeconds(read.uat);
+  if (seconds === 0) return true;
+  const peek = rules.peek(read.token);
+  if (pendingSignsOut && peek?.sts === 'pending') return true;
+  return typeof peek?.iat === 'number' && peek.iat < seconds;
 }
