@@ -9,6 +9,7 @@ import express4 from 'express4';
 import type { Express, NextFunction, Request, Response } from 'express';
 import request from 'supertest';
 import {
+  ClerkAuthError,
   clerkMastraAuth,
   createClerkAuth,
   getClerkAuth,
@@ -200,6 +201,9 @@ describe.each(frameworks)('%s', (_name, express) => {
         'Bearer realm="api", error="insufficient_scope", error_description="The signed-in user is not allowed to access this resource."',
       );
       expect((await request(app).get('/admins').set('Authorization', `Bearer ${admin}`)).status).toBe(200);
+      // A policy's answer is yes or no: anything but true, an error object included, is the guard's own 403.
+      app.get('/odd', requireClerkAuth((() => new ClerkAuthError('jwk-remote-failed-to-load')) as never), (_req, res) => res.json({ ok: true }));
+      await expectRejected(await request(app).get('/odd').set('Authorization', `Bearer ${admin}`), 403, 'access-denied');
     });
 
     it('requireClerkAuth() without the middleware is a configuration error, not an open door', async () => {

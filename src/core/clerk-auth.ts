@@ -21,8 +21,6 @@ const userOf = (verified: Verified): ClerkClaims => verified.user;
 
 const NO_READINGS: readonly RouteResource[] = Object.freeze([]);
 
-const UNREAD_BODY_MESSAGE =
-  'The request body could not be checked: the policy sees a body once it is parsed as JSON, before clerkMastraAuth() (express.json()).';
 
 /** The raw path segment of `rawPath` that `reading`'s route names `:param`, as the request spelled it. */
 function rawSegment(rawPath: string, reading: RouteResource, param: string): string | undefined {
@@ -489,7 +487,7 @@ export class ClerkAuth {
     return { ...base, tokenType: machine?.tokenType ?? 'session_token', machine: machine ? machineAuth(machine) : undefined };
   }
 
-  async authorizeRoute(user: ClerkClaims, base: AdapterContext, rawPath: string, values: RequestValues): Promise<boolean | ClerkAuthError> {
+  async authorizeRoute(user: ClerkClaims, base: AdapterContext, rawPath: string, values: RequestValues): Promise<boolean | typeof UNREAD_BODY> {
     const ctx = this.contextFor(user, base);
     const readings = this.routes?.match(ctx.method, rawPath) ?? NO_READINGS;
     if (readings === 'invalid') return false;
@@ -501,28 +499,11 @@ export class ClerkAuth {
       // The ids a route reads from its query (`/memory/threads?agentId=`) join the path's in `params`.
       const resource = withQueryParams(reading, values.query);
       // The handler would act on what the query or body names instead of what the policy judged.
-      if (overriddenParam(resource, values) !== undefined) {
-        if (values.body !== UNREAD_BODY) return false;
-        // Not the user's fault, nor the policy's: say why, to the client and (once) to the logs.
-        this.noticeUnreadBody();
-        return new ClerkAuthError('access-denied', { realm: this.config.realm, message: UNREAD_BODY_MESSAGE });
-      }
+      // A body the adapter could not read is no decision of the policy's: the adapter says why (`UNREAD_BODY`).
+      if (overriddenParam(resource, values) !== undefined) return values.body === UNREAD_BODY ? UNREAD_BODY : false;
       if (!(await this.authorize(user, { ...ctx, resource }))) return false;
     }
     return true;
-  }
-
-  private unreadBodyNoticed = false;
-
-  /** Once: a request refused because its body was not parsed when the policy ran (the app's order of middleware). */
-  private noticeUnreadBody(): void {
-    if (this.unreadBodyNoticed) return;
-    this.unreadBodyNoticed = true;
-    this.notice(
-      'error',
-      'a request to a Mastra route was refused (403): its body, which Mastra reads in place of the path\'s agent, tool or workflow id, ' +
-        'was not parsed when the policy ran. Put app.use(express.json()) before clerkMastraAuth().',
-    );
   }
 
   /** The error for a signed-out reason, when the route needs a signed-in user. */

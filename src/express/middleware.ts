@@ -75,6 +75,8 @@ declare global {
 interface Mount {
   auth: ClerkAuth;
   reject: (error: ClerkAuthError, req: Request, res: Response, next: NextFunction) => void;
+  /** Refuses a request whose body the policy could not see, saying why (and, once, in the log). */
+  rejectUnreadBody: (req: Request, res: Response, next: NextFunction) => void;
 }
 
 /** Per-request state, under a private symbol no other code can forge. */
@@ -103,6 +105,8 @@ const ROUTE_PARAMETER = 'An id in the request target or body is not a name that 
 const REQUEST_PROTOCOL = 'The forwarded protocol (X-Forwarded-Proto) does not make a URL.';
 const CLERK_EXPRESS_BRAND = Symbol.for('@clerk/express.auth');
 const STATE_REDIRECT = 'The sign-in state names a place to return to that is not a path on this server.';
+const UNREAD_BODY_MESSAGE =
+  'The request body could not be checked: the policy sees a body once it is parsed as JSON, before clerkMastraAuth() (express.json()).';
 
 /**
  * The return path in Mastra's sign-in `state` (`<id>|<encoded path>`) is absent or a plain path on this server:
@@ -299,7 +303,7 @@ function send(res: Response, response: ErrorResponse): void {
 /** Runs a policy: `next()` when it says yes, 403 when it says no, 500 when it throws. */
 async function runPolicy(
   state: RequestStateFields,
-  policy: (user: ClerkClaims, ctx: AuthorizeContext) => boolean | ClerkAuthError | Promise<boolean | ClerkAuthError>,
+  policy: (user: ClerkClaims, ctx: AuthorizeContext) => boolean | typeof UNREAD_BODY | Promise<boolean | typeof UNREAD_BODY>,
   claims: ClerkClaims,
   req: Request,
   res: Response,
@@ -315,7 +319,8 @@ async function runPolicy(
     return;
   }
   if (verdict === true) next();
-  else mount.reject(verdict instanceof ClerkAuthError ? verdict : new ClerkAuthError('access-denied', { realm: mount.auth.config.realm }), req, res, next);
+  else if (verdict === UNREAD_BODY) mount.rejectUnreadBody(req, res, next);
+  else mount.reject(new ClerkAuthError('access-denied', { realm: mount.auth.config.realm }), req, res, next);
 }
 
 /**
@@ -387,12 +392,24 @@ function createMiddleware(auth: ClerkAuth, options: ExpressAuthOptions): Request
   if (onError !== undefined && typeof onError !== 'function') throw new TypeError('"onError" must be a function');
   const mask = auth.acceptsMask(options.acceptsToken, 'acceptsToken');
   const realm = auth.config.realm;
+  let unreadBodyNoticed = false;
   const mount: Mount = {
     auth,
     reject(error, req, res, next) {
       auth.log('request refused', error);
       if (onError) onError(error, req, res, next);
       else send(res, toErrorResponse(error));
+    },
+    rejectUnreadBody(req, res, next) {
+      if (!unreadBodyNoticed) {
+        unreadBodyNoticed = true;
+        auth.notice(
+          'error',
+          "a request to a Mastra route was refused (403): its body, which Mastra reads in place of the path's agent, tool or workflow id, " +
+            'was not parsed when the policy ran. Put app.use(express.json()) before clerkMastraAuth().',
+        );
+      }
+      mount.reject(new ClerkAuthError('access-denied', { realm, message: UNREAD_BODY_MESSAGE }), req, res, next);
     },
   };
 
