@@ -75,6 +75,20 @@ describe('withClerkToken', () => {
     expect(thirdParty.seen.at(-1)).not.toHaveProperty('authorization');
   });
 
+  it('judges and sends the same URL: one the app changes while getToken() runs, or an object whose url is not its string form', async () => {
+    const clerkFetch = withClerkToken(async () => TOKEN, { origin: api.base });
+    const url = new URL(`${api.base}/agents`);
+    const first = clerkFetch(url); // fetch(url) reads the URL now
+    url.href = `${thirdParty.base}/collect`; // the app reuses its URL object for its next call
+    const second = clerkFetch(url);
+    await Promise.all([first, second]);
+    expect([api.seen.at(-1)?.authorization, thirdParty.seen.at(-1)?.authorization]).toEqual([`Bearer ${TOKEN}`, undefined]);
+    // Not a Request: fetch reads it as its string form, and so is it judged.
+    const odd = { url: `${api.base}/agents`, toString: () => `${thirdParty.base}/collect` };
+    await clerkFetch(odd as unknown as Request);
+    expect(thirdParty.seen.at(-1)?.authorization).toBeUndefined();
+  });
+
   it('outside a browser (no page origin to default to), it needs the origin: a TypeError at creation, not a silent 401', () => {
     expect(() => withClerkToken(getToken)).toThrow(new TypeError('withClerkToken: "origin" must name the API the token is for (its origin or base URL); only a browser page has one to default to'));
     for (const origin of ['not a url', 'file:///etc/passwd', '']) {
@@ -120,11 +134,22 @@ describe('withClerkToken in a page (location and document.baseURI as a browser h
 
   it("createClerkMastraClient's baseUrl '' (the page's own origin, relative requests) is that origin", async () => {
     await inPage(`${api.base}/`, `${api.base}/`, async () => {
-      expect(() => createClerkMastraClient({ baseUrl: '', getToken })).not.toThrow();
+      const seen: Array<[string, string | null]> = [];
+      const client = createClerkMastraClient({
+        baseUrl: '',
+        getToken,
+        retries: 0,
+        fetch: async (input, init) => {
+          seen.push([String(input instanceof Request ? input.url : input), new Headers(input instanceof Request ? input.headers : init?.headers).get('authorization')]);
+          return new Response('{}', { headers: { 'content-type': 'application/json' } });
+        },
+      });
+      await client.listAgents();
+      expect(seen).toEqual([[`${api.base}/api/agents`, `Bearer ${TOKEN}`]]);
     });
   });
 
-  it("a Request-like object from another realm is judged by its url, not as '[object Request]' on the page's origin", async () => {
+  it('an object that is no Request of this realm is read as fetch reads it (new Request), not by a url field fetch ignores', async () => {
     await inPage(`${api.base}/`, `${api.base}/`, async () => {
       const seen: Array<string | null> = [];
       const clerkFetch = withClerkToken(getToken, {

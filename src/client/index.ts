@@ -16,7 +16,8 @@ export interface ClerkFetchOptions {
   /**
    * The API the token is for: its origin or base URL (`'https://agents.example.com'`), or several. Only requests to
    * these origins carry the token; any other goes out as the app wrote it. Default: in a browser, the page's own
-   * origin (relative URLs); elsewhere it is required.
+   * origin; elsewhere it is required. A relative value (`''`, `'/api'`) is resolved as the page's fetch resolves
+   * relative URLs, against the document's base URL.
    */
   origin?: string | readonly string[];
   /** The `fetch` to wrap (default `globalThis.fetch`). */
@@ -47,8 +48,9 @@ function originsOf(value: ClerkFetchOptions['origin']): ReadonlySet<string> {
   for (const item of list) {
     let url: URL | undefined;
     try {
-      // '' is the page's own origin (a client of relative URLs, as `new MastraClient({ baseUrl: '' })` in a page).
-      url = typeof item === 'string' && (item !== '' || page !== undefined) ? new URL(item, page) : undefined;
+      // A relative one ('' for a client of relative URLs, as `new MastraClient({ baseUrl: '' })` in a page) is where
+      // the page's relative requests go: resolved against the document's base URL, as fetch resolves them.
+      url = typeof item === 'string' && (item !== '' || page !== undefined) ? new URL(item, baseUrlOfDocument()) : undefined;
     } catch {
       url = undefined;
     }
@@ -61,15 +63,22 @@ function originsOf(value: ClerkFetchOptions['origin']): ReadonlySet<string> {
 }
 
 /**
- * The origin a request goes to, or undefined when its URL does not parse (fetch then fails on its own). A Request
- * (of this realm, another one, or a polyfill) by its `url`.
+ * The request as fetch will read it, fixed now (before any `await`): a string or URL as its absolute URL (resolved as
+ * a browser's fetch resolves it, against the document's base URL), a Request as it is (its URL cannot change), and
+ * anything else (a Request of another realm, an object) through `new Request()`, as fetch reads it. `url` is
+ * undefined when fetch could not read it either (fetch then fails on its own).
  */
-function originOfRequest(input: Parameters<typeof fetch>[0]): string | undefined {
-  const url = typeof input === 'object' && input !== null && typeof (input as { url?: unknown }).url === 'string' ? (input as Request).url : String(input);
+function fixedRequest(input: Parameters<typeof fetch>[0]): { url: string | undefined; input: Parameters<typeof fetch>[0] } {
   try {
-    return new URL(url, baseUrlOfDocument()).origin;
+    if (typeof input === 'string' || input instanceof URL) {
+      const url = new URL(String(input), baseUrlOfDocument()).href;
+      return { url, input: url };
+    }
+    if (input instanceof Request) return { url: input.url, input };
+    const request = new Request(input as RequestInfo);
+    return { url: request.url, input: request };
   } catch {
-    return undefined;
+    return { url: undefined, input };
   }
 }
 
@@ -90,12 +99,12 @@ export function withClerkToken(getToken: GetToken, options: ClerkFetchOptions = 
   const origins = originsOf(options.origin);
   const baseFetch = options.fetch ?? globalThis.fetch;
   if (typeof baseFetch !== 'function') throw new TypeError('withClerkToken: "fetch" must be a function');
-  const clerkFetch = async (input: Parameters<typeof fetch>[0], init?: Parameters<typeof fetch>[1]) => {
-    const origin = originOfRequest(input);
-    if (origin === undefined || !origins.has(origin)) return baseFetch(input, init);
+  const clerkFetch = async (given: Parameters<typeof fetch>[0], init?: Parameters<typeof fetch>[1]) => {
+    const { url, input } = fixedRequest(given);
+    if (url === undefined || !origins.has(new URL(url).origin)) return baseFetch(input, init);
     const token = await getToken();
     // Headers given on a Request object are the base; init's headers win, as in fetch itself.
-    const headers = new Headers(typeof input === 'object' && input !== null && 'headers' in input ? (input as Request).headers : undefined);
+    const headers = new Headers(input instanceof Request ? input.headers : undefined);
     new Headers(init?.headers).forEach((value, name) => headers.set(name, value));
     if (token) headers.set('Authorization', `Bearer ${token}`);
     else headers.delete('Authorization');
