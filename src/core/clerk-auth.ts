@@ -12,7 +12,7 @@ import { allowAuthenticated, type AuthorizeContext, type AuthorizeUser } from '.
 import { machineAuth } from './auth-object.js';
 import type { RouteTable, RouteResource } from './routes.js';
 import { namesBuiltIn, overriddenParam, pollutesPrototypes, UNREAD_BODY, withQueryParams, type RequestValues } from './request-values.js';
-import { createProtectedResources, type ProtectedResources } from './resource-metadata.js';
+import { createProtectedResources, resourceUrl, type ProtectedResources } from './resource-metadata.js';
 import { BackendApiVerifier } from './backend-api.js';
 import { accepts, acceptsMask, opaqueTypeOf, SESSION_ONLY, MACHINE_TYPES, type TokenType, type TokenTypeMask } from './token-types.js';
 import { MAX_TOKEN_LENGTH, Verifier, machineTokenOf, type Verified } from './verifier.js';
@@ -21,11 +21,16 @@ const userOf = (verified: Verified): ClerkClaims => verified.user;
 
 const NO_READINGS: readonly RouteResource[] = Object.freeze([]);
 
+/** A route of a protected resource's server: the parameter naming the server, and its segment in the route. */
+interface ServerRoute {
+  readonly param: string;
+  readonly index: number;
+}
 
-/** The raw path segment of `rawPath` that `reading`'s route names `:param`, as the request spelled it. */
-function rawSegment(rawPath: string, reading: RouteResource, param: string): string | undefined {
-  const index = reading.route.split('/').indexOf(`:${param}`);
-  return index === -1 ? undefined : rawPath.slice(reading.prefix.length).split('/')[index];
+/** A transport's path around its server id (`/mcp/` and `/mcp` of `/mcp/:serverId/mcp`), after the prefix. */
+interface EndpointTemplate {
+  readonly before: string;
+  readonly after: string;
 }
 
 /** A server id as `encodeURIComponent` spells it: not empty, not a dot segment, nothing spelled another way. */
@@ -361,7 +366,9 @@ export class ClerkAuth {
    * Route patterns (without prefix) that act on one protected resource's server, by the parameter naming the server
    * (null: every server): Mastra's MCP transports and the REST routes of the same MCP servers.
    */
-  private resourceServerRoutes: ReadonlyMap<string, string | null> = new Map();
+  private serverRoutes: ReadonlyMap<string, ServerRoute | null> = new Map();
+  /** The transports' paths around the server id, built once: what an `aud` naming a server's endpoint looks like. */
+  private endpointTemplates: readonly EndpointTemplate[] = [];
 
   /**
    * An OAuth access token on a route of a protected resource's server (an MCP server: its transport, or Mastra's REST
@@ -370,14 +377,14 @@ export class ClerkAuth {
    * the server. See `namesEndpoint` for what counts.
    */
   resourceAudienceError(verified: Verified, method: string, rawPath: string): ClerkAuthError | undefined {
-    if (verified.tokenType !== 'oauth_token' || this.protectedResources === undefined || this.resourceServerRoutes.size === 0) return undefined;
+    if (verified.tokenType !== 'oauth_token' || this.protectedResources === undefined || this.serverRoutes.size === 0) return undefined;
     const readings = this.routes?.match(method, rawPath);
     if (!Array.isArray(readings)) return undefined;
     const audiences = verified.machine?.data.aud ?? [];
     for (const reading of readings) {
-      const param = this.resourceServerRoutes.get(reading.route);
-      if (param === undefined) continue;
-      if (!audiences.some((aud) => this.namesEndpoint(aud, reading, rawPath, param))) {
+      const serverRoute = this.serverRoutes.get(reading.route);
+      if (serverRoute === undefined) continue;
+      if (!audiences.some((aud) => this.namesEndpoint(aud, reading, rawPath, serverRoute))) {
         return new ClerkAuthError('token-invalid-audience', {
           realm: this.config.realm,
           message: 'The OAuth access token is not meant for this resource.',
@@ -390,22 +397,21 @@ export class ClerkAuth {
   /**
    * `aud` is, as one exact string, the canonical URL of a transport of the server `reading` acts on: a configured
    * origin, the request's prefix, the server id as `encodeURIComponent` spells it, `/mcp`, `/sse` or `/messages`; on
-   * a transport, the request's own URL too, if it spells the server so. On the registry's list (`param` null), a
+   * a transport, the request's own URL too, if it spells the server so. On the registry's list (`serverRoute` null), a
    * transport of any server, canonically spelled. Never a string that would only resolve to one (`notes/../billing`,
    * `bil%6Cing`, a trailing `/`), even by a request spelled alike: what authorized the token upstream may have judged
    * the string as written.
    */
-  private namesEndpoint(aud: string, reading: RouteResource, rawPath: string, param: string | null): boolean {
+  private namesEndpoint(aud: string, reading: RouteResource, rawPath: string, serverRoute: ServerRoute | null): boolean {
     const origin = this.protectedResources!.origins.find((o) => aud.startsWith(o) && aud.charCodeAt(o.length) === 47 /* / */);
     if (origin === undefined) return false;
     const path = aud.slice(origin.length);
-    const server = param === null ? undefined : reading.params[param];
-    if (server !== undefined && rawSegment(rawPath, reading, param!) !== encodeURIComponent(server)) return false;
-    if (this.resourceRoutes.has(reading.route) && path === rawPath.replace(/\/+$/, '')) return true;
-    for (const route of this.resourceRoutes) {
-      const [before, after] = route.split(`:${this.resourceServerRoutes.get(route)}`);
+    const server = serverRoute === null ? undefined : reading.params[serverRoute.param];
+    if (server !== undefined && rawPath.slice(reading.prefix.length).split('/')[serverRoute!.index] !== encodeURIComponent(server)) return false;
+    if (this.resourceRoutes.has(reading.route) && resourceUrl(origin, rawPath) === aud) return true;
+    for (const { before, after } of this.endpointTemplates) {
       const head = `${reading.prefix}${before}`;
-      if (after === undefined || !path.startsWith(head) || !path.endsWith(after) || path.length < head.length + after.length) continue;
+      if (!path.startsWith(head) || !path.endsWith(after) || path.length < head.length + after.length) continue;
       const segment = path.slice(head.length, path.length - after.length);
       if (server !== undefined ? segment === encodeURIComponent(server) : isCanonicalSegment(segment)) return true;
     }
@@ -470,7 +476,14 @@ export class ClerkAuth {
     }: { policyJudgesBodyAddressed: boolean; resourceRoutes?: readonly string[]; resourceServerRoutes?: ReadonlyMap<string, string | null> },
   ): void {
     this.resourceRoutes = new Set(resourceRoutes);
-    this.resourceServerRoutes = resourceServerRoutes;
+    this.serverRoutes = new Map(
+      [...resourceServerRoutes].map(([route, param]) => [route, param === null ? null : { param, index: route.split('/').indexOf(`:${param}`) }]),
+    );
+    this.endpointTemplates = resourceRoutes.flatMap((route) => {
+      const param = resourceServerRoutes.get(route);
+      const [before, after] = typeof param === 'string' ? route.split(`:${param}`) : [];
+      return before !== undefined && after !== undefined ? [{ before, after }] : [];
+    });
     this.routes = table;
     this.policyJudgesBodyAddressed = policyJudgesBodyAddressed;
   }
