@@ -72,9 +72,10 @@ async function start(setup: Setup, policy: boolean): Promise<string> {
   const app = express();
   app.use(express.json());
   if (setup === 'express') app.use(clerkMastraAuth({ clerkAuth }));
+  const auth = new MastraAuthClerk({ clerkAuth });
   const mastra = new Mastra({
     mcpServers: { notes: mcpServer('notes'), billing: mcpServer('billing') },
-    server: { auth: new MastraAuthClerk({ clerkAuth }) as never },
+    server: { auth: auth as never, apiRoutes: setup === 'provider' ? auth.protectedResourceRoutes() : [] },
     logger: false,
   });
   await new MastraServer({ app, mastra, prefix: '/api' }).init();
@@ -123,10 +124,12 @@ function expectRefused(setup: Setup, base: string, res: { status: number; body: 
   const label = `${path}${note}`;
   if (setup === 'express') {
     expect([label, res.status, JSON.parse(res.body)]).toEqual([label, 401, { error: 'token-invalid-audience', message: AUDIENCE }]);
-    // A transport is a resource the metadata describes: its 401 points there; the REST routes have no document.
-    const transport = /^\/api\/mcp\/[^/]+\/(mcp|sse|messages)$/i.exec(path);
+    // A transport, spelled as published, is a resource the metadata describes: its 401 points there; the REST routes
+    // and other spellings have no document.
+    const transport = /^\/api\/mcp\/([^/]+)\/(mcp|sse|messages)$/.exec(path);
+    const published = transport !== null && encodeURIComponent(decodeURIComponent(transport[1]!)) === transport[1];
     const challenge = invalidTokenChallenge(AUDIENCE);
-    expect([label, res.challenge]).toEqual([label, transport ? `${challenge}, resource_metadata="${base}${WELL_KNOWN}${path}"` : challenge]);
+    expect([label, res.challenge]).toEqual([label, published ? `${challenge}, resource_metadata="${base}${WELL_KNOWN}${path}"` : challenge]);
   } else {
     // Mastra answers a provider's refusal itself (no header of ours).
     expect([label, res.status, JSON.parse(res.body)]).toEqual([label, 401, { error: 'Invalid or expired token' }]);
@@ -223,6 +226,19 @@ describe.each<[Setup, boolean]>([
         expectRefused(setup, base, await call(`${base}${path}`, token, body), path, ` (aud spelled ${spelling})`);
       }
       expect(ran).toEqual([]);
+    }
+  });
+
+  it('the metadata describes each transport as published, and no other spelling of it', async () => {
+    const metadata = async (path: string) => {
+      const res = await fetch(`${base}${WELL_KNOWN}${path}`);
+      return [path, res.status, res.status === 200 ? ((await res.json()) as { resource: string }).resource : null];
+    };
+    expect(await metadata('/api/mcp/billing/mcp')).toEqual(['/api/mcp/billing/mcp', 200, `${base}/api/mcp/billing/mcp`]);
+    // A client that read a document for these would get a token the audience check refuses: no document at all.
+    // (The Express middleware goes on to the app, which wants a token; Mastra's metadata route answers 404.)
+    for (const path of ['/api/mcp/bil%6Cing/mcp', '/api/mcp/%62illing/sse', '/api/mcp/bil%6cing/messages']) {
+      expect(await metadata(path)).toEqual([path, setup === 'express' ? 401 : 404, null]);
     }
   });
 

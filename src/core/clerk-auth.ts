@@ -407,7 +407,7 @@ export class ClerkAuth {
     if (origin === undefined) return false;
     const path = aud.slice(origin.length);
     const server = serverRoute === null ? undefined : reading.params[serverRoute.param];
-    if (server !== undefined && rawPath.slice(reading.prefix.length).split('/')[serverRoute!.index] !== encodeURIComponent(server)) return false;
+    if (serverRoute !== null && !this.spellsServer(reading, rawPath)) return false;
     if (this.resourceRoutes.has(reading.route) && resourceUrl(origin, rawPath) === aud) return true;
     for (const { before, after } of this.endpointTemplates) {
       const head = `${reading.prefix}${before}`;
@@ -431,11 +431,23 @@ export class ClerkAuth {
     return readings === 'invalid' || (readings.length > 0 && namesBuiltIn(values, readings));
   }
 
-  /** @internal True when `rawPath` is a protected resource (an MCP endpoint) and `protectedResource` is configured. */
+  /**
+   * @internal True when `rawPath` is a protected resource (an MCP endpoint) and `protectedResource` is configured:
+   * a transport whose server id is spelled as `encodeURIComponent` spells it, the only spelling an `aud` may name
+   * (`namesEndpoint`). Another spelling (`bil%6Cing`) gets no metadata document and no pointer to one.
+   */
   isProtectedResource(rawPath: string): boolean {
     if (this.protectedResources === undefined || this.resourceRoutes.size === 0) return false;
     const readings = this.routes?.match('POST', rawPath);
-    return Array.isArray(readings) && readings.some((reading) => this.resourceRoutes.has(reading.route));
+    return Array.isArray(readings) && readings.some((reading) => this.resourceRoutes.has(reading.route) && this.spellsServer(reading, rawPath));
+  }
+
+  /** The server id segment of `rawPath` under `reading` (a route of an MCP server) is the id as published. */
+  private spellsServer(reading: RouteResource, rawPath: string): boolean {
+    const serverRoute = this.serverRoutes.get(reading.route);
+    if (!serverRoute) return true;
+    const server = reading.params[serverRoute.param];
+    return server === undefined || rawPath.slice(reading.prefix.length).split('/')[serverRoute.index] === encodeURIComponent(server);
   }
 
   /** Whether the policy judges routes that name their resource in the body (else they are refused). */
