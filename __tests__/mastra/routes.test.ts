@@ -16,6 +16,7 @@ import {
   MCP_SERVER_ROUTES,
   MCP_TRANSPORT_ROUTES,
   QUERY_ADDRESSED_ROUTES,
+  SCOPED_RPC_CALLS,
   mastraRouteTable,
 } from '../../src/mastra/routes.js';
 import { z } from 'zod';
@@ -107,6 +108,29 @@ const brief = (result: readonly RouteResource[] | 'invalid') =>
   result === 'invalid'
     ? result
     : result.map((r) => ({ method: r.method, route: r.route, prefix: r.prefix, params: { ...r.params }, permission: r.permission }));
+
+describe('JSON-RPC routes (where only the calls Mastra keeps to their user get through)', () => {
+  /** The body's `method` values a route's schema takes, in every branch. */
+  function callsOf(schema: unknown): string[] {
+    const json = z.toJSONSchema(schema as z.ZodType, { unrepresentable: 'any', io: 'input' }) as JsonSchema;
+    return (json.oneOf ?? json.anyOf ?? [json]).flatMap((branch) => {
+      const method = (branch.properties?.method ?? {}) as { enum?: string[]; const?: string };
+      return method.enum ?? (method.const === undefined ? [] : [method.const]);
+    });
+  }
+
+  it("are the installed Mastra's routes whose body names a call, and each listed call is one of the route's", () => {
+    const rpc = AUTHENTICATED.filter((route) => schemaKeys((route as { bodySchema?: unknown }).bodySchema).includes('jsonrpc'));
+    expect(rpc.map((route) => `${route.method} ${route.path}`)).toEqual([...SCOPED_RPC_CALLS.keys()]);
+    for (const route of rpc) {
+      const calls = callsOf((route as { bodySchema?: unknown }).bodySchema);
+      // The A2A route takes both protocol versions' names; the task calls are the ones let through nowhere.
+      expect(calls).toEqual(expect.arrayContaining(['tasks/get', 'GetTask', 'ListTasks', 'tasks/cancel', 'tasks/resubscribe']));
+      expect(calls).toEqual(expect.arrayContaining([...SCOPED_RPC_CALLS.get(`${route.method} ${route.path}`)!]));
+      for (const call of SCOPED_RPC_CALLS.get(`${route.method} ${route.path}`)!) expect(call).not.toMatch(/task/i);
+    }
+  });
+});
 
 describe('the routes of an MCP server (where an OAuth token bound to one server holds)', () => {
   it("are the installed Mastra's transports and the REST routes of the same servers, each with the parameter naming its server", () => {

@@ -27,6 +27,9 @@ interface ServerRoute {
   readonly index: number;
 }
 
+const UNSCOPED_CALL =
+  "Mastra's A2A route serves stored tasks without checking whose they are: only sending a message (message/send, message/stream) is let through.";
+
 /** A transport's path around its server id (`/mcp/` and `/mcp` of `/mcp/:serverId/mcp`), after the prefix. */
 interface EndpointTemplate {
   readonly before: string;
@@ -450,6 +453,32 @@ export class ClerkAuth {
     return server === undefined || rawPath.slice(reading.prefix.length).split('/')[serverRoute.index] === encodeURIComponent(server);
   }
 
+  /** JSON-RPC routes ('METHOD /path') and the calls on them whose results are kept to the signed-in user. */
+  private scopedCalls: ReadonlyMap<string, ReadonlySet<string>> = new Map();
+
+  /**
+   * @internal A JSON-RPC call that a known route would serve whoever asks, with or without a policy: on Mastra's A2A
+   * route, anything but sending a message (Mastra serves stored tasks by agent and task id alone). The refusal (403),
+   * UNREAD_BODY when the body naming the call has not been parsed yet, or undefined. `body` is asked for only on
+   * such a route. A call that is not a string is left to the route (Mastra answers 400).
+   */
+  unscopedCallError(method: string, rawPath: string, body: () => unknown): ClerkAuthError | typeof UNREAD_BODY | undefined {
+    if (this.scopedCalls.size === 0) return undefined;
+    const readings = this.routes?.match(method, rawPath);
+    if (!Array.isArray(readings)) return undefined;
+    for (const reading of readings) {
+      const scoped = this.scopedCalls.get(`${reading.method} ${reading.route}`);
+      if (scoped === undefined) continue;
+      const value = body();
+      if (value === UNREAD_BODY) return UNREAD_BODY;
+      const call = typeof value === 'object' && value !== null ? (value as { method?: unknown }).method : undefined;
+      if (typeof call === 'string' && !scoped.has(call)) {
+        return new ClerkAuthError('access-denied', { realm: this.config.realm, message: UNSCOPED_CALL });
+      }
+    }
+    return undefined;
+  }
+
   /** Whether the policy judges routes that name their resource in the body (else they are refused). */
   private policyJudgesBodyAddressed = false;
 
@@ -485,8 +514,15 @@ export class ClerkAuth {
       policyJudgesBodyAddressed,
       resourceRoutes = [],
       resourceServerRoutes = new Map(),
-    }: { policyJudgesBodyAddressed: boolean; resourceRoutes?: readonly string[]; resourceServerRoutes?: ReadonlyMap<string, string | null> },
+      scopedCalls = new Map(),
+    }: {
+      policyJudgesBodyAddressed: boolean;
+      resourceRoutes?: readonly string[];
+      resourceServerRoutes?: ReadonlyMap<string, string | null>;
+      scopedCalls?: ReadonlyMap<string, readonly string[]>;
+    },
   ): void {
+    this.scopedCalls = new Map([...scopedCalls].map(([route, calls]) => [route, new Set(calls)]));
     this.resourceRoutes = new Set(resourceRoutes);
     this.serverRoutes = new Map(
       [...resourceServerRoutes].map(([route, param]) => [route, param === null ? null : { param, index: route.split('/').indexOf(`:${param}`) }]),

@@ -465,6 +465,15 @@ function createMiddleware(auth: ClerkAuth, options: ExpressAuthOptions): Request
         reject(wrongResource);
         return;
       }
+      const unscoped = auth.unscopedCallError(method, rawPath, () => requestValues(req, query).body);
+      if (unscoped === UNREAD_BODY) {
+        mount.rejectUnreadBody(req, res, next);
+        return;
+      }
+      if (unscoped) {
+        reject(unscoped);
+        return;
+      }
       const requestState: RequestStateFields = { mount, path, token: state.token, claims: state.claims, verified: state.verified };
       attach(req, requestState);
       // A Studio session renewed after its re-check with Clerk: the browser gets the new cookie, whatever follows.

@@ -29,6 +29,21 @@ export const BODY_ADDRESSED_ROUTES: readonly string[] = Object.freeze([
   'POST /datasets/:datasetId/experiments',
 ]);
 
+/**
+ * Mastra's JSON-RPC routes, as 'METHOD /path', with the calls (the body's `method`) whose results Mastra keeps to
+ * the signed-in user. On the A2A route only sending a message is: Mastra checks a continued task's resource against
+ * the request's. Its other calls (`tasks/get`, `tasks/list`, `tasks/cancel`, `tasks/resubscribe`, the push
+ * notification configs, in either protocol version's names) serve a stored task by agent and task id alone, whoever
+ * asks, so the adapters refuse them. The extended agent card is not configurable in Mastra (always an error).
+ * `__tests__/mastra/routes.test.ts` checks the route and the method names against the installed Mastra.
+ */
+export const SCOPED_RPC_CALLS: ReadonlyMap<string, readonly string[]> = new Map([
+  [
+    'POST /a2a/:agentId',
+    Object.freeze(['message/send', 'message/stream', 'SendMessage', 'SendStreamingMessage', 'agent/getAuthenticatedExtendedCard', 'GetExtendedAgentCard']),
+  ],
+]);
+
 const AGENT = Object.freeze(['agentId']);
 
 /**
