@@ -1,0 +1,38 @@
+/**
+ * The README's "Clerk roles to Mastra permissions" example, as written (with the test issuer's options): its guards
+ * let in whom its text says, a role-granted permission and a Clerk permission under its Clerk name (a new user found
+ * the example guarding with a name no member could hold).
+ */
+import { afterAll, expect, it } from '@jest/globals';
+import express from 'express';
+import request from 'supertest';
+import { clerkMastraAuth, createClerkAuth, requireClerkAuth, rolePermissions } from '../../src/index.js';
+import { createTestIssuer } from '../../src/testing/index.js';
+
+const issuer = await createTestIssuer();
+afterAll(() => issuer.close());
+
+const permissions = rolePermissions({
+  roles: { 'org:admin': ['*'], 'org:member': ['agents:read', 'agents:execute', 'reports:read'] },
+});
+const clerkAuth = createClerkAuth({ ...issuer.authOptions, env: {}, logger: false, authorizeUser: permissions.authorizeUser });
+const app = express();
+app.use(clerkMastraAuth({ clerkAuth }));
+app.get('/reports', requireClerkAuth(permissions.require('reports:read')), (_req, res) => res.json({ ok: true }));
+app.get('/billing', requireClerkAuth(permissions.require('org:billing:read')), (_req, res) => res.json({ ok: true }));
+
+it.each([
+  ['org:member', [], 200, 403],
+  ['org:member', ['org:billing:read'], 200, 200],
+  ['org:viewer', ['org:billing:read'], 403, 200],
+  ['org:viewer', [], 403, 403],
+  ['org:admin', [], 200, 200],
+])('%s with Clerk permissions %j: /reports %i, /billing %i', async (role, clerkPermissions, reports, billing) => {
+  const token = await issuer.mintToken({}, { userId: 'user_roles', org: { id: 'org_1', role, permissions: clerkPermissions } });
+  const got = async (path: string) => {
+    const res = await request(app).get(path).set('Authorization', `Bearer ${token}`);
+    return [path, res.status, res.status === 403 ? res.body.error : res.body.ok];
+  };
+  expect(await got('/reports')).toEqual(['/reports', reports, reports === 200 ? true : 'access-denied']);
+  expect(await got('/billing')).toEqual(['/billing', billing, billing === 200 ? true : 'access-denied']);
+});
