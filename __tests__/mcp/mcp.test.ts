@@ -53,6 +53,8 @@ interface Seen {
   clientId: string | null;
   scopes: string[];
   contextUser: unknown;
+  /** The AuthInfo as JSON (a tool that logs or returns it), its token left out. */
+  json: unknown;
 }
 
 /**
@@ -69,6 +71,7 @@ const whoami = createTool({
     clientId: z.string().nullable(),
     scopes: z.array(z.string()),
     contextUser: z.unknown(),
+    json: z.unknown(),
   }),
   execute: async (_input, context): Promise<Seen> => {
     const authInfo = (context as { mcp?: { extra?: { authInfo?: { clientId?: string; scopes?: string[]; extra?: { userId?: string } } } } })
@@ -78,6 +81,7 @@ const whoami = createTool({
       clientId: authInfo?.clientId ?? null,
       scopes: authInfo?.scopes ?? [],
       contextUser: context?.requestContext?.get('user') ?? null,
+      json: authInfo === undefined ? null : { ...(JSON.parse(JSON.stringify(authInfo)) as object), token: undefined },
     };
   },
 });
@@ -295,6 +299,7 @@ describe('(a) a Mastra MCP server behind clerkMastraAuth (Express)', () => {
       clientId: grant.clientId,
       scopes: SCOPES,
       contextUser: { id: USER_ID },
+      json: { clientId: grant.clientId, scopes: SCOPES, expiresAt: expect.any(Number), extra: { userId: USER_ID, sub: USER_ID } },
     });
   });
 
@@ -304,7 +309,7 @@ describe('(a) a Mastra MCP server behind clerkMastraAuth (Express)', () => {
     await client.connect(mcpTransport(mcpUrl, { token: await oauthToken(mcpUrl) }));
     closers.push(() => client.close());
     const result = await client.callTool({ name: 'whoami', arguments: {} });
-    expect(result.structuredContent).toEqual({ userId: USER_ID, clientId: 'client_prebuilt', scopes: SCOPES, contextUser: { id: USER_ID } });
+    expect(result.structuredContent).toEqual({ userId: USER_ID, clientId: 'client_prebuilt', scopes: SCOPES, contextUser: { id: USER_ID }, json: expect.objectContaining({ clientId: 'client_prebuilt' }) });
   });
 
   it('refuses a session token where only OAuth tokens are accepted: 401 token-type-mismatch, with the challenge', async () => {
@@ -364,6 +369,6 @@ describe('(b) a Mastra MCP server in Express with only MastraAuthClerk', () => {
     // @mastra/express 1.5.12 hands the MCP transport the Express request as it is: nothing sets `req.auth` (the Hono
     // adapter bridges Mastra's user with `applyMcpRequestAuth`), so a tool sees no user unless Express middleware
     // (clerkMastraAuth, case (a)) sets it. If this starts failing, Mastra's Express adapter bridges now.
-    expect(result.structuredContent).toEqual({ userId: null, clientId: null, scopes: [], contextUser: null });
+    expect(result.structuredContent).toEqual({ userId: null, clientId: null, scopes: [], contextUser: null, json: null });
   });
 });

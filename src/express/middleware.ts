@@ -38,17 +38,17 @@ export interface ExpressAuthOptions {
    * pending session and a signed-out session cookie. A bad token is still rejected: it never becomes anonymous.
    * Guard routes with `requireClerkAuth()`.
    */
-  optional?: boolean;
+  optional?: boolean | undefined;
   /**
    * Renders an error the app's own way instead of the default JSON `{ error, message }`. The error carries
    * `status`, `code` and `headers` (`WWW-Authenticate`, `Retry-After`); `next(error)` hands it to Express.
    */
-  onError?: (error: ClerkAuthError, req: Request, res: Response, next: NextFunction) => void;
+  onError?: ((error: ClerkAuthError, req: Request, res: Response, next: NextFunction) => void) | undefined;
   /**
    * The token types this middleware signs requests in with, replacing the shared configuration's `acceptsToken`
    * (default: that list, `'session_token'` unless set). Any other type is refused, 401 `token-type-mismatch`.
    */
-  acceptsToken?: AcceptsToken;
+  acceptsToken?: AcceptsToken | undefined;
 }
 
 /**
@@ -65,8 +65,11 @@ declare global {
   // eslint-disable-next-line @typescript-eslint/no-namespace
   namespace Express {
     interface Request {
-      /** Set by `clerkMastraAuth()` (or `@clerk/express`): call it, or use `getClerkAuth(req)`. */
-      auth?: ClerkRequestAuth;
+      /**
+       * Set by `clerkMastraAuth()` (or `@clerk/express`): call it, or use `getClerkAuth(req)`. Typed as
+       * `@clerk/express` types it: present (behind the middleware), returning any kind of AuthObject.
+       */
+      auth: ClerkRequestAuth;
     }
   }
 }
@@ -195,6 +198,8 @@ function mcpRequestAuth(state: RequestStateFields, token: string): ClerkRequestA
   };
   const fn = (() => authObjectOf(state)) as ClerkRequestAuth;
   Object.defineProperty(fn, CLERK_EXPRESS_BRAND, { value: true });
+  // A function to JSON.stringify is nothing: a tool that logs or returns its AuthInfo gets the fields.
+  Object.defineProperty(fn, 'toJSON', { value: () => ({ ...info }) });
   return Object.assign(fn, info);
 }
 
@@ -525,7 +530,7 @@ export interface RequireClerkAuthOptions {
    * The token types these routes take, among those the global middleware let through (default: `'session_token'`).
    * Another type gets 401 `token-type-mismatch`.
    */
-  acceptsToken?: AcceptsToken;
+  acceptsToken?: AcceptsToken | undefined;
 }
 
 /**
