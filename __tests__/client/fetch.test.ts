@@ -132,6 +132,10 @@ describe('withClerkToken in a page (location and document.baseURI as a browser h
     });
   });
 
+  it('createClerkMastraClient without a baseUrl says so, naming its own option', () => {
+    expect(() => createClerkMastraClient({ getToken } as never)).toThrow(/createClerkMastraClient: "baseUrl" must be the URL of the Mastra server/);
+  });
+
   it("createClerkMastraClient's baseUrl '' (the page's own origin, relative requests) is that origin", async () => {
     await inPage(`${api.base}/`, `${api.base}/`, async () => {
       const seen: Array<[string, string | null]> = [];

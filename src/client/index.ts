@@ -19,9 +19,9 @@ export interface ClerkFetchOptions {
    * origin; elsewhere it is required. A relative value (`''`, `'/api'`) is resolved as the page's fetch resolves
    * relative URLs, against the document's base URL.
    */
-  origin?: string | readonly string[];
+  origin?: string | readonly string[] | undefined;
   /** The `fetch` to wrap (default `globalThis.fetch`). */
-  fetch?: typeof fetch;
+  fetch?: typeof fetch | undefined;
 }
 
 /** The page's URL in a browser, else undefined. */
@@ -126,5 +126,8 @@ export interface ClerkMastraClientOptions extends ClientOptions {
  * const client = createClerkMastraClient({ baseUrl: 'http://localhost:4111', getToken });
  */
 export function createClerkMastraClient({ getToken, fetch: baseFetch, ...options }: ClerkMastraClientOptions): MastraClient {
+  if (typeof options.baseUrl !== 'string') {
+    throw new TypeError('createClerkMastraClient: "baseUrl" must be the URL of the Mastra server (the token goes to its origin only)');
+  }
   return new MastraClient({ ...options, fetch: withClerkToken(getToken, { origin: options.baseUrl, fetch: baseFetch }) });
 }
