@@ -187,6 +187,11 @@ import type { AuthorizeContext, ClerkAuthOptions, ClerkClaims } from '${PKG}';
 import { createTestIssuer } from '${PKG}/testing';
 import type { TestIssuer } from '${PKG}/testing';
 
+// Options straight from the environment (string | undefined), as the README writes them: they type-check under
+// exactOptionalPropertyTypes too (tsc --init turns it on).
+export const fromEnv: ClerkAuthOptions = { publishableKey: process.env.CLERK_PUBLISHABLE_KEY, secretKey: process.env.CLERK_SECRET_KEY };
+export const middlewareFromEnv = clerkMastraAuth({ jwtKey: process.env.CLERK_JWT_KEY, optional: process.env.OPTIONAL === '1' ? true : undefined });
+
 const policy = (user: ClerkClaims, ctx: AuthorizeContext): boolean => !ctx.path.startsWith('/admin') || user.sub === 'user_admin';
 
 export async function main(): Promise<string> {
@@ -203,6 +208,20 @@ export async function main(): Promise<string> {
   await issuer.close();
   return claims.sub;
 }
+`;
+
+/** The Mastra provider's options from the environment, under exactOptionalPropertyTypes (tsc --init's default). */
+const TS_MASTRA_OPTIONS = `
+import { MastraAuthClerk } from '${PKG}/mastra';
+
+export const auth = new MastraAuthClerk({
+  publishableKey: process.env.CLERK_PUBLISHABLE_KEY,
+  secretKey: process.env.CLERK_SECRET_KEY,
+  jwksUri: process.env.CLERK_JWKS_URI,
+  oauthClientId: process.env.CLERK_OAUTH_CLIENT_ID,
+  oauthClientSecret: process.env.CLERK_OAUTH_CLIENT_SECRET,
+  session: { cookiePassword: process.env.STUDIO_COOKIE_PASSWORD, revalidateAfterSeconds: 60 },
+});
 `;
 
 const TS_CTS = `
@@ -347,12 +366,33 @@ function exportTargetsMissing(pkgDir) {
 const projects = [
   {
     name: 'esm-express-mastra',
-    deps: ['express', '@mastra/core@^1', MASTRA_SERVER, '@mastra/express@^1'],
+    deps: ['express', '@mastra/core@^1', MASTRA_SERVER, '@mastra/express@^1', 'typescript@~5.9', '@types/node@20'],
     type: 'module',
-    files: { 'main.mjs': ESM_EXPRESS_MASTRA },
-    checks: ['esm-express-mastra'],
+    files: {
+      'main.mjs': ESM_EXPRESS_MASTRA,
+      'options.ts': TS_MASTRA_OPTIONS,
+      'tsconfig.json': {
+        compilerOptions: {
+          module: 'nodenext',
+          moduleResolution: 'nodenext',
+          target: 'es2022',
+          strict: true,
+          exactOptionalPropertyTypes: true,
+          noEmit: true,
+          skipLibCheck: true,
+          types: ['node'],
+        },
+        files: ['options.ts'],
+      },
+    },
+    checks: ['esm-express-mastra', 'ts-mastra-options'],
     async run(dir) {
-      return [await programCheck('esm-express-mastra', await nodeRun(dir, 'main.mjs'))];
+      const tsc = join(dir, 'node_modules', 'typescript', 'bin', 'tsc');
+      const [program, types] = await Promise.all([
+        nodeRun(dir, 'main.mjs'),
+        run(process.execPath, [tsc, '-p', 'tsconfig.json', '--pretty', 'false'], { cwd: dir, timeout: T.tsc }),
+      ]);
+      return [await programCheck('esm-express-mastra', program), report('ts-mastra-options', types.ok, why(types, 'tsc'))];
     },
   },
   {
@@ -386,7 +426,16 @@ const projects = [
         files: ['main.ts'],
       },
       'tsconfig.bundler.json': {
-        compilerOptions: { module: 'esnext', moduleResolution: 'bundler', target: 'es2022', strict: true, noEmit: true, skipLibCheck: true, types: ['node'] },
+        compilerOptions: {
+          module: 'esnext',
+          moduleResolution: 'bundler',
+          target: 'es2022',
+          strict: true,
+          exactOptionalPropertyTypes: true,
+          noEmit: true,
+          skipLibCheck: true,
+          types: ['node'],
+        },
         files: ['main.ts'],
       },
       // Every .d.ts checked, ours included; only errors located in this package's files count (@clerk/shared's

@@ -409,6 +409,26 @@ describe('configuration that would weaken verification or leak a secret fails at
     },
   );
 
+  it.each<[string, string]>([
+    ['http://localhost:3000/', 'http://localhost:3000'],
+    ['HTTP://LOCALHOST:3000', 'http://localhost:3000'],
+    ['http://localhost:3000/app', 'http://localhost:3000'],
+    ['https://app.example.com:443', 'https://app.example.com'],
+    ['localhost:3000', ''],
+    ['app.example.com', ''],
+  ])('authorizedParties %j, which no browser sends as an origin, is refused at start-up, not every token later', (entry, origin) => {
+    for (const options of [{ authorizedParties: [entry] }, { env: { CLERK_AUTHORIZED_PARTIES: entry } }]) {
+      const message = refusal({ jwtKey: issuer.jwtKey, env: {}, ...options }).message;
+      expect(message).toContain('authorizedParties (CLERK_AUTHORIZED_PARTIES)');
+      expect(message).toContain(origin === '' ? 'scheme://host[:port]' : `use "${origin}"`);
+    }
+  });
+
+  it('authorizedParties takes origins as browsers send them, custom schemes of native shells included', () => {
+    const parties = ['http://localhost:3000', 'https://app.example.com', 'https://[::1]:8443', 'capacitor://localhost', 'tauri://localhost'];
+    expect(createClerkAuth({ jwtKey: issuer.jwtKey, env: {}, logger: false, authorizedParties: parties }).config.authorizedParties).toEqual(parties);
+  });
+
   it.each<[string, string[]]>([
     ['none in another case', ['None']],
     ['an HMAC algorithm in lower case', ['hs256']],

@@ -12,23 +12,23 @@ import { acceptsMask, bitOf, SESSION_ONLY, type AcceptsToken, type TokenTypeMask
 /** Tuning of the remote JWKS key set. Durations in milliseconds. */
 export interface JwksOptions {
   /** Keys older than this are refetched (default 600000, 10 minutes; jose's `cacheMaxAge`). */
-  cacheMaxAgeInMs?: number;
+  cacheMaxAgeInMs?: number | undefined;
   /**
    * After a successful fetch, no refetch for an unknown `kid` for this long (default 30000; jose's
    * `cooldownDuration`): a flood of random kids costs at most one fetch per cooldown.
    */
-  cooldownInMs?: number;
+  cooldownInMs?: number | undefined;
   /** A JWKS request that takes longer fails (default 5000; jose's `timeoutDuration`). */
-  timeoutInMs?: number;
+  timeoutInMs?: number | undefined;
   /** When a refresh fails, keys fetched within this window keep verifying (default 86400000, 24 h). */
-  staleIfErrorInMs?: number;
+  staleIfErrorInMs?: number | undefined;
   /**
    * After a failed fetch, no new fetch for this long, doubling per consecutive failure up to `cooldownInMs`
    * (default 1000): an outage never means one fetch per request.
    */
-  failureBackoffInMs?: number;
+  failureBackoffInMs?: number | undefined;
   /** A JWKS response larger than this is refused (default 262144 bytes). */
-  maxResponseBytes?: number;
+  maxResponseBytes?: number | undefined;
 }
 
 /** Tuning of the Backend API calls that verify opaque machine tokens (`mt_…`, `oat_…`, `ak_…`). Milliseconds. */
@@ -37,14 +37,14 @@ export interface BackendApiOptions {
    * How long an answer is trusted (default 10000): a token verified by the Backend API is not checked again for
    * this long, so a revoked API key or M2M token stops working within this bound; a refused one is remembered as long.
    */
-  cacheInMs?: number;
+  cacheInMs?: number | undefined;
   /** A Backend API call that takes longer fails, 503 (default 5000). */
-  timeoutInMs?: number;
+  timeoutInMs?: number | undefined;
   /**
    * After a failed call (network, timeout, 5xx, 429), no call for this long, doubling per consecutive failure up to
    * 30 s (default 1000); meanwhile opaque tokens not in the cache get 503, never a call per request.
    */
-  failureBackoffInMs?: number;
+  failureBackoffInMs?: number | undefined;
 }
 
 /** Options of `createClerkAuth`, `verifyClerkToken` and both adapters. */
@@ -53,78 +53,78 @@ export interface ClerkAuthOptions {
    * `pk_test_…`/`pk_live_…`. Gives the default issuer `https://<frontend api>` and the default JWKS URL
    * `https://<frontend api>/.well-known/jwks.json`. Env: `CLERK_PUBLISHABLE_KEY`.
    */
-  publishableKey?: string;
+  publishableKey?: string | undefined;
   /**
    * JWKS URL; overrides the one derived from the publishable key. When it ends in `/.well-known/jwks.json` and no
    * issuer is known otherwise, its origin is the expected issuer. Env: `CLERK_JWKS_URI`.
    */
-  jwksUri?: string;
+  jwksUri?: string | undefined;
   /** The instance's PEM public key: networkless verification, no fetch ever. Takes precedence. Env: `CLERK_JWT_KEY`. */
-  jwtKey?: string;
+  jwtKey?: string | undefined;
   /**
    * Used only when nothing above gives keys: the JWKS is then read from the Backend API `<apiUrl>/v1/jwks`.
    * Env: `CLERK_SECRET_KEY`.
    */
-  secretKey?: string;
+  secretKey?: string | undefined;
   /** Backend API base URL (default `https://api.clerk.com`). Env: `CLERK_API_URL`. */
-  apiUrl?: string;
+  apiUrl?: string | undefined;
   /**
    * Which Clerk tokens sign a request in: `'session_token'` (default), `'m2m_token'`, `'oauth_token'`, `'api_key'`,
    * a list of them, or `'any'`, as `@clerk/express`'s `acceptsToken`. Machine tokens are read from the
    * `Authorization` header only. JWT-format M2M and OAuth tokens are verified locally; opaque ones (`mt_…`, `oat_…`,
    * `ak_…`) with the Backend API, which needs `secretKey`.
    */
-  acceptsToken?: AcceptsToken;
+  acceptsToken?: AcceptsToken | undefined;
   /**
    * The machine secret key (`ak_…`) that verifies opaque M2M tokens scoped to this machine; without it the secret key
    * is used. Env: `CLERK_MACHINE_SECRET_KEY`.
    */
-  machineSecretKey?: string;
+  machineSecretKey?: string | undefined;
   /** Tuning of the Backend API calls for opaque machine tokens. */
-  backendApi?: BackendApiOptions;
+  backendApi?: BackendApiOptions | undefined;
   /**
    * Makes the MCP endpoints protected resources (RFC 9728): their 401s carry `resource_metadata`, and the metadata
    * document is served at `/.well-known/oauth-protected-resource<path>`, naming Clerk as authorization server.
    */
-  protectedResource?: ProtectedResourceOptions;
+  protectedResource?: ProtectedResourceOptions | undefined;
   /** Expected `iss`; overrides the issuer derived from the publishable key or the JWKS URL. */
-  issuer?: string | string[];
+  issuer?: string | string[] | undefined;
   /** Expected `aud`; when set, a token must carry one of these audiences. */
-  audience?: string | string[];
+  audience?: string | string[] | undefined;
   /**
    * Origins allowed in `azp`; when set, a token without `azp` fails too. Env: `CLERK_AUTHORIZED_PARTIES`
    * (comma-separated).
    */
-  authorizedParties?: string[];
+  authorizedParties?: string[] | undefined;
   /** Tolerance for `exp`, `nbf` and `iat` (default 5000, as Clerk). */
-  clockSkewInMs?: number;
+  clockSkewInMs?: number | undefined;
   /** Reject sessions whose `sts` is `pending` (default true, as Clerk). */
-  treatPendingAsSignedOut?: boolean;
+  treatPendingAsSignedOut?: boolean | undefined;
   /** Allowed JWS algorithms (default `['RS256']`, Clerk's only one). */
-  algorithms?: string[];
+  algorithms?: string[] | undefined;
   /**
    * Verified tokens kept in memory until their own `exp`, so a reused token costs one signature check
    * (default 10000 entries; `false` turns the cache off).
    */
-  tokenCache?: number | false;
+  tokenCache?: number | false | undefined;
   /** Tuning of the remote key set. */
-  jwks?: JwksOptions;
+  jwks?: JwksOptions | undefined;
   /** The `realm` of the `WWW-Authenticate` challenge (default `"api"`). */
-  realm?: string;
+  realm?: string | undefined;
   /** The clock, in milliseconds since the epoch (default `Date.now`). For tests. */
-  now?: () => number;
+  now?: (() => number) | undefined;
   /**
    * The one authorization policy of both adapters: `true` lets the verified user in, `false` answers 403.
    * Default: every verified user passes.
    */
-  authorizeUser?: AuthorizeUser<ClerkClaims>;
+  authorizeUser?: AuthorizeUser<ClerkClaims> | undefined;
   /**
    * Where the library logs: refusals by code at `debug`, start-up facts at `info`, key outages with their cause at
    * `warn`, a throwing policy at `error`; never a token, a key or a kid list. An object with those methods
    * (`console`, pino, Mastra's logger) or one function for every level. Default: `console` without `debug`;
    * `false` silences.
    */
-  logger?: Logger | false;
+  logger?: Logger | false | undefined;
   /** Read unset options from these variables instead of `process.env`. */
   env?: Record<string, string | undefined>;
 }
@@ -314,6 +314,30 @@ function stringList(value: unknown, option: string, dropEmpty: boolean): readonl
   return kept.length > 0 ? Object.freeze(kept) : undefined;
 }
 
+/**
+ * `authorizedParties` entries as Clerk compares them with `azp`, exactly: the origin the browser sent (`Origin`), so
+ * `scheme://host[:port]`, lower case, no default port, path or trailing slash. Anything else would refuse every
+ * token, so it is refused here, with the origin it should be.
+ */
+function origins(parties: readonly string[] | undefined): readonly string[] | undefined {
+  for (const party of parties ?? []) {
+    let url: URL | undefined;
+    try {
+      url = new URL(party);
+    } catch {
+      url = undefined;
+    }
+    const origin = url && url.host !== '' ? `${url.protocol}//${url.host}` : undefined;
+    if (origin === party) continue;
+    fail(
+      `"authorizedParties (CLERK_AUTHORIZED_PARTIES)" names origins as browsers send them (scheme://host[:port], lower ` +
+        `case, no path or trailing slash): ` +
+        (origin === undefined ? `"${party}" is not one` : `use "${origin}" for "${party}"`),
+    );
+  }
+  return parties;
+}
+
 function duration(value: unknown, option: string, fallback: number): number {
   if (value === undefined) return fallback;
   if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
@@ -462,7 +486,7 @@ export function resolveOptions(input: ClerkAuthOptions = {}): ResolvedOptions {
     issuers,
     audiences: stringList(options.audience, 'audience', true),
     // An empty list means "no check", as in Clerk.
-    authorizedParties: stringList(options.authorizedParties, 'authorizedParties (CLERK_AUTHORIZED_PARTIES)', false),
+    authorizedParties: origins(stringList(options.authorizedParties, 'authorizedParties (CLERK_AUTHORIZED_PARTIES)', false)),
     clockSkewInMs: duration(options.clockSkewInMs, 'clockSkewInMs', 5_000),
     treatPendingAsSignedOut: options.treatPendingAsSignedOut ?? true,
     algorithms,

@@ -28,11 +28,11 @@ export interface ProtectedResourceOptions {
    */
   origin: string | readonly string[];
   /** `scopes_supported`: the OAuth scopes a client should request for these resources, e.g. `['profile', 'email']`. */
-  scopes?: readonly string[];
+  scopes?: readonly string[] | undefined;
   /** `resource_name`: a human-readable name of the resource, shown by clients. */
-  resourceName?: string;
+  resourceName?: string | undefined;
   /** `resource_documentation`: a URL of documentation for developers of clients. */
-  resourceDocumentation?: string;
+  resourceDocumentation?: string | undefined;
 }
 
 /**

@@ -29,19 +29,19 @@ export type MastraAuthRequest = Parameters<MastraAuthProvider['authenticateToken
  */
 export interface MastraProviderOptions extends StudioOptions {
   /** Provider name in Mastra's logs (default `"clerk"`). */
-  name?: string;
+  name?: string | undefined;
   /**
    * Paths that need no Clerk session, in Mastra's pattern syntax (`'/api/health'`, `'/api/public/*'`, or
    * `[path, method]` pairs). Every other Mastra route, under any prefix, needs one. Mastra's own public routes
    * (its sign-in endpoints under `/auth`) stay public.
    */
-  public?: MastraAuthProviderOptions<ClerkClaims>['public'];
+  public?: MastraAuthProviderOptions<ClerkClaims>['public'] | undefined;
   /**
    * Whose agent memory a request reads and writes (default `'user'`): `'user'`, the Clerk user id (`sub`), so one user
    * never sees another's threads; `'organization'`, the active organization (`o.id` / `org_id`), so members of an
    * organization share memory and outsiders see none (a request without an active organization is refused, 403).
    */
-  resourceScope?: 'user' | 'organization';
+  resourceScope?: 'user' | 'organization' | undefined;
   /**
    * Routes that act on an agent or workflow named in the request body rather than the path (`POST /v1/responses`,
    * `POST /v1/conversations`, `POST /workflows/events`, ...): `ctx.resource.params` cannot name it, so a rule about
@@ -49,7 +49,7 @@ export interface MastraProviderOptions extends StudioOptions {
    * `'policy'`: the policy judges them (`ctx.resource.addressedInBody` is true). Without a policy every signed-in
    * user passes either way.
    */
-  bodyAddressedRoutes?: 'refuse' | 'policy';
+  bodyAddressedRoutes?: 'refuse' | 'policy' | undefined;
   /** A mapping of your own from the user to the memory resource id; replaces `resourceScope`. */
   mapUserToResourceId?: (user: ClerkClaims) => string | undefined | null;
 }

@@ -24,57 +24,57 @@ import { ClerkAuthConfigError } from '../core/options.js';
 /** The Studio session cookie. Names and defaults of `@mastra/auth-clerk` where it has the option. */
 export interface StudioSessionOptions {
   /** Name of the session cookie (default `'clerk_session'`). `'__Host-clerk_session'` pins it to this host over HTTPS. */
-  cookieName?: string;
+  cookieName?: string | undefined;
   /**
    * The longest a Studio sign-in lasts, in seconds (default 28800, 8 hours; `@mastra/auth-clerk`: 86400). Within it,
    * the session is re-checked with Clerk every `revalidateAfterSeconds`.
    */
-  cookieMaxAge?: number;
+  cookieMaxAge?: number | undefined;
   /** Encrypts the cookies, at least 32 characters. Env `CLERK_COOKIE_PASSWORD`. Required in production. */
-  cookiePassword?: string;
+  cookiePassword?: string | undefined;
   /** `Secure` cookies (default: in production, and whenever the sign-in origin is `https:`). */
-  secureCookies?: boolean;
+  secureCookies?: boolean | undefined;
   /**
    * How long a Studio session is trusted before it is re-checked with Clerk, in seconds (default 60): the bound within
    * which a Clerk sign-out or a revoked session ends Studio access.
    */
-  revalidateAfterSeconds?: number;
+  revalidateAfterSeconds?: number | undefined;
   /** `SameSite` of the session cookie (default `'Strict'`; the sign-in flow's own cookie is always `Lax`). */
-  sameSite?: 'Strict' | 'Lax';
+  sameSite?: 'Strict' | 'Lax' | undefined;
   /**
    * Origins, besides the one the sign-in completed on, whose requests the session cookie authenticates (Studio served
    * from another origin than the API). Default none.
    */
-  allowedOrigins?: string[];
+  allowedOrigins?: string[] | undefined;
 }
 
 /** Options of `MastraAuthClerk` for Mastra Studio (user display, and sign-in with Clerk when the OAuth client is set). */
 export interface StudioOptions {
   /** Client ID of the Clerk OAuth application Studio signs in with. Env `CLERK_OAUTH_CLIENT_ID`. */
-  oauthClientId?: string;
+  oauthClientId?: string | undefined;
   /** Its client secret. Env `CLERK_OAUTH_CLIENT_SECRET`. Both set: Studio shows "Sign in with Clerk". */
-  oauthClientSecret?: string;
+  oauthClientSecret?: string | undefined;
   /**
    * The callback registered with the OAuth application, e.g. `https://mastra.example.com/api/auth/sso/callback`.
    * Env `CLERK_OAUTH_REDIRECT_URI`. When set it is always used; else the one Mastra builds from the request.
    */
-  redirectUri?: string;
+  redirectUri?: string | undefined;
   /** OAuth scopes (default `['openid', 'profile', 'email']`). Without `openid` the user comes from `/oauth/userinfo`. */
-  scopes?: string[];
+  scopes?: string[] | undefined;
   /** The Studio session cookie. */
-  session?: StudioSessionOptions;
+  session?: StudioSessionOptions | undefined;
   /**
    * Base URL of Clerk's Frontend API, where `/oauth/authorize`, `/oauth/token` and `/oauth/userinfo` are (default:
    * `https://<frontend api>` of the publishable key, which is also the ID token's issuer).
    */
-  frontendApiUrl?: string;
+  frontendApiUrl?: string | undefined;
   /**
    * Where Studio's sign-out sends the browser to sign out of Clerk too (your app's sign-out page, for instance);
    * `redirect_url` (back to Studio) is added when absent. Default: none, Studio's sign-out ends the Studio session only.
    */
-  signOutUrl?: string;
+  signOutUrl?: string | undefined;
   /** How long a user read from the Backend API is kept, in milliseconds (default 60000). */
-  userCacheInMs?: number;
+  userCacheInMs?: number | undefined;
 }
 
 /** Mastra's `Session` (`ISessionProvider`). Its `id` is the sealed cookie value. */

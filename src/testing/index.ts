@@ -61,13 +61,13 @@ export interface TestIssuerOptions {
    * Used for `iss` (`https://<frontendApi>`) and the publishable key.
    * Default: `'test-<8 random hex>.clerk.accounts.dev'`, different on every call.
    */
-  frontendApi?: string;
+  frontendApi?: string | undefined;
   /** Origin put in the `azp` claim of minted tokens and in `authOptions.authorizedParties`. Default `'http://localhost:3000'`. */
-  authorizedParty?: string;
+  authorizedParty?: string | undefined;
   /** Instance type: selects the `pk_test_` / `pk_live_` (and `sk_test_` / `sk_live_`) key prefixes. Default `'test'`. */
-  instance?: 'test' | 'live';
+  instance?: 'test' | 'live' | undefined;
   /** Clock in milliseconds since the epoch, used for the default `iat` / `nbf` / `exp` of minted tokens. Default `Date.now`. */
-  clock?: () => number;
+  clock?: (() => number) | undefined;
   /**
    * Sign with this key pair instead of generating one: two issuers given the same key (and `frontendApi`) mint
    * tokens that verify against each other's JWKS. {@link TestIssuer.rotateKey} still replaces it with a fresh key.
@@ -75,7 +75,7 @@ export interface TestIssuerOptions {
    * other than RS256, numbers that do not make one key pair) or `kid` is not a non-empty string.
    * Default: a fresh RSA-2048 key pair with a random `kid`.
    */
-  key?: TestIssuerKey;
+  key?: TestIssuerKey | undefined;
 }
 
 /** An organization membership to encode in a minted token. */
@@ -83,46 +83,46 @@ export interface TestOrg {
   /** Organization id (`org_...`). */
   id: string;
   /** Organization slug. Omitted from the token when not given. */
-  slug?: string;
+  slug?: string | undefined;
   /** Role in Clerk's user-facing form, e.g. `'org:admin'` (v2 tokens store it without the `org:` prefix). */
   role: string;
   /**
    * Permissions in Clerk's user-facing form `org:<feature>:<permission>`, e.g. `['org:posts:read']`.
    * For v2 tokens they are encoded into `o.per`, `o.fpm` and the `fea` claim.
    */
-  permissions?: string[];
+  permissions?: string[] | undefined;
 }
 
 /** Options of {@link TestIssuer.mintToken}. */
 export interface MintOptions {
   /** Value of `sub`. Default `'user_test'`. A `sub` given in the claims wins. */
-  userId?: string;
+  userId?: string | undefined;
   /** Token lifetime: `exp - iat`. Default 60 (Clerk's session-token lifetime). */
-  expiresInSeconds?: number;
+  expiresInSeconds?: number | undefined;
   /** Mint an expired token: `exp` 120 s in the past, `iat` / `nbf` before it. */
-  expired?: boolean;
+  expired?: boolean | undefined;
   /** Mint a token that is not valid yet: `nbf` and `iat` 120 s in the future. */
-  notYetValid?: boolean;
+  notYetValid?: boolean | undefined;
   /** Mint a pending session (`sts: 'pending'`), which Clerk treats as signed out by default. */
-  pending?: boolean;
+  pending?: boolean | undefined;
   /** Session-token version. 2 (default) adds `v: 2`, `sts`, `fva` and encodes the org in `o`; 1 uses `org_*` claims. */
-  version?: 1 | 2;
+  version?: 1 | 2 | undefined;
   /** Active organization of the session. */
-  org?: TestOrg;
+  org?: TestOrg | undefined;
   /** `kid` header value. Default: the issuer's current key id. */
-  kid?: string;
+  kid?: string | undefined;
   /**
    * Extra or overriding protected-header fields, e.g. `{ alg: 'HS256' }` or `{ kid: undefined }`.
    * A field set to `undefined` is removed. The signature is always RS256 whatever `alg` says.
    */
-  header?: Record<string, unknown>;
+  header?: Record<string, unknown> | undefined;
   /** Clock override for this token, in milliseconds since the epoch. */
-  now?: number;
+  now?: number | undefined;
   /**
    * Signing key. `'current'` (default): the key served in the JWKS. `'foreign'`: another RSA key, never
    * published, with the same `kid`: a forged token that must fail verification.
    */
-  signWith?: 'current' | 'foreign';
+  signWith?: 'current' | 'foreign' | undefined;
 }
 
 /** Options of {@link TestIssuer.signJwt}. */
@@ -131,9 +131,9 @@ export interface SignJwtOptions {
    * Protected-header fields merged over `{ alg: 'RS256', kid: <current kid>, typ: 'JWT' }`, e.g. `{ typ: 'at+jwt' }`
    * or `{ kid: undefined }`. A field set to `undefined` is removed. The signature is always RS256 whatever `alg` says.
    */
-  header?: Record<string, unknown>;
+  header?: Record<string, unknown> | undefined;
   /** Signing key: `'current'` (default), or `'foreign'`, an unpublished key (see {@link MintOptions.signWith}). */
-  signWith?: 'current' | 'foreign';
+  signWith?: 'current' | 'foreign' | undefined;
 }
 
 /** Header category (`cat`) of Clerk's M2M JWTs (`@clerk/backend`'s `JWT_CATEGORY_M2M_TOKEN`). */
@@ -142,48 +142,48 @@ const M2M_JWT_CATEGORY = 'cl_B7d4PD333AAA';
 /** Options shared by {@link TestIssuer.mintM2MToken} and {@link TestIssuer.mintOAuthToken}. */
 export interface MintMachineTokenOptions {
   /** Token lifetime: `exp - iat`. Default 3600. */
-  expiresInSeconds?: number;
+  expiresInSeconds?: number | undefined;
   /** Mint an expired token: `exp` 120 s in the past, `iat` / `nbf` before it. */
-  expired?: boolean;
+  expired?: boolean | undefined;
   /** Mint a token that is not valid yet: `nbf` and `iat` 120 s in the future. */
-  notYetValid?: boolean;
+  notYetValid?: boolean | undefined;
   /** Clock override for this token, in milliseconds since the epoch. */
-  now?: number;
+  now?: number | undefined;
   /** `jti`: the token's id. Default `mt_` / `oat_` + 32 random hex digits (the shape of Clerk's ids). */
-  jti?: string;
+  jti?: string | undefined;
   /**
    * Extra or overriding claims, merged over the defaults; a claim set to `undefined` is removed (e.g.
    * `{ exp: undefined }`, `{ sub: undefined }`). For an M2M token, Clerk's custom claims go here (e.g. `{ o: { rol:
    * 'admin' } }`: `@clerk/backend` reports every claim but `iss`, `sub`, `exp`, `nbf`, `iat`, `jti` as `claims`).
    */
-  claims?: Record<string, unknown>;
+  claims?: Record<string, unknown> | undefined;
   /** Extra or overriding header fields, merged over the defaults; a field set to `undefined` is removed. */
-  header?: Record<string, unknown>;
+  header?: Record<string, unknown> | undefined;
   /** Signing key: `'current'` (default), or `'foreign'`, an unpublished key with the same `kid`. */
-  signWith?: 'current' | 'foreign';
+  signWith?: 'current' | 'foreign' | undefined;
 }
 
 /** Options of {@link TestIssuer.mintM2MToken}. */
 export interface MintM2MTokenOptions extends MintMachineTokenOptions {
   /** The machine the token authenticates: `sub`, `mch_...`. Default `'mch_test'`. */
-  machineId?: string;
+  machineId?: string | undefined;
   /**
    * The machines it may call (Clerk's M2M scopes are machine ids): `aud` (the list) and `scopes` (space-separated),
    * as Clerk issues them. Both are left out when the list is empty. Default `[]`.
    */
-  scopes?: string[];
+  scopes?: string[] | undefined;
 }
 
 /** Options of {@link TestIssuer.mintOAuthToken}. */
 export interface MintOAuthTokenOptions extends MintMachineTokenOptions {
   /** The user who granted the token: `sub`. Default `'user_test'`. */
-  userId?: string;
+  userId?: string | undefined;
   /** `client_id` of the OAuth application. Default `'client_test'`. */
-  clientId?: string;
+  clientId?: string | undefined;
   /** Granted scopes: `scope`, space-separated (RFC 9068 §2.2.3). Default `['profile', 'email']`. */
-  scopes?: string[];
+  scopes?: string[] | undefined;
   /** `aud`: one audience (a string claim) or several (an array claim). Default: no `aud`. */
-  audience?: string | string[];
+  audience?: string | string[] | undefined;
 }
 
 /** How the JWKS endpoint misbehaves; `null` serves the key set normally. */
