@@ -102,7 +102,10 @@ const md = [
   '  Main-thread CPU µs (Linux) is the work that blocks the event loop; WebCrypto (jose) runs each signature check on a libuv',
   '  threadpool thread. In the HTTP sections, server CPU is that of the server process alone, while requests/s also depends on',
   '  the load generator, which shares the machine.',
-  '- A target prints PASS or MISS and never fails the run.',
+  '- Columns headed "x <contender>" are ratios of rates (verifications/s, requests/s) against that contender: above 1 is',
+  '  faster, below 1 slower. Targets on CPU are ratios of CPU per operation: below 1 is cheaper.',
+  '- A target prints PASS or MISS and never fails the run. A MISS is a goal not met in this run; the README ("Speed") says',
+  '  which goals this machine has never met and why.',
   '',
   '## Targets',
   '',
@@ -110,6 +113,8 @@ const md = [
   '',
   ...results.flatMap((r) => [...r.lines, '']),
 ];
-writeFileSync(new URL('RESULTS.md', import.meta.url), md.join('\n'));
-console.log(`\n## Targets\n\n${targets.map(targetLine).join('\n')}\n\nbench: wrote bench/RESULTS.md (${fmt(seconds, 0)} s)`);
+// Only a run of every section replaces the report; a run of some writes beside it (not committed).
+const report = wanted.length === 0 || selected.length === Object.keys(SECTIONS).length ? 'RESULTS.md' : 'RESULTS.partial.md';
+writeFileSync(new URL(report, import.meta.url), md.join('\n'));
+console.log(`\n## Targets\n\n${targets.map(targetLine).join('\n')}\n\nbench: wrote bench/${report} (${fmt(seconds, 0)} s)`);
 if (crashed) process.exitCode = 1;

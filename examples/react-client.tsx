@@ -7,14 +7,17 @@ import { useMemo, useState } from 'react';
 import { createClerkMastraClient } from 'clerk-mastra-auth/client';
 
 export function TestAgent({ baseUrl = 'http://localhost:4111' }: { baseUrl?: string }) {
-  const { getToken } = useAuth();
+  const { getToken, userId } = useAuth();
   // One client for the component's life: it asks getToken() before each request.
   const client = useMemo(() => createClerkMastraClient({ baseUrl, getToken }), [baseUrl, getToken]);
   const [answer, setAnswer] = useState('');
 
   async function handleClick() {
     const weatherAgent = client.getAgent('weatherAgent');
-    const response = await weatherAgent.generate('What is the weather in New York?');
+    // An agent with memory (the demo's) needs a thread: a thread id is global, so make it the user's own. The
+    // resource is the signed-in user whatever is sent.
+    const memory = { thread: `weather-${userId}`, resource: userId ?? '' };
+    const response = await weatherAgent.generate('What is the weather in New York?', { memory });
     setAnswer(response.text);
   }
 
