@@ -34,7 +34,7 @@ const REFUSED = {
 
 type App = (req: unknown, res: unknown) => void;
 
-async function mixedApp(flavour: 'express5' | 'express4', policy: boolean, jsonFirst = true): Promise<App> {
+async function mixedApp(flavour: 'express5' | 'express4', policy: boolean, jsonFirst = true, optional = false): Promise<App> {
   const clerkAuth = createClerkAuth({
     ...issuer.authOptions,
     env: {},
@@ -46,7 +46,7 @@ async function mixedApp(flavour: 'express5' | 'express4', policy: boolean, jsonF
   const make = (flavour === 'express4' ? express4 : express) as unknown as typeof express;
   const app = make();
   if (jsonFirst) app.use(make.json());
-  app.use(clerkMastraAuth({ clerkAuth }));
+  app.use(clerkMastraAuth({ clerkAuth, optional }));
   if (!jsonFirst) app.use(make.json());
   await new MastraServer({ app: app as never, mastra, prefix: '/api', taskStore: new InMemoryTaskStore() }).init();
   return app as unknown as App;
@@ -120,4 +120,19 @@ it('a body parsed only after the middleware is refused as unread, saying why', a
   expect(res.status).toBe(403);
   expect(res.body.error).toBe('access-denied');
   expect(res.body.message).toMatch(/^The request body could not be checked/);
+});
+
+it("with optional: true, a token in the query (Express 4's ?[apiKey]=) signs nobody in to read Alice's task", async () => {
+  // The middleware lets a request without credentials through signed out; Mastra's adapter then takes a token from
+  // `req.query.apiKey`, which Express 4's parser fills from `?[apiKey]=` (found by an attacker on the A2A fix).
+  const app = await mixedApp('express4', false, true, true);
+  const sent = await rpc(app, alice, 'message/send', message('ALICE-OPTIONAL'));
+  const taskId = sent.body.result.id as string;
+  for (const key of ['apiKey', '[apiKey]', '%5BapiKey%5D', 'apiKey[]']) {
+    const res = await request(app)
+      .post(`/api/a2a/weatherAgent?${key}=${bob}`)
+      .send({ jsonrpc: '2.0', id: 1, method: 'tasks/get', params: { id: taskId } });
+    expect([key, res.status]).toEqual([key, 401]);
+    expect(res.text).not.toContain('ALICE-OPTIONAL');
+  }
 });

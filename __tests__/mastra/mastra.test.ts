@@ -197,9 +197,11 @@ describe('a token that expires between two calls', () => {
 
 describe('MastraAuthClerk on its own (Mastra answers for itself)', () => {
   /** Mastra mounted in Express with only the provider: no Express middleware in front. */
-  async function mastraOnly(provider: MastraAuthClerk, extraTools = {}, trustProxy = false) {
+  async function mastraOnly(provider: MastraAuthClerk, extraTools = {}, trustProxy = false, extendedQuery = false) {
     const app = express();
     if (trustProxy) app.set('trust proxy', true);
+    // Express 4's query parser (qs), which Express 5 apps migrating from 4 often keep.
+    if (extendedQuery) app.set('query parser', 'extended');
     app.use(express.json());
     const mastra = new Mastra({
       agents: { weatherAgent },
@@ -286,6 +288,17 @@ describe('MastraAuthClerk on its own (Mastra answers for itself)', () => {
     const res = await fetch(`${base}/api/agents?apiKey=${before}${await issuer.mintToken()}${after}`);
     expect(res.status).toBe(401);
   });
+
+  it.each(['[apiKey]', '%5BapiKey%5D', 'apiKey[]', '[apiKey][]'])(
+    "refuses a token in any query key Express 4's parser reads as apiKey (?%s=), not only in ?apiKey=",
+    async (key) => {
+      const logged: string[] = [];
+      const base = await mastraOnly(provider({ logged }), {}, false, true);
+      const res = await fetch(`${base}/api/agents?${key}=${await issuer.mintToken()}`);
+      expect([key, res.status]).toEqual([key, 401]);
+      expect(logged).toEqual(['debug [clerk-mastra-auth] request refused (request-invalid)']);
+    },
+  );
 
   it.each<[string, string, Record<string, string>]>([
     ['a Host that shifts the path', '/api/agents/weatherAgent', { Host: 'x/zz' }],

@@ -336,16 +336,22 @@ export class MastraAuthClerk extends MastraAuthProvider<ClerkClaims> {
     return this.studio?.config.frontendApiUrl ?? '';
   }
 
-  /** The token Mastra passed when the request has no headers we can read (another adapter's request shape). */
-  private bareToken(token: string, request: MastraAuthRequest): string | undefined {
-    const bare = token.replace(/^bearer\s+/i, '').trim();
-    if (!bare) return undefined;
+  /**
+   * The token Mastra passed for a request with neither `Authorization` nor `Cookie` (a request shape whose headers we
+   * cannot read, or a direct call). Refused when it is in the request's query string, however spelled: Mastra's
+   * adapters read `?apiKey=`, which Express 4's parser also reads from `?[apiKey]=`, `?apiKey[]=`, `?%5BapiKey%5D=`;
+   * tokens in URLs end up in logs, proxies and browser history.
+   */
+  private bareToken(token: unknown, request: MastraAuthRequest): string | undefined {
+    const values = typeof token === 'string' ? [token] : Array.isArray(token) ? token.filter((v): v is string => typeof v === 'string') : [];
+    const bare = values.map((value) => value.replace(/^bearer\s+/i, '').trim()).filter(Boolean);
+    if (bare.length === 0) return undefined;
     const web = webRequestOf(request);
-    if (web && new URL(web.url).searchParams.has('apiKey')) {
-      // Mastra also reads `?apiKey=`: tokens in URLs end up in logs, proxies and browser history.
+    const query = web === undefined ? '' : queryText(web.url);
+    if (typeof token !== 'string' || bare.some((value) => query.includes(value))) {
       throw new ClerkAuthError('request-invalid', { message: 'A session token in the query string is not accepted.' });
     }
-    return bare;
+    return bare[0];
   }
 
   /**
@@ -389,6 +395,20 @@ export class MastraAuthClerk extends MastraAuthProvider<ClerkClaims> {
 
 // With Studio sign-in configured, the provider also has Mastra's sign-in and session methods (set in the constructor).
 export interface MastraAuthClerk extends Partial<StudioMethods> {}
+
+/**
+ * The query string of `url` as any parser could read it: `+` as a space, and each ASCII percent-escape decoded on its
+ * own (a token is ASCII; Node's lenient parser decodes valid escapes next to invalid ones).
+ */
+function queryText(url: string): string {
+  const mark = url.indexOf('?');
+  if (mark === -1) return '';
+  const hash = url.indexOf('#', mark);
+  return url
+    .slice(mark + 1, hash === -1 ? undefined : hash)
+    .replace(/\+/g, ' ')
+    .replace(/%([0-7][0-9a-f])/gi, (_escape, hex: string) => String.fromCharCode(Number.parseInt(hex, 16)));
+}
 
 /**
  * The path of the Web request Mastra built, or undefined when it cannot be trusted. Mastra's Express adapter builds
