@@ -455,6 +455,8 @@ export class ClerkAuth {
 
   /** JSON-RPC routes ('METHOD /path') and the calls on them whose results are kept to the signed-in user. */
   private scopedCalls: ReadonlyMap<string, ReadonlySet<string>> = new Map();
+  /** Their HTTP methods: a request of another method is not matched against the route table for them. */
+  private scopedCallMethods: ReadonlySet<string> = new Set();
 
   /**
    * @internal A JSON-RPC call that a known route would serve whoever asks, with or without a policy: on Mastra's A2A
@@ -463,7 +465,7 @@ export class ClerkAuth {
    * such a route. A call that is not a string is left to the route (Mastra answers 400).
    */
   unscopedCallError(method: string, rawPath: string, body: () => unknown): ClerkAuthError | typeof UNREAD_BODY | undefined {
-    if (this.scopedCalls.size === 0) return undefined;
+    if (!this.scopedCallMethods.has(method)) return undefined;
     const readings = this.routes?.match(method, rawPath);
     if (!Array.isArray(readings)) return undefined;
     for (const reading of readings) {
@@ -523,6 +525,7 @@ export class ClerkAuth {
     },
   ): void {
     this.scopedCalls = new Map([...scopedCalls].map(([route, calls]) => [route, new Set(calls)]));
+    this.scopedCallMethods = new Set([...scopedCalls.keys()].map((route) => route.slice(0, route.indexOf(' '))));
     this.resourceRoutes = new Set(resourceRoutes);
     this.serverRoutes = new Map(
       [...resourceServerRoutes].map(([route, param]) => [route, param === null ? null : { param, index: route.split('/').indexOf(`:${param}`) }]),
