@@ -363,6 +363,18 @@ function exportTargetsMissing(pkgDir) {
   return [...targets].filter((t) => !t.includes('*') && !existsSync(join(pkgDir, t)));
 }
 
+/** A consumer's strict tsconfig for `module` (its resolution alike unless `extra` says otherwise). */
+const tsOptions = (module, extra = {}) => ({
+  module,
+  moduleResolution: module,
+  target: 'es2022',
+  strict: true,
+  noEmit: true,
+  skipLibCheck: true,
+  types: ['node'],
+  ...extra,
+});
+
 const projects = [
   {
     name: 'esm-express-mastra',
@@ -372,16 +384,7 @@ const projects = [
       'main.mjs': ESM_EXPRESS_MASTRA,
       'options.ts': TS_MASTRA_OPTIONS,
       'tsconfig.json': {
-        compilerOptions: {
-          module: 'nodenext',
-          moduleResolution: 'nodenext',
-          target: 'es2022',
-          strict: true,
-          exactOptionalPropertyTypes: true,
-          noEmit: true,
-          skipLibCheck: true,
-          types: ['node'],
-        },
+        compilerOptions: tsOptions('nodenext', { exactOptionalPropertyTypes: true }),
         files: ['options.ts'],
       },
     },
@@ -422,34 +425,25 @@ const projects = [
       'main.ts': TS_MAIN,
       'check.cts': TS_CTS,
       'tsconfig.node16.json': {
-        compilerOptions: { module: 'node16', moduleResolution: 'node16', target: 'es2022', strict: true, noEmit: true, skipLibCheck: true, types: ['node'] },
+        compilerOptions: tsOptions('node16'),
         files: ['main.ts'],
       },
       'tsconfig.bundler.json': {
-        compilerOptions: {
-          module: 'esnext',
-          moduleResolution: 'bundler',
-          target: 'es2022',
-          strict: true,
-          exactOptionalPropertyTypes: true,
-          noEmit: true,
-          skipLibCheck: true,
-          types: ['node'],
-        },
+        compilerOptions: tsOptions('esnext', { moduleResolution: 'bundler', exactOptionalPropertyTypes: true }),
         files: ['main.ts'],
       },
       // Every .d.ts checked, ours included; only errors located in this package's files count (@clerk/shared's
       // declarations name optional packages that are not installed, which is Clerk's, not ours).
       'tsconfig.libcheck.json': {
-        compilerOptions: { module: 'node16', moduleResolution: 'node16', target: 'es2022', strict: true, noEmit: true, skipLibCheck: false, types: ['node'] },
+        compilerOptions: tsOptions('node16', { skipLibCheck: false }),
         files: ['main.ts'],
       },
       'tsconfig.cts-nodenext.json': {
-        compilerOptions: { module: 'nodenext', moduleResolution: 'nodenext', target: 'es2022', strict: true, noEmit: true, skipLibCheck: true, types: ['node'] },
+        compilerOptions: tsOptions('nodenext'),
         files: ['check.cts'],
       },
       'tsconfig.cts-node16.json': {
-        compilerOptions: { module: 'node16', moduleResolution: 'node16', target: 'es2022', strict: true, noEmit: true, skipLibCheck: true, types: ['node'] },
+        compilerOptions: tsOptions('node16'),
         files: ['check.cts'],
       },
     },
