@@ -114,6 +114,25 @@ describe.each([
   });
 });
 
+it("an app's own route of the same shape, with a body that is no JSON-RPC request, is not judged as Mastra's", async () => {
+  // "A2A" is also account-to-account in payments: POST /payments/a2a/charge reads as Mastra's A2A route under the
+  // prefix /payments (found by a review). Mastra's schema refuses a body without jsonrpc "2.0", so only such bodies count.
+  const own = express();
+  own.use(express.json());
+  const clerkAuth = createClerkAuth({ ...issuer.authOptions, env: {}, logger: false });
+  new MastraAuthClerk({ clerkAuth }); // shares Mastra's route table with the middleware, as in a mixed app
+  own.use(clerkMastraAuth({ clerkAuth }));
+  own.post('/payments/a2a/charge', (req, res) => res.json({ charged: req.body.method }));
+  const res = await request(own).post('/payments/a2a/charge').set('Authorization', `Bearer ${bob}`).send({ method: 'card' });
+  expect([res.status, res.body]).toEqual([200, { charged: 'card' }]);
+  // The same path with a JSON-RPC task call is refused: it is Mastra's A2A route under /payments if Mastra is there.
+  const rpcCall = await request(own)
+    .post('/payments/a2a/charge')
+    .set('Authorization', `Bearer ${bob}`)
+    .send({ jsonrpc: '2.0', id: 1, method: 'tasks/get', params: { id: 'x' } });
+  expect([rpcCall.status, rpcCall.body]).toEqual([403, REFUSED]);
+});
+
 it('a body parsed only after the middleware is refused as unread, saying why', async () => {
   const app = await mixedApp('express5', false, false);
   const res = await rpc(app, bob, 'tasks/list', {}, { v1: true });

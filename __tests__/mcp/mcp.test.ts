@@ -53,7 +53,7 @@ interface Seen {
   clientId: string | null;
   scopes: string[];
   contextUser: unknown;
-  /** The AuthInfo as JSON (a tool that logs or returns it), its token left out. */
+  /** The AuthInfo as JSON (a tool that logs or returns it): its fields, never the token. */
   json: unknown;
 }
 
@@ -81,7 +81,7 @@ const whoami = createTool({
       clientId: authInfo?.clientId ?? null,
       scopes: authInfo?.scopes ?? [],
       contextUser: context?.requestContext?.get('user') ?? null,
-      json: authInfo === undefined ? null : { ...(JSON.parse(JSON.stringify(authInfo)) as object), token: undefined },
+      json: authInfo === undefined ? null : (JSON.parse(JSON.stringify(authInfo)) as unknown),
     };
   },
 });

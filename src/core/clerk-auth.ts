@@ -455,17 +455,22 @@ export class ClerkAuth {
 
   /** JSON-RPC routes ('METHOD /path') and the calls on them whose results are kept to the signed-in user. */
   private scopedCalls: ReadonlyMap<string, ReadonlySet<string>> = new Map();
-  /** Their HTTP methods: a request of another method is not matched against the route table for them. */
+  /**
+   * Their HTTP methods, and their first path word as a segment (`/a2a/`): a request without both is not matched
+   * against the route table for them (most requests, at the cost of a Set lookup).
+   */
   private scopedCallMethods: ReadonlySet<string> = new Set();
+  private scopedCallWords = /$^/;
 
   /**
    * @internal A JSON-RPC call that a known route would serve whoever asks, with or without a policy: on Mastra's A2A
    * route, anything but sending a message (Mastra serves stored tasks by agent and task id alone). The refusal (403),
    * UNREAD_BODY when the body naming the call has not been parsed yet, or undefined. `body` is asked for only on
-   * such a route. A call that is not a string is left to the route (Mastra answers 400).
+   * such a route. A body that is no JSON-RPC 2.0 request, or whose call is not a string, is left to the route (Mastra
+   * answers 400).
    */
   unscopedCallError(method: string, rawPath: string, body: () => unknown): ClerkAuthError | typeof UNREAD_BODY | undefined {
-    if (!this.scopedCallMethods.has(method)) return undefined;
+    if (!this.scopedCallMethods.has(method) || !this.scopedCallWords.test(rawPath)) return undefined;
     const readings = this.routes?.match(method, rawPath);
     if (!Array.isArray(readings)) return undefined;
     for (const reading of readings) {
@@ -473,7 +478,10 @@ export class ClerkAuth {
       if (scoped === undefined) continue;
       const value = body();
       if (value === UNREAD_BODY) return UNREAD_BODY;
-      const call = typeof value === 'object' && value !== null ? (value as { method?: unknown }).method : undefined;
+      // Only a JSON-RPC 2.0 request is Mastra's to serve there (its schema refuses anything else): an app's own route
+      // of the same shape (`POST /payments/a2a/charge`) with another body is not judged.
+      const rpc = typeof value === 'object' && value !== null && (value as { jsonrpc?: unknown }).jsonrpc === '2.0';
+      const call = rpc ? (value as { method?: unknown }).method : undefined;
       if (typeof call === 'string' && !scoped.has(call)) {
         return new ClerkAuthError('access-denied', { realm: this.config.realm, message: UNSCOPED_CALL });
       }
@@ -526,6 +534,8 @@ export class ClerkAuth {
   ): void {
     this.scopedCalls = new Map([...scopedCalls].map(([route, calls]) => [route, new Set(calls)]));
     this.scopedCallMethods = new Set([...scopedCalls.keys()].map((route) => route.slice(0, route.indexOf(' '))));
+    const words = [...scopedCalls.keys()].map((route) => route.slice(route.indexOf(' ') + 1).split('/')[1]!);
+    this.scopedCallWords = new RegExp(`/(?:${words.map((word) => word.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('|')})/`, 'i');
     this.resourceRoutes = new Set(resourceRoutes);
     this.serverRoutes = new Map(
       [...resourceServerRoutes].map(([route, param]) => [route, param === null ? null : { param, index: route.split('/').indexOf(`:${param}`) }]),

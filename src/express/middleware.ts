@@ -198,8 +198,9 @@ function mcpRequestAuth(state: RequestStateFields, token: string): ClerkRequestA
   };
   const fn = (() => authObjectOf(state)) as ClerkRequestAuth;
   Object.defineProperty(fn, CLERK_EXPRESS_BRAND, { value: true });
-  // A function to JSON.stringify is nothing: a tool that logs or returns its AuthInfo gets the fields.
-  Object.defineProperty(fn, 'toJSON', { value: () => ({ ...info }) });
+  // A function to JSON.stringify is nothing: a tool that logs or returns its AuthInfo gets the fields, not the token.
+  const { token: _token, ...shown } = info;
+  Object.defineProperty(fn, 'toJSON', { value: () => ({ ...shown }) });
   return Object.assign(fn, info);
 }
 
