@@ -182,7 +182,7 @@ const express = require('express');
 const TS_MAIN = `
 import express from 'express';
 import type { Request, Response } from 'express';
-import { clerkMastraAuth, createClerkAuth, getClerkAuth, verifyClerkToken } from '${PKG}';
+import { clerkMastraAuth, createClerkAuth, getClerkAuth, rolePermissions, verifyClerkToken } from '${PKG}';
 import type { AuthorizeContext, ClerkAuthOptions, ClerkClaims } from '${PKG}';
 import { createTestIssuer } from '${PKG}/testing';
 import type { TestIssuer } from '${PKG}/testing';
@@ -190,6 +190,12 @@ import type { TestIssuer } from '${PKG}/testing';
 // Options straight from the environment (string | undefined), as the README writes them: they type-check under
 // exactOptionalPropertyTypes too (tsc --init turns it on).
 export const fromEnv: ClerkAuthOptions = { publishableKey: process.env.CLERK_PUBLISHABLE_KEY, secretKey: process.env.CLERK_SECRET_KEY };
+export const sharedFromEnv = createClerkAuth({
+  jwtKey: process.env.CLERK_JWT_KEY,
+  env: process.env.NODE_ENV === 'test' ? {} : undefined,
+  authorizedParties: process.env.APP_ORIGIN === undefined ? undefined : [process.env.APP_ORIGIN],
+});
+export const rolesFromEnv = rolePermissions({ roles: { 'org:admin': ['*'] }, withoutOrganization: process.env.SOLO ? ['agents:read'] : undefined });
 export const middlewareFromEnv = clerkMastraAuth({ jwtKey: process.env.CLERK_JWT_KEY, optional: process.env.OPTIONAL === '1' ? true : undefined });
 
 const policy = (user: ClerkClaims, ctx: AuthorizeContext): boolean => !ctx.path.startsWith('/admin') || user.sub === 'user_admin';
@@ -221,6 +227,7 @@ export const auth = new MastraAuthClerk({
   oauthClientId: process.env.CLERK_OAUTH_CLIENT_ID,
   oauthClientSecret: process.env.CLERK_OAUTH_CLIENT_SECRET,
   session: { cookiePassword: process.env.STUDIO_COOKIE_PASSWORD, revalidateAfterSeconds: 60 },
+  mapUserToResourceId: process.env.SHARED_MEMORY ? () => 'shared' : undefined,
 });
 `;
 

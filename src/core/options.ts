@@ -126,7 +126,7 @@ export interface ClerkAuthOptions {
    */
   logger?: Logger | false | undefined;
   /** Read unset options from these variables instead of `process.env`. */
-  env?: Record<string, string | undefined>;
+  env?: Record<string, string | undefined> | undefined;
 }
 
 /** A logger with levels (`console`, pino and Mastra's logger fit), or one function for every level. */

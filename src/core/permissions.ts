@@ -17,7 +17,7 @@ export interface RolePermissionsOptions {
    */
   roles: Record<string, readonly string[]>;
   /** Permissions for a signed-in user with no active organization (default: none). */
-  withoutOrganization?: readonly string[];
+  withoutOrganization?: readonly string[] | undefined;
 }
 
 export interface RolePermissions {

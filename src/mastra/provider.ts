@@ -51,7 +51,7 @@ export interface MastraProviderOptions extends StudioOptions {
    */
   bodyAddressedRoutes?: 'refuse' | 'policy' | undefined;
   /** A mapping of your own from the user to the memory resource id; replaces `resourceScope`. */
-  mapUserToResourceId?: (user: ClerkClaims) => string | undefined | null;
+  mapUserToResourceId?: ((user: ClerkClaims) => string | undefined | null) | undefined;
 }
 
 /** The resource of a user without an active organization, in organization scope: never served (refused first). */

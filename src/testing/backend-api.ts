@@ -29,63 +29,63 @@ export interface TestUser {
   /** User id, `user_...`. Required. */
   id: string;
   /** `first_name`. Default `null`. */
-  firstName?: string | null;
+  firstName?: string | null | undefined;
   /** `last_name`. Default `null`. */
-  lastName?: string | null;
+  lastName?: string | null | undefined;
   /** `username`. Default `null`. */
-  username?: string | null;
+  username?: string | null | undefined;
   /** Primary email address, the only one of `email_addresses` (verified). Default: none. */
-  email?: string;
+  email?: string | undefined;
   /** `image_url`; `has_image` is true when given. Default: Clerk's default avatar URL. */
-  imageUrl?: string;
+  imageUrl?: string | undefined;
   /** `public_metadata`. Default `{}`. */
-  publicMetadata?: Record<string, unknown>;
+  publicMetadata?: Record<string, unknown> | undefined;
   /** `private_metadata`. Default `{}`. */
-  privateMetadata?: Record<string, unknown>;
+  privateMetadata?: Record<string, unknown> | undefined;
 }
 
 /** Options of {@link TestIssuer.createOpaqueM2MToken}. */
 export interface OpaqueM2MTokenOptions {
   /** The machine the token authenticates: its `subject`, `mch_...`. Default `'mch_test'`. */
-  machineId?: string;
+  machineId?: string | undefined;
   /** `scopes`: the ids of the machines this one may call (Clerk's M2M scopes are machine ids). Default `[]`. */
-  scopes?: string[];
+  scopes?: string[] | undefined;
   /** `claims`: custom claims given at creation. Default `null`. */
-  claims?: Record<string, unknown> | null;
+  claims?: Record<string, unknown> | null | undefined;
   /** Lifetime from now. Default 3600; `null` never expires (`expiration: null`); a negative value makes it expired. */
-  expiresInSeconds?: number | null;
+  expiresInSeconds?: number | null | undefined;
 }
 
 /** Options of {@link TestIssuer.createOpaqueOAuthToken}. */
 export interface OpaqueOAuthTokenOptions {
   /** The user who granted the token: its `subject`, `user_...`. Default `'user_test'`. */
-  userId?: string;
+  userId?: string | undefined;
   /** `client_id` of the OAuth application. Default `'client_test'`. */
-  clientId?: string;
+  clientId?: string | undefined;
   /** Granted `scopes`. Default `['profile', 'email']`. */
-  scopes?: string[];
+  scopes?: string[] | undefined;
   /** `aud` of the token (a string becomes a one-element list). Default: none (no `aud` in the JSON). */
-  audience?: string | string[];
+  audience?: string | string[] | undefined;
   /** Lifetime from now. Default 3600; `null` never expires; a negative value makes it expired. */
-  expiresInSeconds?: number | null;
+  expiresInSeconds?: number | null | undefined;
 }
 
 /** Options of {@link TestIssuer.createApiKey}. */
 export interface ApiKeyOptions {
   /** Owner of the key: a user (`user_...`) or an organization (`org_...`). Default `'user_test'`. */
-  subject?: string;
+  subject?: string | undefined;
   /** `name` of the key. Default `'test-key'`. */
-  name?: string;
+  name?: string | undefined;
   /** `description`. Default `null`. */
-  description?: string | null;
+  description?: string | null | undefined;
   /** `scopes`. Default `[]`. */
-  scopes?: string[];
+  scopes?: string[] | undefined;
   /** `claims`. Default `null`. */
-  claims?: Record<string, unknown> | null;
+  claims?: Record<string, unknown> | null | undefined;
   /** Lifetime from now. Default `null`: API keys do not expire unless asked to; a negative value makes it expired. */
-  expiresInSeconds?: number | null;
+  expiresInSeconds?: number | null | undefined;
   /** `created_by`: the user who created it. Default: the subject when it is a user, else `null`. */
-  createdBy?: string | null;
+  createdBy?: string | null | undefined;
 }
 
 /**
