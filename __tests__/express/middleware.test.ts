@@ -55,7 +55,7 @@ describe.each(frameworks)('%s', (_name, express) => {
 
   describe('token extraction', () => {
     it('401 token-missing with a bare challenge when there is no token', async () => {
-      await expectRejected(await request(appWith()).get('/me'), 401, 'token-missing', 'No session token was sent.');
+      await expectRejected(await request(appWith()).get('/me'), 401, 'token-missing', 'No token was sent.');
     });
 
     it.each(['Bearer', 'bearer', 'BEARER', 'BeArEr'])('reads "%s <token>" (scheme case-insensitive)', async (scheme) => {
@@ -115,7 +115,7 @@ describe.each(frameworks)('%s', (_name, express) => {
 
     const NOT_A_JWT = 'The token is not three canonical base64url parts.';
     it.each<[string, number, ClerkAuthErrorCode, string, string]>([
-      ['empty', 401, 'token-missing', '', 'No session token was sent.'],
+      ['empty', 401, 'token-missing', '', 'No token was sent.'],
       ['12 KB', 401, 'token-invalid', `Bearer ${'a'.repeat(12_000)}`, 'The token is too large.'],
       ['non-ASCII', 401, 'token-invalid', 'Bearer \u00e9\u00fc.\u00f1\u00e7.\u00e0\u00ff', NOT_A_JWT],
       ['two segments', 401, 'token-invalid', 'Bearer a.b', NOT_A_JWT],

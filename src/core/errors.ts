@@ -37,7 +37,7 @@ interface CodeInfo {
 
 const CODES: Record<ClerkAuthErrorCode, CodeInfo> = {
   // RFC 6750 3.1: a request with no credentials gets a challenge without an error code.
-  'token-missing': { status: 401, message: 'No session token was sent.' },
+  'token-missing': { status: 401, message: 'No token was sent.' },
   'token-invalid': { status: 401, bearerError: 'invalid_token', message: 'The session token is malformed.' },
   'token-invalid-algorithm': {
     status: 401,
