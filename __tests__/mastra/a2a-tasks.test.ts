@@ -155,3 +155,23 @@ it("with optional: true, a token in the query (Express 4's ?[apiKey]=) signs nob
     expect(res.text).not.toContain('ALICE-OPTIONAL');
   }
 });
+
+it('with optional: true, an empty Authorization header next to a session cookie is read as Mastra reads it (absent)', async () => {
+  // The middleware took `Authorization: ` (empty) as the client's way of signing in and ignored the cookie: signed out,
+  // let through; Mastra's adapter drops empty headers, so the provider signed the cookie's user in past the A2A check
+  // (found by an attacker on the A2A fix). Clerk reads an empty header as absent too.
+  for (const flavour of ['express5', 'express4'] as const) {
+    const app = await mixedApp(flavour, false, true, true);
+    const sent = await rpc(app, alice, 'message/send', message('ALICE-EMPTY-HEADER'));
+    const taskId = sent.body.result.id as string;
+    for (const authorization of ['', '   ']) {
+      const res = await request(app)
+        .post('/api/a2a/weatherAgent')
+        .set('Authorization', authorization)
+        .set('Cookie', `__session=${bob}; __client_uat=1`)
+        .send({ jsonrpc: '2.0', id: 1, method: 'tasks/get', params: { id: taskId } });
+      expect([flavour, JSON.stringify(authorization), res.status, res.body]).toEqual([flavour, JSON.stringify(authorization), 403, REFUSED]);
+      expect(res.text).not.toContain('ALICE-EMPTY-HEADER');
+    }
+  }
+});

@@ -30,6 +30,21 @@ interface ServerRoute {
 const UNSCOPED_CALL =
   "Mastra's A2A route serves stored tasks without checking whose they are: only sending a message (message/send, message/stream) is let through.";
 
+/** Only spaces and tabs, or nothing: what Node leaves of an empty header value. */
+function isBlankHeader(value: string): boolean {
+  return /^[ \t]*$/.test(value);
+}
+
+/** The same request without its (blank) Authorization header. */
+function withoutAuthorization(headers: RequestCredentials): RequestCredentials {
+  return {
+    authorization: [],
+    cookie: headers.cookie,
+    method: headers.method,
+    header: headers.header === undefined ? undefined : (name: string) => headers.header!(name),
+  };
+}
+
 /** A transport's path around its server id (`/mcp/` and `/mcp` of `/mcp/:serverId/mcp`), after the prefix. */
 interface EndpointTemplate {
   readonly before: string;
@@ -258,6 +273,9 @@ export class ClerkAuth {
     mask: TokenTypeMask = this.config.acceptsToken,
     options?: AuthenticateOptions,
   ): RequestState | Promise<RequestState> {
+    // An empty Authorization value is no Authorization header: Clerk reads it so, and Mastra's adapters drop it before
+    // the provider sees the request. Read otherwise, the cookie the provider then signs in with would go unjudged here.
+    if (headers.authorization.length === 1 && isBlankHeader(headers.authorization[0]!)) headers = withoutAuthorization(headers);
     const sessions = this.sessions;
     // Hot path: a request with an Authorization header (or an app without Studio sign-in) is Clerk's alone.
     if (sessions === undefined || headers.authorization.length > 0) return this.clerkState(headers, mask);
