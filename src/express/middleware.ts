@@ -247,13 +247,17 @@ export function getClerkClaims(req: Request): ClerkClaims | undefined {
   return stateOf(req)?.claims;
 }
 
+/**
+ * A header as Mastra's Express adapter passes it on to the provider: absent when empty (it drops empty values), so
+ * the middleware and the provider never judge one request by different headers.
+ */
+function headerOf(headers: IncomingHttpHeaders, name: string): string | null {
+  const value = headers[name.toLowerCase()];
+  return value === undefined || value === '' ? null : Array.isArray(value) ? value.join(', ') : value;
+}
+
 function headerReader(req: Request): HeaderReader {
-  return {
-    get(name: string): string | null {
-      const value = req.headers[name.toLowerCase()];
-      return value === undefined ? null : Array.isArray(value) ? value.join(', ') : value;
-    },
-  };
+  return { get: (name: string) => headerOf(req.headers, name) };
 }
 
 function expressContext(req: Request, state: RequestStateFields): AdapterContext {
@@ -276,8 +280,7 @@ class ExpressCredentials implements RequestCredentials {
     this.cookie = headers.cookie;
   }
   header(name: string): string | null {
-    const value = this.headers[name.toLowerCase()];
-    return value === undefined ? null : Array.isArray(value) ? value.join(', ') : value;
+    return headerOf(this.headers, name);
   }
 }
 

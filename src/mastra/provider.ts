@@ -84,6 +84,12 @@ function webRequestOf(request: MastraAuthRequest | undefined): Request | undefin
  * `Headers` or plain-object headers (`@mastra/core`'s `getRequestHeader` throws on the last).
  */
 function headerOf(request: MastraAuthRequest | undefined, name: string): string | null {
+  const value = rawHeaderOf(request, name);
+  // Empty is absent, as Mastra's Express adapter passes headers on (and as the middleware reads them).
+  return value === '' ? null : value;
+}
+
+function rawHeaderOf(request: MastraAuthRequest | undefined, name: string): string | null {
   const web = webRequestOf(request);
   if (web) return web.headers.get(name);
   if (!request) return null;
