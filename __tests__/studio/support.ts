@@ -11,6 +11,7 @@ import express, { type Express } from 'express';
 import { Agent } from '@mastra/core/agent';
 import { Mastra } from '@mastra/core/mastra';
 import { MastraServer } from '@mastra/express';
+import { InMemoryTaskStore } from '@mastra/server/a2a/store';
 import { clerkMastraAuth, createClerkAuth, getClerkAuth, getClerkClaims, type ClerkAuthOptions } from '../../src/index.js';
 import { MastraAuthClerk, type MastraAuthClerkOptions } from '../../src/mastra/index.js';
 import type { TestIssuer } from '../../src/testing/index.js';
@@ -249,9 +250,13 @@ export async function startMixedStudioApp(
     redirectPath?: string;
     /** The middleware's own `acceptsToken`. */
     acceptsToken?: ClerkAuthOptions['acceptsToken'];
+    /** The middleware's `optional`. */
+    optional?: boolean;
+    /** Serve Mastra's A2A route (an in-memory task store). */
+    a2a?: boolean;
   } = {},
 ): Promise<StudioApp> {
-  const { oauthServer, policy, prefix = '/api', redirectPath, acceptsToken, ...providerOptions } = options;
+  const { oauthServer, policy, prefix = '/api', redirectPath, acceptsToken, optional = false, a2a = false, ...providerOptions } = options;
   const oauth = await createTestOAuthServer({ issuer, ...oauthServer });
   const clock = testClock();
   const now = clock.now;
@@ -270,7 +275,7 @@ export async function startMixedStudioApp(
   await new Promise((resolve) => server.once('listening', resolve));
   const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   app.use(express.json());
-  app.use(clerkMastraAuth(acceptsToken === undefined ? { clerkAuth } : { clerkAuth, acceptsToken }));
+  app.use(clerkMastraAuth(acceptsToken === undefined ? { clerkAuth, optional } : { clerkAuth, acceptsToken, optional }));
   app.get('/me', async (req, res) => {
     const auth = getClerkAuth(req);
     res.json({ userId: auth.userId, sessionId: auth.sessionId, orgId: auth.orgId ?? null, studio: getClerkClaims(req)?.studio === true, token: await auth.getToken() });
@@ -288,7 +293,7 @@ export async function startMixedStudioApp(
     ...(providerOptions as object),
   } as MastraAuthClerkOptions);
   const mastra = new Mastra({ agents: createAgents(), server: { auth: provider as never }, logger: false });
-  await new MastraServer({ app, mastra, prefix }).init();
+  await new MastraServer({ app, mastra, prefix, ...(a2a ? { taskStore: new InMemoryTaskStore() } : {}) }).init();
   oauth.allowRedirectUri(`${base}${prefix}/auth/sso/callback`);
   return { ...handle(server, oauth, clock), base, prefix, provider };
 }
