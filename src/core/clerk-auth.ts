@@ -428,7 +428,7 @@ export class ClerkAuth {
     if (origin === undefined) return false;
     const path = aud.slice(origin.length);
     const server = serverRoute === null ? undefined : reading.params[serverRoute.param];
-    if (serverRoute !== null && !this.spellsServer(reading, rawPath)) return false;
+    if (serverRoute !== null && !this.spellsServer(reading, rawPath, serverRoute)) return false;
     if (this.resourceRoutes.has(reading.route) && resourceUrl(origin, rawPath) === aud) return true;
     for (const { before, after } of this.endpointTemplates) {
       const head = `${reading.prefix}${before}`;
@@ -464,8 +464,7 @@ export class ClerkAuth {
   }
 
   /** The server id segment of `rawPath` under `reading` (a route of an MCP server) is the id as published. */
-  private spellsServer(reading: RouteResource, rawPath: string): boolean {
-    const serverRoute = this.serverRoutes.get(reading.route);
+  private spellsServer(reading: RouteResource, rawPath: string, serverRoute = this.serverRoutes.get(reading.route)): boolean {
     if (!serverRoute) return true;
     const server = reading.params[serverRoute.param];
     return server === undefined || rawPath.slice(reading.prefix.length).split('/')[serverRoute.index] === encodeURIComponent(server);
@@ -483,18 +482,18 @@ export class ClerkAuth {
   /**
    * @internal A JSON-RPC call that a known route would serve whoever asks, with or without a policy: on Mastra's A2A
    * route, anything but sending a message (Mastra serves stored tasks by agent and task id alone). The refusal (403),
-   * UNREAD_BODY when the body naming the call has not been parsed yet, or undefined. `body` is asked for only on
-   * such a route. A body that is no JSON-RPC 2.0 request, or whose call is not a string, is left to the route (Mastra
+   * UNREAD_BODY when the body naming the call has not been parsed yet, or undefined. `bodyOf(request)` is asked for
+   * only on such a route (nothing is allocated for the others). A body that is no JSON-RPC 2.0 request, or whose call is not a string, is left to the route (Mastra
    * answers 400).
    */
-  unscopedCallError(method: string, rawPath: string, body: () => unknown): ClerkAuthError | typeof UNREAD_BODY | undefined {
+  unscopedCallError<R>(method: string, rawPath: string, request: R, bodyOf: (request: R) => unknown): ClerkAuthError | typeof UNREAD_BODY | undefined {
     if (!this.scopedCallMethods.has(method) || !this.scopedCallWords.test(rawPath)) return undefined;
     const readings = this.routes?.match(method, rawPath);
     if (!Array.isArray(readings)) return undefined;
     for (const reading of readings) {
       const scoped = this.scopedCalls.get(`${reading.method} ${reading.route}`);
       if (scoped === undefined) continue;
-      const value = body();
+      const value = bodyOf(request);
       if (value === UNREAD_BODY) return UNREAD_BODY;
       // Only a JSON-RPC 2.0 request is Mastra's to serve there (its schema refuses anything else): an app's own route
       // of the same shape (`POST /payments/a2a/charge`) with another body is not judged.

@@ -377,15 +377,20 @@ function requestQuery(req: Request): string {
  * is unread (`express.json()` after this middleware), and so is any multipart body: Mastra parses those itself.
  */
 function requestValues(req: Request, query: string): RequestValues {
+  return { query, body: requestBody(req) };
+}
+
+/** The body as far as it is parsed (see `requestValues`), or undefined for a method without one. */
+function requestBody(req: Request): unknown {
   const { headers, method } = req;
-  if (method !== 'POST' && method !== 'PUT' && method !== 'PATCH' && method !== 'DELETE') return { query };
+  if (method !== 'POST' && method !== 'PUT' && method !== 'PATCH' && method !== 'DELETE') return undefined;
   const coming = headers['transfer-encoding'] !== undefined || (headers['content-length'] !== undefined && headers['content-length'] !== '0');
-  if (!coming) return { query, body: req.body as unknown };
+  if (!coming) return req.body as unknown;
   // Mastra parses any body whose type mentions multipart/form-data itself, from the stream, after the policy. Any
   // other body counts as read only once its stream has ended: Express 4's express.json() sets `req.body = {}` for a
   // body it skipped.
-  if (/multipart\/form-data/i.test(headers['content-type'] ?? '') || !req.readableEnded) return { query, body: UNREAD_BODY };
-  return { query, body: req.body as unknown };
+  if (/multipart\/form-data/i.test(headers['content-type'] ?? '') || !req.readableEnded) return UNREAD_BODY;
+  return req.body as unknown;
 }
 
 /** RFC 9728 section 5.1: a 401 on a protected resource (an MCP endpoint) points the client at its metadata. */
@@ -474,7 +479,7 @@ function createMiddleware(auth: ClerkAuth, options: ExpressAuthOptions): Request
         reject(wrongResource);
         return;
       }
-      const unscoped = auth.unscopedCallError(method, rawPath, () => requestValues(req, query).body);
+      const unscoped = auth.unscopedCallError(method, rawPath, req, requestBody);
       if (unscoped === UNREAD_BODY) {
         mount.rejectUnreadBody(req, res, next);
         return;
