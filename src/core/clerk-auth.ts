@@ -68,6 +68,17 @@ export type AdapterContext = Omit<AuthorizeContext, 'resource' | 'tokenType' | '
 /** Why a request is signed out. With `optional: true` an adapter lets it through signed out; else it is a 401. */
 export type SignedOutReason = Extract<ClerkAuthErrorCode, 'token-missing' | 'session-pending' | 'session-signed-out'>;
 
+const SIGNED_OUT_REASONS: ReadonlySet<string> = new Set<SignedOutReason>(['token-missing', 'session-pending', 'session-signed-out']);
+
+/**
+ * The request header by which an adapter in front (the Express middleware with `optional: true`) says it let the
+ * request through signed out, and why (a `SignedOutReason`). An adapter behind it (Mastra's provider, through
+ * `@mastra/express`, which copies `req.headers` into the Web request it hands the provider) then signs nothing in:
+ * one request, one verdict, however differently the two would read its credentials. A client that sends it only
+ * signs itself out; the middleware removes it from a request it signs in.
+ */
+export const PASSED_SIGNED_OUT_HEADER = 'x-clerk-mastra-auth-signed-out';
+
 /** What a request's credentials amount to, computed once by the core; adapters only convert it. */
 export type RequestState =
   | {
@@ -97,6 +108,11 @@ export interface RequestCredentials extends CredentialHeaders {
   readonly method?: string | undefined;
   /** A request header by (case-insensitive) name, several values joined by `, `; null when absent. */
   header?(name: string): string | null;
+  /**
+   * The `PASSED_SIGNED_OUT_HEADER` value of a request that passed through an adapter in front, or null/undefined:
+   * given one, the request is signed out, whatever its credentials.
+   */
+  readonly passedSignedOut?: string | null | undefined;
 }
 
 /** The request as a `SessionSource` reads it. */
@@ -273,6 +289,8 @@ export class ClerkAuth {
     mask: TokenTypeMask = this.config.acceptsToken,
     options?: AuthenticateOptions,
   ): RequestState | Promise<RequestState> {
+    const passed = headers.passedSignedOut;
+    if (passed !== undefined && passed !== null) return SIGNED_OUT[SIGNED_OUT_REASONS.has(passed) ? (passed as SignedOutReason) : 'token-missing'];
     // An empty Authorization value is no Authorization header: Clerk reads it so, and Mastra's adapters drop it before
     // the provider sees the request. Read otherwise, the cookie the provider then signs in with would go unjudged here.
     if (headers.authorization.length === 1 && isBlankHeader(headers.authorization[0]!)) headers = withoutAuthorization(headers);

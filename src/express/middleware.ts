@@ -15,6 +15,7 @@ import {
 import type { ClerkClaims } from '../core/claims.js';
 import {
   ClerkAuth,
+  PASSED_SIGNED_OUT_HEADER,
   type AdapterContext,
   type AuthenticateOptions,
   type RequestCredentials,
@@ -468,6 +469,8 @@ function createMiddleware(auth: ClerkAuth, options: ExpressAuthOptions): Request
       if (state.status === 'signed-out') {
         if (optional) {
           attach(req, { mount, path, signedOut: state.reason });
+          // Mastra's provider behind this middleware then signs nothing in (see PASSED_SIGNED_OUT_HEADER).
+          headers[PASSED_SIGNED_OUT_HEADER] = state.reason;
           next();
         } else {
           reject(auth.signedOutError(state.reason));
@@ -490,6 +493,8 @@ function createMiddleware(auth: ClerkAuth, options: ExpressAuthOptions): Request
       }
       const requestState: RequestStateFields = { mount, path, token: state.token, claims: state.claims, verified: state.verified };
       attach(req, requestState);
+      // Only this middleware says a request passed signed out: a client's own claim is dropped.
+      if (headers[PASSED_SIGNED_OUT_HEADER] !== undefined) delete headers[PASSED_SIGNED_OUT_HEADER];
       // A Studio session renewed after its re-check with Clerk: the browser gets the new cookie, whatever follows.
       if (state.setCookie !== undefined) res.append('Set-Cookie', state.setCookie);
       // The MCP transport reads the caller from `req.auth` (the MCP SDK's AuthInfo): the same function, with it.

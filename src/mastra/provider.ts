@@ -7,7 +7,7 @@ import { createRequire } from 'node:module';
 import { MastraAuthProvider, registerApiRoute, type ApiRoute, type MastraAuthProviderOptions } from '@mastra/core/server';
 import { PROTECTED_RESOURCE_METADATA_HEADERS, PROTECTED_RESOURCE_WELL_KNOWN } from '../core/resource-metadata.js';
 import type { ClerkClaims } from '../core/claims.js';
-import type { AuthenticateOptions, ClerkAuth, RequestCredentials } from '../core/clerk-auth.js';
+import { PASSED_SIGNED_OUT_HEADER, type AuthenticateOptions, type ClerkAuth, type RequestCredentials } from '../core/clerk-auth.js';
 import { ClerkAuthError } from '../core/errors.js';
 import { ClerkAuthConfigError, type ClerkAuthOptions } from '../core/options.js';
 import type { AuthorizeContext } from '../core/policy.js';
@@ -274,8 +274,12 @@ export class MastraAuthClerk extends MastraAuthProvider<ClerkClaims> {
     try {
       const authorization = headerOf(request, 'authorization');
       const cookie = headerOf(request, 'cookie');
+      const passedSignedOut = headerOf(request, PASSED_SIGNED_OUT_HEADER);
       let credentials: RequestCredentials;
-      if (authorization === null && cookie === null) {
+      if (passedSignedOut !== null) {
+        // The Express middleware in front let the request through signed out: so it stays, here too.
+        credentials = { authorization: [], cookie: null, passedSignedOut };
+      } else if (authorization === null && cookie === null) {
         const bare = this.bareToken(token, request);
         if (bare === undefined) {
           clerkAuth.log('request refused', 'token-missing');
