@@ -109,7 +109,7 @@ describe('token shape, before any decoding', () => {
       realm: 'agents',
     });
     expect(expired.headers).toEqual({
-      'WWW-Authenticate': 'Bearer realm="agents", error="invalid_token", error_description="The session token has expired."',
+      'WWW-Authenticate': 'Bearer realm="agents", error="invalid_token", error_description="The token has expired."',
     });
   });
 });
@@ -259,7 +259,7 @@ describe('claims', () => {
     // nbf/iat: accepted up to 5 s early.
     await expect(at((t - 5) * 1000)).resolves.toMatchObject({ nbf: t });
     const early = await expectAuthError(at((t - 5) * 1000 - 1), 'token-not-active-yet', 401);
-    expect(early.message).toBe('The session token is not valid yet.');
+    expect(early.message).toBe('The token is not valid yet.');
     // A custom skew.
     await expectAuthError(auth({ now: () => (t + 60) * 1000, clockSkewInMs: 0, tokenCache: false }).verify(token), 'token-expired', 401);
   });

@@ -132,9 +132,9 @@ describe.each(frameworks)('%s', (_name, express) => {
   describe('verification failures', () => {
     it('401 token-expired with an invalid_token challenge', async () => {
       const res = await request(appWith()).get('/me').set('Authorization', `Bearer ${await issuer.mintToken({}, { expired: true })}`);
-      await expectRejected(res, 401, 'token-expired', 'The session token has expired.');
+      await expectRejected(res, 401, 'token-expired', 'The token has expired.');
       expect(res.headers['www-authenticate']).toBe(
-        'Bearer realm="api", error="invalid_token", error_description="The session token has expired."',
+        'Bearer realm="api", error="invalid_token", error_description="The token has expired."',
       );
     });
 
@@ -498,7 +498,7 @@ describe.each(frameworks)('%s', (_name, express) => {
       const app = appWith({ onError: (error, _req, _res, next) => next(error) });
       const res = await request(app).get('/me').set('Authorization', `Bearer ${await issuer.mintToken({}, { expired: true })}`);
       expect(res.status).toBe(401);
-      expect(res.headers['www-authenticate']).toBe(invalidTokenChallenge('The session token has expired.'));
+      expect(res.headers['www-authenticate']).toBe(invalidTokenChallenge('The token has expired.'));
     });
   });
 });

@@ -38,37 +38,37 @@ interface CodeInfo {
 const CODES: Record<ClerkAuthErrorCode, CodeInfo> = {
   // RFC 6750 3.1: a request with no credentials gets a challenge without an error code.
   'token-missing': { status: 401, message: 'No token was sent.' },
-  'token-invalid': { status: 401, bearerError: 'invalid_token', message: 'The session token is malformed.' },
+  'token-invalid': { status: 401, bearerError: 'invalid_token', message: 'The token is malformed.' },
   'token-invalid-algorithm': {
     status: 401,
     bearerError: 'invalid_token',
-    message: 'The session token is signed with an algorithm that is not allowed.',
+    message: 'The token is signed with an algorithm that is not allowed.',
   },
   'token-invalid-signature': {
     status: 401,
     bearerError: 'invalid_token',
-    message: 'The session token signature is invalid.',
+    message: 'The token signature is invalid.',
   },
-  'token-expired': { status: 401, bearerError: 'invalid_token', message: 'The session token has expired.' },
+  'token-expired': { status: 401, bearerError: 'invalid_token', message: 'The token has expired.' },
   'token-not-active-yet': {
     status: 401,
     bearerError: 'invalid_token',
-    message: 'The session token is not valid yet.',
+    message: 'The token is not valid yet.',
   },
   'token-iat-in-the-future': {
     status: 401,
     bearerError: 'invalid_token',
-    message: 'The session token was issued in the future.',
+    message: 'The token was issued in the future.',
   },
   'token-invalid-issuer': {
     status: 401,
     bearerError: 'invalid_token',
-    message: 'The session token was issued by an unexpected issuer.',
+    message: 'The token was issued by an unexpected issuer.',
   },
   'token-invalid-audience': {
     status: 401,
     bearerError: 'invalid_token',
-    message: 'The session token is not meant for this audience.',
+    message: 'The token is not meant for this audience.',
   },
   'token-invalid-authorized-parties': {
     status: 401,
@@ -94,7 +94,7 @@ const CODES: Record<ClerkAuthErrorCode, CodeInfo> = {
   'jwk-kid-mismatch': {
     status: 401,
     bearerError: 'invalid_token',
-    message: 'The session token is signed with an unknown key.',
+    message: 'The token is signed with an unknown key.',
   },
   'jwk-remote-failed-to-load': {
     status: 503,

@@ -107,7 +107,7 @@ class RemoteKeySet {
   readonly getKey: KeyResolver = (header, token) => {
     // As Clerk: a key set is searched by kid only; a token without one is not a Clerk session token.
     if (typeof header.kid !== 'string' || header.kid.length === 0) {
-      throw new ClerkAuthError('token-invalid', { realm: this.options.realm, message: 'The session token has no key id (kid).' });
+      throw new ClerkAuthError('token-invalid', { realm: this.options.realm, message: 'The token has no key id (kid).' });
     }
     const memoKey = `${header.kid} ${header.alg}`;
     if (this.resolvedFrom !== undefined && this.resolvedFrom === this.cache.jwks && this.remote.fresh) {
