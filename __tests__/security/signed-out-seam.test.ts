@@ -19,8 +19,11 @@ import { clerkMastraAuth, createClerkAuth, getClerkAuth, type ClerkMastraAuthOpt
 import { MastraAuthClerk } from '../../src/mastra/index.js';
 import { createTestIssuer, type TestIssuer } from '../../src/testing/index.js';
 import { offlineWeatherModel } from '../../examples/mastra/offline-model.js';
+import { SESSION_COOKIE, signedInBrowser, startMixedStudioApp } from '../studio/support.js';
 
 const issuer: TestIssuer = await createTestIssuer();
+const CAROL = { id: 'user_carol', firstName: 'Carol', lastName: 'C', email: 'carol@example.com' };
+issuer.addUser(CAROL);
 const alice = await issuer.mintToken({}, { userId: 'user_alice', expiresInSeconds: 3600 });
 const bob = await issuer.mintToken({}, { userId: 'user_bob', expiresInSeconds: 3600 });
 afterAll(async () => {
@@ -106,4 +109,23 @@ it('Mastra alone: a mark sent by the client only takes away (the provider never 
   expect((await request(app).get('/api/agents').set('Authorization', `Bearer ${alice}`)).status).toBe(200);
   const marked = await request(app).get('/api/agents').set('Authorization', `Bearer ${alice}`).set(MARK, 'token-missing');
   expect([marked.status, marked.body]).toEqual([401, MASTRA_401]);
+});
+
+it("a Studio session the middleware lets through signed out is neither signed in nor refreshed by Mastra's fallback", async () => {
+  // A middleware for machine tokens only: the Studio session cookie is no credential there, so the request passes
+  // signed out. Mastra, after the provider says no, asks it for the session to refresh (`getSessionIdFromRequest`):
+  // a stale one would cost a call to Clerk and a renewed cookie for a request that is refused anyway.
+  const app = await startMixedStudioApp(issuer, express5, { optional: true, acceptsToken: 'm2m_token' });
+  try {
+    app.oauth.addUser(CAROL);
+    const browser = await signedInBrowser(app, CAROL.id);
+    const cookie = `${SESSION_COOKIE}=${browser.cookie(app.base, SESSION_COOKIE)!.value}`;
+    app.oauth.resetCounts();
+    app.advance(61_000); // past the Studio session's re-check period (60 s)
+    const agents = await request(app.base).get('/api/agents').set('Cookie', cookie).set('Sec-Fetch-Site', 'same-origin');
+    expect([agents.status, agents.body, agents.headers['set-cookie'] ?? []]).toEqual([401, MASTRA_401, []]);
+    expect(app.oauth.counts).toMatchObject({ token: 0, refresh: 0, userinfo: 0 });
+  } finally {
+    await app.close();
+  }
 });

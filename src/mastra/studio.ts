@@ -861,13 +861,13 @@ export class StudioSessions {
   /**
    * The session Mastra's refresh fallback re-checks (after `authenticateToken` said no, and on `/auth/refresh`): none
    * where the rules of `authenticate` would not use the cookie (an `Authorization` header, Clerk's cookies saying the
-   * browser signed out, two Studio cookies in one request), so the fallback cannot sign in what they refuse.
+   * browser signed out, two Studio cookies in one request, the Express middleware in front having let the request
+   * through signed out), so the fallback cannot sign in what they refuse.
    */
   getSessionIdFromRequest(request: Request): string | null {
     const cookie = request.headers.get('cookie');
     const values = cookieValues(cookie, this.config.cookieName);
     if (values.length !== 1 || request.headers.get('authorization') !== null) return null;
-    // Signed out by the Express middleware in front: no session to refresh either.
     if (request.headers.get(PASSED_SIGNED_OUT_HEADER)) return null;
     if (this.clerkAuth.clerkSignsOut(cookie)) return null;
     return values[0]!;
