@@ -3,6 +3,7 @@
  * given it (`clerkMastraAuth({ clerkAuth })`, `new MastraAuthClerk({ clerkAuth })`). The adapters translate requests
  * and responses; what a request's credentials mean is decided here, once, for both.
  */
+import { randomUUID } from 'node:crypto';
 import { decodeJwt } from 'jose';
 import type { ClerkClaims } from './claims.js';
 import { clerkCookiesSignOut, readCredential, type CredentialHeaders, type CredentialRules, type TokenPeek } from './credentials.js';
@@ -68,14 +69,14 @@ export type AdapterContext = Omit<AuthorizeContext, 'resource' | 'tokenType' | '
 /** Why a request is signed out. With `optional: true` an adapter lets it through signed out; else it is a 401. */
 export type SignedOutReason = Extract<ClerkAuthErrorCode, 'token-missing' | 'session-pending' | 'session-signed-out'>;
 
-const SIGNED_OUT_REASONS: ReadonlySet<string> = new Set<SignedOutReason>(['token-missing', 'session-pending', 'session-signed-out']);
+const SIGNED_OUT_REASONS: readonly SignedOutReason[] = ['token-missing', 'session-pending', 'session-signed-out'];
 
 /**
- * The request header by which an adapter in front (the Express middleware with `optional: true`) says it let the
- * request through signed out, and why (a `SignedOutReason`). An adapter behind it (Mastra's provider, through
- * `@mastra/express`, which copies `req.headers` into the Web request it hands the provider) then signs nothing in:
- * one request, one verdict, however differently the two would read its credentials. A client that sends it only
- * signs itself out; the middleware removes it from a request it signs in.
+ * The request header by which the Express middleware says it let a request through signed out (`optional: true`): its
+ * value is the reason and a tag of the `createClerkAuth()` object, made at random when it is built. The Mastra provider
+ * of the same object (through `@mastra/express`, which copies `req.headers` into the Web request it hands the
+ * provider) then signs nothing in: one request, one verdict, however differently the two would read its credentials.
+ * A value without the tag (a client's own, or one an app forwards to another server) means nothing.
  */
 export const PASSED_SIGNED_OUT_HEADER = 'x-clerk-mastra-auth-signed-out';
 
@@ -109,8 +110,8 @@ export interface RequestCredentials extends CredentialHeaders {
   /** A request header by (case-insensitive) name, several values joined by `, `; null when absent. */
   header?(name: string): string | null;
   /**
-   * The `PASSED_SIGNED_OUT_HEADER` value of a request that passed through an adapter in front, or null/undefined:
-   * given one, the request is signed out, whatever its credentials.
+   * The request's `PASSED_SIGNED_OUT_HEADER` value, if any: when it is this object's mark (`signedOutMark`), the
+   * request is signed out, whatever its credentials.
    */
   readonly passedSignedOut?: string | null | undefined;
 }
@@ -215,6 +216,20 @@ export class ClerkAuth {
   };
 
   /** Use `createClerkAuth(options)`. */
+  /** `PASSED_SIGNED_OUT_HEADER` values by reason: the reason, then this object's random tag. */
+  private readonly signedOutMarks: Readonly<Record<SignedOutReason, string>>;
+
+  /** @internal The `PASSED_SIGNED_OUT_HEADER` value saying this object's middleware let a request through signed out. */
+  signedOutMark(reason: SignedOutReason): string {
+    return this.signedOutMarks[reason];
+  }
+
+  /** @internal The reason of a `PASSED_SIGNED_OUT_HEADER` value made by this object (`signedOutMark`); undefined for any other. */
+  passedSignedOut(value: string | null | undefined): SignedOutReason | undefined {
+    if (!value) return undefined;
+    return SIGNED_OUT_REASONS.find((reason) => this.signedOutMarks[reason] === value);
+  }
+
   constructor(options: ClerkAuthOptions = {}) {
     if (options.authorizeUser !== undefined && typeof options.authorizeUser !== 'function') {
       throw new TypeError('"authorizeUser" must be a function');
@@ -244,6 +259,8 @@ export class ClerkAuth {
       options.protectedResource === undefined ? undefined : createProtectedResources(options.protectedResource, this.config.issuers);
     this.policy = options.authorizeUser ?? allowAuthenticated;
     this.hasPolicy = options.authorizeUser !== undefined;
+    const tag = randomUUID();
+    this.signedOutMarks = Object.freeze(Object.fromEntries(SIGNED_OUT_REASONS.map((reason) => [reason, `${reason}; ${tag}`])) as Record<SignedOutReason, string>);
   }
 
   /** The verified claims of a session token; rejects with a `ClerkAuthError`. */
@@ -290,7 +307,10 @@ export class ClerkAuth {
     options?: AuthenticateOptions,
   ): RequestState | Promise<RequestState> {
     const passed = headers.passedSignedOut;
-    if (passed !== undefined && passed !== null) return SIGNED_OUT[SIGNED_OUT_REASONS.has(passed) ? (passed as SignedOutReason) : 'token-missing'];
+    if (passed !== undefined && passed !== null) {
+      const reason = this.passedSignedOut(passed);
+      if (reason !== undefined) return SIGNED_OUT[reason];
+    }
     // An empty Authorization value is no Authorization header: Clerk reads it so, and Mastra's adapters drop it before
     // the provider sees the request. Read otherwise, the cookie the provider then signs in with would go unjudged here.
     if (headers.authorization.length === 1 && isBlankHeader(headers.authorization[0]!)) headers = withoutAuthorization(headers);

@@ -470,7 +470,7 @@ function createMiddleware(auth: ClerkAuth, options: ExpressAuthOptions): Request
         if (optional) {
           attach(req, { mount, path, signedOut: state.reason });
           // Mastra's provider behind this middleware then signs nothing in (see PASSED_SIGNED_OUT_HEADER).
-          headers[PASSED_SIGNED_OUT_HEADER] = state.reason;
+          headers[PASSED_SIGNED_OUT_HEADER] = auth.signedOutMark(state.reason);
           next();
         } else {
           reject(auth.signedOutError(state.reason));
@@ -493,7 +493,7 @@ function createMiddleware(auth: ClerkAuth, options: ExpressAuthOptions): Request
       }
       const requestState: RequestStateFields = { mount, path, token: state.token, claims: state.claims, verified: state.verified };
       attach(req, requestState);
-      // Only this middleware says a request passed signed out: a client's own claim is dropped.
+      // A mark on a request this middleware signs in is not its own: dropped, so Mastra sees the verdict it made.
       if (headers[PASSED_SIGNED_OUT_HEADER] !== undefined) delete headers[PASSED_SIGNED_OUT_HEADER];
       // A Studio session renewed after its re-check with Clerk: the browser gets the new cookie, whatever follows.
       if (state.setCookie !== undefined) res.append('Set-Cookie', state.setCookie);

@@ -276,7 +276,7 @@ export class MastraAuthClerk extends MastraAuthProvider<ClerkClaims> {
       const cookie = headerOf(request, 'cookie');
       const passedSignedOut = headerOf(request, PASSED_SIGNED_OUT_HEADER);
       let credentials: RequestCredentials;
-      if (passedSignedOut !== null) {
+      if (clerkAuth.passedSignedOut(passedSignedOut) !== undefined) {
         // The Express middleware in front let the request through signed out: so it stays, here too.
         credentials = { authorization: [], cookie: null, passedSignedOut };
       } else if (authorization === null && cookie === null) {

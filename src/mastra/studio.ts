@@ -868,7 +868,7 @@ export class StudioSessions {
     const cookie = request.headers.get('cookie');
     const values = cookieValues(cookie, this.config.cookieName);
     if (values.length !== 1 || request.headers.get('authorization') !== null) return null;
-    if (request.headers.get(PASSED_SIGNED_OUT_HEADER)) return null;
+    if (this.clerkAuth.passedSignedOut(request.headers.get(PASSED_SIGNED_OUT_HEADER)) !== undefined) return null;
     if (this.clerkAuth.clerkSignsOut(cookie)) return null;
     return values[0]!;
   }
