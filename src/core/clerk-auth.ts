@@ -490,6 +490,12 @@ export class ClerkAuth {
     return readings === 'invalid' || (readings.length > 0 && namesBuiltIn(values, readings));
   }
 
+  /** @internal True when `rawPath` is a known (Mastra) route for `method`: the routes Mastra's adapter serves. */
+  isKnownRoute(method: string, rawPath: string): boolean {
+    const readings = this.routes?.match(method, rawPath);
+    return readings !== undefined && (readings === 'invalid' || readings.length > 0);
+  }
+
   /**
    * @internal True when `rawPath` is a protected resource (an MCP endpoint) and `protectedResource` is configured:
    * a transport whose server id is spelled as `encodeURIComponent` spells it, the only spelling an `aud` may name

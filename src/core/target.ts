@@ -79,3 +79,28 @@ export function isValidRequestUrl(protocol: string, host: string, target: string
     return false;
   }
 }
+
+/** The methods a Fetch `Request` refuses to carry, in any case (the Fetch standard's forbidden methods). */
+const FORBIDDEN_METHOD = /^(?:connect|trace|track)$/i;
+
+/**
+ * False for a method no Web `Request` can be built with (`TRACE`, `TRACK`, `CONNECT`): Mastra's adapters build one
+ * from every request they authenticate, and throw outside their handler (Express 4: the process exits).
+ */
+export function isServableMethod(method: string): boolean {
+  return !((method.length === 5 || method.length === 7) && FORBIDDEN_METHOD.test(method));
+}
+
+/**
+ * True for a request body that is multipart and says no length (`Transfer-Encoding: chunked`): Mastra parses multipart
+ * bodies itself, enforces its body limits by `Content-Length` alone, and the size error of its parser escapes the
+ * route's handler (Express 4: the process exits; Express 5: a 500).
+ */
+export function isLengthlessMultipart(method: string, contentType: string | undefined, contentLength: string | undefined): boolean {
+  return (
+    contentLength === undefined &&
+    contentType !== undefined &&
+    (method === 'POST' || method === 'PUT' || method === 'PATCH' || method === 'DELETE') &&
+    /multipart\/form-data/i.test(contentType)
+  );
+}

@@ -27,7 +27,7 @@ import type { Verified } from '../core/verifier.js';
 import { AUTHORIZATION_ERROR_RESPONSE, ClerkAuthError, toErrorResponse, type ErrorResponse } from '../core/errors.js';
 import type { ClerkAuthOptions } from '../core/options.js';
 import type { AuthorizeContext, AuthorizeUser, HeaderReader } from '../core/policy.js';
-import { isValidHost, isValidRequestUrl, routablePath, type RoutablePath } from '../core/target.js';
+import { isLengthlessMultipart, isServableMethod, isValidHost, isValidRequestUrl, routablePath, type RoutablePath } from '../core/target.js';
 import { clerkAuthFrom } from '../core/shared.js';
 import { UNREAD_BODY, type RequestValues } from '../core/request-values.js';
 import { PROTECTED_RESOURCE_METADATA_HEADERS, PROTECTED_RESOURCE_WELL_KNOWN } from '../core/resource-metadata.js';
@@ -107,6 +107,7 @@ const REQUEST_TARGET =
 const REQUEST_HOST = 'The Host header is not a host name.';
 const ROUTE_PARAMETER = 'An id in the request target or body is not a name that can be served.';
 const REQUEST_PROTOCOL = 'The forwarded protocol (X-Forwarded-Proto) does not make a URL.';
+const LENGTHLESS_MULTIPART = "A multipart body to a Mastra route must say its length (Content-Length): Mastra's body limits read only that.";
 const CLERK_EXPRESS_BRAND = Symbol.for('@clerk/express.auth');
 const STATE_REDIRECT = 'The sign-in state names a place to return to that is not a path on this server.';
 const UNREAD_BODY_MESSAGE =
@@ -341,6 +342,7 @@ async function runPolicy(
  * own, so each read of a request property is a lookup V8 cannot cache (about 0.25 µs here).
  */
 function checkedPath(req: Request, headers: IncomingHttpHeaders, realm: string): RoutablePath | ClerkAuthError {
+  if (!isServableMethod(req.method)) return new ClerkAuthError('request-invalid', { realm, message: `The request method ${req.method.toUpperCase()} is not served.` });
   const url = req.url;
   const original = req.originalUrl ?? url;
   const routedTarget = req.baseUrl + url;
@@ -440,6 +442,10 @@ function createMiddleware(auth: ClerkAuth, options: ExpressAuthOptions): Request
     const query = requestQuery(req);
     if (auth.refusesTarget(method, rawPath, { query, body: req.body as unknown })) {
       mount.reject(new ClerkAuthError('request-invalid', { realm, message: ROUTE_PARAMETER }), req, res, next);
+      return;
+    }
+    if (isLengthlessMultipart(method, headers['content-type'], headers['content-length']) && auth.isKnownRoute(method, rawPath)) {
+      mount.reject(new ClerkAuthError('request-invalid', { realm, message: LENGTHLESS_MULTIPART }), req, res, next);
       return;
     }
     const resources = auth.protectedResources;

@@ -1,0 +1,121 @@
+/**
+ * Requests that made Mastra's Express adapter throw outside its handler, let through by the middleware: Express 4
+ * leaves such a rejection unhandled and the process exits (every user's requests fail); Express 5 answers 500 with its
+ * error page, the stack trace included outside production (found by an attacker session of our own).
+ * - `TRACE`: `@mastra/express` builds a Web `Request` for every request it authenticates, and the Fetch `Request`
+ *   refuses TRACE; its `app.all()` MCP routes (`/mcp/:serverId/mcp`) take every method, with no MCP server configured.
+ * - A multipart body without `Content-Length` (chunked): Mastra's body limits read only `Content-Length`, then it
+ *   parses the multipart body itself, and the size error of its parser escapes the handler.
+ * The server runs in a process of its own (`__tests__/fixtures/mixed-server.ts`): a test sees whether it survives.
+ */
+import { afterAll, describe, expect, it } from '@jest/globals';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { request as httpRequest } from 'node:http';
+import { fileURLToPath } from 'node:url';
+
+const SERVER = fileURLToPath(new URL('../fixtures/mixed-server.ts', import.meta.url));
+const children: ChildProcess[] = [];
+afterAll(() => {
+  for (const child of children) if (child.exitCode === null) child.kill('SIGKILL');
+});
+
+interface Server {
+  port: number;
+  token: string;
+  /** 'alive', or the exit code once the process has exited. */
+  state(): Promise<string | number | null>;
+}
+
+async function start(version: '4' | '5', mode: 'optional' | 'required'): Promise<Server> {
+  const env = { ...process.env, NODE_OPTIONS: '', NODE_ENV: 'development' };
+  const child = spawn(process.execPath, ['--import', 'tsx', SERVER, version, mode], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  children.push(child);
+  let out = '';
+  child.stdout!.setEncoding('utf8').on('data', (chunk: string) => (out += chunk));
+  child.stderr!.resume();
+  let exit: number | null | undefined;
+  child.once('exit', (code) => (exit = code));
+  const deadline = Date.now() + 30_000;
+  while (!/TOKEN \S+/.test(out)) {
+    if (exit !== undefined || Date.now() > deadline) throw new Error(`the server did not start: ${out}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  const port = Number(/PORT (\d+)/.exec(out)![1]);
+  const token = /TOKEN (\S+)/.exec(out)![1]!;
+  return {
+    port,
+    token,
+    async state() {
+      // A request after the attack answers, and the process is still there a moment later.
+      const health = await send(port, 'GET', '/health', { authorization: `Bearer ${token}` });
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      return exit !== undefined ? exit : 'status' in health && health.status === 200 ? 'alive' : `health: ${JSON.stringify(health)}`;
+    },
+  };
+}
+
+type Answer = { status: number; headers: Record<string, string | string[] | undefined>; body: string } | { error: string };
+
+function send(port: number, method: string, path: string, headers: Record<string, string> = {}, body?: Buffer): Promise<Answer> {
+  return new Promise((resolve) => {
+    const req = httpRequest({ host: '127.0.0.1', port, method, path, headers }, (res) => {
+      let text = '';
+      res.setEncoding('utf8').on('data', (chunk: string) => (text += chunk));
+      res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body: text }));
+    });
+    req.on('error', (error) => resolve({ error: error.message }));
+    req.end(body);
+  });
+}
+
+function expectRefused(answer: Answer, message: string): void {
+  // A connection error (the process died) or an HTML error page shows as it is.
+  const got = 'status' in answer ? [answer.status, answer.body.startsWith('{') ? JSON.parse(answer.body) : answer.body] : [answer.error];
+  expect(got).toEqual([400, { error: 'request-invalid', message }]);
+  if ('status' in answer) {
+    expect(answer.headers['www-authenticate']).toBe(`Bearer realm="api", error="invalid_request", error_description="${message}"`);
+  }
+}
+
+const TRACE_REFUSED = 'The request method TRACE is not served.';
+const LENGTHLESS = "A multipart body to a Mastra route must say its length (Content-Length): Mastra's body limits read only that.";
+
+/** A multipart body of one file of `size` bytes. */
+function multipart(size: number): { body: Buffer; type: string } {
+  const boundary = 'b0undary';
+  const body = Buffer.concat([
+    Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="f"; filename="a"\r\nContent-Type: application/octet-stream\r\n\r\n`),
+    Buffer.alloc(size, 97),
+    Buffer.from(`\r\n--${boundary}--\r\n`),
+  ]);
+  return { body, type: `multipart/form-data; boundary=${boundary}` };
+}
+
+describe.each(['4', '5'] as const)('Express %s', (version) => {
+  it('TRACE is refused before any route, signed out (optional) or signed in, and the server stays up', async () => {
+    for (const mode of ['optional', 'required'] as const) {
+      const server = await start(version, mode);
+      for (const path of ['/api/mcp/any/mcp', '/api/mcp/any/sse', '/api/agents', '/health']) {
+        expectRefused(await send(server.port, 'TRACE', path), TRACE_REFUSED);
+        expectRefused(await send(server.port, 'TRACE', path, { authorization: `Bearer ${server.token}` }), TRACE_REFUSED);
+      }
+      expect([mode, await server.state()]).toEqual([mode, 'alive']);
+    }
+  });
+
+  it("a signed-in user's chunked multipart body to a Mastra route is refused, and the server stays up", async () => {
+    const server = await start(version, 'required');
+    const auth = { authorization: `Bearer ${server.token}` };
+    const { body, type } = multipart(300 * 1024); // over the 256 KiB limit of POST /observability/traces/query
+    for (const path of ['/api/observability/traces/query', '/api/observability/traces/delete', '/api/agents/any/voice/listen']) {
+      expectRefused(await send(server.port, 'POST', path, { ...auth, 'content-type': type, 'transfer-encoding': 'chunked' }, body), LENGTHLESS);
+    }
+    // With its length, Mastra's own limit answers (413) before it parses anything.
+    const sized = await send(server.port, 'POST', '/api/observability/traces/query', { ...auth, 'content-type': type, 'content-length': String(body.length) }, body);
+    expect('status' in sized && sized.status).toBe(413);
+    // The app's own routes take a chunked upload as before.
+    const own = await send(server.port, 'POST', '/upload', { ...auth, 'content-type': type, 'transfer-encoding': 'chunked' }, body);
+    expect('status' in own && [own.status, JSON.parse(own.body)]).toEqual([200, { bytes: body.length }]);
+    expect(await server.state()).toBe('alive');
+  });
+});
