@@ -10,7 +10,7 @@
 import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
 import type { Express } from 'express';
 import request from 'supertest';
-import { clerkMastraAuth, type AcceptsToken, type ClerkAuthOptions } from '../../src/index.js';
+import { clerkMastraAuth, createClerkAuth, type AcceptsToken, type ClerkAuthOptions } from '../../src/index.js';
 import { createTestIssuer, type BackendApiFailureMode, type TestIssuer } from '../../src/testing/index.js';
 import { addEchoRoute, expectRefused, frameworks, machineOptions, until } from './support.js';
 
@@ -232,10 +232,27 @@ describe.each(frameworks)('%s', (_name, express) => {
 
     it('without any secret key, opaque tokens are refused (token-invalid) without a call; JWT forms still work', async () => {
       const app = appWith({ secretKey: undefined, acceptsToken: ['m2m_token', 'oauth_token'] });
-      await expectRefused(await request(app).get('/who').set(bearer(issuer.createOpaqueM2MToken())), 401, 'token-invalid');
+      const refused = await request(app).get('/who').set(bearer(issuer.createOpaqueM2MToken()));
+      await expectRefused(refused, 401, 'token-invalid');
+      // The client is told the token is not taken, not how the server is configured (the start-up line says that).
+      expect(refused.body.message).toBe('Opaque machine tokens are not accepted here.');
       await expectRefused(await request(app).get('/who').set(bearer(issuer.createOpaqueOAuthToken())), 401, 'token-invalid');
       expect(issuer.backendApiCalls()).toBe(0);
       expect((await request(app).get('/who').set(bearer(await issuer.mintM2MToken()))).status).toBe(200);
+    });
+
+    it('the start-up line names the opaque forms that cannot be verified, and only those', () => {
+      const lines = (options: ClerkAuthOptions) => {
+        const logged: string[] = [];
+        createClerkAuth({ ...issuer.authOptions, env: {}, logger: (line) => logged.push(line), ...options });
+        return logged.filter((line) => line.includes('opaque'));
+      };
+      const line = (forms: string) => `[clerk-mastra-auth] opaque machine tokens (${forms}) need CLERK_SECRET_KEY; only their JWT form is accepted`;
+      expect(lines({ acceptsToken: ['session_token', 'm2m_token', 'oauth_token'] })).toEqual([line('mt_…, oat_…')]);
+      expect(lines({ acceptsToken: ['session_token', 'oauth_token'] })).toEqual([line('oat_…')]);
+      expect(lines({ acceptsToken: ['m2m_token', 'oauth_token'], machineSecretKey: issuer.machineSecretKey })).toEqual([line('oat_…')]);
+      expect(lines({ acceptsToken: 'm2m_token', machineSecretKey: issuer.machineSecretKey })).toEqual([]);
+      expect(lines({ acceptsToken: ['m2m_token', 'oauth_token'], secretKey: issuer.secretKey })).toEqual([]);
     });
 
     it('reads CLERK_SECRET_KEY, CLERK_API_URL and CLERK_MACHINE_SECRET_KEY from the environment', async () => {

@@ -357,7 +357,7 @@ describe('MastraAuthClerk on its own (Mastra answers for itself)', () => {
     expect(seen[1]).toEqual({ source: 'mastra', path: '/api/agents/weatherAgent/generate', method: 'POST', trace: 't-9' });
   });
 
-  it('a policy that throws is a 500, logged by code', async () => {
+  it('a policy that throws is a 500, logged with what it threw', async () => {
     const logged: string[] = [];
     const base = await mastraOnly(
       provider({
@@ -369,7 +369,7 @@ describe('MastraAuthClerk on its own (Mastra answers for itself)', () => {
     );
     const res = await fetch(`${base}/api/agents`, { headers: { Authorization: `Bearer ${await issuer.mintToken()}` } });
     expect(res.status).toBe(500);
-    expect(logged).toEqual(['error [clerk-mastra-auth] authorizeUser threw (authorization-error)']);
+    expect(logged).toEqual([expect.stringMatching(/^error \[clerk-mastra-auth\] authorizeUser threw \(authorization-error\): Error: boom\n\s+at /)]);
   });
 
   it('maps the memory resource id to the Clerk user id by default', async () => {

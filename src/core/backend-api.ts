@@ -106,7 +106,8 @@ export class BackendApiVerifier {
       throw this.error('token-invalid', 'The machine token is malformed.');
     }
     if (!options.secretKey && !(type === 'm2m_token' && options.machineSecretKey)) {
-      throw this.error('token-invalid', 'Opaque machine tokens are verified by the Backend API, which needs CLERK_SECRET_KEY.');
+      // Said once at start-up (CLERK_SECRET_KEY is missing); the client learns only that the token is not taken.
+      throw this.error('token-invalid', 'Opaque machine tokens are not accepted here.');
     }
     const now = options.now();
     if (now < this.blockedUntil) {
@@ -161,7 +162,7 @@ export class BackendApiVerifier {
     } else if (data.revoked === true) {
       result = this.error('token-revoked');
     } else if (data.expired === true || (typeof data.expiration === 'number' && data.expiration <= at - options.clockSkewInMs)) {
-      result = this.error('token-expired', 'The machine token has expired.');
+      result = this.error('token-expired');
     } else if (type === 'oauth_token' && options.audiences && !(data.aud ?? []).some((a) => options.audiences!.includes(a))) {
       result = this.error('token-invalid-audience', 'The OAuth access token is not meant for this audience.');
     } else {

@@ -15,7 +15,7 @@ import type { RouteTable, RouteResource } from './routes.js';
 import { namesBuiltIn, overriddenParam, pollutesPrototypes, UNREAD_BODY, withQueryParams, type RequestValues } from './request-values.js';
 import { createProtectedResources, resourceUrl, type ProtectedResources } from './resource-metadata.js';
 import { BackendApiVerifier } from './backend-api.js';
-import { accepts, acceptsMask, opaqueTypeOf, SESSION_ONLY, MACHINE_TYPES, type TokenType, type TokenTypeMask } from './token-types.js';
+import { accepts, acceptsMask, opaqueTypeOf, SESSION_ONLY, type TokenType, type TokenTypeMask } from './token-types.js';
 import { MAX_TOKEN_LENGTH, Verifier, machineTokenOf, type Verified } from './verifier.js';
 
 const userOf = (verified: Verified): ClerkClaims => verified.user;
@@ -246,8 +246,11 @@ export class ClerkAuth {
       // The key wins, as in Clerk; a key left in the environment from another instance would then refuse every token.
       this.notice('info', '"jwtKey" (CLERK_JWT_KEY) verifies every token: the JWKS of "jwksUri" (CLERK_JWKS_URI) is not fetched');
     }
-    if ((this.config.acceptsToken & MACHINE_TYPES) !== 0 && !this.config.secretKey && !this.config.machineSecretKey) {
-      this.notice('info', 'opaque machine tokens (mt_…, oat_…) need CLERK_SECRET_KEY; only their JWT form is accepted');
+    if (!this.config.secretKey) {
+      // The opaque forms of the accepted types that cannot be verified: M2M tokens need a secret key of either kind.
+      const { acceptsToken, machineSecretKey } = this.config;
+      const forms = [accepts(acceptsToken, 'm2m_token') && !machineSecretKey ? 'mt_…' : '', accepts(acceptsToken, 'oauth_token') ? 'oat_…' : ''].filter(Boolean);
+      if (forms.length > 0) this.notice('info', `opaque machine tokens (${forms.join(', ')}) need CLERK_SECRET_KEY; only their JWT form is accepted`);
     }
     this.credentialRules = Object.freeze({
       realm: this.config.realm,
@@ -650,6 +653,15 @@ export class ClerkAuth {
    * The one logging rule of both adapters: refusals by code at debug, outages with their cause at warn, a failing
    * policy at error. Never the token, a key, or the list of known kids.
    */
+  /**
+   * @internal The shared policy (or a route guard's) threw: logged at `error` with what it threw, its stack included.
+   * The policy is the app's own code, and its author needs the message to mend it.
+   */
+  policyThrew(thrown: unknown): void {
+    const what = thrown instanceof Error ? (thrown.stack ?? `${thrown.name}: ${thrown.message}`) : String(thrown);
+    this.sink.error?.(`[clerk-mastra-auth] authorizeUser threw (authorization-error): ${what}`);
+  }
+
   log(event: string, error: unknown): void {
     if (error instanceof ClerkAuthError && error.status >= 500) {
       const what = error.code === 'backend-api-failed-to-load' ? "Clerk's Backend API unavailable" : 'keys unavailable';
@@ -657,8 +669,7 @@ export class ClerkAuth {
       return;
     }
     const code = error instanceof ClerkAuthError ? error.code : typeof error === 'string' ? error : 'unexpected-error';
-    if (code === 'authorization-error') this.sink.error?.(`[clerk-mastra-auth] ${event} (${code})`);
-    else this.sink.debug?.(`[clerk-mastra-auth] ${event} (${code})`);
+    this.sink.debug?.(`[clerk-mastra-auth] ${event} (${code})`);
   }
 
   /** A start-up line: what is public, which key source is used (info), a configuration that protects nothing (error). */

@@ -324,8 +324,8 @@ async function runPolicy(
   let verdict: unknown;
   try {
     verdict = await policy(claims, mount.auth.contextFor(claims, expressContext(req, state)));
-  } catch {
-    mount.auth.log('authorizeUser threw', 'authorization-error');
+  } catch (thrown) {
+    mount.auth.policyThrew(thrown);
     send(res, AUTHORIZATION_ERROR_RESPONSE);
     return;
   }

@@ -397,7 +397,7 @@ export class MastraAuthClerk extends MastraAuthProvider<ClerkClaims> {
       clerkAuth.log('request refused', 'access-denied');
       return false;
     } catch (error) {
-      clerkAuth.log('authorizeUser threw', 'authorization-error');
+      clerkAuth.policyThrew(error);
       throw error;
     }
   }
