@@ -152,6 +152,26 @@ describe.each(frameworks)('%s', (_name, express) => {
       });
     });
 
+    it('an outage is logged once per back-off, not once per request, and the next line counts the requests between', async () => {
+      await withIssuer(async (down) => {
+        down.setJwksFailure('down');
+        let now = Date.now();
+        const logged: string[] = [];
+        const app = appWith({ ...down.authOptions, now: () => now, logger: (line) => logged.push(line), jwks: { failureBackoffInMs: 60_000 } });
+        const token = await down.mintToken({}, { expiresInSeconds: 3600 });
+        const answers = await Promise.all(Array.from({ length: 20 }, () => request(app).get('/me').set('Authorization', `Bearer ${token}`)));
+        expect(answers.map((res) => res.status)).toEqual(Array(20).fill(503));
+        const outage = () => logged.filter((line) => line.includes('keys unavailable'));
+        expect(outage()).toEqual(['[clerk-mastra-auth] keys unavailable (jwk-remote-failed-to-load): answered HTTP 503']);
+        now += 60_000; // past the back-off: the next request fetches again, fails, and is logged
+        expect((await request(app).get('/me').set('Authorization', `Bearer ${token}`)).status).toBe(503);
+        expect(outage()).toEqual([
+          '[clerk-mastra-auth] keys unavailable (jwk-remote-failed-to-load): answered HTTP 503',
+          '[clerk-mastra-auth] keys unavailable (jwk-remote-failed-to-load): answered HTTP 503 (19 more requests refused since the last line)',
+        ]);
+      });
+    });
+
     it('never echoes the token in the response', async () => {
       const token = await issuer.mintToken({}, { signWith: 'foreign' });
       const res = await request(appWith()).get('/me').set('Authorization', `Bearer ${token}`);

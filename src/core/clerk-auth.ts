@@ -662,10 +662,22 @@ export class ClerkAuth {
     this.sink.error?.(`[clerk-mastra-auth] authorizeUser threw (authorization-error): ${what}`);
   }
 
+  /** Per outage code: until when its requests are not logged again (its `Retry-After`), and how many were not. */
+  private readonly outages = new Map<string, { until: number; unlogged: number }>();
+
   log(event: string, error: unknown): void {
     if (error instanceof ClerkAuthError && error.status >= 500) {
+      // One line per outage and back-off period, not one per request refused (hundreds a second under load).
+      const now = this.config.now();
+      const seen = this.outages.get(error.code);
+      if (seen !== undefined && now < seen.until) {
+        seen.unlogged += 1;
+        return;
+      }
       const what = error.code === 'backend-api-failed-to-load' ? "Clerk's Backend API unavailable" : 'keys unavailable';
-      this.sink.warn?.(`[clerk-mastra-auth] ${what} (${error.code})${outageReason(error)}`);
+      const since = seen !== undefined && seen.unlogged > 0 ? ` (${seen.unlogged} more requests refused since the last line)` : '';
+      this.sink.warn?.(`[clerk-mastra-auth] ${what} (${error.code})${outageReason(error)}${since}`);
+      this.outages.set(error.code, { until: now + Number(error.headers['Retry-After'] ?? 1) * 1000, unlogged: 0 });
       return;
     }
     const code = error instanceof ClerkAuthError ? error.code : typeof error === 'string' ? error : 'unexpected-error';
