@@ -2,7 +2,7 @@
  * The seed's React component, with a client that fetches a fresh Clerk token for every request instead of fixing
  * one in `headers` (Clerk tokens live 60 s). Works the same with `useAuth` from '@clerk/nextjs'.
  */
-import { useAuth } from '@clerk/clerk-react';
+import { useAuth } from '@clerk/react';
 import { useMemo, useState } from 'react';
 import { createClerkMastraClient } from 'clerk-mastra-auth/client';
 

@@ -104,6 +104,22 @@ describe('Studio options at start-up', () => {
     expect(lines.filter((l) => l.includes('CLERK_COOKIE_PASSWORD'))).toHaveLength(1);
   });
 
+  it('says at start-up when Mastra will not show Studio sign-in: production without a Mastra licence', () => {
+    // Mastra's `buildCapabilities` offers SSO only in development or with MASTRA_LICENSE_KEY (found by a new user).
+    const warned = (env: Record<string, string>) => {
+      const lines: string[] = [];
+      build({ env: { ...oauthEnv, CLERK_COOKIE_PASSWORD: PASSWORD, ...env }, logger: { warn: (l: string) => lines.push(l) } });
+      return lines.filter((l) => l.includes('Mastra licence'));
+    };
+    expect(warned({ NODE_ENV: 'production' })).toEqual([
+      '[clerk-mastra-auth] Studio: Mastra offers its sign-in only in development or with a Mastra licence (MASTRA_LICENSE_KEY): ' +
+        'with NODE_ENV=production and no licence, Studio shows no "Sign in with Clerk" (Clerk tokens are still accepted)',
+    ]);
+    expect(warned({ NODE_ENV: 'production', MASTRA_LICENSE_KEY: 'key' })).toEqual([]);
+    expect(warned({ NODE_ENV: 'production', MASTRA_DEV: 'true' })).toEqual([]);
+    expect(warned({ NODE_ENV: 'development' })).toEqual([]);
+  });
+
   it('reads the OAuth client, redirect URI and cookie password from the environment (as @mastra/auth-clerk)', async () => {
     const provider = build({
       env: { ...oauthEnv, CLERK_OAUTH_REDIRECT_URI: 'https://studio.example.com/api/auth/sso/callback', CLERK_COOKIE_PASSWORD: PASSWORD },

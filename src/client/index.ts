@@ -122,7 +122,7 @@ export interface ClerkMastraClientOptions extends ClientOptions {
  * A `MastraClient` whose every request carries a fresh Clerk session token.
  *
  * @example
- * const { getToken } = useAuth(); // @clerk/clerk-react
+ * const { getToken } = useAuth(); // @clerk/react
  * const client = createClerkMastraClient({ baseUrl: 'http://localhost:4111', getToken });
  */
 export function createClerkMastraClient({ getToken, fetch: baseFetch, ...options }: ClerkMastraClientOptions): MastraClient {

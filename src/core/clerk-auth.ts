@@ -684,8 +684,11 @@ export class ClerkAuth {
     this.sink.debug?.(`[clerk-mastra-auth] ${event} (${code})`);
   }
 
-  /** A start-up line: what is public, which key source is used (info), a configuration that protects nothing (error). */
-  notice(level: 'info' | 'error', line: string): void {
+  /**
+   * A start-up line: what is public, which key source is used (info), a feature that will not be offered (warn), a
+   * configuration that protects nothing (error).
+   */
+  notice(level: 'info' | 'warn' | 'error', line: string): void {
     this.sink[level]?.(`[clerk-mastra-auth] ${line}`);
   }
 }

@@ -90,8 +90,24 @@ export function createStudio(
         `${resolved!.revalidateAfterSeconds} s and lasts at most ${resolved!.cookieMaxAge} s; ` +
         `clerkMastraAuth({ clerkAuth }) in front lets Mastra's public sign-in routes under ${prefix}/auth/ through`,
     );
+    if (!mastraOffersStudioSignIn(env)) {
+      clerkAuth.notice(
+        'warn',
+        'Studio: Mastra offers its sign-in only in development or with a Mastra licence (MASTRA_LICENSE_KEY): with ' +
+          'NODE_ENV=production and no licence, Studio shows no "Sign in with Clerk" (Clerk tokens are still accepted)',
+      );
+    }
   }
   return { users, studio };
+}
+
+/**
+ * Whether Mastra shows Studio's sign-in (`buildCapabilities` in `@mastra/core`): in development (`MASTRA_DEV`, or a
+ * `NODE_ENV` other than production), or with a licence key, as Mastra reads them.
+ */
+function mastraOffersStudioSignIn(env: Record<string, string | undefined>): boolean {
+  const dev = env.MASTRA_DEV === 'true' || env.MASTRA_DEV === '1' || (env.NODE_ENV !== 'production' && env.NODE_ENV !== 'prod');
+  return dev || Boolean(env.MASTRA_LICENSE_KEY || env.MASTRA_EE_LICENSE);
 }
 
 /** `MastraServer`'s default prefix: where Mastra's routes are unless `redirectUri` says otherwise. */
