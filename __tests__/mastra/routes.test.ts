@@ -15,6 +15,7 @@ import {
   MASTRA_PUBLIC_ROUTES,
   MCP_SERVER_ROUTES,
   MCP_TRANSPORT_ROUTES,
+  MULTIPART_ROUTES,
   QUERY_ADDRESSED_ROUTES,
   SCOPED_RPC_CALLS,
   mastraRouteTable,
@@ -108,6 +109,13 @@ const brief = (result: readonly RouteResource[] | 'invalid') =>
   result === 'invalid'
     ? result
     : result.map((r) => ({ method: r.method, route: r.route, prefix: r.prefix, params: { ...r.params }, permission: r.permission }));
+
+describe('routes that take a multipart body (the Express middleware refuses one everywhere else)', () => {
+  it("are the installed Mastra's routes whose body carries a file (the audio that @mastra/client-js sends as FormData)", () => {
+    const found = SERVER_ROUTES.filter((route) => schemaKeys((route as { bodySchema?: unknown }).bodySchema).includes('audio'));
+    expect(found.map((route) => `${route.method} ${route.path}`).sort()).toEqual([...MULTIPART_ROUTES].sort());
+  });
+});
 
 describe('JSON-RPC routes (where only the calls Mastra keeps to their user get through)', () => {
   /** The body's `method` values a route's schema takes, in every branch. */

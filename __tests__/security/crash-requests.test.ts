@@ -4,14 +4,17 @@
  * error page, the stack trace included outside production (found by an attacker session of our own).
  * - `TRACE`: `@mastra/express` builds a Web `Request` for every request it authenticates, and the Fetch `Request`
  *   refuses TRACE; its `app.all()` MCP routes (`/mcp/:serverId/mcp`) take every method, with no MCP server configured.
- * - A multipart body without `Content-Length` (chunked): Mastra's body limits read only `Content-Length`, then it
- *   parses the multipart body itself, and the size error of its parser escapes the handler.
+ * - A multipart body: Mastra parses one on any route with a body, its public `/auth` routes included, before the
+ *   handler. Its body limits read only `Content-Length` (a chunked body over the limit: its parser's size error
+ *   escapes the handler), and a file part that never ends makes its parser emit an error nobody listens to (the
+ *   process exits on Express 5 too).
  * The server runs in a process of its own (`__tests__/fixtures/mixed-server.ts`): a test sees whether it survives.
  */
 import { afterAll, describe, expect, it } from '@jest/globals';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { request as httpRequest } from 'node:http';
 import { fileURLToPath } from 'node:url';
+import { createClerkMastraClient } from '../../src/client/index.js';
 
 const SERVER = fileURLToPath(new URL('../fixtures/mixed-server.ts', import.meta.url));
 const children: ChildProcess[] = [];
@@ -78,13 +81,16 @@ function expectRefused(answer: Answer, message: string): void {
 }
 
 const TRACE_REFUSED = 'The request method TRACE is not served.';
+const NOT_MULTIPART = "Mastra's routes take JSON bodies: only its voice transcription (POST /agents/:agentId/voice/listen) takes a multipart one.";
+/** A multipart body whose file part never ends (no closing boundary), sent with its true length. */
+const UNTERMINATED = Buffer.from('--b0undary\r\nContent-Disposition: form-data; name="audio"; filename="a"\r\n\r\nabc');
 const LENGTHLESS = "A multipart body to a Mastra route must say its length (Content-Length): Mastra's body limits read only that.";
 
 /** A multipart body of one file of `size` bytes. */
 function multipart(size: number): { body: Buffer; type: string } {
   const boundary = 'b0undary';
   const body = Buffer.concat([
-    Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="f"; filename="a"\r\nContent-Type: application/octet-stream\r\n\r\n`),
+    Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="audio"; filename="a"\r\nContent-Type: application/octet-stream\r\n\r\n`),
     Buffer.alloc(size, 97),
     Buffer.from(`\r\n--${boundary}--\r\n`),
   ]);
@@ -103,19 +109,53 @@ describe.each(['4', '5'] as const)('Express %s', (version) => {
     }
   });
 
-  it("a signed-in user's chunked multipart body to a Mastra route is refused, and the server stays up", async () => {
-    const server = await start(version, 'required');
+  it("a multipart body to a Mastra route that takes JSON is refused, signed in or not, and the server stays up", async () => {
+    // Mastra parses a multipart body on any route with a body, before its handler and, on its public /auth routes,
+    // without authentication: a file part that never ends made busboy emit an error nobody listens to (the process
+    // exited on Express 4 and 5), and a chunked one over the body limit a rejection nobody handles (Express 4).
+    const server = await start(version, 'optional');
     const auth = { authorization: `Bearer ${server.token}` };
     const { body, type } = multipart(300 * 1024); // over the 256 KiB limit of POST /observability/traces/query
-    for (const path of ['/api/observability/traces/query', '/api/observability/traces/delete', '/api/agents/any/voice/listen']) {
-      expectRefused(await send(server.port, 'POST', path, { ...auth, 'content-type': type, 'transfer-encoding': 'chunked' }, body), LENGTHLESS);
+    const framings: Array<Record<string, string>> = [
+      { 'content-type': type, 'transfer-encoding': 'chunked' },
+      { 'content-type': type, 'content-length': String(body.length) },
+    ];
+    for (const path of ['/api/observability/traces/query', '/api/observability/traces/delete', '/api/agents/any/generate']) {
+      for (const framing of framings) expectRefused(await send(server.port, 'POST', path, { ...auth, ...framing }, body), NOT_MULTIPART);
+      const unterminated = { ...auth, 'content-type': type, 'content-length': String(UNTERMINATED.length) };
+      expectRefused(await send(server.port, 'POST', path, unterminated, UNTERMINATED), NOT_MULTIPART);
     }
-    // With its length, Mastra's own limit answers (413) before it parses anything.
-    const sized = await send(server.port, 'POST', '/api/observability/traces/query', { ...auth, 'content-type': type, 'content-length': String(body.length) }, body);
-    expect('status' in sized && sized.status).toBe(413);
+    // Mastra's public routes, anonymous (optional: true lets the request through signed out).
+    for (const path of ['/api/auth/logout', '/api/auth/refresh', '/api/auth/credentials/sign-in']) {
+      expectRefused(await send(server.port, 'POST', path, { 'content-type': type, 'content-length': String(UNTERMINATED.length) }, UNTERMINATED), NOT_MULTIPART);
+      expectRefused(await send(server.port, 'POST', path, { 'content-type': type, 'transfer-encoding': 'chunked' }, body), NOT_MULTIPART);
+    }
     // The app's own routes take a chunked upload as before.
     const own = await send(server.port, 'POST', '/upload', { ...auth, 'content-type': type, 'transfer-encoding': 'chunked' }, body);
     expect('status' in own && [own.status, JSON.parse(own.body)]).toEqual([200, { bytes: body.length }]);
+    expect(await server.state()).toBe('alive');
+  });
+
+  it('voice transcription takes a multipart body with its length; a broken one is a 400, and the server stays up', async () => {
+    const server = await start(version, 'required');
+    const auth = { authorization: `Bearer ${server.token}` };
+    const { body, type } = multipart(1024);
+    for (const path of ['/api/agents/any/voice/listen', '/api/agents/any/listen']) {
+      expectRefused(await send(server.port, 'POST', path, { ...auth, 'content-type': type, 'transfer-encoding': 'chunked' }, body), LENGTHLESS);
+      // A file part that never ends: busboy's error reaches Mastra, which answers its 400.
+      const broken = await send(server.port, 'POST', path, { ...auth, 'content-type': type, 'content-length': String(UNTERMINATED.length) }, UNTERMINATED);
+      expect([path, 'status' in broken ? broken.status : broken.error]).toEqual([path, 400]);
+      // A whole one reaches the route (no agent 'any' here: Mastra's 404).
+      const whole = await send(server.port, 'POST', path, { ...auth, 'content-type': type, 'content-length': String(body.length) }, body);
+      expect([path, 'status' in whole ? whole.status : whole.error]).toEqual([path, 404]);
+    }
+    // @mastra/client-js sends the audio as FormData, with its length: it reaches the route.
+    const client = createClerkMastraClient({ baseUrl: `http://127.0.0.1:${server.port}`, getToken: () => server.token, retries: 0 });
+    const listened = await client.getAgent('any').voice.listen(new Blob([Buffer.alloc(512, 1)]), { filetype: 'wav' }).then(
+      () => 'answered',
+      (error: Error) => error.message,
+    );
+    expect(listened).toMatch(/\b404\b/);
     expect(await server.state()).toBe('alive');
   });
 });

@@ -24,6 +24,7 @@ import { offlineWeatherModel } from '../../examples/mastra/offline-model.js';
 import {
   ACCESS_DENIED_CHALLENGE,
   UNREAD_BODY_CHALLENGE,
+  MULTIPART_CHALLENGE,
   DIFFERENT_USERS_CHALLENGE,
   HOST_CHALLENGE,
   PROTOCOL_CHALLENGE,
@@ -405,19 +406,26 @@ describe.each(FRAMEWORKS)('%s', (_frameworkName, framework) => {
           ['application/x-www-form-urlencoded; x=multipart/form-data', 'agentId=finance'],
           ['"multipart/form-data"; boundary=xb', '--xb\r\nContent-Disposition: form-data; name="agentId"\r\n\r\nfinance\r\n--xb--\r\n'],
           ['text/plain', '{"agentId":"finance"}'],
-        ])('a body express.json() leaves unread (%s): member 403 on a route with an id', async (type, body) => {
+        ])('a body express.json() leaves unread (%s): member refused on a route with an id', async (type, body) => {
           const res = await raw(server.port, 'POST', '/api/agents/public/generate', { ...bearer(member), 'Content-Type': type }, body);
-          if (setup === 'mixed') expectOurs(res, 403, 'access-denied', UNREAD_BODY_CHALLENGE, type);
+          // A type Mastra reads as multipart (it looks for "multipart/form-data" anywhere in it) is refused before the
+          // policy on a route that takes JSON (see crash-requests.test.ts); any other unread body by the policy.
+          if (setup === 'mixed' && type.includes('multipart/form-data')) expectOurs(res, 400, 'request-invalid', MULTIPART_CHALLENGE, type);
+          else if (setup === 'mixed') expectOurs(res, 403, 'access-denied', UNREAD_BODY_CHALLENGE, type);
           else expectDenied(setup, res, type);
         });
 
-        it('a multipart body (which Mastra parses itself, after the policy): member 403 on a route with an id', async () => {
+        it('a multipart body (which Mastra parses itself, after the policy): member refused on a route with an id', async () => {
           const boundary = 'x-boundary';
           const body = `--${boundary}\r\nContent-Disposition: form-data; name="agentId"\r\n\r\nfinance\r\n--${boundary}--\r\n`;
-          const headers = { ...bearer(member), 'Content-Type': `multipart/form-data; boundary=${boundary}` };
+          const headers = { ...bearer(member), 'Content-Type': `multipart/form-data; boundary=${boundary}`, 'Content-Length': String(body.length) };
           const res = await raw(server.port, 'POST', '/api/agents/public/generate', headers, body);
-          if (setup === 'mixed') expectOurs(res, 403, 'access-denied', UNREAD_BODY_CHALLENGE, 'multipart');
+          if (setup === 'mixed') expectOurs(res, 400, 'request-invalid', MULTIPART_CHALLENGE, 'multipart');
           else expectDenied(setup, res, 'multipart');
+          if (setup !== 'mixed') return;
+          // On voice transcription, which takes one, the policy cannot see its fields (an agentId among them): 403.
+          const voice = await raw(server.port, 'POST', '/api/agents/public/voice/listen', headers, body);
+          expectOurs(voice, 403, 'access-denied', UNREAD_BODY_CHALLENGE, 'multipart, voice');
         });
       }
     });

@@ -63,6 +63,10 @@ export const ACCESS_DENIED_CHALLENGE = challenge(
   'The signed-in user is not allowed to access this resource.',
 );
 /** A body the policy could not see (not parsed as JSON before the middleware): refused, saying why. */
+export const MULTIPART_CHALLENGE = challenge(
+  'invalid_request',
+  "Mastra's routes take JSON bodies: only its voice transcription (POST /agents/:agentId/voice/listen) takes a multipart one.",
+);
 export const UNREAD_BODY_CHALLENGE = challenge(
   'insufficient_scope',
   'The request body could not be checked: the policy sees a body once it is parsed as JSON, before clerkMastraAuth() (express.json()).',

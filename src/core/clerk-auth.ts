@@ -31,6 +31,10 @@ interface ServerRoute {
 const UNSCOPED_CALL =
   "Mastra's A2A route serves stored tasks without checking whose they are: only sending a message (message/send, message/stream) is let through.";
 
+const NOT_MULTIPART =
+  "Mastra's routes take JSON bodies: only its voice transcription (POST /agents/:agentId/voice/listen) takes a multipart one.";
+const LENGTHLESS_MULTIPART = "A multipart body to a Mastra route must say its length (Content-Length): Mastra's body limits read only that.";
+
 /** Only spaces and tabs, or nothing: what Node leaves of an empty header value. */
 function isBlankHeader(value: string): boolean {
   return /^[ \t]*$/.test(value);
@@ -493,10 +497,29 @@ export class ClerkAuth {
     return readings === 'invalid' || (readings.length > 0 && namesBuiltIn(values, readings));
   }
 
-  /** @internal True when `rawPath` is a known (Mastra) route for `method`: the routes Mastra's adapter serves. */
-  isKnownRoute(method: string, rawPath: string): boolean {
-    const readings = this.routes?.match(method, rawPath);
-    return readings !== undefined && (readings === 'invalid' || readings.length > 0);
+  /** Routes served without authentication (see `useRouteTable`), and the routes that take a multipart body. */
+  private publicRoutes: RouteTable | undefined;
+  private multipartRoutes: ReadonlySet<string> = new Set();
+
+  /**
+   * @internal The refusal of a multipart body (`isMultipartBody`) on a known route, signed in or not, or undefined.
+   * Mastra parses a multipart body itself on any route with a body, before the route's handler, and its parser's
+   * failures escape the handler: a file part that never ends (the process exits, Express 4 and 5), a size limit
+   * passed by a body that says no length (`Content-Length` is all its body limits read; Express 4 exits). So only the
+   * routes that take one (voice transcription) get one, and only with its length. Other paths (the app's) are not
+   * judged.
+   */
+  multipartError(method: string, rawPath: string, hasLength: boolean): ClerkAuthError | undefined {
+    const known = this.routes?.match(method, rawPath);
+    const open = this.publicRoutes?.match(method, rawPath);
+    if (known === 'invalid' || open === 'invalid') return new ClerkAuthError('request-invalid', { realm: this.config.realm });
+    const readings = [...(known ?? []), ...(open ?? [])];
+    if (readings.length === 0) return undefined;
+    if (!readings.every((reading) => this.multipartRoutes.has(`${reading.method} ${reading.route}`))) {
+      return new ClerkAuthError('request-invalid', { realm: this.config.realm, message: NOT_MULTIPART });
+    }
+    if (!hasLength) return new ClerkAuthError('request-invalid', { realm: this.config.realm, message: LENGTHLESS_MULTIPART });
+    return undefined;
   }
 
   /**
@@ -589,13 +612,21 @@ export class ClerkAuth {
       resourceRoutes = [],
       resourceServerRoutes = new Map(),
       scopedCalls = new Map(),
+      publicRoutes,
+      multipartRoutes = [],
     }: {
       policyJudgesBodyAddressed: boolean;
       resourceRoutes?: readonly string[];
       resourceServerRoutes?: ReadonlyMap<string, string | null>;
       scopedCalls?: ReadonlyMap<string, readonly string[]>;
+      /** The framework's routes served without authentication (Mastra's `/auth/*`): they take request bodies too. */
+      publicRoutes?: RouteTable;
+      /** The routes ('METHOD /path') that take a multipart body; the others of both tables are refused one. */
+      multipartRoutes?: readonly string[];
     },
   ): void {
+    this.publicRoutes = publicRoutes;
+    this.multipartRoutes = new Set(multipartRoutes);
     this.scopedCalls = new Map([...scopedCalls].map(([route, calls]) => [route, new Set(calls)]));
     this.scopedCallMethods = new Set([...scopedCalls.keys()].map((route) => route.slice(0, route.indexOf(' '))));
     const words = [...scopedCalls.keys()].map((route) => route.slice(route.indexOf(' ') + 1).split('/')[1]!);

@@ -92,13 +92,11 @@ export function isServableMethod(method: string): boolean {
 }
 
 /**
- * True for a request body that is multipart and says no length (`Transfer-Encoding: chunked`): Mastra parses multipart
- * bodies itself, enforces its body limits by `Content-Length` alone, and the size error of its parser escapes the
- * route's handler (Express 4: the process exits; Express 5: a 500).
+ * True for a request whose body is multipart (`multipart/form-data`, in any case: Mastra's adapter looks for it in the
+ * `Content-Type`, and parses such a body itself) with a method whose body Mastra's adapter reads.
  */
-export function isLengthlessMultipart(method: string, contentType: string | undefined, contentLength: string | undefined): boolean {
+export function isMultipartBody(method: string, contentType: string | undefined): boolean {
   return (
-    contentLength === undefined &&
     contentType !== undefined &&
     (method === 'POST' || method === 'PUT' || method === 'PATCH' || method === 'DELETE') &&
     /multipart\/form-data/i.test(contentType)

@@ -27,7 +27,7 @@ import type { Verified } from '../core/verifier.js';
 import { AUTHORIZATION_ERROR_RESPONSE, ClerkAuthError, toErrorResponse, type ErrorResponse } from '../core/errors.js';
 import type { ClerkAuthOptions } from '../core/options.js';
 import type { AuthorizeContext, AuthorizeUser, HeaderReader } from '../core/policy.js';
-import { isLengthlessMultipart, isServableMethod, isValidHost, isValidRequestUrl, routablePath, type RoutablePath } from '../core/target.js';
+import { isMultipartBody, isServableMethod, isValidHost, isValidRequestUrl, routablePath, type RoutablePath } from '../core/target.js';
 import { clerkAuthFrom } from '../core/shared.js';
 import { UNREAD_BODY, type RequestValues } from '../core/request-values.js';
 import { PROTECTED_RESOURCE_METADATA_HEADERS, PROTECTED_RESOURCE_WELL_KNOWN } from '../core/resource-metadata.js';
@@ -107,7 +107,6 @@ const REQUEST_TARGET =
 const REQUEST_HOST = 'The Host header is not a host name.';
 const ROUTE_PARAMETER = 'An id in the request target or body is not a name that can be served.';
 const REQUEST_PROTOCOL = 'The forwarded protocol (X-Forwarded-Proto) does not make a URL.';
-const LENGTHLESS_MULTIPART = "A multipart body to a Mastra route must say its length (Content-Length): Mastra's body limits read only that.";
 const CLERK_EXPRESS_BRAND = Symbol.for('@clerk/express.auth');
 const STATE_REDIRECT = 'The sign-in state names a place to return to that is not a path on this server.';
 const UNREAD_BODY_MESSAGE =
@@ -359,6 +358,28 @@ function checkedPath(req: Request, headers: IncomingHttpHeaders, realm: string):
   return routed;
 }
 
+const ignore = (): void => {};
+
+/**
+ * A multipart body that gets through (voice transcription, the app's own uploads): the parser the request is piped
+ * into gets a listener for the errors of each file stream it emits. Mastra's adapter pipes the request into busboy and
+ * listens on the file streams for everything but errors, so a body that ends inside a file part made busboy emit an
+ * error nobody handled, and the process exited. The parser's own error still reaches whoever piped (Mastra answers
+ * 400). Only for multipart requests: one property on the request, no cost elsewhere.
+ */
+function guardMultipartParsers(req: Request): void {
+  const pipe = req.pipe;
+  req.pipe = function (this: Request, destination, options) {
+    const parser = destination as unknown as { on?: (event: string, listener: (name: unknown, file: unknown) => void) => unknown };
+    if (typeof parser.on === 'function') {
+      parser.on('file', (_name, file) => {
+        if (typeof (file as { on?: unknown }).on === 'function') (file as NodeJS.EventEmitter).on('error', ignore);
+      });
+    }
+    return pipe.call(this, destination, options);
+  } as Request['pipe'];
+}
+
 function queryOf(target: string): string {
   const mark = target.indexOf('?');
   return mark === -1 ? '' : target.slice(mark + 1);
@@ -444,9 +465,13 @@ function createMiddleware(auth: ClerkAuth, options: ExpressAuthOptions): Request
       mount.reject(new ClerkAuthError('request-invalid', { realm, message: ROUTE_PARAMETER }), req, res, next);
       return;
     }
-    if (isLengthlessMultipart(method, headers['content-type'], headers['content-length']) && auth.isKnownRoute(method, rawPath)) {
-      mount.reject(new ClerkAuthError('request-invalid', { realm, message: LENGTHLESS_MULTIPART }), req, res, next);
-      return;
+    if (isMultipartBody(method, headers['content-type'])) {
+      const refused = auth.multipartError(method, rawPath, headers['content-length'] !== undefined);
+      if (refused) {
+        mount.reject(refused, req, res, next);
+        return;
+      }
+      guardMultipartParsers(req);
     }
     const resources = auth.protectedResources;
     if (resources && (method === 'GET' || method === 'HEAD') && rawPath.startsWith(PROTECTED_RESOURCE_WELL_KNOWN)) {

@@ -15,7 +15,15 @@ import { clerkAuthFrom } from '../core/shared.js';
 import type { AcceptsToken, TokenTypeMask } from '../core/token-types.js';
 import { BUILT_IN_NAMES } from '../core/routes.js';
 import { isValidHost, routablePath } from '../core/target.js';
-import { MASTRA_PUBLIC_ROUTES, MCP_SERVER_ROUTES, SCOPED_RPC_CALLS, MCP_TRANSPORT_ROUTES, mastraRouteTable } from './routes.js';
+import {
+  MASTRA_PUBLIC_ROUTES,
+  MCP_SERVER_ROUTES,
+  MCP_TRANSPORT_ROUTES,
+  MULTIPART_ROUTES,
+  SCOPED_RPC_CALLS,
+  mastraPublicRouteTable,
+  mastraRouteTable,
+} from './routes.js';
 import type { StudioOptions, StudioSessions, StudioSignedInUser } from './studio.js';
 import { attachStudio, createStudio, takeStudioOptions, userOfClaims, type StudioMethods } from './studio-provider.js';
 import type { UserDirectory } from './studio-users.js';
@@ -198,6 +206,8 @@ export class MastraAuthClerk extends MastraAuthProvider<ClerkClaims> {
       resourceRoutes: MCP_TRANSPORT_ROUTES,
       resourceServerRoutes: MCP_SERVER_ROUTES,
       scopedCalls: SCOPED_RPC_CALLS,
+      publicRoutes: mastraPublicRouteTable(),
+      multipartRoutes: MULTIPART_ROUTES,
     });
     if (mapUserToResourceId !== undefined && typeof mapUserToResourceId !== 'function') {
       throw new TypeError('MastraAuthClerk: "mapUserToResourceId" must be a function');

@@ -14,6 +14,25 @@ export const MASTRA_PUBLIC_ROUTES: readonly string[] = Object.freeze(
 );
 
 /**
+ * The routes whose body Mastra's client sends as multipart (`FormData`): voice transcription, with the audio. Mastra
+ * parses a multipart body on any route with a body, so the Express middleware refuses one everywhere else.
+ * `__tests__/mastra/routes.test.ts` checks them against the installed Mastra.
+ */
+export const MULTIPART_ROUTES: readonly string[] = Object.freeze(['POST /agents/:agentId/voice/listen', 'POST /agents/:agentId/listen']);
+
+let publicTable: RouteTable | undefined;
+
+/** Mastra's public routes (`requiresAuth: false`: its `/auth/*` sign-in routes) as a route table, built once. */
+export function mastraPublicRouteTable(): RouteTable {
+  return (publicTable ??= new RouteTable(
+    MASTRA_PUBLIC_ROUTES.map((route) => {
+      const space = route.indexOf(' ');
+      return { method: route.slice(0, space), path: route.slice(space + 1), permission: null };
+    }),
+  ));
+}
+
+/**
  * Mastra's authenticated routes that act on an agent or workflow named in the request body rather than the path
  * (the OpenAI-compatible Responses and Conversations APIs, the workflow event broker, processor runs, channel
  * connections, an observational-memory status, a schedule, an experiment run over a dataset). `__tests__/mastra/routes.test.ts` checks the list against the body schemas of the installed Mastra.

@@ -7,8 +7,7 @@ import type { ClerkClaims } from '../core/claims.js';
 import type { ClerkAuth, SessionSource } from '../core/clerk-auth.js';
 import { ClerkAuthError } from '../core/errors.js';
 import { ClerkAuthConfigError } from '../core/options.js';
-import { RouteTable } from '../core/routes.js';
-import { MASTRA_PUBLIC_ROUTES } from './routes.js';
+import { MASTRA_PUBLIC_ROUTES, mastraPublicRouteTable } from './routes.js';
 import { resolveStudio, StudioSessions, type StudioOptions, type StudioSignedInUser } from './studio.js';
 import { UserDirectory, type StudioUser } from './studio-users.js';
 
@@ -124,18 +123,6 @@ export function mastraPrefixOf(redirectUri: string | undefined): string {
   if (redirectUri === undefined) return DEFAULT_MASTRA_PREFIX;
   const { pathname } = new URL(redirectUri);
   return pathname.toLowerCase().endsWith(CALLBACK_ROUTE) ? pathname.slice(0, -CALLBACK_ROUTE.length) : DEFAULT_MASTRA_PREFIX;
-}
-
-let publicTable: RouteTable | undefined;
-
-/** Mastra's public routes (`requiresAuth: false`: its `/auth/*` sign-in routes) as a route table, built once. */
-function mastraPublicRouteTable(): RouteTable {
-  return (publicTable ??= new RouteTable(
-    MASTRA_PUBLIC_ROUTES.map((route) => {
-      const space = route.indexOf(' ');
-      return { method: route.slice(0, space), path: route.slice(space + 1), permission: null };
-    }),
-  ));
 }
 
 /** True when `path` starts with `start` (lower case), ASCII letters compared case-insensitively, as Express routes. */
