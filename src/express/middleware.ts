@@ -334,14 +334,15 @@ async function runPolicy(
 }
 
 /**
- * The path Express will route, decoded, or a 400: the target Mastra's adapter builds its URL from
- * (`req.originalUrl`) and the one Express routes after earlier rewrites (`req.baseUrl + req.url`) must both be
- * plain paths, and the Host and forwarded protocol must make a URL (else Mastra's adapter throws: a 500).
- * `headers` is `req.headers`, read once by the caller: Express gives every request object a hidden class of its
- * own, so each read of a request property is a lookup V8 cannot cache (about 0.25 µs here).
+ * The path Express will route, decoded, or a 400: the method must be one a Web `Request` can carry, the target
+ * Mastra's adapter builds its URL from (`req.originalUrl`) and the one Express routes after earlier rewrites
+ * (`req.baseUrl + req.url`) must both be plain paths, and the Host and forwarded protocol must make a URL (else
+ * Mastra's adapter throws: a 500, or on Express 4 an exit). `method` and `headers` are `req.method` and
+ * `req.headers`, read once by the caller: Express gives every request object a hidden class of its own, so each read
+ * of a request property is a lookup V8 cannot cache (about 0.25 µs here).
  */
-function checkedPath(req: Request, headers: IncomingHttpHeaders, realm: string): RoutablePath | ClerkAuthError {
-  if (!isServableMethod(req.method)) return new ClerkAuthError('request-invalid', { realm, message: `The request method ${req.method.toUpperCase()} is not served.` });
+function checkedPath(req: Request, method: string, headers: IncomingHttpHeaders, realm: string): RoutablePath | ClerkAuthError {
+  if (!isServableMethod(method)) return new ClerkAuthError('request-invalid', { realm, message: `The request method ${method.toUpperCase()} is not served.` });
   const url = req.url;
   const original = req.originalUrl ?? url;
   const routedTarget = req.baseUrl + url;
@@ -454,7 +455,7 @@ function createMiddleware(auth: ClerkAuth, options: ExpressAuthOptions): Request
   return function clerkMastraAuthMiddleware(req: Request, res: Response, next: NextFunction): void {
     const headers = req.headers;
     const method = req.method;
-    const checked = checkedPath(req, headers, realm);
+    const checked = checkedPath(req, method, headers, realm);
     if (checked instanceof ClerkAuthError) {
       mount.reject(checked, req, res, next);
       return;
