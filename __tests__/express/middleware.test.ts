@@ -167,9 +167,24 @@ describe.each(frameworks)('%s', (_name, express) => {
         expect((await request(app).get('/me').set('Authorization', `Bearer ${token}`)).status).toBe(503);
         expect(outage()).toEqual([
           '[clerk-mastra-auth] keys unavailable (jwk-remote-failed-to-load): answered HTTP 503',
-          '[clerk-mastra-auth] keys unavailable (jwk-remote-failed-to-load): answered HTTP 503 (19 more requests refused since the last line)',
+          '[clerk-mastra-auth] keys unavailable (jwk-remote-failed-to-load): answered HTTP 503 (19 more since the last line)',
         ]);
       });
+    });
+
+    it('an outage of another cause, or another event, within the back-off is logged too', () => {
+      const logged: string[] = [];
+      const clerkAuth = createClerkAuth({ ...issuer.authOptions, env: {}, logger: { warn: (line: string) => logged.push(line) } });
+      const outage = (reason: string) => new ClerkAuthError('backend-api-failed-to-load', { cause: new Error(reason), retryAfterSeconds: 16 });
+      clerkAuth.log('request refused', outage('the Backend API answered HTTP 503'));
+      clerkAuth.log('request refused', outage('the Backend API answered HTTP 503'));
+      clerkAuth.log('request refused', outage('the Backend API refused the secret key (HTTP 403)'));
+      clerkAuth.log('user lookup failed', outage('the Backend API answered HTTP 503'));
+      expect(logged).toEqual([
+        "[clerk-mastra-auth] Clerk's Backend API unavailable (backend-api-failed-to-load): the Backend API answered HTTP 503",
+        "[clerk-mastra-auth] Clerk's Backend API unavailable (backend-api-failed-to-load): the Backend API refused the secret key (HTTP 403)",
+        "[clerk-mastra-auth] Clerk's Backend API unavailable (backend-api-failed-to-load): the Backend API answered HTTP 503",
+      ]);
     });
 
     it('never echoes the token in the response', async () => {

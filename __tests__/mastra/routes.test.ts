@@ -115,6 +115,17 @@ describe('routes that take a multipart body (the Express middleware refuses one 
     const found = SERVER_ROUTES.filter((route) => schemaKeys((route as { bodySchema?: unknown }).bodySchema).includes('audio'));
     expect(found.map((route) => `${route.method} ${route.path}`).sort()).toEqual([...MULTIPART_ROUTES].sort());
   });
+
+  it('keep only their own body fields, so a body cannot replace the agent of the path (the policy needs not see it)', () => {
+    for (const key of MULTIPART_ROUTES) {
+      const route = SERVER_ROUTES.find((candidate) => `${candidate.method} ${candidate.path}` === key)!;
+      const schema = (route as { bodySchema?: z.ZodType }).bodySchema!;
+      expect([key, schema.parse({ audio: 'x', agentId: 'ghost', agent_id: 'ghost' })]).toEqual([key, { audio: 'x' }]);
+      const [resource] = table.match('POST', key.slice(5).replace(':agentId', 'public')) as RouteResource[];
+      expect(resource!.bodySetsPathParams).toBe(false);
+    }
+    expect((table.match('POST', '/agents/public/generate') as RouteResource[])[0]!.bodySetsPathParams).toBe(true);
+  });
 });
 
 describe('JSON-RPC routes (where only the calls Mastra keeps to their user get through)', () => {

@@ -423,9 +423,15 @@ describe.each(FRAMEWORKS)('%s', (_frameworkName, framework) => {
           if (setup === 'mixed') expectOurs(res, 400, 'request-invalid', MULTIPART_CHALLENGE, 'multipart');
           else expectDenied(setup, res, 'multipart');
           if (setup !== 'mixed') return;
-          // On voice transcription, which takes one, the policy cannot see its fields (an agentId among them): 403.
-          const voice = await raw(server.port, 'POST', '/api/agents/public/voice/listen', headers, body);
-          expectOurs(voice, 403, 'access-denied', UNREAD_BODY_CHALLENGE, 'multipart, voice');
+          // Voice transcription takes one, and its body schema drops an agentId: the policy judges the path's agent,
+          // which is the one Mastra runs (`ghost` in the body would be Mastra's 404; `public` has no voice provider, and
+          // Mastra answers that with its 500).
+          const ghost = `--${boundary}\r\nContent-Disposition: form-data; name="audio"; filename="a.wav"\r\n\r\nRIFF\r\n${body.replace('finance', 'ghost')}`;
+          const voiceHeaders = { ...headers, 'Content-Length': String(ghost.length) };
+          const voice = await raw(server.port, 'POST', '/api/agents/public/voice/listen', voiceHeaders, ghost);
+          expect([voice.status, voice.body]).toEqual([500, JSON.stringify({ error: 'No voice provider configured' })]);
+          const refused = await raw(server.port, 'POST', '/api/agents/finance/voice/listen', voiceHeaders, ghost);
+          expectOurs(refused, 403, 'access-denied', ACCESS_DENIED_CHALLENGE, 'multipart, voice, finance');
         });
       }
     });

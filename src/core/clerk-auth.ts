@@ -33,7 +33,7 @@ const UNSCOPED_CALL =
 
 const NOT_MULTIPART =
   "Mastra's routes take JSON bodies: only its voice transcription (POST /agents/:agentId/voice/listen) takes a multipart one.";
-const LENGTHLESS_MULTIPART = "A multipart body to a Mastra route must say its length (Content-Length): Mastra's body limits read only that.";
+const LENGTHLESS_MULTIPART = "A multipart body must say its length (Content-Length) where Mastra is served: its body limits read only that.";
 
 /** Only spaces and tabs, or nothing: what Node leaves of an empty header value. */
 function isBlankHeader(value: string): boolean {
@@ -219,7 +219,6 @@ export class ClerkAuth {
     }
   };
 
-  /** Use `createClerkAuth(options)`. */
   /** `PASSED_SIGNED_OUT_HEADER` values by reason: the reason, then this object's random tag. */
   private readonly signedOutMarks: Readonly<Record<SignedOutReason, string>>;
 
@@ -234,6 +233,7 @@ export class ClerkAuth {
     return SIGNED_OUT_REASONS.find((reason) => this.signedOutMarks[reason] === value);
   }
 
+  /** Use `createClerkAuth(options)`. */
   constructor(options: ClerkAuthOptions = {}) {
     if (options.authorizeUser !== undefined && typeof options.authorizeUser !== 'function') {
       throw new TypeError('"authorizeUser" must be a function');
@@ -502,22 +502,23 @@ export class ClerkAuth {
   private multipartRoutes: ReadonlySet<string> = new Set();
 
   /**
-   * @internal The refusal of a multipart body (`isMultipartBody`) on a known route, signed in or not, or undefined.
-   * Mastra parses a multipart body itself on any route with a body, before the route's handler, and its parser's
-   * failures escape the handler: a file part that never ends (the process exits, Express 4 and 5), a size limit
-   * passed by a body that says no length (`Content-Length` is all its body limits read; Express 4 exits). So only the
-   * routes that take one (voice transcription) get one, and only with its length. Other paths (the app's) are not
-   * judged.
+   * @internal The refusal of a multipart body (`isMultipartBody`), signed in or not, or undefined; only where Mastra
+   * is served (a route table is installed). Mastra parses a multipart body itself on any route with a body, before
+   * the route's handler, and its parser's failures escape the handler: a file part that never ends (the process exits,
+   * Express 4 and 5; the adapter guards the parser), a size limit passed by a body that says no length
+   * (`Content-Length` is all its body limits read; Express 4 exits). So on Mastra's own routes only those that take one
+   * (voice transcription) get one, and any path only with its length: Mastra's custom routes can be anywhere.
    */
   multipartError(method: string, rawPath: string, hasLength: boolean): ClerkAuthError | undefined {
-    const known = this.routes?.match(method, rawPath);
+    if (this.routes === undefined) return undefined;
+    const known = this.routes.match(method, rawPath);
     const open = this.publicRoutes?.match(method, rawPath);
     if (known === 'invalid' || open === 'invalid') return new ClerkAuthError('request-invalid', { realm: this.config.realm });
-    const readings = [...(known ?? []), ...(open ?? [])];
-    if (readings.length === 0) return undefined;
-    if (!readings.every((reading) => this.multipartRoutes.has(`${reading.method} ${reading.route}`))) {
+    const readings = [...known, ...(open ?? [])];
+    if (readings.some((reading) => !this.multipartRoutes.has(`${reading.method} ${reading.route}`))) {
       return new ClerkAuthError('request-invalid', { realm: this.config.realm, message: NOT_MULTIPART });
     }
+    // Anywhere else too: Mastra's custom routes (`createRoute`, at paths of the app's choosing) parse one the same way.
     if (!hasLength) return new ClerkAuthError('request-invalid', { realm: this.config.realm, message: LENGTHLESS_MULTIPART });
     return undefined;
   }
@@ -681,10 +682,6 @@ export class ClerkAuth {
   }
 
   /**
-   * The one logging rule of both adapters: refusals by code at debug, outages with their cause at warn, a failing
-   * policy at error. Never the token, a key, or the list of known kids.
-   */
-  /**
    * @internal The shared policy (or a route guard's) threw: logged at `error` with what it threw, its stack included.
    * The policy is the app's own code, and its author needs the message to mend it.
    */
@@ -693,22 +690,32 @@ export class ClerkAuth {
     this.sink.error?.(`[clerk-mastra-auth] authorizeUser threw (authorization-error): ${what}`);
   }
 
-  /** Per outage code: until when its requests are not logged again (its `Retry-After`), and how many were not. */
+  /**
+   * Per outage line (event, code and cause): until when it is not logged again (its `Retry-After`), and how many times
+   * it was not. Bounded: the causes are few (a fetch failure, a back-off, an HTTP status), and the map starts over
+   * past 64 of them.
+   */
   private readonly outages = new Map<string, { until: number; unlogged: number }>();
 
+  /**
+   * The one logging rule of both adapters: a refusal at `debug`, by code; an outage (a 5xx code) at `warn` with its
+   * cause, once per cause and back-off period (its `Retry-After`) rather than once per request: hundreds a second under
+   * load (a throwing policy: `policyThrew`, at `error`). Never the token, a key, or the list of known kids.
+   */
   log(event: string, error: unknown): void {
     if (error instanceof ClerkAuthError && error.status >= 500) {
-      // One line per outage and back-off period, not one per request refused (hundreds a second under load).
+      const what = error.code === 'backend-api-failed-to-load' ? "Clerk's Backend API unavailable" : 'keys unavailable';
+      const line = `[clerk-mastra-auth] ${what} (${error.code})${outageReason(error)}`;
+      const key = `${event}\n${line}`;
       const now = this.config.now();
-      const seen = this.outages.get(error.code);
+      const seen = this.outages.get(key);
       if (seen !== undefined && now < seen.until) {
         seen.unlogged += 1;
         return;
       }
-      const what = error.code === 'backend-api-failed-to-load' ? "Clerk's Backend API unavailable" : 'keys unavailable';
-      const since = seen !== undefined && seen.unlogged > 0 ? ` (${seen.unlogged} more requests refused since the last line)` : '';
-      this.sink.warn?.(`[clerk-mastra-auth] ${what} (${error.code})${outageReason(error)}${since}`);
-      this.outages.set(error.code, { until: now + Number(error.headers['Retry-After'] ?? 1) * 1000, unlogged: 0 });
+      this.sink.warn?.(seen !== undefined && seen.unlogged > 0 ? `${line} (${seen.unlogged} more since the last line)` : line);
+      if (this.outages.size >= 64 && seen === undefined) this.outages.clear();
+      this.outages.set(key, { until: now + Number(error.headers['Retry-After'] ?? 1) * 1000, unlogged: 0 });
       return;
     }
     const code = error instanceof ClerkAuthError ? error.code : typeof error === 'string' ? error : 'unexpected-error';

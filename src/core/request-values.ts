@@ -180,8 +180,10 @@ export function overriddenParam(resource: RouteResource, values: RequestValues):
     if (key.bracketed || seen.has(name) || !Object.hasOwn(params, name) || value !== params[name]) return name;
     seen.add(name);
   }
-  // The body: the path's ids, and the query's where the route takes them from a body too (it has no body schema).
-  const bodyNames = bodyParams.length === 0 ? pathNames : [...pathNames, ...bodyParams];
+  // The body: the path's ids (unless its schema drops them), and the query's where the route takes them from a body
+  // too (it has no body schema).
+  const bodyPathNames = resource.bodySetsPathParams ? pathNames : [];
+  const bodyNames = bodyParams.length === 0 ? bodyPathNames : [...bodyPathNames, ...bodyParams];
   if (bodyNames.length === 0) return undefined;
   const { body } = values;
   if (body === UNREAD_BODY) return bodyNames[0];

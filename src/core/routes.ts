@@ -23,6 +23,11 @@ export interface RouteDefinition {
    * without a body schema hands its body on unchecked; a schema drops keys it does not list). Default none.
    */
   bodyParams?: readonly string[];
+  /**
+   * False for a route whose body cannot replace the ids of its path: its body schema drops keys it does not list, and
+   * lists none of them (Mastra's voice transcription). Default true: Mastra merges the body over the path's ids.
+   */
+  bodySetsPathParams?: boolean;
 }
 
 /** One interpretation of a request path: the route it hits, under which mount prefix, with which params. */
@@ -42,6 +47,8 @@ export interface RouteResource {
   queryParams: readonly string[];
   /** Of `queryParams`, the ones a JSON body may set too (then checked against the query's), or none. */
   bodyParams: readonly string[];
+  /** Whether a body may replace the ids of the path (see `RouteDefinition.bodySetsPathParams`). */
+  bodySetsPathParams: boolean;
   /** The permission the route requires (Mastra's getEffectivePermission), or null. */
   permission: string | readonly string[] | null;
   /**
@@ -73,6 +80,7 @@ interface Entry {
   readonly addressedInBody: boolean;
   readonly queryParams: readonly string[];
   readonly bodyParams: readonly string[];
+  readonly bodySetsPathParams: boolean;
 }
 
 interface TrieNode {
@@ -172,6 +180,7 @@ export class RouteTable {
           addressedInBody: def.addressedInBody === true,
           queryParams: Object.freeze(def.queryParams?.filter((name) => !names.includes(name)) ?? []),
           bodyParams: Object.freeze(def.bodyParams?.filter((name) => def.queryParams?.includes(name) === true && !names.includes(name)) ?? []),
+          bodySetsPathParams: def.bodySetsPathParams !== false,
         }),
       );
       this.#depths[segments.length] = true;
@@ -282,6 +291,7 @@ export class RouteTable {
             addressedInBody: entry.addressedInBody,
             queryParams: entry.queryParams,
             bodyParams: entry.bodyParams,
+            bodySetsPathParams: entry.bodySetsPathParams,
           }),
         );
       }

@@ -15,8 +15,9 @@ export const MASTRA_PUBLIC_ROUTES: readonly string[] = Object.freeze(
 
 /**
  * The routes whose body Mastra's client sends as multipart (`FormData`): voice transcription, with the audio. Mastra
- * parses a multipart body on any route with a body, so the Express middleware refuses one everywhere else.
- * `__tests__/mastra/routes.test.ts` checks them against the installed Mastra.
+ * parses a multipart body on any route with a body, so the Express middleware refuses one everywhere else. Their body
+ * schema keeps only its own fields, so a body cannot replace the agent of the path (a policy needs not see it).
+ * `__tests__/mastra/routes.test.ts` checks both against the installed Mastra.
  */
 export const MULTIPART_ROUTES: readonly string[] = Object.freeze(['POST /agents/:agentId/voice/listen', 'POST /agents/:agentId/listen']);
 
@@ -138,6 +139,8 @@ export function mastraRouteTable(): RouteTable {
       // Mastra hands a handler the body over the query; a body schema drops the keys it does not list (the memory
       // routes' list no agentId), a route without one (`DELETE /memory/threads/:threadId`) passes them on.
       bodyParams: route.bodySchema === undefined && BODY_METHODS.has(route.method) ? QUERY_ADDRESSED_ROUTES[`${route.method} ${route.path}`] : undefined,
+      // Voice transcription's body schema ({ audio, options }) drops an agentId a multipart body carries.
+      bodySetsPathParams: !MULTIPART_ROUTES.includes(`${route.method} ${route.path}`),
     })),
   ));
 }
