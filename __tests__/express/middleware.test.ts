@@ -182,7 +182,8 @@ describe.each(frameworks)('%s', (_name, express) => {
       clerkAuth.log('user lookup failed', outage('the Backend API answered HTTP 503'));
       expect(logged).toEqual([
         "[clerk-mastra-auth] Clerk's Backend API unavailable (backend-api-failed-to-load): the Backend API answered HTTP 503",
-        "[clerk-mastra-auth] Clerk's Backend API unavailable (backend-api-failed-to-load): the Backend API refused the secret key (HTTP 403)",
+        // A line of its own, which counts the one request not logged before it.
+        "[clerk-mastra-auth] Clerk's Backend API unavailable (backend-api-failed-to-load): the Backend API refused the secret key (HTTP 403) (1 more since the last line)",
         "[clerk-mastra-auth] Clerk's Backend API unavailable (backend-api-failed-to-load): the Backend API answered HTTP 503",
       ]);
     });
@@ -351,6 +352,19 @@ describe.each(frameworks)('%s', (_name, express) => {
       // The policy is the app's own code: the line says what it threw, with where (a new user found only the code).
       expect(logged).toEqual([expect.stringMatching(/^\[clerk-mastra-auth\] authorizeUser threw \(authorization-error\): Error: database down\n\s+at /)]);
       expect(logged.join()).not.toContain(token);
+    });
+
+    it('a policy that throws something that cannot be printed is still the 500 authorization-error, logged', async () => {
+      const logged: string[] = [];
+      const app = appWith({
+        logger: (m) => logged.push(m),
+        authorizeUser: () => {
+          throw Object.assign(Object.create(null) as object, { reason: 'no prototype' });
+        },
+      });
+      const res = await request(app).get('/me').set('Authorization', `Bearer ${await issuer.mintToken()}`);
+      expect([res.status, res.body]).toEqual([500, { error: 'authorization-error', message: 'The authorization policy failed.' }]);
+      expect(logged).toEqual(['[clerk-mastra-auth] authorizeUser threw (authorization-error): a value that cannot be printed']);
     });
 
     it('shares one verifier and policy between middlewares of one createClerkAuth()', async () => {

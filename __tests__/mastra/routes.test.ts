@@ -116,7 +116,7 @@ describe('routes that take a multipart body (the Express middleware refuses one 
     expect(found.map((route) => `${route.method} ${route.path}`).sort()).toEqual([...MULTIPART_ROUTES].sort());
   });
 
-  it('keep only their own body fields, so a body cannot replace the agent of the path (the policy needs not see it)', () => {
+  it('keep only their own body fields, so a body cannot replace the agent of the path (the policy need not see it)', () => {
     for (const key of MULTIPART_ROUTES) {
       const route = SERVER_ROUTES.find((candidate) => `${candidate.method} ${candidate.path}` === key)!;
       const schema = (route as { bodySchema?: z.ZodType }).bodySchema!;

@@ -29,9 +29,9 @@ interface Server {
   state(): Promise<string | number | null>;
 }
 
-async function start(version: '4' | '5', mode: 'optional' | 'required'): Promise<Server> {
+async function start(version: '4' | '5', mode: 'optional' | 'required', sharing: 'shared' | 'unshared' = 'shared'): Promise<Server> {
   const env = { ...process.env, NODE_OPTIONS: '', NODE_ENV: 'development' };
-  const child = spawn(process.execPath, ['--import', 'tsx', SERVER, version, mode], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, ['--import', 'tsx', SERVER, version, mode, sharing], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   children.push(child);
   let out = '';
   child.stdout!.setEncoding('utf8').on('data', (chunk: string) => (out += chunk));
@@ -84,7 +84,7 @@ const TRACE_REFUSED = 'The request method TRACE is not served.';
 const NOT_MULTIPART = "Mastra's routes take JSON bodies: only its voice transcription (POST /agents/:agentId/voice/listen) takes a multipart one.";
 /** A multipart body whose file part never ends (no closing boundary), sent with its true length. */
 const UNTERMINATED = Buffer.from('--b0undary\r\nContent-Disposition: form-data; name="audio"; filename="a"\r\n\r\nabc');
-const LENGTHLESS = "A multipart body must say its length (Content-Length) where Mastra is served: its body limits read only that.";
+const LENGTHLESS = "A multipart body must say its length (Content-Length): Mastra's body limits read only that.";
 
 /** A multipart body of one file of `size` bytes. */
 function multipart(size: number): { body: Buffer; type: string } {
@@ -133,7 +133,18 @@ describe.each(['4', '5'] as const)('Express %s', (version) => {
     expect(await server.state()).toBe('alive');
   });
 
-  it('where Mastra is served, a multipart body must say its length: Mastra custom routes parse one anywhere', async () => {
+  it('a chunked multipart body is refused with a middleware that does not share the provider\'s object too', async () => {
+    // Copied apart, the README's Express and Mastra sections build two objects: the middleware then knows no Mastra
+    // route, and a chunked body over the limit to Mastra's public /auth/refresh made Express 4 exit, from anyone.
+    const server = await start(version, 'optional', 'unshared');
+    const { body, type } = multipart(100 * 1024);
+    const chunked = { 'content-type': type, 'transfer-encoding': 'chunked' };
+    expectRefused(await send(server.port, 'POST', '/api/auth/refresh', chunked, body), LENGTHLESS);
+    expectRefused(await send(server.port, 'POST', '/api/agents/any/generate', { authorization: `Bearer ${server.token}`, ...chunked }, body), LENGTHLESS);
+    expect(await server.state()).toBe('alive');
+  });
+
+  it('a multipart body must say its length on every route: Mastra custom routes parse one anywhere', async () => {
     // `createRoute` routes go through Mastra's body parsing at paths of the app's choosing, which no route table
     // knows: a chunked body over the limit made Express 4 exit, from anyone on a public one.
     const server = await start(version, 'optional');

@@ -62,11 +62,12 @@ export const ACCESS_DENIED_CHALLENGE = challenge(
   'insufficient_scope',
   'The signed-in user is not allowed to access this resource.',
 );
-/** A body the policy could not see (not parsed as JSON before the middleware): refused, saying why. */
+/** A multipart body on a Mastra route that takes JSON: refused before the policy (Mastra would parse it itself). */
 export const MULTIPART_CHALLENGE = challenge(
   'invalid_request',
   "Mastra's routes take JSON bodies: only its voice transcription (POST /agents/:agentId/voice/listen) takes a multipart one.",
 );
+/** A body the policy could not see (not parsed as JSON before the middleware): refused, saying why. */
 export const UNREAD_BODY_CHALLENGE = challenge(
   'insufficient_scope',
   'The request body could not be checked: the policy sees a body once it is parsed as JSON, before clerkMastraAuth() (express.json()).',

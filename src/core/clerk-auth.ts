@@ -33,7 +33,7 @@ const UNSCOPED_CALL =
 
 const NOT_MULTIPART =
   "Mastra's routes take JSON bodies: only its voice transcription (POST /agents/:agentId/voice/listen) takes a multipart one.";
-const LENGTHLESS_MULTIPART = "A multipart body must say its length (Content-Length) where Mastra is served: its body limits read only that.";
+const LENGTHLESS_MULTIPART = "A multipart body must say its length (Content-Length): Mastra's body limits read only that.";
 
 /** Only spaces and tabs, or nothing: what Node leaves of an empty header value. */
 function isBlankHeader(value: string): boolean {
@@ -502,23 +502,22 @@ export class ClerkAuth {
   private multipartRoutes: ReadonlySet<string> = new Set();
 
   /**
-   * @internal The refusal of a multipart body (`isMultipartBody`), signed in or not, or undefined; only where Mastra
-   * is served (a route table is installed). Mastra parses a multipart body itself on any route with a body, before
-   * the route's handler, and its parser's failures escape the handler: a file part that never ends (the process exits,
-   * Express 4 and 5; the adapter guards the parser), a size limit passed by a body that says no length
-   * (`Content-Length` is all its body limits read; Express 4 exits). So on Mastra's own routes only those that take one
-   * (voice transcription) get one, and any path only with its length: Mastra's custom routes can be anywhere.
+   * @internal The refusal of a multipart body (`isMultipartBody`), signed in or not, or undefined. Mastra parses a
+   * multipart body itself on any route with a body, before the route's handler, and its parser's failures escape the
+   * handler: a file part that never ends (the process exits, Express 4 and 5; the adapter guards the parser), a size
+   * limit passed by a body that says no length (`Content-Length` is all its body limits read; Express 4 exits). So on
+   * Mastra's own routes (known once a provider shares this object) only those that take one (voice transcription)
+   * get one, and on any path only with its length.
    */
   multipartError(method: string, rawPath: string, hasLength: boolean): ClerkAuthError | undefined {
-    if (this.routes === undefined) return undefined;
-    const known = this.routes.match(method, rawPath);
-    const open = this.publicRoutes?.match(method, rawPath);
+    const known = this.routes?.match(method, rawPath) ?? [];
+    const open = this.publicRoutes?.match(method, rawPath) ?? [];
     if (known === 'invalid' || open === 'invalid') return new ClerkAuthError('request-invalid', { realm: this.config.realm });
-    const readings = [...known, ...(open ?? [])];
-    if (readings.some((reading) => !this.multipartRoutes.has(`${reading.method} ${reading.route}`))) {
+    if ([...known, ...open].some((reading) => !this.multipartRoutes.has(`${reading.method} ${reading.route}`))) {
       return new ClerkAuthError('request-invalid', { realm: this.config.realm, message: NOT_MULTIPART });
     }
-    // Anywhere else too: Mastra's custom routes (`createRoute`, at paths of the app's choosing) parse one the same way.
+    // On every path, with or without Mastra's route table: Mastra's custom routes (`createRoute`) parse one at paths of
+    // the app's choosing, and a middleware built apart from the provider knows no Mastra route at all.
     if (!hasLength) return new ClerkAuthError('request-invalid', { realm: this.config.realm, message: LENGTHLESS_MULTIPART });
     return undefined;
   }
@@ -686,16 +685,20 @@ export class ClerkAuth {
    * The policy is the app's own code, and its author needs the message to mend it.
    */
   policyThrew(thrown: unknown): void {
-    const what = thrown instanceof Error ? (thrown.stack ?? `${thrown.name}: ${thrown.message}`) : String(thrown);
+    let what: string;
+    try {
+      what = thrown instanceof Error ? (thrown.stack ?? `${thrown.name}: ${thrown.message}`) : String(thrown);
+    } catch {
+      what = 'a value that cannot be printed'; // String() throws for an object without a prototype
+    }
     this.sink.error?.(`[clerk-mastra-auth] authorizeUser threw (authorization-error): ${what}`);
   }
 
   /**
-   * Per outage line (event, code and cause): until when it is not logged again (its `Retry-After`), and how many times
-   * it was not. Bounded: the causes are few (a fetch failure, a back-off, an HTTP status), and the map starts over
-   * past 64 of them.
+   * Per outage (event and code): until when it is not logged again (its `Retry-After`), how many times it was not, and
+   * the cause logged. Bounded by the events and codes there are.
    */
-  private readonly outages = new Map<string, { until: number; unlogged: number }>();
+  private readonly outages = new Map<string, { until: number; unlogged: number; reason: string }>();
 
   /**
    * The one logging rule of both adapters: a refusal at `debug`, by code; an outage (a 5xx code) at `warn` with its
@@ -705,17 +708,21 @@ export class ClerkAuth {
   log(event: string, error: unknown): void {
     if (error instanceof ClerkAuthError && error.status >= 500) {
       const what = error.code === 'backend-api-failed-to-load' ? "Clerk's Backend API unavailable" : 'keys unavailable';
-      const line = `[clerk-mastra-auth] ${what} (${error.code})${outageReason(error)}`;
-      const key = `${event}\n${line}`;
+      const reason = outageReason(error);
+      // Requests refused while backing off after a failure carry no cause of their own (or "in back-off"): counted
+      // with it. Another cause within the period (a refused secret key after a 503) is a line of its own.
+      const continued = reason === '' || reason.startsWith(': in back-off');
+      const key = `${event}\n${error.code}`;
       const now = this.config.now();
       const seen = this.outages.get(key);
-      if (seen !== undefined && now < seen.until) {
+      if (seen !== undefined && now < seen.until && (continued || reason === seen.reason)) {
         seen.unlogged += 1;
         return;
       }
+      const line = `[clerk-mastra-auth] ${what} (${error.code})${reason}`;
       this.sink.warn?.(seen !== undefined && seen.unlogged > 0 ? `${line} (${seen.unlogged} more since the last line)` : line);
-      if (this.outages.size >= 64 && seen === undefined) this.outages.clear();
-      this.outages.set(key, { until: now + Number(error.headers['Retry-After'] ?? 1) * 1000, unlogged: 0 });
+      const until = now + Number(error.headers['Retry-After'] ?? 1) * 1000;
+      this.outages.set(key, { until, unlogged: 0, reason: continued && seen !== undefined ? seen.reason : reason });
       return;
     }
     const code = error instanceof ClerkAuthError ? error.code : typeof error === 'string' ? error : 'unexpected-error';

@@ -414,7 +414,7 @@ function requestBody(req: Request): unknown {
   // Mastra parses any body whose type mentions multipart/form-data itself, from the stream, after the policy. Any
   // other body counts as read only once its stream has ended: Express 4's express.json() sets `req.body = {}` for a
   // body it skipped.
-  if (/multipart\/form-data/i.test(headers['content-type'] ?? '') || !req.readableEnded) return UNREAD_BODY;
+  if (isMultipartBody(method, headers['content-type']) || !req.readableEnded) return UNREAD_BODY;
   return req.body as unknown;
 }
 

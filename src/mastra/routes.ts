@@ -16,7 +16,7 @@ export const MASTRA_PUBLIC_ROUTES: readonly string[] = Object.freeze(
 /**
  * The routes whose body Mastra's client sends as multipart (`FormData`): voice transcription, with the audio. Mastra
  * parses a multipart body on any route with a body, so the Express middleware refuses one everywhere else. Their body
- * schema keeps only its own fields, so a body cannot replace the agent of the path (a policy needs not see it).
+ * schema keeps only its own fields, so a body cannot replace the agent of the path (a policy need not see it).
  * `__tests__/mastra/routes.test.ts` checks both against the installed Mastra.
  */
 export const MULTIPART_ROUTES: readonly string[] = Object.freeze(['POST /agents/:agentId/voice/listen', 'POST /agents/:agentId/listen']);
