@@ -14,17 +14,14 @@ import { clerkMastraAuth, createClerkAuth, getClerkAuth, requireClerkAuth } from
 import { MastraAuthClerk } from '../../src/mastra/index.js';
 import { createTestIssuer } from '../../src/testing/index.js';
 import { offlineWeatherModel } from '../../examples/mastra/offline-model.js';
+import { machineOptions } from './support.js';
 
 const issuer = await createTestIssuer();
 afterAll(() => issuer.close());
 
 // The README's example, with the issuer's options in front.
 const clerkAuth = createClerkAuth({
-  ...issuer.authOptions,
-  secretKey: issuer.secretKey,
-  apiUrl: issuer.apiUrl,
-  env: {},
-  logger: false,
+  ...machineOptions(issuer),
   acceptsToken: ['session_token', 'm2m_token', 'api_key'],
   authorizeUser: (user, ctx) => {
     // A cron job (M2M token) may post jobs and run the reporting agent, and nothing else.
