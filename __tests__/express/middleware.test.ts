@@ -188,6 +188,19 @@ describe.each(frameworks)('%s', (_name, express) => {
       ]);
     });
 
+    it('causes that alternate within a back-off are logged once each, not once per change', () => {
+      const logged: string[] = [];
+      const clerkAuth = createClerkAuth({ ...issuer.authOptions, env: {}, logger: { warn: (line: string) => logged.push(line) } });
+      const causes = ['the Backend API answered HTTP 503', 'no answer within 5000 ms'];
+      for (let i = 0; i < 100; i += 1) {
+        clerkAuth.log('request refused', new ClerkAuthError('backend-api-failed-to-load', { cause: new Error(causes[i % 2]), retryAfterSeconds: 16 }));
+      }
+      expect(logged).toEqual([
+        "[clerk-mastra-auth] Clerk's Backend API unavailable (backend-api-failed-to-load): the Backend API answered HTTP 503",
+        "[clerk-mastra-auth] Clerk's Backend API unavailable (backend-api-failed-to-load): no answer within 5000 ms",
+      ]);
+    });
+
     it('never echoes the token in the response', async () => {
       const token = await issuer.mintToken({}, { signWith: 'foreign' });
       const res = await request(appWith()).get('/me').set('Authorization', `Bearer ${token}`);
@@ -354,12 +367,15 @@ describe.each(frameworks)('%s', (_name, express) => {
       expect(logged.join()).not.toContain(token);
     });
 
-    it('a policy that throws something that cannot be printed is still the 500 authorization-error, logged', async () => {
+    it.each([
+      ['an object without a prototype', () => Object.assign(Object.create(null) as object, { reason: 'no prototype' })],
+      ['an Error whose stack is such an object', () => Object.assign(new Error('boom'), { stack: Object.create(null) as unknown })],
+    ])('a policy that throws %s is still the 500 authorization-error, logged', async (_name, thrown) => {
       const logged: string[] = [];
       const app = appWith({
         logger: (m) => logged.push(m),
         authorizeUser: () => {
-          throw Object.assign(Object.create(null) as object, { reason: 'no prototype' });
+          throw thrown();
         },
       });
       const res = await request(app).get('/me').set('Authorization', `Bearer ${await issuer.mintToken()}`);

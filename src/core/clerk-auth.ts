@@ -687,18 +687,18 @@ export class ClerkAuth {
   policyThrew(thrown: unknown): void {
     let what: string;
     try {
-      what = thrown instanceof Error ? (thrown.stack ?? `${thrown.name}: ${thrown.message}`) : String(thrown);
+      what = String(thrown instanceof Error ? (thrown.stack ?? `${thrown.name}: ${thrown.message}`) : thrown);
     } catch {
-      what = 'a value that cannot be printed'; // String() throws for an object without a prototype
+      what = 'a value that cannot be printed'; // String() throws for an object without a prototype (or such a stack)
     }
     this.sink.error?.(`[clerk-mastra-auth] authorizeUser threw (authorization-error): ${what}`);
   }
 
   /**
    * Per outage (event and code): until when it is not logged again (its `Retry-After`), how many times it was not, and
-   * the cause logged. Bounded by the events and codes there are.
+   * the causes logged in that period (at most 8). Bounded by the events and codes there are.
    */
-  private readonly outages = new Map<string, { until: number; unlogged: number; reason: string }>();
+  private readonly outages = new Map<string, { until: number; unlogged: number; reasons: Set<string> }>();
 
   /**
    * The one logging rule of both adapters: a refusal at `debug`, by code; an outage (a 5xx code) at `warn` with its
@@ -715,14 +715,19 @@ export class ClerkAuth {
       const key = `${event}\n${error.code}`;
       const now = this.config.now();
       const seen = this.outages.get(key);
-      if (seen !== undefined && now < seen.until && (continued || reason === seen.reason)) {
+      const within = seen !== undefined && now < seen.until;
+      if (within && (continued || seen.reasons.has(reason) || seen.reasons.size >= 8)) {
         seen.unlogged += 1;
         return;
       }
       const line = `[clerk-mastra-auth] ${what} (${error.code})${reason}`;
       this.sink.warn?.(seen !== undefined && seen.unlogged > 0 ? `${line} (${seen.unlogged} more since the last line)` : line);
-      const until = now + Number(error.headers['Retry-After'] ?? 1) * 1000;
-      this.outages.set(key, { until, unlogged: 0, reason: continued && seen !== undefined ? seen.reason : reason });
+      if (within) {
+        seen.reasons.add(reason);
+        seen.unlogged = 0;
+      } else {
+        this.outages.set(key, { until: now + Number(error.headers['Retry-After'] ?? 1) * 1000, unlogged: 0, reasons: new Set([reason]) });
+      }
       return;
     }
     const code = error instanceof ClerkAuthError ? error.code : typeof error === 'string' ? error : 'unexpected-error';

@@ -467,7 +467,9 @@ function createMiddleware(auth: ClerkAuth, options: ExpressAuthOptions): Request
       return;
     }
     if (isMultipartBody(method, headers['content-type'])) {
-      const refused = auth.multipartError(method, rawPath, headers['content-length'] !== undefined);
+      // A length only without Transfer-Encoding: Node's lenient parser (--insecure-http-parser) takes both, reads the
+      // body as chunked, and Mastra's limit would read the Content-Length.
+      const refused = auth.multipartError(method, rawPath, headers['content-length'] !== undefined && headers['transfer-encoding'] === undefined);
       if (refused) {
         mount.reject(refused, req, res, next);
         return;
