@@ -272,4 +272,39 @@ describe.each(frameworks)('%s', (_name, express) => {
       expect(issuer.backendApiCalls()).toBe(2);
     });
   });
+
+  describe('outage lines: one per back-off period, the next one counting the requests refused between', () => {
+    // Requests one after another during a back-off carry no cause of their own (or "in back-off"): counted, not logged
+    // (found by an attacker session: the first version keyed the line by its cause, so they got one of their own).
+    const outages = (logged: string[]) => logged.filter((line) => line.includes('unavailable'));
+
+    it('a Backend API outage', async () => {
+      const logged: string[] = [];
+      const app = express();
+      app.use(clerkMastraAuth(machineOptions(issuer, { acceptsToken: 'any', now: () => now, logger: (line: string) => logged.push(line) })));
+      addEchoRoute(app);
+      issuer.setBackendApiFailure('500');
+      for (let i = 0; i < 10; i += 1) expect((await request(app).get('/who').set(bearer(issuer.createApiKey()))).status).toBe(503);
+      const line = "[clerk-mastra-auth] Clerk's Backend API unavailable (backend-api-failed-to-load): the Backend API answered HTTP 500";
+      expect(outages(logged)).toEqual([line]);
+      now += 60_000; // past the back-off: the next request asks again, fails again
+      expect((await request(app).get('/who').set(bearer(issuer.createApiKey()))).status).toBe(503);
+      expect(outages(logged)).toEqual([line, `${line} (9 more since the last line)`]);
+    });
+
+    it('a key set outage', async () => {
+      const logged: string[] = [];
+      const app = express();
+      app.use(clerkMastraAuth({ ...issuer.authOptions, env: {}, now: () => now, logger: (line: string) => logged.push(line), jwks: { failureBackoffInMs: 60_000 } }));
+      addEchoRoute(app);
+      issuer.setJwksFailure('down');
+      const token = await issuer.mintToken({}, { expiresInSeconds: 3600 });
+      for (let i = 0; i < 10; i += 1) expect((await request(app).get('/who').set(bearer(token))).status).toBe(503);
+      const line = '[clerk-mastra-auth] keys unavailable (jwk-remote-failed-to-load): answered HTTP 503';
+      expect(outages(logged)).toEqual([line]);
+      now += 60_000;
+      expect((await request(app).get('/who').set(bearer(token))).status).toBe(503);
+      expect(outages(logged)).toEqual([line, `${line} (9 more since the last line)`]);
+    });
+  });
 });
