@@ -17,6 +17,7 @@ import {
   MCP_TRANSPORT_ROUTES,
   MULTIPART_ROUTES,
   QUERY_ADDRESSED_ROUTES,
+  RUN_STREAM_ROUTES,
   SCOPED_RPC_CALLS,
   mastraRouteTable,
 } from '../../src/mastra/routes.js';
@@ -109,6 +110,44 @@ const brief = (result: readonly RouteResource[] | 'invalid') =>
   result === 'invalid'
     ? result
     : result.map((r) => ({ method: r.method, route: r.route, prefix: r.prefix, params: { ...r.params }, permission: r.permission }));
+
+describe('routes that act on a workflow run (a run id is tied to the workflow that streamed it)', () => {
+  const key = (route: { method: string; path: string }) => `${route.method} ${route.path}`;
+  const FAMILY = /^\/(?:workflows\/:workflowId|agent-builder\/:actionId)\//;
+
+  it("stream into Mastra's server cache: the listed ones, the workflow handlers that push to it and the agent-builder ones calling them", () => {
+    const handler = (route: unknown) => String((route as { handler: unknown }).handler);
+    const pushing = AUTHENTICATED.filter((route) => route.path.startsWith('/workflows/') && /cacheRunStream|listPush/.test(handler(route)));
+    const delegating = AUTHENTICATED.filter(
+      (route) =>
+        route.path.startsWith('/agent-builder/:actionId/') &&
+        /workflowId: actionId/.test(handler(route)) &&
+        pushing.some((pushes) => pushes.path.replace(':workflowId', '') === route.path.replace('/agent-builder/:actionId', '/workflows/')),
+    );
+    expect([...pushing, ...delegating].map(key).sort()).toEqual([...RUN_STREAM_ROUTES].sort());
+    // The routes that replay the cache read it by the run id alone.
+    const replaying = AUTHENTICATED.filter((route) => /listFromTo/.test(handler(route))).map(key);
+    expect(replaying.sort()).toEqual(['POST /workflows/:workflowId/observe', 'POST /workflows/:workflowId/observe-stream-legacy']);
+  });
+
+  it('are marked in the table: every workflow or agent-builder route with a run id in its path or query; the query id joins queryParams', () => {
+    for (const route of AUTHENTICATED) {
+      const inQuery = schemaKeys((route as { queryParamSchema?: unknown }).queryParamSchema).includes('runId');
+      const expected = !FAMILY.test(route.path) ? undefined : RUN_STREAM_ROUTES.includes(key(route)) ? 'streams' : inQuery || route.path.includes('/:runId') ? 'names' : undefined;
+      const path = `/api${route.path.replace(/:(\w+)/g, 'p-$1')}`;
+      const reading = (table.match(route.method, path) as readonly RouteResource[]).find((r) => r.route === route.path)!;
+      expect({ route: key(route), run: reading.run, runIdInQuery: reading.queryParams.includes('runId') }).toEqual({
+        route: key(route),
+        run: expected,
+        runIdInQuery: expected !== undefined && inQuery,
+      });
+    }
+    const observe = (table.match('POST', '/api/workflows/w1/observe') as readonly RouteResource[])[0]!;
+    expect([observe.run, observe.bodyParams]).toEqual(['names', ['runId']]);
+    const stream = (table.match('POST', '/api/workflows/w1/stream') as readonly RouteResource[])[0]!;
+    expect([stream.run, stream.bodyParams]).toEqual(['streams', []]);
+  });
+});
 
 describe('routes that take a multipart body (the Express middleware refuses one everywhere else)', () => {
   it("are the installed Mastra's routes whose body carries a file (the audio that @mastra/client-js sends as FormData)", () => {

@@ -12,7 +12,8 @@ import { ClerkAuthConfigError, resolveOptions, withEnvironment, type ClerkAuthOp
 import { allowAuthenticated, type AuthorizeContext, type AuthorizeUser } from './policy.js';
 import { machineAuth } from './auth-object.js';
 import type { RouteTable, RouteResource } from './routes.js';
-import { namesBuiltIn, overriddenParam, pollutesPrototypes, UNREAD_BODY, withQueryParams, type RequestValues } from './request-values.js';
+import { namesBuiltIn, overriddenParam, pollutesPrototypes, runIdOf, UNREAD_BODY, withQueryParams, type RequestValues } from './request-values.js';
+import { BoundedMap } from './bounded-map.js';
 import { createProtectedResources, resourceUrl, type ProtectedResources } from './resource-metadata.js';
 import { BackendApiVerifier } from './backend-api.js';
 import { accepts, acceptsMask, opaqueTypeOf, SESSION_ONLY, type TokenType, type TokenTypeMask } from './token-types.js';
@@ -31,9 +32,28 @@ interface ServerRoute {
 const UNSCOPED_CALL =
   "Mastra's A2A route serves stored tasks without checking whose they are: only sending a message (message/send, message/stream) is let through.";
 
+const OTHER_RUN = "This run id is another workflow's run: Mastra keeps a run's events by its id alone.";
+const RUN_ID = 'The request names its run id more than once, or in a form that is not a plain string.';
+const RESERVED_RUN_ID = "This run id names another kind of entry of Mastra's server cache.";
+
+/**
+ * How many run ids the adapters remember with their workflow: ten times the entries Mastra's default server cache keeps
+ * (1,000), so a run's events leave Mastra's cache before its id leaves this map.
+ */
+const RUN_OWNERS = 10_000;
+
 const NOT_MULTIPART =
   "Mastra's routes take JSON bodies: only its voice transcription (POST /agents/:agentId/voice/listen) takes a multipart one.";
 const LENGTHLESS_MULTIPART = "A multipart body must say its length (Content-Length): Mastra's body limits read only that.";
+
+/**
+ * The first path words of the table's run routes (`RouteResource.run`) as a segment (`/workflows/`, case-insensitive,
+ * as routes match): a path without one is not matched against the table for runs.
+ */
+function runWordsOf(table: RouteTable): RegExp {
+  const words = [...new Set(table.runRoutes.map((route) => route.split('/')[1]!))];
+  return words.length === 0 ? /$^/ : new RegExp(`/(?:${words.map((word) => word.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('|')})/`, 'i');
+}
 
 /** Only spaces and tabs, or nothing: what Node leaves of an empty header value. */
 function isBlankHeader(value: string): boolean {
@@ -556,7 +576,7 @@ export class ClerkAuth {
    * only on such a route (nothing is allocated for the others). A body that is no JSON-RPC 2.0 request, or whose call is not a string, is left to the route (Mastra
    * answers 400).
    */
-  unscopedCallError<R>(method: string, rawPath: string, request: R, bodyOf: (request: R) => unknown): ClerkAuthError | typeof UNREAD_BODY | undefined {
+  private unscopedCallError<R>(method: string, rawPath: string, request: R, bodyOf: (request: R) => unknown): ClerkAuthError | typeof UNREAD_BODY | undefined {
     if (!this.scopedCallMethods.has(method) || !this.scopedCallWords.test(rawPath)) return undefined;
     const readings = this.routes?.match(method, rawPath);
     if (!Array.isArray(readings)) return undefined;
@@ -574,6 +594,60 @@ export class ClerkAuth {
       }
     }
     return undefined;
+  }
+
+  /** The run ids streamed through this object, with the workflow each belongs to (`runError`). */
+  private readonly runOwners = new BoundedMap<string, string>(RUN_OWNERS);
+  /** Run id prefixes the framework's cache keeps other entries under (Mastra's durable agents: `pubsub:`). */
+  private reservedRunIds: readonly string[] = [];
+  /** A cheap test a path must pass before it is matched for runs: its route family's first segment. */
+  private runWords = /$^/;
+
+  /**
+   * The refusal of a request to a workflow run (`RouteResource.run`) that names another workflow's run, with
+   * or without a policy, or undefined; UNREAD_BODY when the body that may name the run has not been parsed yet. Mastra
+   * keeps a streamed run's events in its server cache under the run id alone, and its observe routes replay them for
+   * any run of that id, of any workflow: a user who may create runs of one workflow (`create-run?runId=`, any id) would
+   * read, or add to, another workflow's run by its id, whoever started it. So a run id streamed through this object
+   * belongs to that workflow (the path's first id: `payroll` of `/workflows/payroll/stream`) from then on, and every other
+   * workflow's routes refuse it (403). Also refused (400): a run id named twice in different ways, and one that spells
+   * a key of another kind of cache entry. `bodyOf(request)` is asked for only on such a route.
+   */
+  private runError<R>(method: string, rawPath: string, query: string, request: R, bodyOf: (request: R) => unknown): ClerkAuthError | typeof UNREAD_BODY | undefined {
+    if (!this.runWords.test(rawPath)) return undefined;
+    const readings = this.routes?.match(method, rawPath);
+    if (!Array.isArray(readings)) return undefined;
+    for (const reading of readings) {
+      if (reading.run === undefined) continue;
+      const resource = withQueryParams(reading, query);
+      const runId = runIdOf(resource, { query, body: bodyOf(request) });
+      if (runId === UNREAD_BODY) return UNREAD_BODY;
+      if (runId === undefined) continue;
+      if (runId === null) return new ClerkAuthError('request-invalid', { realm: this.config.realm, message: RUN_ID });
+      if (this.reservedRunIds.some((prefix) => runId.startsWith(prefix))) {
+        return new ClerkAuthError('request-invalid', { realm: this.config.realm, message: RESERVED_RUN_ID });
+      }
+      const workflow = Object.values(reading.params)[0]!;
+      const owner = this.runOwners.get(runId);
+      if (owner !== undefined && owner !== workflow) return new ClerkAuthError('access-denied', { realm: this.config.realm, message: OTHER_RUN });
+      if (owner === undefined && reading.run === 'streams') this.runOwners.set(runId, workflow);
+    }
+    return undefined;
+  }
+
+  /**
+   * @internal What both adapters refuse of a signed-in user's request to a known route, policy or not, before the
+   * policy runs: a call that the route would serve whoever asks (`unscopedCallError`), a run of another workflow
+   * (`runError`). The refusal, UNREAD_BODY when the body that decides has not been parsed yet, or undefined.
+   * `bodyOf(request)` is asked for only where the body decides (the provider, which never has one, answers undefined).
+   */
+  servedError<R>(method: string, rawPath: string, query: string, request: R, bodyOf: (request: R) => unknown): ClerkAuthError | typeof UNREAD_BODY | undefined {
+    return this.unscopedCallError(method, rawPath, request, bodyOf) ?? this.runError(method, rawPath, query, request, bodyOf);
+  }
+
+  /** @internal Whether a request to `url` (or a path) may act on a workflow run: worth a `servedError` by the provider. */
+  mayActOnRun(url: string): boolean {
+    return this.runWords.test(url);
   }
 
   /** Whether the policy judges routes that name their resource in the body (else they are refused). */
@@ -614,6 +688,7 @@ export class ClerkAuth {
       scopedCalls = new Map(),
       publicRoutes,
       multipartRoutes = [],
+      reservedRunIds = [],
     }: {
       policyJudgesBodyAddressed: boolean;
       resourceRoutes?: readonly string[];
@@ -623,8 +698,12 @@ export class ClerkAuth {
       publicRoutes?: RouteTable;
       /** The routes ('METHOD /path') that take a multipart body; the others of both tables are refused one. */
       multipartRoutes?: readonly string[];
+      /** Run id prefixes the framework's cache keeps other entries under: refused as run ids (`runError`). */
+      reservedRunIds?: readonly string[];
     },
   ): void {
+    this.reservedRunIds = reservedRunIds;
+    this.runWords = runWordsOf(table);
     this.publicRoutes = publicRoutes;
     this.multipartRoutes = new Set(multipartRoutes);
     this.scopedCalls = new Map([...scopedCalls].map(([route, calls]) => [route, new Set(calls)]));

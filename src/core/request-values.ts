@@ -194,3 +194,33 @@ export function overriddenParam(resource: RouteResource, values: RequestValues):
   }
   return undefined;
 }
+
+/**
+ * The run id a workflow-run route (`resource.run`) acts on: what the path's `:runId`, the query's `runId` and a JSON
+ * body's `runId` name, which must all be the same (Mastra's adapter hands the handler `{ ...path, ...query, ...body }`).
+ * Undefined when none is named (Mastra answers 400); null when they differ or one is in a form a parser may read
+ * otherwise (a bracketed key, a value that is no string); UNREAD_BODY when a route that takes its run id from the body
+ * too (`bodyParams`: no body schema) has a body no parser has read yet. `resource` is what `withQueryParams` returned.
+ */
+export function runIdOf(resource: RouteResource, values: RequestValues): string | null | undefined | typeof UNREAD_BODY {
+  let runId: string | undefined = resource.queryParams.includes('runId') ? undefined : resource.params.runId;
+  const named = (value: string): boolean => {
+    if (runId !== undefined && runId !== value) return false;
+    runId = value;
+    return true;
+  };
+  const { query, body } = values;
+  if (query !== '' && /runid/i.test(decodeLeniently(query))) {
+    for (const { rawKey, rawValue } of pairs(query)) {
+      const key = keyNames(rawKey);
+      if (!key.parts.includes('runId')) continue;
+      if (key.bracketed || !named(rawValue === undefined ? '' : decodeLeniently(rawValue))) return null;
+    }
+  }
+  if (body === UNREAD_BODY) return resource.bodyParams.includes('runId') ? UNREAD_BODY : runId;
+  if (typeof body === 'object' && body !== null && Object.hasOwn(body, 'runId')) {
+    const value = (body as { runId?: unknown }).runId;
+    if (typeof value !== 'string' || !named(value)) return null;
+  }
+  return runId;
+}

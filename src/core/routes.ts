@@ -28,6 +28,12 @@ export interface RouteDefinition {
    * lists none of them (Mastra's voice transcription). Default true: Mastra merges the body over the path's ids.
    */
   bodySetsPathParams?: boolean;
+  /**
+   * The route acts on a workflow run named by `runId` (in its path or query; see `queryParams`): 'streams' when it also
+   * writes the run's events to a cache keyed by the run id alone (Mastra's server cache, which its observe routes
+   * replay), 'names' for the others. Default: no run.
+   */
+  run?: 'streams' | 'names';
 }
 
 /** One interpretation of a request path: the route it hits, under which mount prefix, with which params. */
@@ -56,6 +62,8 @@ export interface RouteResource {
    * `agent_id`, `POST /workflows/events`): `params` cannot name it, so a rule about one agent cannot hold there.
    */
   addressedInBody: boolean;
+  /** Whether the route acts on a run named by `params.runId` (see `RouteDefinition.run`), or undefined. */
+  run: 'streams' | 'names' | undefined;
 }
 
 /**
@@ -81,6 +89,7 @@ interface Entry {
   readonly queryParams: readonly string[];
   readonly bodyParams: readonly string[];
   readonly bodySetsPathParams: boolean;
+  readonly run: 'streams' | 'names' | undefined;
 }
 
 interface TrieNode {
@@ -134,8 +143,11 @@ export class RouteTable {
   readonly #root: TrieNode = newNode();
   /** `depths[n]` is true when some route has exactly n segments: prefixes that leave any other count are skipped. */
   readonly #depths: boolean[] = [];
+  /** The paths of the routes that act on a run (`RouteDefinition.run`). */
+  readonly runRoutes: readonly string[];
 
   constructor(routes: readonly RouteDefinition[]) {
+    this.runRoutes = Object.freeze(routes.filter((def) => def.run !== undefined).map((def) => def.path));
     routes.forEach((def, index) => {
       if (typeof def.path !== 'string' || !def.path.startsWith('/')) {
         throw new TypeError(`RouteTable: route ${index} path must start with '/': ${String(def.path)}`);
@@ -181,6 +193,7 @@ export class RouteTable {
           queryParams: Object.freeze(def.queryParams?.filter((name) => !names.includes(name)) ?? []),
           bodyParams: Object.freeze(def.bodyParams?.filter((name) => def.queryParams?.includes(name) === true && !names.includes(name)) ?? []),
           bodySetsPathParams: def.bodySetsPathParams !== false,
+          run: def.run,
         }),
       );
       this.#depths[segments.length] = true;
@@ -292,6 +305,7 @@ export class RouteTable {
             queryParams: entry.queryParams,
             bodyParams: entry.bodyParams,
             bodySetsPathParams: entry.bodySetsPathParams,
+            run: entry.run,
           }),
         );
       }

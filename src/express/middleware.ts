@@ -516,13 +516,13 @@ function createMiddleware(auth: ClerkAuth, options: ExpressAuthOptions): Request
         reject(wrongResource);
         return;
       }
-      const unscoped = auth.unscopedCallError(method, rawPath, req, requestBody);
-      if (unscoped === UNREAD_BODY) {
+      const refused = auth.servedError(method, rawPath, query, req, requestBody);
+      if (refused === UNREAD_BODY) {
         mount.rejectUnreadBody(req, res, next);
         return;
       }
-      if (unscoped) {
-        reject(unscoped);
+      if (refused) {
+        reject(refused);
         return;
       }
       const requestState: RequestStateFields = { mount, path, token: state.token, claims: state.claims, verified: state.verified };

@@ -20,6 +20,7 @@ import {
   MCP_SERVER_ROUTES,
   MCP_TRANSPORT_ROUTES,
   MULTIPART_ROUTES,
+  RESERVED_RUN_ID_PREFIXES,
   SCOPED_RPC_CALLS,
   mastraPublicRouteTable,
   mastraRouteTable,
@@ -80,6 +81,8 @@ export type MastraAuthClerkOptions = MastraProviderOptions &
 /** The Web `Request` behind what Mastra passes, if any. */
 /** A URL that may carry a built-in name (`__proto__`, `constructor`...), encoded or not, or a bracketed query key. */
 const SUSPECT_URL = new RegExp(`[%[]|${[...BUILT_IN_NAMES].map((name) => name.replace(/[$]/g, '\\$&')).join('|')}`);
+
+const noBody = (): undefined => undefined;
 
 function webRequestOf(request: MastraAuthRequest | undefined): Request | undefined {
   if (request instanceof Request) return request;
@@ -208,6 +211,7 @@ export class MastraAuthClerk extends MastraAuthProvider<ClerkClaims> {
       scopedCalls: SCOPED_RPC_CALLS,
       publicRoutes: mastraPublicRouteTable(),
       multipartRoutes: MULTIPART_ROUTES,
+      reservedRunIds: RESERVED_RUN_ID_PREFIXES,
     });
     if (mapUserToResourceId !== undefined && typeof mapUserToResourceId !== 'function') {
       throw new TypeError('MastraAuthClerk: "mapUserToResourceId" must be a function');
@@ -389,9 +393,22 @@ export class MastraAuthClerk extends MastraAuthProvider<ClerkClaims> {
     // With or without a policy: an id Mastra cannot serve (`/agents/__proto__`, `?agentId=constructor`: its 500), and
     // a query key its normalizer would write into a shared prototype (`__proto__[x]=`). Without a policy, only a URL
     // that could name either is parsed (2 µs a request otherwise).
-    const suspect = clerkAuth.hasPolicy || SUSPECT_URL.test(webRequestOf(request)?.url ?? '');
+    const url = webRequestOf(request)?.url ?? '';
+    const suspect = clerkAuth.hasPolicy || SUSPECT_URL.test(url) || clerkAuth.mayActOnRun(url);
     const base = suspect ? mastraContext(request) : undefined;
     if (base !== undefined && clerkAuth.refusesTarget(base.ctx.method, base.rawPath, { query: base.query })) {
+      clerkAuth.log('request refused', 'request-invalid');
+      return false;
+    }
+    // A run of another workflow (see `servedError`); the body is not in the Web request Mastra hands the provider.
+    if (base !== undefined) {
+      const refused = clerkAuth.servedError(base.ctx.method, base.rawPath, base.query, undefined, noBody);
+      if (refused instanceof ClerkAuthError) {
+        clerkAuth.log('request refused', refused.code);
+        return false;
+      }
+    } else if (suspect && clerkAuth.mayActOnRun(url)) {
+      // No trustworthy path to find the run by.
       clerkAuth.log('request refused', 'request-invalid');
       return false;
     }

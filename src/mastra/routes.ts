@@ -2,7 +2,7 @@
  * Mastra's built-in server routes as a `RouteTable`, so a request can be mapped to the Mastra route (and the
  * permission Mastra's RBAC would require for it) before Mastra itself routes it.
  */
-import { SERVER_ROUTES, getEffectivePermission } from '@mastra/server/server-adapter';
+import { SERVER_ROUTES, getEffectivePermission, type ServerRoute } from '@mastra/server/server-adapter';
 import { RouteTable } from '../core/routes.js';
 
 /**
@@ -103,6 +103,49 @@ export const QUERY_ADDRESSED_ROUTES: Readonly<Record<string, readonly string[]>>
   'GET /schedules': Object.freeze(['agentId', 'workflowId']),
 });
 
+/**
+ * The routes that stream a workflow run and keep its events in Mastra's server cache, under the run id alone: what its
+ * observe routes replay to anyone with a run of that id, of any workflow. An agent-builder action is a workflow of the
+ * same id (its handlers call the workflow ones). `__tests__/mastra/routes.test.ts` checks the list against the
+ * installed Mastra's handlers.
+ */
+export const RUN_STREAM_ROUTES: readonly string[] = Object.freeze([
+  'POST /workflows/:workflowId/stream',
+  'POST /workflows/:workflowId/stream-legacy',
+  'POST /workflows/:workflowId/resume-stream',
+  'POST /workflows/:workflowId/time-travel-stream',
+  'POST /agent-builder/:actionId/stream',
+  'POST /agent-builder/:actionId/stream-legacy',
+  'POST /agent-builder/:actionId/resume-stream',
+]);
+
+/**
+ * Keys Mastra's server cache holds other lists under, as prefixes: its durable agents' streams
+ * (`CachingPubSub`, `pubsub:agent.stream.<runId>`). A workflow streamed under such a run id would read and add to one.
+ * `__tests__/mastra/routes.test.ts` checks the prefix against the installed Mastra.
+ */
+export const RESERVED_RUN_ID_PREFIXES: readonly string[] = Object.freeze(['pubsub:']);
+
+/** Whether a route of a workflow (or agent-builder action) acts on a run: `:runId` in its path, or `runId` in its query. */
+function namesRun(route: ServerRoute): boolean {
+  if (!/^\/(?:workflows\/:workflowId|agent-builder\/:actionId)\//.test(route.path)) return false;
+  return route.path.includes('/:runId') || runIdInQuery(route);
+}
+
+function runIdInQuery(route: ServerRoute): boolean {
+  const shape = (route.queryParamSchema as { shape?: object } | undefined)?.shape;
+  return typeof shape === 'object' && shape !== null && Object.hasOwn(shape, 'runId');
+}
+
+/** The query ids of a route: its agent or workflow (`QUERY_ADDRESSED_ROUTES`), and a workflow run's `runId`. */
+function queryIds(route: ServerRoute): readonly string[] | undefined {
+  const ids = QUERY_ADDRESSED_ROUTES[`${route.method} ${route.path}`];
+  if (!namesRun(route) || !runIdInQuery(route)) return ids;
+  return ids === undefined ? RUN : [...ids, 'runId'];
+}
+
+const RUN = Object.freeze(['runId']);
+
 /** The methods whose routes Mastra's adapters hand a request body. */
 const BODY_METHODS: ReadonlySet<string> = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 
@@ -135,12 +178,14 @@ export function mastraRouteTable(): RouteTable {
       path: route.path,
       permission: getEffectivePermission(route),
       addressedInBody: BODY_ADDRESSED_ROUTES.includes(`${route.method} ${route.path}`),
-      queryParams: QUERY_ADDRESSED_ROUTES[`${route.method} ${route.path}`],
+      queryParams: queryIds(route),
       // Mastra hands a handler the body over the query; a body schema drops the keys it does not list (the memory
-      // routes' list no agentId), a route without one (`DELETE /memory/threads/:threadId`) passes them on.
-      bodyParams: route.bodySchema === undefined && BODY_METHODS.has(route.method) ? QUERY_ADDRESSED_ROUTES[`${route.method} ${route.path}`] : undefined,
+      // routes' list no agentId), a route without one (`DELETE /memory/threads/:threadId`, the observe routes) passes
+      // them on.
+      bodyParams: route.bodySchema === undefined && BODY_METHODS.has(route.method) ? queryIds(route) : undefined,
       // Voice transcription's body schema ({ audio, options }) drops an agentId a multipart body carries.
       bodySetsPathParams: !MULTIPART_ROUTES.includes(`${route.method} ${route.path}`),
+      run: RUN_STREAM_ROUTES.includes(`${route.method} ${route.path}`) ? 'streams' : namesRun(route) ? 'names' : undefined,
     })),
   ));
 }

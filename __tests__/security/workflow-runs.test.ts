@@ -1,0 +1,252 @@
+/**
+ * Mastra keeps a streamed workflow run's events in its server cache under the run id alone (`@mastra/server`
+ * `server/handlers/workflows.js`: `cacheRunStream` pushes to `serverCache.listPush(runId, ...)`; `POST
+ * /workflows/:workflowId/observe` replays `serverCache.listFromTo(runId, offset)`), while it looks the run up, and checks
+ * whose it is, per workflow. So a user allowed one workflow (`notes`) who creates a run of it under the run id of another
+ * user's run of another workflow (`payroll`; `create-run?runId=` takes any id) read that run's events, and streaming
+ * `notes` under that id added to the history the other user's observe replays. The adapters now tie a run id streamed
+ * through them to its workflow, and refuse it on every other workflow's routes. Real issuer, Express, Mastra, LibSQL and
+ * `@mastra/client-js`, over HTTP; the mixed app (middleware and provider sharing one object) and the provider alone.
+ */
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import express from 'express';
+import { Mastra } from '@mastra/core/mastra';
+import { CachingPubSub, EventEmitterPubSub } from '@mastra/core/events';
+import { InMemoryServerCache } from '@mastra/core/cache';
+import { createStep, createWorkflow } from '@mastra/core/workflows';
+import { MastraClient } from '@mastra/client-js';
+import { MastraServer } from '@mastra/express';
+import { z } from 'zod';
+import { clerkMastraAuth, createClerkAuth } from '../../src/index.js';
+import { MastraAuthClerk } from '../../src/mastra/index.js';
+import { RESERVED_RUN_ID_PREFIXES } from '../../src/mastra/routes.js';
+import { createTestIssuer, type TestIssuer } from '../../src/testing/index.js';
+import { listen } from '../support/http.js';
+import { libsqlMemoryFixture } from '../support/memory-app.js';
+
+let issuer: TestIssuer;
+let alice: string;
+let bob: string;
+beforeAll(async () => {
+  issuer = await createTestIssuer();
+  alice = await issuer.mintToken({}, { userId: 'user_alice', expiresInSeconds: 3600 });
+  bob = await issuer.mintToken({}, { userId: 'user_bob', expiresInSeconds: 3600 });
+});
+afterAll(async () => {
+  await issuer.close();
+});
+const libsql = libsqlMemoryFixture('runs');
+
+/** Holds payroll's second step while a test looks at a run in progress. */
+let release: () => void = () => {};
+
+function workflows() {
+  const held = z.object({ secret: z.string(), hold: z.boolean().optional() });
+  const payroll = createWorkflow({ id: 'payroll', inputSchema: z.object({ hold: z.boolean().optional() }), outputSchema: held })
+    .then(
+      createStep({
+        id: 'pay',
+        inputSchema: z.object({ hold: z.boolean().optional() }),
+        outputSchema: held,
+        execute: async ({ inputData }) => ({ secret: 'alice-secret', hold: inputData.hold }),
+      }),
+    )
+    .then(
+      createStep({
+        id: 'wait',
+        inputSchema: held,
+        outputSchema: held,
+        execute: async ({ inputData }) => {
+          if (inputData.hold) await new Promise<void>((resolve) => (release = resolve));
+          return inputData;
+        },
+      }),
+    )
+    .commit();
+  const notes = createWorkflow({ id: 'notes', inputSchema: z.object({}), outputSchema: z.object({ note: z.string() }) })
+    .then(
+      createStep({ id: 'write', inputSchema: z.object({}), outputSchema: z.object({ note: z.string() }), execute: async () => ({ note: 'bob-injected' }) }),
+    )
+    .commit();
+  return { payroll, notes };
+}
+
+/** Bob may use `notes`, not `payroll`; Alice may use both. */
+async function app(mode: 'mixed' | 'standalone', storage: 'in-memory' | 'libsql') {
+  const clerkAuth = createClerkAuth({
+    ...issuer.authOptions,
+    env: {},
+    logger: false,
+    authorizeUser: (user, ctx) => ctx.resource?.params.workflowId !== 'payroll' || user.sub === 'user_alice',
+  });
+  const mastra = new Mastra({
+    workflows: workflows(),
+    ...(storage === 'libsql' ? { storage: libsql.store(mode) } : {}),
+    server: { auth: new MastraAuthClerk({ clerkAuth }) as never },
+    logger: false,
+  });
+  const server = express();
+  server.use(express.json());
+  if (mode === 'mixed') server.use(clerkMastraAuth({ clerkAuth }));
+  await new MastraServer({ app: server, mastra, prefix: '/api' }).init();
+  const { base, close } = await listen(server);
+  const post = async (token: string, path: string, body: unknown = {}) => {
+    const res = await fetch(`${base}/api${path}`, {
+      method: 'POST',
+      headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json' },
+      body: JSON.stringify(body),
+    });
+    return { status: res.status, text: await res.text() };
+  };
+  /** A POST whose streamed answer is read for at most `ms` (`observe-stream-legacy` of a run not executing never ends). */
+  const peek = async (token: string, path: string, ms = 1500) => {
+    const controller = new AbortController();
+    const res = await fetch(`${base}/api${path}`, {
+      method: 'POST',
+      headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json' },
+      body: '{}',
+      signal: controller.signal,
+    });
+    let text = '';
+    let ended = false;
+    const timer = setTimeout(() => controller.abort(), ms);
+    try {
+      const decoder = new TextDecoder();
+      for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) text += decoder.decode(chunk, { stream: true });
+      ended = true;
+    } catch {
+      // aborted: the stream was still open
+    } finally {
+      clearTimeout(timer);
+    }
+    return { status: res.status, text, ended };
+  };
+  return { base, post, peek, close };
+}
+
+describe.each([
+  ['mixed', 'in-memory'],
+  ['mixed', 'libsql'],
+  ['standalone', 'in-memory'],
+] as const)('%s app, %s storage', (mode, storage) => {
+  let post: Awaited<ReturnType<typeof app>>['post'];
+  let peek: Awaited<ReturnType<typeof app>>['peek'];
+  let base: string;
+  let close: () => Promise<void>;
+  beforeAll(async () => {
+    ({ base, post, peek, close } = await app(mode, storage));
+  });
+  afterAll(async () => close());
+
+  /** Alice creates and streams a run of `payroll` (the id is Mastra's); returns the run id. */
+  async function aliceStreams(): Promise<string> {
+    const created = await post(alice, '/workflows/payroll/create-run');
+    expect(created.status).toBe(200);
+    const runId = (JSON.parse(created.text) as { runId: string }).runId;
+    const streamed = await post(alice, `/workflows/payroll/stream?runId=${runId}`, { inputData: {} });
+    expect([streamed.status, streamed.text.includes('alice-secret')]).toEqual([200, true]);
+    return runId;
+  }
+
+  /** A refusal: the middleware's status and error code in the mixed app; Mastra's own 403 with the provider alone. */
+  const refusal = (status: number, code: string) => (mode === 'mixed' ? [status, code] : [403, 'Access denied']);
+  const codeOf = (text: string): unknown => {
+    try {
+      return (JSON.parse(text) as { error?: unknown }).error as string | undefined;
+    } catch {
+      return undefined;
+    }
+  };
+
+  it("Bob cannot read Alice's payroll events through a run of notes under her run id, nor create one", async () => {
+    const runId = await aliceStreams();
+    // Where Mastra's own rules hold: the policy refuses payroll.
+    expect((await post(bob, `/workflows/payroll/observe?runId=${runId}`)).status).toBe(403);
+    for (const path of [`create-run?runId=${runId}`, `observe?runId=${runId}`, `observe-stream-legacy?runId=${runId}`, `start-async?runId=${runId}`]) {
+      const res = await peek(bob, `/workflows/notes/${path}`);
+      expect([path, res.status, codeOf(res.text), res.text.includes('alice-secret')]).toEqual([path, ...refusal(403, 'access-denied'), false]);
+    }
+  });
+
+  it("Bob's stream of notes under Alice's run id is refused, and her observe replays only her run", async () => {
+    const runId = await aliceStreams();
+    const streamed = await post(bob, `/workflows/notes/stream?runId=${runId}`, { inputData: {} });
+    expect([streamed.status, codeOf(streamed.text), streamed.text.includes('bob-injected')]).toEqual([...refusal(403, 'access-denied'), false]);
+    const observed = await post(alice, `/workflows/payroll/observe?runId=${runId}`);
+    expect([observed.status, observed.text.includes('alice-secret'), observed.text.includes('bob-injected')]).toEqual([200, true, false]);
+  });
+
+  it('a run still in progress is refused the same way', async () => {
+    const runId = `held-${mode}-${storage}`;
+    const res = await fetch(`${base}/api/workflows/payroll/stream?runId=${runId}`, {
+      method: 'POST',
+      headers: { Authorization: `Bearer ${alice}`, 'Content-Type': 'application/json' },
+      body: JSON.stringify({ inputData: { hold: true } }),
+    });
+    expect(res.status).toBe(200);
+    const reader = (res.body as ReadableStream<Uint8Array>).getReader();
+    const decoder = new TextDecoder();
+    let seen = '';
+    while (!seen.includes('alice-secret')) {
+      const { done, value } = await reader.read();
+      if (done) throw new Error(`payroll's stream ended early: ${seen}`);
+      seen += decoder.decode(value, { stream: true });
+    }
+    expect((await post(bob, `/workflows/notes/create-run?runId=${runId}`)).status).toBe(403);
+    const observed = await peek(bob, `/workflows/notes/observe?runId=${runId}`);
+    expect([observed.status, observed.text.includes('alice-secret')]).toEqual([403, false]);
+    release();
+    while (!(await reader.read()).done);
+  });
+
+  it('the run id is read where Mastra reads it: a body or a second query key naming another run is refused', async () => {
+    const runId = await aliceStreams();
+    const own = `own-${mode}-${storage}`;
+    expect((await post(bob, `/workflows/notes/stream?runId=${own}`, { inputData: {} })).status).toBe(200);
+    // Mastra hands the observe handler the body over the query (the route has no body schema).
+    const viaBody = await post(bob, `/workflows/notes/observe?runId=${own}`, { runId });
+    expect(viaBody.text.includes('alice-secret')).toBe(false);
+    // The middleware reads both and refuses two different ids. The provider alone never sees the body; it holds
+    // because Bob could make no run of notes with Alice's id.
+    expect([viaBody.status, codeOf(viaBody.text)]).toEqual(mode === 'mixed' ? [400, 'request-invalid'] : [404, 'Workflow run not found']);
+    for (const query of [`runId=${own}&runId=${runId}`, `runId[]=${runId}`]) {
+      const res = await post(bob, `/workflows/notes/observe?${query}`);
+      expect([query, res.status, codeOf(res.text), res.text.includes('alice-secret')]).toEqual([query, ...refusal(400, 'request-invalid'), false]);
+    }
+  });
+
+  it("a run id that spells another kind of Mastra cache entry (a durable agent's stream) is refused", async () => {
+    // The prefix is Mastra's: CachingPubSub keeps each topic's events under it in the same server cache.
+    const pubsub = new CachingPubSub(new EventEmitterPubSub(), new InMemoryServerCache()) as unknown as { getCacheKey(topic: string): string };
+    expect(RESERVED_RUN_ID_PREFIXES.some((prefix) => pubsub.getCacheKey('agent.stream.r1').startsWith(prefix))).toBe(true);
+    const res = await post(bob, `/workflows/notes/stream?runId=${encodeURIComponent('pubsub:agent.stream.r1')}`, { inputData: {} });
+    expect([res.status, codeOf(res.text)]).toEqual(refusal(400, 'request-invalid'));
+  });
+
+  it('what users do keeps working: @mastra/client-js streams a run, observes it again, and the same id serves the same workflow', async () => {
+    const client = new MastraClient({ baseUrl: base, retries: 0, headers: { Authorization: `Bearer ${alice}` } });
+    const run = await client.getWorkflow('payroll').createRun();
+    const read = async (stream: ReadableStream<unknown>) => {
+      const chunks: unknown[] = [];
+      for await (const chunk of stream as unknown as AsyncIterable<unknown>) chunks.push(chunk);
+      return JSON.stringify(chunks);
+    };
+    expect(await read(await run.stream({ inputData: {} }))).toContain('alice-secret');
+    expect(await read(await run.observe())).toContain('alice-secret');
+    // Bob's own runs, with ids of his choosing, work as before.
+    const mine = `bob-${mode}-${storage}`;
+    expect((await post(bob, `/workflows/notes/create-run?runId=${mine}`)).status).toBe(200);
+    expect((await post(bob, `/workflows/notes/stream?runId=${mine}`, { inputData: {} })).text).toContain('bob-injected');
+    const observed = await post(bob, `/workflows/notes/observe?runId=${mine}`);
+    expect([observed.status, observed.text.includes('bob-injected')]).toEqual([200, true]);
+  });
+
+  it('a run started without streaming (start-async) leaves nothing in the cache to read', async () => {
+    const runId = `async-${mode}-${storage}`;
+    const started = await post(alice, `/workflows/payroll/start-async?runId=${runId}`, { inputData: {} });
+    expect([started.status, started.text.includes('alice-secret')]).toEqual([200, true]);
+    expect((await post(bob, `/workflows/notes/create-run?runId=${runId}`)).status).toBe(200);
+    const observed = await post(bob, `/workflows/notes/observe?runId=${runId}`);
+    expect([observed.status, observed.text.includes('alice-secret')]).toEqual([200, false]);
+  });
+});
