@@ -621,13 +621,15 @@ export class ClerkAuth {
       if (reading.run === undefined) continue;
       const resource = withQueryParams(reading, query);
       const runId = runIdOf(resource, { query, body: bodyOf(request) });
-      if (runId === UNREAD_BODY) return UNREAD_BODY;
-      if (runId === undefined) continue;
-      if (runId === null) return new ClerkAuthError('request-invalid', { realm: this.config.realm, message: RUN_ID });
+      if (typeof runId !== 'string') {
+        if (runId === UNREAD_BODY) return UNREAD_BODY;
+        if (runId === null) return new ClerkAuthError('request-invalid', { realm: this.config.realm, message: RUN_ID });
+        continue;
+      }
       if (this.reservedRunIds.some((prefix) => runId.startsWith(prefix))) {
         return new ClerkAuthError('request-invalid', { realm: this.config.realm, message: RESERVED_RUN_ID });
       }
-      const workflow = Object.values(reading.params)[0]!;
+      const [workflow = ''] = Object.values<string>(reading.params);
       const owner = this.runOwners.get(runId);
       if (owner !== undefined && owner !== workflow) return new ClerkAuthError('access-denied', { realm: this.config.realm, message: OTHER_RUN });
       if (owner === undefined && reading.run === 'streams') this.runOwners.set(runId, workflow);
