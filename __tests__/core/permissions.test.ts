@@ -180,7 +180,7 @@ describe('rolePermissions().authorizeUser', () => {
     expect(mcpUser.authorizeUser(v1('org:x'), { resource: mcp })).toBe(true);
     expect(perms.authorizeUser(member, { resource: mcp })).toBe(false);
     expect(perms.authorizeUser(admin, { resource: mcp })).toBe(true);
-    const other: RouteResource = { method: 'GET', route: '/custom', prefix: '', params: {}, permission: null, addressedInBody: false, queryParams: [], bodyParams: [], bodySetsPathParams: true, run: undefined };
+    const other: RouteResource = { method: 'GET', route: '/custom', prefix: '', params: {}, permission: null, addressedInBody: false, queryParams: [], bodyParams: [], bodySetsPathParams: true, run: undefined, memoryResource: undefined };
     expect(mcpUser.authorizeUser(v1('org:x'), { resource: other })).toBe(false);
     expect(rolePermissions({ roles: { 'org:x': ['*:*'] } }).authorizeUser(v1('org:x'), { resource: other })).toBe(false);
     expect(perms.authorizeUser(admin, { resource: other })).toBe(true);

@@ -29,10 +29,10 @@ const brief = (result: readonly RouteResource[] | 'invalid') =>
 describe('RouteTable matching', () => {
   it('matches a literal and a param route, with its permission and method', () => {
     expect(table.match('GET', '/agents/finance')).toEqual([
-      { method: 'GET', route: '/agents/:agentId', prefix: '', params: { agentId: 'finance' }, permission: 'agents:read', addressedInBody: false, queryParams: [], bodyParams: [], bodySetsPathParams: true, run: undefined },
+      { method: 'GET', route: '/agents/:agentId', prefix: '', params: { agentId: 'finance' }, permission: 'agents:read', addressedInBody: false, queryParams: [], bodyParams: [], bodySetsPathParams: true, run: undefined, memoryResource: undefined },
     ]);
     expect(table.match('DELETE', '/agents/finance')).toEqual([
-      { method: 'DELETE', route: '/agents/:agentId', prefix: '', params: { agentId: 'finance' }, permission: 'agents:delete', addressedInBody: false, queryParams: [], bodyParams: [], bodySetsPathParams: true, run: undefined },
+      { method: 'DELETE', route: '/agents/:agentId', prefix: '', params: { agentId: 'finance' }, permission: 'agents:delete', addressedInBody: false, queryParams: [], bodyParams: [], bodySetsPathParams: true, run: undefined, memoryResource: undefined },
     ]);
     expect(table.match('PUT', '/agents/finance')).toEqual([]);
   });

@@ -18,6 +18,8 @@ import {
   MULTIPART_ROUTES,
   QUERY_ADDRESSED_ROUTES,
   RUN_STREAM_ROUTES,
+  RESOURCE_NAMING_ROUTES,
+  EVERY_USER_ROUTES,
   SCOPED_RPC_CALLS,
   mastraRouteTable,
 } from '../../src/mastra/routes.js';
@@ -146,6 +148,40 @@ describe('routes that act on a workflow run (a run id is tied to the workflow th
     expect([observe.run, observe.bodyParams]).toEqual(['names', ['runId']]);
     const stream = (table.match('POST', '/api/workflows/w1/stream') as readonly RouteResource[])[0]!;
     expect([stream.run, stream.bodyParams]).toEqual(['streams', []]);
+  });
+});
+
+describe('routes that serve the memory resource the request names, unchecked by Mastra (AgentController sessions)', () => {
+  const key = (route: { method: string; path: string }) => `${route.method} ${route.path}`;
+  it('are every AgentController route naming a resource in its path, query or body, each marked', () => {
+    const found: Record<string, string[]> = {};
+    for (const route of AUTHENTICATED.filter((r) => r.path.startsWith('/agent-controller/'))) {
+      const r = route as { queryParamSchema?: unknown; bodySchema?: unknown };
+      const names = [...schemaKeys(r.queryParamSchema), ...schemaKeys(r.bodySchema), ...(route.path.includes('/:resourceId') ? ['resourceId'] : [])];
+      const named = [...new Set(names.filter((name) => /resourceId$/i.test(name)))].sort();
+      if (named.length > 0) found[key(route)] = named;
+    }
+    for (const [route, names] of Object.entries(found)) {
+      const reading = (table.match(route.split(' ')[0]!, `/api${route.split(' ')[1]!.replace(/:(\w+)/g, 'p-$1')}`) as readonly RouteResource[]).find(
+        (r) => `${r.method} ${r.route}` === route,
+      )!;
+      const rule = reading.memoryResource;
+      expect({ route, covered: rule === 'everyone' || names.every((name) => rule?.keys.includes(name) === true) }).toEqual({ route, covered: true });
+    }
+    expect(Object.keys(RESOURCE_NAMING_ROUTES).every((route) => Object.hasOwn(found, route))).toBe(true);
+  });
+
+  it("that serve every user's data are refused: the two AgentController lists and every schedule route", () => {
+    const schedules = AUTHENTICATED.filter((r) => r.path === '/schedules' || r.path.startsWith('/schedules/')).map(key);
+    expect(schedules.length).toBeGreaterThan(0);
+    expect([...EVERY_USER_ROUTES].sort()).toEqual(
+      [...schedules, 'GET /agent-controller/:controllerId/sessions/:resourceId/resources', 'GET /agent-controller/:controllerId/active-runs'].sort(),
+    );
+    for (const route of EVERY_USER_ROUTES) {
+      const [method, path] = route.split(' ') as [string, string];
+      const reading = (table.match(method, `/api${path.replace(/:(\w+)/g, 'p-$1')}`) as readonly RouteResource[]).find((r) => `${r.method} ${r.route}` === route)!;
+      expect([route, reading.memoryResource]).toEqual([route, 'everyone']);
+    }
   });
 });
 

@@ -12,7 +12,7 @@ import { ClerkAuthConfigError, resolveOptions, withEnvironment, type ClerkAuthOp
 import { allowAuthenticated, type AuthorizeContext, type AuthorizeUser } from './policy.js';
 import { machineAuth } from './auth-object.js';
 import type { RouteTable, RouteResource } from './routes.js';
-import { namesBuiltIn, overriddenParam, pollutesPrototypes, runIdOf, UNREAD_BODY, withQueryParams, type RequestValues } from './request-values.js';
+import { namedValues, namesBuiltIn, overriddenParam, pollutesPrototypes, runIdOf, UNREAD_BODY, withQueryParams, type RequestValues } from './request-values.js';
 import { BoundedMap } from './bounded-map.js';
 import { createProtectedResources, resourceUrl, type ProtectedResources } from './resource-metadata.js';
 import { BackendApiVerifier } from './backend-api.js';
@@ -35,6 +35,8 @@ const UNSCOPED_CALL =
 const OTHER_RUN = "This run id is another workflow's run: Mastra keeps a run's events by its id alone.";
 const RUN_ID = 'The request names its run id more than once, or in a form that is not a plain string.';
 const RESERVED_RUN_ID = "This run id names another kind of entry of Mastra's server cache.";
+const OTHER_RESOURCE = "This route serves the memory resource the request names, unchecked by Mastra: only your own is let through.";
+const EVERY_USER = "Mastra serves this route's data of every user, whoever asks: it is not served here.";
 
 /**
  * How many run ids the adapters remember with their workflow: ten times the entries Mastra's default server cache keeps
@@ -46,13 +48,10 @@ const NOT_MULTIPART =
   "Mastra's routes take JSON bodies: only its voice transcription (POST /agents/:agentId/voice/listen) takes a multipart one.";
 const LENGTHLESS_MULTIPART = "A multipart body must say its length (Content-Length): Mastra's body limits read only that.";
 
-/**
- * The first path words of the table's run routes (`RouteResource.run`) as a segment (`/workflows/`, case-insensitive,
- * as routes match): a path without one is not matched against the table for runs.
- */
-function runWordsOf(table: RouteTable): RegExp {
-  const words = [...new Set(table.runRoutes.map((route) => route.split('/')[1]!))];
-  return words.length === 0 ? /$^/ : new RegExp(`/(?:${words.map((word) => word.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('|')})/`, 'i');
+/** A regex matching any of `words` as a whole path segment (`/a2a/`, `/schedules` at the end), case-insensitive as routes match. */
+function segmentWords(words: Iterable<string>): RegExp {
+  const unique = [...new Set(words)];
+  return unique.length === 0 ? /$^/ : new RegExp(`/(?:${unique.map((word) => word.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('|')})(?:[/?#]|$)`, 'i');
 }
 
 /** Only spaces and tabs, or nothing: what Node leaves of an empty header value. */
@@ -96,13 +95,17 @@ export type SignedOutReason = Extract<ClerkAuthErrorCode, 'token-missing' | 'ses
 const SIGNED_OUT_REASONS: readonly SignedOutReason[] = ['token-missing', 'session-pending', 'session-signed-out'];
 
 /**
- * The request header by which the Express middleware says it let a request through signed out (`optional: true`): its
- * value is the reason and a tag of the `createClerkAuth()` object, made at random when it is built. The Mastra provider
- * of the same object (through `@mastra/express`, which copies `req.headers` into the Web request it hands the
- * provider) then signs nothing in: one request, one verdict, however differently the two would read its credentials.
- * A value without the tag (a client's own, or one an app forwards to another server) means nothing.
+ * The request header by which the Express middleware tells the Mastra provider of the same `createClerkAuth()` object
+ * (through `@mastra/express`, which copies `req.headers` into the Web request it hands the provider) what it made of a
+ * request: its value is a verdict and a tag of the object, made at random when it is built.
+ * - `<reason>; <tag>`: let through signed out (`optional: true`). The provider then signs nothing in: one request, one
+ *   verdict, however differently the two would read its credentials.
+ * - `signed-in; <tag>`: signed in, and judged with its body (`ClerkAuth.servedError`), which the provider never sees.
+ *
+ * A value without the tag (a client's own, or one an app forwards to another server) means nothing; the middleware
+ * replaces it on every request it lets through.
  */
-export const PASSED_SIGNED_OUT_HEADER = 'x-clerk-mastra-auth-signed-out';
+export const VERDICT_HEADER = 'x-clerk-mastra-auth-verdict';
 
 /** What a request's credentials amount to, computed once by the core; adapters only convert it. */
 export type RequestState =
@@ -134,7 +137,7 @@ export interface RequestCredentials extends CredentialHeaders {
   /** A request header by (case-insensitive) name, several values joined by `, `; null when absent. */
   header?(name: string): string | null;
   /**
-   * The request's `PASSED_SIGNED_OUT_HEADER` value, if any: when it is this object's mark (`signedOutMark`), the
+   * The request's `VERDICT_HEADER` value, if any: when it is this object's mark (`signedOutMark`), the
    * request is signed out, whatever its credentials.
    */
   readonly passedSignedOut?: string | null | undefined;
@@ -239,15 +242,23 @@ export class ClerkAuth {
     }
   };
 
-  /** `PASSED_SIGNED_OUT_HEADER` values by reason: the reason, then this object's random tag. */
+  /** `VERDICT_HEADER` values by reason: the reason, then this object's random tag. */
   private readonly signedOutMarks: Readonly<Record<SignedOutReason, string>>;
 
-  /** @internal The `PASSED_SIGNED_OUT_HEADER` value saying this object's middleware let a request through signed out. */
+  /** @internal The `VERDICT_HEADER` value saying this object's middleware let a request through signed out. */
   signedOutMark(reason: SignedOutReason): string {
     return this.signedOutMarks[reason];
   }
 
-  /** @internal The reason of a `PASSED_SIGNED_OUT_HEADER` value made by this object (`signedOutMark`); undefined for any other. */
+  /** @internal The `VERDICT_HEADER` value saying this object's middleware signed a request in and judged its body. */
+  readonly signedInMark: string;
+
+  /** @internal Whether a `VERDICT_HEADER` value is this object's `signedInMark`. */
+  judgedSignedIn(value: string | null | undefined): boolean {
+    return value === this.signedInMark;
+  }
+
+  /** @internal The reason of a `VERDICT_HEADER` value made by this object (`signedOutMark`); undefined for any other. */
   passedSignedOut(value: string | null | undefined): SignedOutReason | undefined {
     if (!value) return undefined;
     return SIGNED_OUT_REASONS.find((reason) => this.signedOutMarks[reason] === value);
@@ -287,6 +298,7 @@ export class ClerkAuth {
     this.policy = options.authorizeUser ?? allowAuthenticated;
     this.hasPolicy = options.authorizeUser !== undefined;
     const tag = randomUUID();
+    this.signedInMark = `signed-in; ${tag}`;
     this.signedOutMarks = Object.freeze(Object.fromEntries(SIGNED_OUT_REASONS.map((reason) => [reason, `${reason}; ${tag}`])) as Record<SignedOutReason, string>);
   }
 
@@ -563,93 +575,121 @@ export class ClerkAuth {
   /** JSON-RPC routes ('METHOD /path') and the calls on them whose results are kept to the signed-in user. */
   private scopedCalls: ReadonlyMap<string, ReadonlySet<string>> = new Map();
   /**
-   * Their HTTP methods, and their first path word as a segment (`/a2a/`): a request without both is not matched
-   * against the route table for them (most requests, at the cost of a Set lookup).
+   * The first path words (as a segment: `/a2a/`, `/workflows/`) of the routes `servedError` judges: a request without
+   * one is not matched against the route table for them (most requests, at the cost of one regex test).
    */
-  private scopedCallMethods: ReadonlySet<string> = new Set();
-  private scopedCallWords = /$^/;
-
-  /**
-   * @internal A JSON-RPC call that a known route would serve whoever asks, with or without a policy: on Mastra's A2A
-   * route, anything but sending a message (Mastra serves stored tasks by agent and task id alone). The refusal (403),
-   * UNREAD_BODY when the body naming the call has not been parsed yet, or undefined. `bodyOf(request)` is asked for
-   * only on such a route (nothing is allocated for the others). A body that is no JSON-RPC 2.0 request, or whose call is not a string, is left to the route (Mastra
-   * answers 400).
-   */
-  private unscopedCallError<R>(method: string, rawPath: string, request: R, bodyOf: (request: R) => unknown): ClerkAuthError | typeof UNREAD_BODY | undefined {
-    if (!this.scopedCallMethods.has(method) || !this.scopedCallWords.test(rawPath)) return undefined;
-    const readings = this.routes?.match(method, rawPath);
-    if (!Array.isArray(readings)) return undefined;
-    for (const reading of readings) {
-      const scoped = this.scopedCalls.get(`${reading.method} ${reading.route}`);
-      if (scoped === undefined) continue;
-      const value = bodyOf(request);
-      if (value === UNREAD_BODY) return UNREAD_BODY;
-      // Only a JSON-RPC 2.0 request is Mastra's to serve there (its schema refuses anything else): an app's own route
-      // of the same shape (`POST /payments/a2a/charge`) with another body is not judged.
-      const rpc = typeof value === 'object' && value !== null && (value as { jsonrpc?: unknown }).jsonrpc === '2.0';
-      const call = rpc ? (value as { method?: unknown }).method : undefined;
-      if (typeof call === 'string' && !scoped.has(call)) {
-        return new ClerkAuthError('access-denied', { realm: this.config.realm, message: UNSCOPED_CALL });
-      }
-    }
-    return undefined;
-  }
-
-  /** The run ids streamed through this object, with the workflow each belongs to (`runError`). */
+  private servedWords = /$^/;
+  /** The run ids streamed through this object, with the workflow each belongs to (`otherRun`). */
   private readonly runOwners = new BoundedMap<string, string>(RUN_OWNERS);
   /** Run id prefixes the framework's cache keeps other entries under (Mastra's durable agents: `pubsub:`). */
   private reservedRunIds: readonly string[] = [];
-  /** A cheap test a path must pass before it is matched for runs: its route family's first segment. */
-  private runWords = /$^/;
+  /** The memory resource of a signed-in user, as the Mastra provider maps it (`otherResource`). */
+  private memoryResourceOf: ((user: ClerkClaims) => string | undefined) | undefined;
 
   /**
-   * The refusal of a request to a workflow run (`RouteResource.run`) that names another workflow's run, with
-   * or without a policy, or undefined; UNREAD_BODY when the body that may name the run has not been parsed yet. Mastra
-   * keeps a streamed run's events in its server cache under the run id alone, and its observe routes replay them for
-   * any run of that id, of any workflow: a user who may create runs of one workflow (`create-run?runId=`, any id) would
-   * read, or add to, another workflow's run by its id, whoever started it. So a run id streamed through this object
-   * belongs to that workflow (the path's first id: `payroll` of `/workflows/payroll/stream`) from then on, and every other
-   * workflow's routes refuse it (403). Also refused (400): a run id named twice in different ways, and one that spells
-   * a key of another kind of cache entry. `bodyOf(request)` is asked for only on such a route.
+   * @internal What both adapters refuse of a signed-in user's request to a known route, policy or not, before the
+   * policy runs, because the route would serve it whatever the policy says of its path:
+   * - a JSON-RPC call the route serves whoever asks (`unscopedCall`);
+   * - a run of another workflow (`otherRun`);
+   * - another user's memory resource where Mastra does not check whose it is, or every user's (`otherResource`).
+   *
+   * The refusal, UNREAD_BODY when the body that decides has not been parsed yet, or undefined. `bodyOf(request)` is
+   * asked for only where the body decides, once; the provider, which never has the body, answers UNSEEN_BODY.
    */
-  private runError<R>(method: string, rawPath: string, query: string, request: R, bodyOf: (request: R) => unknown): ClerkAuthError | typeof UNREAD_BODY | undefined {
-    if (!this.runWords.test(rawPath)) return undefined;
+  servedError<R>(
+    user: ClerkClaims,
+    method: string,
+    rawPath: string,
+    query: string,
+    request: R,
+    bodyOf: (request: R) => unknown,
+  ): ClerkAuthError | typeof UNREAD_BODY | undefined {
+    if (!this.servedWords.test(rawPath)) return undefined;
     const readings = this.routes?.match(method, rawPath);
     if (!Array.isArray(readings)) return undefined;
+    let body: unknown;
+    let read = false;
+    const values = (): RequestValues => {
+      if (!read) {
+        read = true;
+        body = bodyOf(request);
+      }
+      return { query, body };
+    };
     for (const reading of readings) {
-      if (reading.run === undefined) continue;
-      const resource = withQueryParams(reading, query);
-      const runId = runIdOf(resource, { query, body: bodyOf(request) });
-      if (typeof runId !== 'string') {
-        if (runId === UNREAD_BODY) return UNREAD_BODY;
-        if (runId === null) return new ClerkAuthError('request-invalid', { realm: this.config.realm, message: RUN_ID });
-        continue;
-      }
-      if (this.reservedRunIds.some((prefix) => runId.startsWith(prefix))) {
-        return new ClerkAuthError('request-invalid', { realm: this.config.realm, message: RESERVED_RUN_ID });
-      }
-      const [workflow = ''] = Object.values<string>(reading.params);
-      const owner = this.runOwners.get(runId);
-      if (owner !== undefined && owner !== workflow) return new ClerkAuthError('access-denied', { realm: this.config.realm, message: OTHER_RUN });
-      if (owner === undefined && reading.run === 'streams') this.runOwners.set(runId, workflow);
+      const refused = this.unscopedCall(reading, values) ?? this.otherRun(reading, query, values) ?? this.otherResource(user, reading, query, values);
+      if (refused !== undefined) return refused;
     }
     return undefined;
   }
 
-  /**
-   * @internal What both adapters refuse of a signed-in user's request to a known route, policy or not, before the
-   * policy runs: a call that the route would serve whoever asks (`unscopedCallError`), a run of another workflow
-   * (`runError`). The refusal, UNREAD_BODY when the body that decides has not been parsed yet, or undefined.
-   * `bodyOf(request)` is asked for only where the body decides (the provider, which never has one, answers undefined).
-   */
-  servedError<R>(method: string, rawPath: string, query: string, request: R, bodyOf: (request: R) => unknown): ClerkAuthError | typeof UNREAD_BODY | undefined {
-    return this.unscopedCallError(method, rawPath, request, bodyOf) ?? this.runError(method, rawPath, query, request, bodyOf);
+  /** @internal Whether a request to `url` (or a path) may be refused by `servedError`: worth parsing by the provider. */
+  mayRefuseServed(url: string): boolean {
+    return this.servedWords.test(url);
   }
 
-  /** @internal Whether a request to `url` (or a path) may act on a workflow run: worth a `servedError` by the provider. */
-  mayActOnRun(url: string): boolean {
-    return this.runWords.test(url);
+  /**
+   * A JSON-RPC call that the route would serve whoever asks: on Mastra's A2A route, anything but sending a message
+   * (Mastra serves stored tasks by agent and task id alone). A body that is no JSON-RPC 2.0 request, or whose call is
+   * not a string, is left to the route (Mastra answers 400); so is a body the adapter never sees (the provider alone).
+   */
+  private unscopedCall(reading: RouteResource, values: () => RequestValues): ClerkAuthError | typeof UNREAD_BODY | undefined {
+    const scoped = this.scopedCalls.get(`${reading.method} ${reading.route}`);
+    if (scoped === undefined) return undefined;
+    const { body } = values();
+    if (body === UNREAD_BODY) return UNREAD_BODY;
+    // Only a JSON-RPC 2.0 request is Mastra's to serve there (its schema refuses anything else): an app's own route
+    // of the same shape (`POST /payments/a2a/charge`) with another body is not judged.
+    const rpc = typeof body === 'object' && body !== null && (body as { jsonrpc?: unknown }).jsonrpc === '2.0';
+    const call = rpc ? (body as { method?: unknown }).method : undefined;
+    if (typeof call === 'string' && !scoped.has(call)) return new ClerkAuthError('access-denied', { realm: this.config.realm, message: UNSCOPED_CALL });
+    return undefined;
+  }
+
+  /**
+   * A request to a workflow run (`RouteResource.run`) that names another workflow's run. Mastra keeps a streamed run's
+   * events in its server cache under the run id alone, and its observe routes replay them for any run of that id, of
+   * any workflow: a user who may create runs of one workflow (`create-run?runId=`, any id) would read, or add to,
+   * another workflow's run by its id, whoever started it. So a run id streamed through this object belongs to that
+   * workflow (the path's first id: `payroll` of `/workflows/payroll/stream`) from then on, and every other workflow's
+   * routes refuse it (403). Also refused (400): a run id named twice in different ways, and one that spells a key of
+   * another kind of cache entry.
+   */
+  private otherRun(reading: RouteResource, query: string, values: () => RequestValues): ClerkAuthError | typeof UNREAD_BODY | undefined {
+    if (reading.run === undefined) return undefined;
+    const runId = runIdOf(withQueryParams(reading, query), values());
+    if (typeof runId !== 'string') {
+      if (runId === null) return new ClerkAuthError('request-invalid', { realm: this.config.realm, message: RUN_ID });
+      return runId; // UNREAD_BODY, or undefined: no run named (Mastra answers 400)
+    }
+    if (this.reservedRunIds.some((prefix) => runId.startsWith(prefix))) {
+      return new ClerkAuthError('request-invalid', { realm: this.config.realm, message: RESERVED_RUN_ID });
+    }
+    const [workflow = ''] = Object.values<string>(reading.params);
+    const owner = this.runOwners.get(runId);
+    if (owner !== undefined && owner !== workflow) return new ClerkAuthError('access-denied', { realm: this.config.realm, message: OTHER_RUN });
+    if (owner === undefined && reading.run === 'streams') this.runOwners.set(runId, workflow);
+    return undefined;
+  }
+
+  /**
+   * A route that takes the memory resource it reads or changes from the request, unchecked by Mastra
+   * (`RouteResource.memoryResource`: an AgentController session's `:resourceId`), naming one that is not the
+   * signed-in user's (as the Mastra provider maps it: the user, or the active organization), or naming none; or a
+   * route that serves every user's ('everyone'). 403 either way; UNREAD_BODY when a body that may name one is not parsed yet; a body the
+   * adapter never sees (the provider alone) is refused where it may name one.
+   */
+  private otherResource(user: ClerkClaims, reading: RouteResource, query: string, values: () => RequestValues): ClerkAuthError | typeof UNREAD_BODY | undefined {
+    const rule = reading.memoryResource;
+    if (rule === undefined) return undefined;
+    if (rule === 'everyone') return new ClerkAuthError('access-denied', { realm: this.config.realm, message: EVERY_USER });
+    const own = this.memoryResourceOf?.(user);
+    const named = namedValues(reading, values(), rule);
+    if (named === UNREAD_BODY) return UNREAD_BODY;
+    if (own === undefined || named === null || named.length === 0 || named.some((value) => value !== own)) {
+      return new ClerkAuthError('access-denied', { realm: this.config.realm, message: OTHER_RESOURCE });
+    }
+    return undefined;
   }
 
   /** Whether the policy judges routes that name their resource in the body (else they are refused). */
@@ -691,6 +731,7 @@ export class ClerkAuth {
       publicRoutes,
       multipartRoutes = [],
       reservedRunIds = [],
+      memoryResourceOf,
     }: {
       policyJudgesBodyAddressed: boolean;
       resourceRoutes?: readonly string[];
@@ -702,16 +743,17 @@ export class ClerkAuth {
       multipartRoutes?: readonly string[];
       /** Run id prefixes the framework's cache keeps other entries under: refused as run ids (`runError`). */
       reservedRunIds?: readonly string[];
+      /** The memory resource of a signed-in user (Mastra's `mapUserToResourceId`), for `RouteResource.memoryResource`. */
+      memoryResourceOf?: (user: ClerkClaims) => string | undefined;
     },
   ): void {
     this.reservedRunIds = reservedRunIds;
-    this.runWords = runWordsOf(table);
+    this.memoryResourceOf = memoryResourceOf;
     this.publicRoutes = publicRoutes;
     this.multipartRoutes = new Set(multipartRoutes);
     this.scopedCalls = new Map([...scopedCalls].map(([route, calls]) => [route, new Set(calls)]));
-    this.scopedCallMethods = new Set([...scopedCalls.keys()].map((route) => route.slice(0, route.indexOf(' '))));
-    const words = [...scopedCalls.keys()].map((route) => route.slice(route.indexOf(' ') + 1).split('/')[1]!);
-    this.scopedCallWords = new RegExp(`/(?:${words.map((word) => word.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('|')})/`, 'i');
+    // The first word of each route `servedError` judges: the JSON-RPC routes, and those the table marks.
+    this.servedWords = segmentWords([...scopedCalls.keys(), ...table.servedRoutes].map((route) => route.slice(route.indexOf('/') + 1).split('/')[0]!));
     this.resourceRoutes = new Set(resourceRoutes);
     this.serverRoutes = new Map(
       [...resourceServerRoutes].map(([route, param]) => [route, param === null ? null : { param, index: route.split('/').indexOf(`:${param}`) }]),

@@ -20,6 +20,12 @@ export interface RequestValues {
 /** A body that will be read after the policy ran: nobody can tell what it names. */
 export const UNREAD_BODY: unique symbol = Symbol('unread body');
 
+/**
+ * The body of a request whose adapter never sees it (Mastra's provider: the Web request it gets has none). Checks that
+ * need it refuse; the others pass it by as they would no body.
+ */
+export const UNSEEN_BODY: unique symbol = Symbol('unseen body');
+
 /** Percent-decoding as lenient as Node's `querystring` and `qs`: what does not decode stays as it is. */
 function decodeLeniently(part: string): string {
   const spaced = part.replace(/\+/g, ' ');
@@ -223,4 +229,33 @@ export function runIdOf(resource: RouteResource, values: RequestValues): string 
     if (typeof value !== 'string' || !named(value)) return null;
   }
   return runId;
+}
+
+/**
+ * Every value the request gives the names of `rule` (a route's `memoryResource`): the path's parameters of those names,
+ * the query's keys (any form), a JSON body's keys when the route may take one from its body. Null for a value a parser
+ * may read otherwise (a bracketed key, a body value that is no string); UNREAD_BODY for a body that may name one and is
+ * not parsed yet, or that the adapter never sees (UNSEEN_BODY: the provider alone).
+ */
+export function namedValues(reading: RouteResource, values: RequestValues, rule: { keys: readonly string[]; inBody: boolean }): string[] | null | typeof UNREAD_BODY {
+  const named: string[] = [];
+  for (const key of rule.keys) if (Object.hasOwn(reading.params, key)) named.push(reading.params[key]!);
+  for (const { rawKey, rawValue } of pairs(values.query)) {
+    const key = keyNames(rawKey);
+    if (!key.parts.some((part) => rule.keys.includes(part))) continue;
+    if (key.bracketed) return null;
+    named.push(rawValue === undefined ? '' : decodeLeniently(rawValue));
+  }
+  if (!rule.inBody) return named;
+  const { body } = values;
+  if (body === UNREAD_BODY || body === UNSEEN_BODY) return UNREAD_BODY;
+  if (typeof body === 'object' && body !== null) {
+    for (const key of rule.keys) {
+      if (!Object.hasOwn(body, key)) continue;
+      const value = (body as Record<string, unknown>)[key];
+      if (typeof value !== 'string') return null;
+      named.push(value);
+    }
+  }
+  return named;
 }

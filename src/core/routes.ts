@@ -34,7 +34,18 @@ export interface RouteDefinition {
    * replay), 'names' for the others. Default: no run.
    */
   run?: 'streams' | 'names';
+  /**
+   * The route reads or changes the memory resource the request names, with no check of its own that it is the caller's
+   * (an AgentController session's `:resourceId`): the names (a path parameter, a query or JSON body key) that name it,
+   * of which the request must give at least one, each the signed-in user's own resource (`inBody`: a JSON body may
+   * give them); or 'everyone' for a route that serves every user's (refused).
+   * Default: none.
+   */
+  memoryResource?: MemoryResourceRule;
 }
+
+/** Where a route takes a memory resource from (`RouteDefinition.memoryResource`), or 'everyone'. */
+export type MemoryResourceRule = { readonly keys: readonly string[]; readonly inBody: boolean } | 'everyone';
 
 /** One interpretation of a request path: the route it hits, under which mount prefix, with which params. */
 export interface RouteResource {
@@ -64,6 +75,8 @@ export interface RouteResource {
   addressedInBody: boolean;
   /** Whether the route acts on a run named by `params.runId` (see `RouteDefinition.run`), or undefined. */
   run: 'streams' | 'names' | undefined;
+  /** Where the route takes a memory resource it does not check from (see `RouteDefinition.memoryResource`), or undefined. */
+  memoryResource: MemoryResourceRule | undefined;
 }
 
 /**
@@ -90,6 +103,7 @@ interface Entry {
   readonly bodyParams: readonly string[];
   readonly bodySetsPathParams: boolean;
   readonly run: 'streams' | 'names' | undefined;
+  readonly memoryResource: MemoryResourceRule | undefined;
 }
 
 interface TrieNode {
@@ -143,11 +157,11 @@ export class RouteTable {
   readonly #root: TrieNode = newNode();
   /** `depths[n]` is true when some route has exactly n segments: prefixes that leave any other count are skipped. */
   readonly #depths: boolean[] = [];
-  /** The paths of the routes that act on a run (`RouteDefinition.run`). */
-  readonly runRoutes: readonly string[];
+  /** The paths of the routes that act on a run or on a memory resource they do not check (`run`, `memoryResource`). */
+  readonly servedRoutes: readonly string[];
 
   constructor(routes: readonly RouteDefinition[]) {
-    this.runRoutes = Object.freeze(routes.filter((def) => def.run !== undefined).map((def) => def.path));
+    this.servedRoutes = Object.freeze(routes.filter((def) => def.run !== undefined || def.memoryResource !== undefined).map((def) => def.path));
     routes.forEach((def, index) => {
       if (typeof def.path !== 'string' || !def.path.startsWith('/')) {
         throw new TypeError(`RouteTable: route ${index} path must start with '/': ${String(def.path)}`);
@@ -194,6 +208,7 @@ export class RouteTable {
           bodyParams: Object.freeze(def.bodyParams?.filter((name) => def.queryParams?.includes(name) === true && !names.includes(name)) ?? []),
           bodySetsPathParams: def.bodySetsPathParams !== false,
           run: def.run,
+          memoryResource: def.memoryResource,
         }),
       );
       this.#depths[segments.length] = true;
@@ -306,6 +321,7 @@ export class RouteTable {
             bodyParams: entry.bodyParams,
             bodySetsPathParams: entry.bodySetsPathParams,
             run: entry.run,
+            memoryResource: entry.memoryResource,
           }),
         );
       }

@@ -15,7 +15,7 @@ import {
 import type { ClerkClaims } from '../core/claims.js';
 import {
   ClerkAuth,
-  PASSED_SIGNED_OUT_HEADER,
+  VERDICT_HEADER,
   type AdapterContext,
   type AuthenticateOptions,
   type RequestCredentials,
@@ -503,8 +503,8 @@ function createMiddleware(auth: ClerkAuth, options: ExpressAuthOptions): Request
       if (state.status === 'signed-out') {
         if (optional) {
           attach(req, { mount, path, signedOut: state.reason });
-          // Mastra's provider behind this middleware then signs nothing in (see PASSED_SIGNED_OUT_HEADER).
-          headers[PASSED_SIGNED_OUT_HEADER] = auth.signedOutMark(state.reason);
+          // Mastra's provider behind this middleware then signs nothing in (see VERDICT_HEADER).
+          headers[VERDICT_HEADER] = auth.signedOutMark(state.reason);
           next();
         } else {
           reject(auth.signedOutError(state.reason));
@@ -516,7 +516,7 @@ function createMiddleware(auth: ClerkAuth, options: ExpressAuthOptions): Request
         reject(wrongResource);
         return;
       }
-      const refused = auth.servedError(method, rawPath, query, req, requestBody);
+      const refused = auth.servedError(state.claims, method, rawPath, query, req, requestBody);
       if (refused === UNREAD_BODY) {
         mount.rejectUnreadBody(req, res, next);
         return;
@@ -527,8 +527,8 @@ function createMiddleware(auth: ClerkAuth, options: ExpressAuthOptions): Request
       }
       const requestState: RequestStateFields = { mount, path, token: state.token, claims: state.claims, verified: state.verified };
       attach(req, requestState);
-      // A mark on a request this middleware signs in is not its own: dropped, so Mastra sees the verdict it made.
-      if (headers[PASSED_SIGNED_OUT_HEADER] !== undefined) delete headers[PASSED_SIGNED_OUT_HEADER];
+      // Mastra's provider of the same object then knows the body was judged here (and a client's mark is replaced).
+      headers[VERDICT_HEADER] = auth.signedInMark;
       // A Studio session renewed after its re-check with Clerk: the browser gets the new cookie, whatever follows.
       if (state.setCookie !== undefined) res.append('Set-Cookie', state.setCookie);
       // The MCP transport reads the caller from `req.auth` (the MCP SDK's AuthInfo): the same function, with it.

@@ -7,13 +7,14 @@ import { createRequire } from 'node:module';
 import { MastraAuthProvider, registerApiRoute, type ApiRoute, type MastraAuthProviderOptions } from '@mastra/core/server';
 import { PROTECTED_RESOURCE_METADATA_HEADERS, PROTECTED_RESOURCE_WELL_KNOWN } from '../core/resource-metadata.js';
 import type { ClerkClaims } from '../core/claims.js';
-import { PASSED_SIGNED_OUT_HEADER, type AuthenticateOptions, type ClerkAuth, type RequestCredentials } from '../core/clerk-auth.js';
+import { VERDICT_HEADER, type AuthenticateOptions, type ClerkAuth, type RequestCredentials } from '../core/clerk-auth.js';
 import { ClerkAuthError } from '../core/errors.js';
 import { ClerkAuthConfigError, type ClerkAuthOptions } from '../core/options.js';
 import type { AuthorizeContext } from '../core/policy.js';
 import { clerkAuthFrom } from '../core/shared.js';
 import type { AcceptsToken, TokenTypeMask } from '../core/token-types.js';
 import { BUILT_IN_NAMES } from '../core/routes.js';
+import { UNREAD_BODY, UNSEEN_BODY } from '../core/request-values.js';
 import { isValidHost, routablePath } from '../core/target.js';
 import {
   MASTRA_PUBLIC_ROUTES,
@@ -82,7 +83,7 @@ export type MastraAuthClerkOptions = MastraProviderOptions &
 /** A URL that may carry a built-in name (`__proto__`, `constructor`...), encoded or not, or a bracketed query key. */
 const SUSPECT_URL = new RegExp(`[%[]|${[...BUILT_IN_NAMES].map((name) => name.replace(/[$]/g, '\\$&')).join('|')}`);
 
-const noBody = (): undefined => undefined;
+const unseenBody = (): typeof UNSEEN_BODY => UNSEEN_BODY;
 
 function webRequestOf(request: MastraAuthRequest | undefined): Request | undefined {
   if (request instanceof Request) return request;
@@ -161,6 +162,8 @@ export class MastraAuthClerk extends MastraAuthProvider<ClerkClaims> {
   readonly clerkAuth: ClerkAuth;
   /** Memory is per organization: a request without an active organization is refused. */
   private readonly organizationScope: boolean;
+  /** The memory resource Mastra scopes a signed-in user to (`mapUserToResourceId`), or undefined when there is none. */
+  private readonly resourceOf: (user: ClerkClaims) => string | undefined;
   /** The token types this provider signs requests in with. */
   private readonly accepts: TokenTypeMask;
   /** Clerk users for Studio (`getCurrentUser`, `getUser`): cached, single flight, with a fallback to the claims. */
@@ -212,6 +215,7 @@ export class MastraAuthClerk extends MastraAuthProvider<ClerkClaims> {
       publicRoutes: mastraPublicRouteTable(),
       multipartRoutes: MULTIPART_ROUTES,
       reservedRunIds: RESERVED_RUN_ID_PREFIXES,
+      memoryResourceOf: (user) => this.resourceOf(user),
     });
     if (mapUserToResourceId !== undefined && typeof mapUserToResourceId !== 'function') {
       throw new TypeError('MastraAuthClerk: "mapUserToResourceId" must be a function');
@@ -220,6 +224,10 @@ export class MastraAuthClerk extends MastraAuthProvider<ClerkClaims> {
     const mapper =
       mapUserToResourceId ??
       (this.organizationScope ? (user: ClerkClaims) => organizationOf(user) ?? NO_ORGANIZATION : (user: ClerkClaims) => user.sub);
+    this.resourceOf = (user) => {
+      const resource: unknown = mapper(user);
+      return typeof resource === 'string' && resource !== '' && resource !== NO_ORGANIZATION ? resource : undefined;
+    };
     // Mastra reads this when its server starts (and per request): proof that the provider was registered.
     const declared = publicPaths === undefined ? [] : Array.isArray(publicPaths) ? publicPaths : [publicPaths];
     // What is protected is said once Mastra uses the provider (it reads this mapper when it registers it), so a
@@ -288,7 +296,7 @@ export class MastraAuthClerk extends MastraAuthProvider<ClerkClaims> {
     try {
       const authorization = headerOf(request, 'authorization');
       const cookie = headerOf(request, 'cookie');
-      const passedSignedOut = headerOf(request, PASSED_SIGNED_OUT_HEADER);
+      const passedSignedOut = headerOf(request, VERDICT_HEADER);
       let credentials: RequestCredentials;
       if (clerkAuth.passedSignedOut(passedSignedOut) !== undefined) {
         // The Express middleware in front let the request through signed out: so it stays, here too.
@@ -394,22 +402,15 @@ export class MastraAuthClerk extends MastraAuthProvider<ClerkClaims> {
     // a query key its normalizer would write into a shared prototype (`__proto__[x]=`). Without a policy, only a URL
     // that could name either is parsed (2 µs a request otherwise).
     const url = webRequestOf(request)?.url ?? '';
-    const suspect = clerkAuth.hasPolicy || SUSPECT_URL.test(url) || clerkAuth.mayActOnRun(url);
+    const suspect = clerkAuth.hasPolicy || SUSPECT_URL.test(url) || clerkAuth.mayRefuseServed(url);
     const base = suspect ? mastraContext(request) : undefined;
     if (base !== undefined && clerkAuth.refusesTarget(base.ctx.method, base.rawPath, { query: base.query })) {
       clerkAuth.log('request refused', 'request-invalid');
       return false;
     }
-    // A run of another workflow (see `servedError`); the body is not in the Web request Mastra hands the provider.
-    if (base !== undefined) {
-      const refused = clerkAuth.servedError(base.ctx.method, base.rawPath, base.query, undefined, noBody);
-      if (refused instanceof ClerkAuthError) {
-        clerkAuth.log('request refused', refused.code);
-        return false;
-      }
-    } else if (suspect && clerkAuth.mayActOnRun(url)) {
-      // No trustworthy path to find the run by.
-      clerkAuth.log('request refused', 'request-invalid');
+    // What Mastra would serve whatever the policy says (`servedError`), unless the Express middleware of this object
+    // in front judged it, body included (`VERDICT_HEADER`).
+    if (!clerkAuth.judgedSignedIn(headerOf(request, VERDICT_HEADER)) && this.refusesServed(user, base, suspect && clerkAuth.mayRefuseServed(url))) {
       return false;
     }
     if (!clerkAuth.hasPolicy) return true;
@@ -427,6 +428,22 @@ export class MastraAuthClerk extends MastraAuthProvider<ClerkClaims> {
       clerkAuth.policyThrew(error);
       throw error;
     }
+  }
+
+  /**
+   * Whether `servedError` refuses the request. The Web request Mastra hands the provider has no body, so where the body
+   * decides, the request is refused; so is one that may be judged there (`judgeable`) without a trustworthy path.
+   */
+  private refusesServed(user: ClerkClaims, base: ReturnType<typeof mastraContext>, judgeable: boolean): boolean {
+    const { clerkAuth } = this;
+    if (base === undefined) {
+      if (judgeable) clerkAuth.log('request refused', 'request-invalid');
+      return judgeable;
+    }
+    const refused = clerkAuth.servedError(user, base.ctx.method, base.rawPath, base.query, undefined, unseenBody);
+    if (refused === undefined) return false;
+    clerkAuth.log('request refused', refused === UNREAD_BODY ? 'access-denied' : refused.code);
+    return true;
   }
 }
 

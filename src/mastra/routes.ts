@@ -3,7 +3,7 @@
  * permission Mastra's RBAC would require for it) before Mastra itself routes it.
  */
 import { SERVER_ROUTES, getEffectivePermission, type ServerRoute } from '@mastra/server/server-adapter';
-import { RouteTable } from '../core/routes.js';
+import { RouteTable, type MemoryResourceRule } from '../core/routes.js';
 
 /**
  * Routes Mastra serves without authentication (`requiresAuth: false`), as 'METHOD /path', e.g. 'GET /auth/me'.
@@ -146,6 +146,58 @@ function queryIds(route: ServerRoute): readonly string[] | undefined {
 
 const RUN = Object.freeze(['runId']);
 
+/**
+ * Mastra's AgentController routes serve the memory resource the request names (its threads, their messages, the
+ * session's state), with no check of Mastra's that it is the caller's: a session's `:resourceId` in the path, the
+ * `resourceId` of a new session (body or query), the `newResourceId` a session moves to. Both adapters let through only
+ * the signed-in user's own resource (as `mapUserToResourceId` maps it).
+ * `__tests__/mastra/routes.test.ts` checks these against the installed Mastra.
+ */
+export const RESOURCE_NAMING_ROUTES: Readonly<Record<string, readonly string[]>> = Object.freeze({
+  'POST /agent-controller/:controllerId/sessions': Object.freeze(['resourceId']),
+  'POST /agent-controller/:controllerId/sessions/:resourceId/resource': Object.freeze(['resourceId', 'newResourceId']),
+});
+
+/**
+ * Mastra's routes that serve every user's data, whoever asks, refused by both adapters (403): two AgentController
+ * routes that list every user's resources and running threads, and the schedules. A schedule runs its agent in the
+ * thread, and as the resource, its body names, and Mastra keeps no owner: any signed-in user listed every schedule
+ * (prompts, thread ids), and created, changed or fired one that writes into another user's thread. Manage schedules in
+ * the server's own code (`mastra.schedules`). `__tests__/mastra/routes.test.ts` checks the list against the installed
+ * Mastra.
+ */
+export const EVERY_USER_ROUTES: readonly string[] = Object.freeze([
+  'GET /agent-controller/:controllerId/sessions/:resourceId/resources',
+  'GET /agent-controller/:controllerId/active-runs',
+  'GET /schedules',
+  'POST /schedules',
+  'GET /schedules/:scheduleId',
+  'PATCH /schedules/:scheduleId',
+  'DELETE /schedules/:scheduleId',
+  'GET /schedules/:scheduleId/triggers',
+  'POST /schedules/:scheduleId/pause',
+  'POST /schedules/:scheduleId/resume',
+  'POST /schedules/:scheduleId/run',
+]);
+
+const SESSION_RESOURCE = Object.freeze(['resourceId']);
+
+function schemaLists(schema: unknown, keys: readonly string[]): boolean {
+  const shape = (schema as { shape?: object } | undefined)?.shape;
+  return typeof shape === 'object' && shape !== null && keys.some((key) => Object.hasOwn(shape, key));
+}
+
+/** The memory resource rule of a route (`RouteDefinition.memoryResource`), or undefined. */
+function memoryResourceOf(route: ServerRoute): MemoryResourceRule | undefined {
+  const key = `${route.method} ${route.path}`;
+  if (EVERY_USER_ROUTES.includes(key)) return 'everyone';
+  const keys = RESOURCE_NAMING_ROUTES[key] ?? (route.path.startsWith('/agent-controller/:controllerId/sessions/:resourceId') ? SESSION_RESOURCE : undefined);
+  if (keys === undefined) return undefined;
+  // Mastra hands the handler the body over the path and query: a body without a schema, or whose schema lists a key.
+  const inBody = BODY_METHODS.has(route.method) && (route.bodySchema === undefined || schemaLists(route.bodySchema, keys));
+  return Object.freeze({ keys, inBody });
+}
+
 /** The methods whose routes Mastra's adapters hand a request body. */
 const BODY_METHODS: ReadonlySet<string> = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 
@@ -186,6 +238,7 @@ export function mastraRouteTable(): RouteTable {
       // Voice transcription's body schema ({ audio, options }) drops an agentId a multipart body carries.
       bodySetsPathParams: !MULTIPART_ROUTES.includes(`${route.method} ${route.path}`),
       run: RUN_STREAM_ROUTES.includes(`${route.method} ${route.path}`) ? 'streams' : namesRun(route) ? 'names' : undefined,
+      memoryResource: memoryResourceOf(route),
     })),
   ));
 }

@@ -17,7 +17,7 @@ import { createHash, hkdfSync, randomBytes, timingSafeEqual } from 'node:crypto'
 import { EncryptJWT, jwtDecrypt, jwtVerify, type JWTPayload } from 'jose';
 import type { ClerkClaims } from '../core/claims.js';
 import { BoundedMap } from '../core/bounded-map.js';
-import { PASSED_SIGNED_OUT_HEADER, type ClerkAuth, type SessionRequest, type SessionSignIn } from '../core/clerk-auth.js';
+import { VERDICT_HEADER, type ClerkAuth, type SessionRequest, type SessionSignIn } from '../core/clerk-auth.js';
 import { createKeyResolver, type KeyResolver } from '../core/keys.js';
 import { ClerkAuthConfigError } from '../core/options.js';
 
@@ -868,7 +868,7 @@ export class StudioSessions {
     const cookie = request.headers.get('cookie');
     const values = cookieValues(cookie, this.config.cookieName);
     if (values.length !== 1 || request.headers.get('authorization') !== null) return null;
-    if (this.clerkAuth.passedSignedOut(request.headers.get(PASSED_SIGNED_OUT_HEADER)) !== undefined) return null;
+    if (this.clerkAuth.passedSignedOut(request.headers.get(VERDICT_HEADER)) !== undefined) return null;
     if (this.clerkAuth.clerkSignsOut(cookie)) return null;
     return values[0]!;
   }
