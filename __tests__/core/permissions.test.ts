@@ -8,6 +8,7 @@ import { signedInAuthObject } from '@clerk/backend/internal';
 import type { ClerkClaims } from '../../src/core/claims.js';
 import { matchesPermission, rolePermissions } from '../../src/core/permissions.js';
 import type { RouteResource } from '../../src/core/routes.js';
+import type { AuthorizeUser } from '../../src/index.js';
 import { mastraRouteTable } from '../../src/mastra/routes.js';
 
 const GRANTED = [
@@ -193,4 +194,9 @@ describe('rolePermissions().authorizeUser', () => {
     expect(guard(viewer)).toBe(false);
     expect(guard(v2())).toBe(false);
   });
+});
+
+it('AuthorizeUser is typed for Clerk claims without a type argument, as a policy is usually written', () => {
+  const policy: AuthorizeUser = (user, ctx) => user.o?.rol === 'admin' || ctx.resource?.params.agentId !== 'finance';
+  expect(policy({ sub: 'user_1', o: { id: 'org_1', rol: 'admin' } } as ClerkClaims, { method: 'GET', path: '/', headers: { get: () => null }, source: 'express', request: undefined, tokenType: 'session_token', machine: undefined })).toBe(true);
 });

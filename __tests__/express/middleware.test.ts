@@ -485,6 +485,14 @@ describe.each(frameworks)('%s', (_name, express) => {
       expect(() => clerkMastraAuth({ clerkAuth: auth, optional: true })).not.toThrow();
     });
 
+    it('names the option a misspelt one was likely meant to be, and no spread object where there is none', () => {
+      const options = { ...issuer.authOptions, env: {}, logger: false as const };
+      expect(() => clerkMastraAuth({ ...options, authorisedParties: ['https://app.example'] } as never)).toThrow(
+        'clerkMastraAuth: unknown option "authorisedParties"; did you mean "authorizedParties"?',
+      );
+      expect(() => clerkMastraAuth({ ...options, publicPaths: ['/health'] } as never)).toThrow(/^clerkMastraAuth: unknown option "publicPaths"$/);
+    });
+
     it('ignores a req.auth that another middleware put there', async () => {
       const app = express();
       app.use((req: Request, _res: Response, next: NextFunction) => {

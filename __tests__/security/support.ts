@@ -70,7 +70,7 @@ export const MULTIPART_CHALLENGE = challenge(
 /** A body the policy could not see (not parsed as JSON before the middleware): refused, saying why. */
 export const UNREAD_BODY_CHALLENGE = challenge(
   'insufficient_scope',
-  'The request body could not be checked: the policy sees a body once it is parsed as JSON, before clerkMastraAuth() (express.json()).',
+  'The request body could not be checked: send it as JSON (Content-Type: application/json).',
 );
 export const TYPE_MISMATCH_CHALLENGE = challenge('invalid_token', 'This kind of token is not accepted here.');
 export const SIGNED_OUT_CHALLENGE = challenge(

@@ -219,12 +219,12 @@ function outageReason(error: unknown): string {
 }
 
 export class ClerkAuth {
-  /** The validated configuration (keys, issuer, parties...), frozen. */
+  /** @internal The validated configuration (keys, issuer, parties...), frozen. */
   readonly config: ResolvedOptions;
-  /** False when every verified user passes: adapters then skip building the policy's context. */
+  /** @internal False when every verified user passes: adapters then skip building the policy's context. */
   readonly hasPolicy: boolean;
   private readonly verifier: Verifier;
-  /** RFC 9728 metadata of the protected resources (MCP endpoints), when `protectedResource` is configured. */
+  /** @internal RFC 9728 metadata of the protected resources (MCP endpoints), when `protectedResource` is configured. */
   readonly protectedResources: ProtectedResources | undefined;
   /** Opaque machine tokens, verified by the Backend API; built only when some machine type is accepted. */
   private backend: BackendApiVerifier | undefined;
@@ -310,7 +310,7 @@ export class ClerkAuth {
     return this.verifier.verify(token, SESSION_ONLY).then(userOf);
   }
 
-  /**
+  /** @internal
    * The token types an adapter or guard accepts: its own `acceptsToken` (validated here, at start-up), else this
    * object's.
    */
@@ -318,12 +318,12 @@ export class ClerkAuth {
     return acceptsMask(value, option, this.config.acceptsToken);
   }
 
-  /** The machine token a verified `user` object came from (its type, Clerk's verification result); undefined for a session's. */
+  /** @internal The machine token a verified `user` object came from (its type, Clerk's verification result); undefined for a session's. */
   machineTokenOf(user: ClerkClaims): Verified | undefined {
     return machineTokenOf(user);
   }
 
-  /**
+  /** @internal
    * The request state of a request's credentials: signed in (verified claims) or signed out (and why). Answers
    * synchronously for a token verified before, so a client reusing its token costs no promise. Throws (or rejects
    * with) a `ClerkAuthError` for credentials that must be refused whatever the route: malformed or ambiguous
@@ -451,7 +451,7 @@ export class ClerkAuth {
     return { status: 'signed-in', token, tokenType: verified.tokenType, claims, verified };
   }
 
-  /** Runs the shared `authorizeUser` policy. Resolves true or false; rejects if the policy throws. */
+  /** @internal Runs the shared `authorizeUser` policy. Resolves true or false; rejects if the policy throws. */
   async authorize(user: ClerkClaims, ctx: AuthorizeContext): Promise<boolean> {
     return (await this.policy(user, ctx)) === true;
   }
@@ -468,7 +468,7 @@ export class ClerkAuth {
   /** The transports' paths around the server id, built once: what an `aud` naming a server's endpoint looks like. */
   private endpointTemplates: readonly EndpointTemplate[] = [];
 
-  /**
+  /** @internal
    * An OAuth access token on a route of a protected resource's server (an MCP server: its transport, or Mastra's REST
    * routes of its tools and resources) must name, in `aud`, an endpoint of that server (RFC 8707 and 9728; the MCP
    * specification requires it): a token a user granted another server or app is not replayed here, by any route of
@@ -767,18 +767,18 @@ export class ClerkAuth {
     this.policyJudgesBodyAddressed = policyJudgesBodyAddressed;
   }
 
-  /**
-   * Runs the policy for a request whose route may be one of the known routes (Mastra's): once per reading of the
-   * path, with `ctx.resource` set, and every reading must be allowed. A path can have several readings because the
-   * mount prefix is not known here (`/api/agents/agents` is agent `agents` under `/api`, or the agent list under
-   * `/api/agents`). Resolves false for a route parameter whose percent-encoding does not decode.
-   */
-  /** The policy context of a request: what an adapter read, plus the token type and machine of the verified user. */
+  /** @internal The policy context of a request: what an adapter read, plus the token type and machine of the verified user. */
   contextFor(user: ClerkClaims, base: AdapterContext): AuthorizeContext {
     const machine = machineTokenOf(user);
     return { ...base, tokenType: machine?.tokenType ?? 'session_token', machine: machine ? machineAuth(machine) : undefined };
   }
 
+  /** @internal
+   * Runs the policy for a request whose route may be one of the known routes (Mastra's): once per reading of the
+   * path, with `ctx.resource` set, and every reading must be allowed. A path can have several readings because the
+   * mount prefix is not known here (`/api/agents/agents` is agent `agents` under `/api`, or the agent list under
+   * `/api/agents`). Resolves false for a route parameter whose percent-encoding does not decode.
+   */
   async authorizeRoute(user: ClerkClaims, base: AdapterContext, rawPath: string, values: RequestValues): Promise<boolean | typeof UNREAD_BODY> {
     const ctx = this.contextFor(user, base);
     const readings = this.routes?.match(ctx.method, rawPath) ?? NO_READINGS;
@@ -798,7 +798,7 @@ export class ClerkAuth {
     return true;
   }
 
-  /** The error for a signed-out reason, when the route needs a signed-in user. */
+  /** @internal The error for a signed-out reason, when the route needs a signed-in user. */
   signedOutError(reason: SignedOutReason): ClerkAuthError {
     return new ClerkAuthError(reason, { realm: this.config.realm });
   }
@@ -823,7 +823,7 @@ export class ClerkAuth {
    */
   private readonly outages = new Map<string, { until: number; unlogged: number; reasons: Set<string> }>();
 
-  /**
+  /** @internal
    * The one logging rule of both adapters: a refusal at `debug`, by code; an outage (a 5xx code) at `warn` with its
    * cause, once per cause and back-off period (its `Retry-After`) rather than once per request: hundreds a second under
    * load (a throwing policy: `policyThrew`, at `error`). Never the token, a key, or the list of known kids.
@@ -857,7 +857,7 @@ export class ClerkAuth {
     this.sink.debug?.(`[clerk-mastra-auth] ${event} (${code})`);
   }
 
-  /**
+  /** @internal
    * A start-up line: what is public, which key source is used (info), a feature that will not be offered (warn), a
    * configuration that protects nothing (error).
    */

@@ -2,6 +2,7 @@
  * The one authorization policy shared by the Express middleware and the Mastra provider.
  */
 import type { MachineAuthObject } from './auth-object.js';
+import type { ClerkClaims } from './claims.js';
 import type { RouteResource } from './routes.js';
 import type { TokenType } from './token-types.js';
 
@@ -50,7 +51,7 @@ export interface AuthorizeContext<Request = unknown> {
  * Decide whether a verified user may go on: `true` lets them in, `false` answers 403 `access-denied`.
  * A policy that throws answers 500 `authorization-error`.
  */
-export type AuthorizeUser<User> = (user: User, ctx: AuthorizeContext) => boolean | Promise<boolean>;
+export type AuthorizeUser<User = ClerkClaims> = (user: User, ctx: AuthorizeContext) => boolean | Promise<boolean>;
 
 /** The default policy, as Mastra's and the seed's: every verified user passes. */
 export const allowAuthenticated: AuthorizeUser<unknown> = () => true;

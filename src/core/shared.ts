@@ -17,9 +17,12 @@ export function clerkAuthFrom(options: ClerkAuthOptions & { clerkAuth?: unknown 
   if (clerkAuth === undefined) {
     const unknown = Object.keys(core).filter((key) => !OPTION_NAMES.has(key));
     if (unknown.length > 0) {
-      throw new TypeError(
-        `${adapter}: unknown option ${unknown.map((k) => `"${k}"`).join(', ')}; to share a createClerkAuth() object, pass it as { clerkAuth }`,
-      );
+      // A spread createClerkAuth() object brings its own fields (`config`...); anything else is likely a misspelling.
+      if (unknown.some((key) => key in ClerkAuth.prototype || key === 'config')) {
+        throw new TypeError(`${adapter}: the options are a spread createClerkAuth() object; to share a createClerkAuth() object, pass it as { clerkAuth }`);
+      }
+      const hint = closestOptions(unknown);
+      throw new TypeError(`${adapter}: unknown option ${unknown.map((k) => `"${k}"`).join(', ')}${hint ? `; ${hint}` : ''}`);
     }
     return new ClerkAuth(core);
   }
@@ -31,4 +34,22 @@ export function clerkAuthFrom(options: ClerkAuthOptions & { clerkAuth?: unknown 
     throw new TypeError(`${adapter}: pass ${extra.map((k) => `"${k}"`).join(', ')} to createClerkAuth(), not next to "clerkAuth"`);
   }
   return clerkAuth;
+}
+
+/** "did you mean ..." for option names within two edits of a known one (`authorisedParties`), or ''. */
+function closestOptions(unknown: readonly string[]): string {
+  const near = unknown.flatMap((key) => [...OPTION_NAMES].filter((name) => editDistance(key.toLowerCase(), name.toLowerCase()) <= 2));
+  return near.length === 0 ? '' : `did you mean ${near.map((name) => `"${name}"`).join(', ')}?`;
+}
+
+function editDistance(a: string, b: string): number {
+  let previous = Array.from({ length: b.length + 1 }, (_, i) => i);
+  for (let i = 1; i <= a.length; i++) {
+    const current = [i];
+    for (let j = 1; j <= b.length; j++) {
+      current[j] = Math.min(previous[j]! + 1, current[j - 1]! + 1, previous[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    }
+    previous = current;
+  }
+  return previous[b.length]!;
 }

@@ -110,7 +110,7 @@ const REQUEST_PROTOCOL = 'The forwarded protocol (X-Forwarded-Proto) does not ma
 const CLERK_EXPRESS_BRAND = Symbol.for('@clerk/express.auth');
 const STATE_REDIRECT = 'The sign-in state names a place to return to that is not a path on this server.';
 const UNREAD_BODY_MESSAGE =
-  'The request body could not be checked: the policy sees a body once it is parsed as JSON, before clerkMastraAuth() (express.json()).';
+  'The request body could not be checked: send it as JSON (Content-Type: application/json).';
 
 /**
  * The return path in Mastra's sign-in `state` (`<id>|<encoded path>`) is absent or a plain path on this server:
@@ -445,7 +445,7 @@ function createMiddleware(auth: ClerkAuth, options: ExpressAuthOptions): Request
         auth.notice(
           'error',
           "a request to a Mastra route was refused (403): its body, which Mastra reads in place of the path's agent, tool or workflow id, " +
-            'was not parsed when the policy ran. Put app.use(express.json()) before clerkMastraAuth().',
+            'was not parsed when the policy ran: a body that is not JSON (see its Content-Type), or no app.use(express.json()) before clerkMastraAuth().',
         );
       }
       mount.reject(new ClerkAuthError('access-denied', { realm, message: UNREAD_BODY_MESSAGE }), req, res, next);

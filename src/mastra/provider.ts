@@ -83,6 +83,12 @@ export type MastraAuthClerkOptions = MastraProviderOptions &
 /** A URL that may carry a built-in name (`__proto__`, `constructor`...), encoded or not, or a bracketed query key. */
 const SUSPECT_URL = new RegExp(`[%[]|${[...BUILT_IN_NAMES].map((name) => name.replace(/[$]/g, '\\$&')).join('|')}`);
 
+/** Mastra's public routes in a few words: how many under `/auth/`, or the list when some are elsewhere. */
+function publicRoutesInBrief(): string {
+  const paths = MASTRA_PUBLIC_ROUTES.map((route) => route.slice(route.indexOf(' ') + 1));
+  return paths.every((path) => path.startsWith('/auth/')) ? `${paths.length} under /auth/` : MASTRA_PUBLIC_ROUTES.join(', ');
+}
+
 const unseenBody = (): typeof UNSEEN_BODY => UNSEEN_BODY;
 
 function webRequestOf(request: MastraAuthRequest | undefined): Request | undefined {
@@ -240,8 +246,10 @@ export class MastraAuthClerk extends MastraAuthProvider<ClerkClaims> {
           registered = true;
           this.clerkAuth.notice(
             'info',
-            `Mastra: every route needs a Clerk session except Mastra's own public routes (${MASTRA_PUBLIC_ROUTES.join(', ')})` +
-              (declared.length > 0 ? ` and the paths declared public (${declared.map((p) => String(p)).join(', ')})` : ''),
+            `Mastra: every route needs a Clerk session` +
+              (declared.length > 0 ? ` except the paths declared public (${declared.map((p) => String(p)).join(', ')})` : '') +
+              `; Mastra serves its own sign-in routes (${publicRoutesInBrief()}) without asking the provider: ` +
+              'clerkMastraAuth() in front asks for a session there too, unless Studio sign-in is configured',
           );
         }
         return mapper;
