@@ -250,3 +250,34 @@ describe.each([
     expect([observed.status, observed.text.includes('alice-secret')]).toEqual([200, false]);
   });
 });
+
+describe.each(['mixed', 'standalone'] as const)('%s app: the ties are not pushed out by another user', (mode) => {
+  let post: Awaited<ReturnType<typeof app>>['post'];
+  let close: () => Promise<void>;
+  beforeAll(async () => {
+    ({ post, close } = await app(mode, 'in-memory'));
+  });
+  afterAll(async () => close());
+
+  // Found by an attacker session: the ties were one map of 10,000, oldest out first, filled by any signed-in request
+  // to a streaming route, refused ones included (which add nothing to Mastra's cache). 10,001 of Bob's pushed Alice's
+  // run id out while Mastra still held her events. A user's requests now push out only that user's own ties.
+  it("10,001 of Bob's streaming requests, refused or not, leave Alice's run tied to her workflow", async () => {
+    const created = await post(alice, '/workflows/payroll/create-run');
+    const runId = (JSON.parse(created.text) as { runId: string }).runId;
+    expect((await post(alice, `/workflows/payroll/stream?runId=${runId}`, { inputData: {} })).text).toContain('alice-secret');
+    const statuses = new Set<number>();
+    for (let batch = 0; batch < 10_001; batch += 100) {
+      const results = await Promise.all(
+        Array.from({ length: Math.min(100, 10_001 - batch) }, (_, i) => post(bob, `/workflows/payroll/stream?runId=junk-${mode}-${batch + i}`)),
+      );
+      for (const result of results) statuses.add(result.status);
+    }
+    expect([...statuses]).toEqual([403]);
+    expect((await post(bob, `/workflows/notes/create-run?runId=${runId}`)).status).toBe(403);
+    const observed = await post(bob, `/workflows/notes/observe?runId=${runId}`);
+    expect([observed.status, observed.text.includes('alice-secret')]).toEqual([403, false]);
+    // Bob's own oldest ties went: an id of his first streams is free again (Mastra's cache holds 1,000 runs in all).
+    expect((await post(bob, `/workflows/notes/create-run?runId=junk-${mode}-0`)).status).toBe(200);
+  }, 120_000);
+});

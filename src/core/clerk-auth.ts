@@ -39,10 +39,13 @@ const OTHER_RESOURCE = "This route serves the memory resource the request names,
 const EVERY_USER = "Mastra serves this route's data of every user, whoever asks: it is not served here.";
 
 /**
- * How many run ids the adapters remember with their workflow: ten times the entries Mastra's default server cache keeps
- * (1,000), so a run's events leave Mastra's cache before its id leaves this map.
+ * How many run ids the adapters remember with their workflow (`otherRun`), and how many of them one user's requests
+ * may hold: past that, the user's own oldest go, never another user's. The per-user bound is what Mastra's default
+ * server cache keeps in all (1,000 runs), so a user who pushes an id of their own out has pushed its events out of that
+ * cache too; pushing out another user's id takes a hundred users, each streaming a thousand runs.
  */
-const RUN_OWNERS = 10_000;
+const RUN_OWNERS = 100_000;
+const RUNS_PER_USER = 1_000;
 
 const NOT_MULTIPART =
   "Mastra's routes take JSON bodies: only its voice transcription (POST /agents/:agentId/voice/listen) takes a multipart one.";
@@ -580,7 +583,9 @@ export class ClerkAuth {
    */
   private servedWords = /$^/;
   /** The run ids streamed through this object, with the workflow each belongs to (`otherRun`). */
-  private readonly runOwners = new BoundedMap<string, string>(RUN_OWNERS);
+  private readonly runOwners = new BoundedMap<string, { readonly workflow: string; readonly user: string }>(RUN_OWNERS);
+  /** Each user's recorded run ids, oldest first (`RUNS_PER_USER` at most); as many users as run ids at most. */
+  private readonly runsOf = new BoundedMap<string, string[]>(RUN_OWNERS);
   /** Run id prefixes the framework's cache keeps other entries under (Mastra's durable agents: `pubsub:`). */
   private reservedRunIds: readonly string[] = [];
   /** The memory resource of a signed-in user, as the Mastra provider maps it (`otherResource`). */
@@ -617,7 +622,7 @@ export class ClerkAuth {
       return { query, body };
     };
     for (const reading of readings) {
-      const refused = this.unscopedCall(reading, values) ?? this.otherRun(reading, query, values) ?? this.otherResource(user, reading, query, values);
+      const refused = this.unscopedCall(reading, values) ?? this.otherRun(user, reading, query, values) ?? this.otherResource(user, reading, query, values);
       if (refused !== undefined) return refused;
     }
     return undefined;
@@ -655,7 +660,7 @@ export class ClerkAuth {
    * routes refuse it (403). Also refused (400): a run id named twice in different ways, and one that spells a key of
    * another kind of cache entry.
    */
-  private otherRun(reading: RouteResource, query: string, values: () => RequestValues): ClerkAuthError | typeof UNREAD_BODY | undefined {
+  private otherRun(user: ClerkClaims, reading: RouteResource, query: string, values: () => RequestValues): ClerkAuthError | typeof UNREAD_BODY | undefined {
     if (reading.run === undefined) return undefined;
     const runId = runIdOf(withQueryParams(reading, query), values());
     if (typeof runId !== 'string') {
@@ -667,9 +672,21 @@ export class ClerkAuth {
     }
     const [workflow = ''] = Object.values<string>(reading.params);
     const owner = this.runOwners.get(runId);
-    if (owner !== undefined && owner !== workflow) return new ClerkAuthError('access-denied', { realm: this.config.realm, message: OTHER_RUN });
-    if (owner === undefined && reading.run === 'streams') this.runOwners.set(runId, workflow);
+    if (owner !== undefined && owner.workflow !== workflow) return new ClerkAuthError('access-denied', { realm: this.config.realm, message: OTHER_RUN });
+    if (owner === undefined && reading.run === 'streams') this.recordRun(user.sub, runId, workflow);
     return undefined;
+  }
+
+  /** Ties `runId` to `workflow` for `otherRun`, as one of `user`'s: past `RUNS_PER_USER`, the user's oldest tie goes. */
+  private recordRun(user: string, runId: string, workflow: string): void {
+    let runs = this.runsOf.get(user);
+    if (runs === undefined) this.runsOf.set(user, (runs = []));
+    runs.push(runId);
+    if (runs.length > RUNS_PER_USER) {
+      const oldest = runs.shift()!;
+      if (this.runOwners.get(oldest)?.user === user) this.runOwners.delete(oldest);
+    }
+    this.runOwners.set(runId, { workflow, user });
   }
 
   /**
