@@ -129,18 +129,13 @@ export const RESERVED_RUN_ID_PREFIXES: readonly string[] = Object.freeze(['pubsu
 /** Whether a route of a workflow (or agent-builder action) acts on a run: `:runId` in its path, or `runId` in its query. */
 function namesRun(route: ServerRoute): boolean {
   if (!/^\/(?:workflows\/:workflowId|agent-builder\/:actionId)\//.test(route.path)) return false;
-  return route.path.includes('/:runId') || runIdInQuery(route);
-}
-
-function runIdInQuery(route: ServerRoute): boolean {
-  const shape = (route.queryParamSchema as { shape?: object } | undefined)?.shape;
-  return typeof shape === 'object' && shape !== null && Object.hasOwn(shape, 'runId');
+  return route.path.includes('/:runId') || schemaLists(route.queryParamSchema, RUN);
 }
 
 /** The query ids of a route: its agent or workflow (`QUERY_ADDRESSED_ROUTES`), and a workflow run's `runId`. */
 function queryIds(route: ServerRoute): readonly string[] | undefined {
   const ids = QUERY_ADDRESSED_ROUTES[`${route.method} ${route.path}`];
-  if (!namesRun(route) || !runIdInQuery(route)) return ids;
+  if (!namesRun(route) || !schemaLists(route.queryParamSchema, RUN)) return ids;
   return ids === undefined ? RUN : [...ids, 'runId'];
 }
 
@@ -182,6 +177,7 @@ export const EVERY_USER_ROUTES: readonly string[] = Object.freeze([
 
 const SESSION_RESOURCE = Object.freeze(['resourceId']);
 
+/** Whether a route's zod object schema lists one of `keys`. */
 function schemaLists(schema: unknown, keys: readonly string[]): boolean {
   const shape = (schema as { shape?: object } | undefined)?.shape;
   return typeof shape === 'object' && shape !== null && keys.some((key) => Object.hasOwn(shape, key));
