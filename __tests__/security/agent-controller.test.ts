@@ -151,3 +151,43 @@ describe.each(['mixed', 'standalone'] as const)('%s app', (mode) => {
     expect([aThreadThere.status, aThreadThere.text.includes('hunter2')]).toEqual([404, false]);
   });
 });
+
+describe('a mapUserToResourceId that throws (found by an attacker session: Express answered its HTML 500, stack and all)', () => {
+  let base: string;
+  let close: () => Promise<void>;
+  const errors: string[] = [];
+  beforeAll(async () => {
+    const store = protectMemory(libsql.store('throws'));
+    const clerkAuth = createClerkAuth({ ...issuer.authOptions, env: {}, logger: { error: (line) => errors.push(line) } });
+    const weatherAgent = new Agent({ id: AGENT_ID, name: 'Weather', instructions: 'Weather.', model: offlineWeatherModel() as never, memory: new Memory({ storage: store }) });
+    const code = new AgentController({ id: 'code', agent: weatherAgent, modes: [{ id: 'default' }] } as never);
+    const mapUserToResourceId = (): string => {
+      throw new Error('mapper boom');
+    };
+    const mastra = new Mastra({
+      agents: { weatherAgent },
+      agentControllers: { code },
+      storage: store,
+      server: { auth: new MastraAuthClerk({ clerkAuth, mapUserToResourceId }) },
+      logger: false,
+    });
+    const app = express();
+    app.use(express.json());
+    app.use(clerkMastraAuth({ clerkAuth }));
+    await new MastraServer({ app, mastra, prefix: '/api' }).init();
+    ({ base, close } = await listen(app));
+  });
+  afterAll(async () => close());
+
+  it('refuses the session routes with a JSON 403 and logs what the mapper threw', async () => {
+    const res = await fetch(`${base}${SESSIONS}/${USER_A}/threads`, { headers: { Authorization: `Bearer ${tokenA}` } });
+    const text = await res.text();
+    expect([res.status, res.headers.get('content-type')?.includes('json'), (JSON.parse(text) as { error?: unknown }).error, text.includes('mapper boom')]).toEqual([
+      403,
+      true,
+      'access-denied',
+      false,
+    ]);
+    expect(errors.some((line) => line.startsWith('[clerk-mastra-auth] mapUserToResourceId threw (access-denied): Error: mapper boom'))).toBe(true);
+  });
+});

@@ -17,7 +17,7 @@ import { createStep, createWorkflow } from '@mastra/core/workflows';
 import { MastraClient } from '@mastra/client-js';
 import { MastraServer } from '@mastra/express';
 import { z } from 'zod';
-import { clerkMastraAuth, createClerkAuth } from '../../src/index.js';
+import { clerkMastraAuth, createClerkAuth, type ClerkAuth } from '../../src/index.js';
 import { MastraAuthClerk } from '../../src/mastra/index.js';
 import { RESERVED_RUN_ID_PREFIXES } from '../../src/mastra/routes.js';
 import { createTestIssuer, type TestIssuer } from '../../src/testing/index.js';
@@ -280,4 +280,44 @@ describe.each(['mixed', 'standalone'] as const)('%s app: the ties are not pushed
     // Bob's own oldest ties went: an id of his first streams is free again (Mastra's cache holds 1,000 runs in all).
     expect((await post(bob, `/workflows/notes/create-run?runId=junk-${mode}-0`)).status).toBe(200);
   }, 120_000);
+});
+
+describe('what a tie keeps is bounded (found by an attacker session: 1,000 requests kept 95 MB of run ids)', () => {
+  let base: string;
+  let close: () => Promise<void>;
+  let clerkAuth: ClerkAuth;
+  beforeAll(async () => {
+    clerkAuth = createClerkAuth({ ...issuer.authOptions, env: {}, logger: false });
+    const mastra = new Mastra({ workflows: workflows(), server: { auth: new MastraAuthClerk({ clerkAuth }) as never }, logger: false });
+    const server = express();
+    server.use(express.json());
+    server.use(clerkMastraAuth({ clerkAuth }));
+    await new MastraServer({ app: server, mastra, prefix: '/api' }).init();
+    ({ base, close } = await listen(server));
+  });
+  afterAll(async () => close());
+
+  /** The characters of every run id tied (white-box: what the object keeps in memory). */
+  const tiedChars = (): number => [...(clerkAuth as unknown as { runOwners: Map<string, unknown> }).runOwners.keys()].reduce((n, id) => n + id.length, 0);
+  const post = async (path: string, body: unknown) => {
+    const res = await fetch(`${base}/api${path}`, { method: 'POST', headers: { Authorization: `Bearer ${bob}`, 'Content-Type': 'application/json' }, body: JSON.stringify(body) });
+    const text = await res.text();
+    if (res.status === 200) return { status: 200 }; // a stream of chunks
+    return { status: res.status, error: (JSON.parse(text) as { error?: unknown }).error };
+  };
+
+  it('a run id longer than 256 characters is refused (400), in the query or in a body Mastra reads it from', async () => {
+    expect(await post(`/workflows/notes/stream?runId=${'q'.repeat(257)}`, {})).toEqual({ status: 400, error: 'request-invalid' });
+    expect(await post(`/workflows/notes/observe?runId=${'q'.repeat(257)}`, {})).toEqual({ status: 400, error: 'request-invalid' });
+    expect(await post('/workflows/notes/observe?runId=short', { runId: 'r'.repeat(90_000) })).toEqual({ status: 400, error: 'request-invalid' });
+    expect(tiedChars()).toBe(0);
+  });
+
+  it("a body's run id where Mastra's body schema drops it (a stream) is not read, nor kept: Mastra answers for the missing one", async () => {
+    expect(await post('/workflows/notes/stream', { runId: 'r'.repeat(90_000), inputData: {} })).toEqual({ status: 400, error: 'Invalid query parameters' });
+    expect(tiedChars()).toBe(0);
+    const ok = await post(`/workflows/notes/stream?runId=${'s'.repeat(256)}`, { inputData: {} });
+    expect(ok.status).toBe(200);
+    expect(tiedChars()).toBe(256);
+  });
 });

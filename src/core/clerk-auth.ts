@@ -46,6 +46,9 @@ const EVERY_USER = "Mastra serves this route's data of every user, whoever asks:
  */
 const RUN_OWNERS = 100_000;
 const RUNS_PER_USER = 1_000;
+/** The longest run id taken: Mastra's are UUIDs (36 characters); a tie keeps the id, so its size is bounded. */
+const MAX_RUN_ID_LENGTH = 256;
+const LONG_RUN_ID = `A run id is at most ${MAX_RUN_ID_LENGTH} characters long.`;
 
 const NOT_MULTIPART =
   "Mastra's routes take JSON bodies: only its voice transcription (POST /agents/:agentId/voice/listen) takes a multipart one.";
@@ -667,6 +670,7 @@ export class ClerkAuth {
       if (runId === null) return new ClerkAuthError('request-invalid', { realm: this.config.realm, message: RUN_ID });
       return runId; // UNREAD_BODY, or undefined: no run named (Mastra answers 400)
     }
+    if (runId.length > MAX_RUN_ID_LENGTH) return new ClerkAuthError('request-invalid', { realm: this.config.realm, message: LONG_RUN_ID });
     if (this.reservedRunIds.some((prefix) => runId.startsWith(prefix))) {
       return new ClerkAuthError('request-invalid', { realm: this.config.realm, message: RESERVED_RUN_ID });
     }
@@ -821,17 +825,18 @@ export class ClerkAuth {
   }
 
   /**
-   * @internal The shared policy (or a route guard's) threw: logged at `error` with what it threw, its stack included.
-   * The policy is the app's own code, and its author needs the message to mend it.
+   * @internal The shared policy (or a route guard's, or another function of the app's: `source`) threw: logged at
+   * `error` with what it threw, its stack included, and the code the request was answered with. The policy is the
+   * app's own code, and its author needs the message to mend it.
    */
-  policyThrew(thrown: unknown): void {
+  policyThrew(thrown: unknown, source = 'authorizeUser', code = 'authorization-error'): void {
     let what: string;
     try {
       what = String(thrown instanceof Error ? (thrown.stack ?? `${thrown.name}: ${thrown.message}`) : thrown);
     } catch {
       what = 'a value that cannot be printed'; // String() throws for an object without a prototype (or such a stack)
     }
-    this.sink.error?.(`[clerk-mastra-auth] authorizeUser threw (authorization-error): ${what}`);
+    this.sink.error?.(`[clerk-mastra-auth] ${source} threw (${code}): ${what}`);
   }
 
   /**

@@ -202,8 +202,9 @@ export function overriddenParam(resource: RouteResource, values: RequestValues):
 }
 
 /**
- * The run id a workflow-run route (`resource.run`) acts on: what the path's `:runId`, the query's `runId` and a JSON
- * body's `runId` name, which must all be the same (Mastra's adapter hands the handler `{ ...path, ...query, ...body }`).
+ * The run id a workflow-run route (`resource.run`) acts on: what the path's `:runId`, the query's `runId` and, where
+ * Mastra takes it from the body too, a JSON body's `runId` name, which must all be the same (Mastra's adapter hands
+ * the handler `{ ...path, ...query, ...body }`).
  * Undefined when none is named (Mastra answers 400); null when they differ or one is in a form a parser may read
  * otherwise (a bracketed key, a value that is no string); UNREAD_BODY when a route that takes its run id from the body
  * too (`bodyParams`: no body schema) has a body no parser has read yet. `resource` is what `withQueryParams` returned.
@@ -223,6 +224,10 @@ export function runIdOf(resource: RouteResource, values: RequestValues): string 
       if (key.bracketed || !named(rawValue === undefined ? '' : decodeLeniently(rawValue))) return null;
     }
   }
+  // The body counts where Mastra takes the run id from it: a route without a body schema, whose run id is in its query
+  // (`bodyParams`) or its path (`bodySetsPathParams`). A body schema drops a `runId` it does not list.
+  const fromBody = resource.bodyParams.includes('runId') || (!resource.queryParams.includes('runId') && resource.bodySetsPathParams);
+  if (!fromBody) return runId;
   if (body === UNREAD_BODY) return resource.bodyParams.includes('runId') ? UNREAD_BODY : runId;
   if (typeof body === 'object' && body !== null && Object.hasOwn(body, 'runId')) {
     const value = (body as { runId?: unknown }).runId;

@@ -231,7 +231,14 @@ export class MastraAuthClerk extends MastraAuthProvider<ClerkClaims> {
       mapUserToResourceId ??
       (this.organizationScope ? (user: ClerkClaims) => organizationOf(user) ?? NO_ORGANIZATION : (user: ClerkClaims) => user.sub);
     this.resourceOf = (user) => {
-      const resource: unknown = mapper(user);
+      let resource: unknown;
+      try {
+        resource = mapper(user);
+      } catch (thrown) {
+        // The app's own code, as a throwing policy: logged with what it threw, and the request refused (403).
+        this.clerkAuth.policyThrew(thrown, 'mapUserToResourceId', 'access-denied');
+        return undefined;
+      }
       return typeof resource === 'string' && resource !== '' && resource !== NO_ORGANIZATION ? resource : undefined;
     };
     // Mastra reads this when its server starts (and per request): proof that the provider was registered.
