@@ -8,6 +8,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import express from 'express';
+import express4 from 'express4';
 import { Agent } from '@mastra/core/agent';
 import { AgentController } from '@mastra/core/agent-controller';
 import { Mastra } from '@mastra/core/mastra';
@@ -38,7 +39,11 @@ afterAll(async () => {
 });
 const libsql = libsqlMemoryFixture('controller');
 
-describe.each(['mixed', 'standalone'] as const)('%s app', (mode) => {
+describe.each([
+  ['mixed', 5],
+  ['standalone', 5],
+  ['mixed', 4],
+] as const)('%s app, Express %s', (mode, framework) => {
   let base: string;
   let close: () => Promise<void>;
   let aThread: string;
@@ -62,7 +67,7 @@ describe.each(['mixed', 'standalone'] as const)('%s app', (mode) => {
   const denied = mode === 'mixed' ? [403, 'access-denied'] : [403, 'Access denied'];
 
   beforeAll(async () => {
-    const store = protectMemory(libsql.store(mode));
+    const store = protectMemory(libsql.store(`${mode}-${framework}`));
     const clerkAuth = createClerkAuth({ ...issuer.authOptions, env: {}, logger: false });
     const memory = new Memory({ storage: store });
     const weatherAgent = new Agent({ id: AGENT_ID, name: 'Weather Agent', instructions: 'Weather.', model: offlineWeatherModel() as never, memory });
@@ -74,14 +79,15 @@ describe.each(['mixed', 'standalone'] as const)('%s app', (mode) => {
       server: { auth: new MastraAuthClerk({ clerkAuth }) },
       logger: false,
     });
-    const app = express();
-    app.use(express.json());
+    const framework_ = framework === 4 ? express4 : express;
+    const app = framework_();
+    app.use(framework_.json());
     if (mode === 'mixed') app.use(clerkMastraAuth({ clerkAuth }));
-    await new MastraServer({ app, mastra, prefix: '/api' }).init();
+    await new MastraServer({ app: app as never, mastra, prefix: '/api' }).init();
     ({ base, close } = await listen(app));
 
     // A's memory thread with a secret, made through Mastra's memory routes (which scope it to A).
-    aThread = `a-thread-${mode}`;
+    aThread = `a-thread-${mode}-${framework}`;
     const created = await call(tokenA, 'POST', `/api/memory/threads?agentId=${AGENT_ID}`, { resourceId: USER_A, threadId: aThread, title: 'A secret' });
     expect(created.status).toBe(200);
     const saved = await call(tokenA, 'POST', `/api/memory/save-messages?agentId=${AGENT_ID}`, {

@@ -8,6 +8,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import express from 'express';
+import express4 from 'express4';
 import { Agent } from '@mastra/core/agent';
 import { Mastra } from '@mastra/core/mastra';
 import { MastraServer } from '@mastra/express';
@@ -35,16 +36,17 @@ afterAll(async () => {
 const libsql = libsqlMemoryFixture('schedules');
 
 describe.each([
-  ['mixed', 'no policy'],
-  ['mixed', 'a policy'],
-  ['standalone', 'no policy'],
-] as const)('%s app, %s', (mode, policy) => {
+  ['mixed', 'no policy', 5],
+  ['mixed', 'a policy', 5],
+  ['standalone', 'no policy', 5],
+  ['mixed', 'no policy', 4],
+] as const)('%s app, %s, Express %s', (mode, policy, framework) => {
   let base: string;
   let close: () => Promise<void>;
   let mastra: Mastra;
 
   beforeAll(async () => {
-    const store = protectMemory(libsql.store(`${mode}-${policy.replace(' ', '-')}`));
+    const store = protectMemory(libsql.store(`${mode}-${policy.replace(' ', '-')}-${framework}`));
     const clerkAuth = createClerkAuth({
       ...issuer.authOptions,
       env: {},
@@ -53,10 +55,11 @@ describe.each([
     });
     const weatherAgent = new Agent({ id: AGENT_ID, name: 'Weather', instructions: 'Weather.', model: offlineWeatherModel() as never, memory: new Memory({ storage: store }) });
     mastra = new Mastra({ agents: { weatherAgent }, storage: store, server: { auth: new MastraAuthClerk({ clerkAuth }) }, logger: false });
-    const app = express();
-    app.use(express.json());
+    const framework_ = framework === 4 ? express4 : express;
+    const app = framework_();
+    app.use(framework_.json());
     if (mode === 'mixed') app.use(clerkMastraAuth({ clerkAuth }));
-    await new MastraServer({ app, mastra, prefix: '/api' }).init();
+    await new MastraServer({ app: app as never, mastra, prefix: '/api' }).init();
     ({ base, close } = await listen(app));
   });
   afterAll(async () => close());
@@ -79,7 +82,7 @@ describe.each([
   const denied = mode === 'mixed' ? [403, 'access-denied'] : [403, 'Access denied'];
 
   it("no schedule route is served: B neither lists, creates, changes nor fires one, A's own included", async () => {
-    const thread = `a-thread-${mode}-${policy.replace(' ', '-')}`;
+    const thread = `a-thread-${mode}-${policy.replace(' ', '-')}-${framework}`;
     // The app schedules a daily summary into A's thread, in its own code.
     const daily = (await mastra.schedules!.create({ agentId: AGENT_ID, prompt: 'daily summary', cron: '0 8 * * *', threadId: thread, resourceId: 'user_a' } as never)) as { id: string };
     const id = encodeURIComponent(daily.id);

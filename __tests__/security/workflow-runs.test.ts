@@ -10,6 +10,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import express from 'express';
+import express4 from 'express4';
 import { Mastra } from '@mastra/core/mastra';
 import { CachingPubSub, EventEmitterPubSub } from '@mastra/core/events';
 import { InMemoryServerCache } from '@mastra/core/cache';
@@ -72,7 +73,7 @@ function workflows() {
 }
 
 /** Bob may use `notes`, not `payroll`; Alice may use both. */
-async function app(mode: 'mixed' | 'standalone', storage: 'in-memory' | 'libsql') {
+async function app(mode: 'mixed' | 'standalone', storage: 'in-memory' | 'libsql', framework: 4 | 5 = 5) {
   const clerkAuth = createClerkAuth({
     ...issuer.authOptions,
     env: {},
@@ -85,10 +86,11 @@ async function app(mode: 'mixed' | 'standalone', storage: 'in-memory' | 'libsql'
     server: { auth: new MastraAuthClerk({ clerkAuth }) as never },
     logger: false,
   });
-  const server = express();
-  server.use(express.json());
+  const framework_ = framework === 4 ? express4 : express;
+  const server = framework_();
+  server.use(framework_.json());
   if (mode === 'mixed') server.use(clerkMastraAuth({ clerkAuth }));
-  await new MastraServer({ app: server, mastra, prefix: '/api' }).init();
+  await new MastraServer({ app: server as never, mastra, prefix: '/api' }).init();
   const { base, close } = await listen(server);
   const post = async (token: string, path: string, body: unknown = {}) => {
     const res = await fetch(`${base}/api${path}`, {
@@ -125,16 +127,18 @@ async function app(mode: 'mixed' | 'standalone', storage: 'in-memory' | 'libsql'
 }
 
 describe.each([
-  ['mixed', 'in-memory'],
-  ['mixed', 'libsql'],
-  ['standalone', 'in-memory'],
-] as const)('%s app, %s storage', (mode, storage) => {
+  ['mixed', 'in-memory', 5],
+  ['mixed', 'libsql', 5],
+  ['standalone', 'in-memory', 5],
+  // Express 4 parses the query with qs (`runId[]=`, `runId[0]=` are arrays there).
+  ['mixed', 'in-memory', 4],
+] as const)('%s app, %s storage, Express %s', (mode, storage, framework) => {
   let post: Awaited<ReturnType<typeof app>>['post'];
   let peek: Awaited<ReturnType<typeof app>>['peek'];
   let base: string;
   let close: () => Promise<void>;
   beforeAll(async () => {
-    ({ base, post, peek, close } = await app(mode, storage));
+    ({ base, post, peek, close } = await app(mode, storage, framework));
   });
   afterAll(async () => close());
 
