@@ -74,3 +74,16 @@ describe('BoundedMap (every bounded cache: tokens, Backend API answers, Studio s
     expect(() => new BoundedMap(1.5)).toThrow(RangeError);
   });
 });
+
+it('tells onEvict of each entry its bound pushes out, not of delete or clear', () => {
+  const evicted: Array<[string, number]> = [];
+  const map = new BoundedMap<string, number>(2, (key, value) => evicted.push([key, value]));
+  map.set('a', 1).set('b', 2).set('c', 3);
+  map.delete('b');
+  map.set('d', 4).set('e', 5);
+  map.clear();
+  expect(evicted).toEqual([
+    ['a', 1],
+    ['c', 3],
+  ]);
+});

@@ -92,23 +92,19 @@ async function app(mode: 'mixed' | 'standalone', storage: 'in-memory' | 'libsql'
   if (mode === 'mixed') server.use(clerkMastraAuth({ clerkAuth }));
   await new MastraServer({ app: server as never, mastra, prefix: '/api' }).init();
   const { base, close } = await listen(server);
-  const post = async (token: string, path: string, body: unknown = {}) => {
+  /** A POST, with a JSON body when one is given (as `@mastra/client-js` sends observe and create-run without one). */
+  const post = async (token: string, path: string, body?: unknown) => {
     const res = await fetch(`${base}/api${path}`, {
       method: 'POST',
-      headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json' },
-      body: JSON.stringify(body),
+      headers: { Authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'Content-Type': 'application/json' }) },
+      body: body === undefined ? undefined : JSON.stringify(body),
     });
     return { status: res.status, text: await res.text() };
   };
   /** A POST whose streamed answer is read for at most `ms` (`observe-stream-legacy` of a run not executing never ends). */
   const peek = async (token: string, path: string, ms = 1500) => {
     const controller = new AbortController();
-    const res = await fetch(`${base}/api${path}`, {
-      method: 'POST',
-      headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json' },
-      body: '{}',
-      signal: controller.signal,
-    });
+    const res = await fetch(`${base}/api${path}`, { method: 'POST', headers: { Authorization: `Bearer ${token}` }, signal: controller.signal });
     let text = '';
     let ended = false;
     const timer = setTimeout(() => controller.abort(), ms);
@@ -210,9 +206,18 @@ describe.each([
     // Mastra hands the observe handler the body over the query (the route has no body schema).
     const viaBody = await post(bob, `/workflows/notes/observe?runId=${own}`, { runId });
     expect(viaBody.text.includes('alice-secret')).toBe(false);
-    // The middleware reads both and refuses two different ids. The provider alone never sees the body; it holds
-    // because Bob could make no run of notes with Alice's id.
-    expect([viaBody.status, codeOf(viaBody.text)]).toEqual(mode === 'mixed' ? [400, 'request-invalid'] : [404, 'Workflow run not found']);
+    // The middleware reads both and refuses two different ids. The provider alone never sees the body: where the body
+    // decides the run, it refuses a request that has one.
+    expect([viaBody.status, codeOf(viaBody.text)]).toEqual(refusal(400, 'request-invalid'));
+    // Found by an attacker session: an agent-builder action (one ships with Mastra) makes its runs with the body's id,
+    // so with the provider alone Bob made a run under Alice's id and observed it, both by body.
+    const made = await post(bob, '/agent-builder/merge-template/create-run', { runId });
+    const observed = await post(bob, `/agent-builder/merge-template/observe?runId=${own}`, { runId });
+    expect([made.status, codeOf(made.text), observed.status, observed.text.includes('alice-secret')]).toEqual([
+      ...refusal(403, 'access-denied'),
+      mode === 'mixed' ? 400 : 403,
+      false,
+    ]);
     for (const query of [`runId=${own}&runId=${runId}`, `runId[]=${runId}`]) {
       const res = await post(bob, `/workflows/notes/observe?${query}`);
       expect([query, res.status, codeOf(res.text), res.text.includes('alice-secret')]).toEqual([query, ...refusal(400, 'request-invalid'), false]);
@@ -323,5 +328,23 @@ describe('what a tie keeps is bounded (found by an attacker session: 1,000 reque
     const ok = await post(`/workflows/notes/stream?runId=${'s'.repeat(256)}`, { inputData: {} });
     expect(ok.status).toBe(200);
     expect(tiedChars()).toBe(256);
+  });
+});
+
+describe('the ties in memory (white-box: the call both adapters make, many users)', () => {
+  it('hold at most 100,000 run ids in all, each user at most 1,000; another user pushes yours out only past the whole bound', () => {
+    const clerkAuth = createClerkAuth({ ...issuer.authOptions, env: {}, logger: false });
+    new MastraAuthClerk({ clerkAuth }); // lends clerkAuth Mastra's route table
+    const inside = clerkAuth as unknown as { runOwners: Map<string, unknown>; runsOf: Map<string, string[]> };
+    const stream = (sub: string, runId: string) =>
+      clerkAuth.servedError({ sub } as never, 'POST', '/api/workflows/notes/stream', `runId=${runId}`, undefined, () => undefined);
+    const held = () => [...inside.runsOf.values()].reduce((n, runs) => n + runs.length, 0);
+    stream('user_alice', 'alice-run');
+    // One user's 5,000 streams: only the last 1,000 of theirs are held; Alice's tie stays.
+    for (let i = 0; i < 5_000; i++) stream('user_bob', `bob-${i}`);
+    expect([inside.runOwners.has('alice-run'), inside.runsOf.get('user_bob')!.length, inside.runOwners.has('bob-3999'), inside.runOwners.has('bob-4000')]).toEqual([true, 1_000, false, true]);
+    // 100 more users with 1,000 each: the bound (100,000) is passed, the oldest ties go, from both maps alike.
+    for (let u = 0; u < 100; u++) for (let i = 0; i < 1_000; i++) stream(`user_${u}`, `u${u}-${i}`);
+    expect([inside.runOwners.size, held(), inside.runOwners.has('alice-run'), inside.runsOf.has('user_alice')]).toEqual([100_000, 100_000, false, false]);
   });
 });

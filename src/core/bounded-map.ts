@@ -13,7 +13,11 @@ export class BoundedMap<K, V> extends Map<K, V> {
    */
   private order: IterableIterator<K> | undefined;
 
-  constructor(private readonly maxSize: number) {
+  /** `onEvict(key, value)` hears of each entry the bound pushes out (not of `delete` or `clear`). */
+  constructor(
+    private readonly maxSize: number,
+    private readonly onEvict?: (key: K, value: V) => void,
+  ) {
     super();
     if (!Number.isInteger(maxSize) || maxSize < 1) throw new RangeError('BoundedMap: maxSize must be a positive integer');
   }
@@ -29,7 +33,11 @@ export class BoundedMap<K, V> extends Map<K, V> {
         this.order = super.keys();
         oldest = this.order.next();
       }
-      if (!oldest.done) super.delete(oldest.value);
+      if (!oldest.done) {
+        const evicted = super.get(oldest.value) as V;
+        super.delete(oldest.value);
+        this.onEvict?.(oldest.value, evicted);
+      }
     }
     return super.set(key, value);
   }

@@ -586,9 +586,11 @@ export class ClerkAuth {
    */
   private servedWords = /$^/;
   /** The run ids streamed through this object, with the workflow each belongs to (`otherRun`). */
-  private readonly runOwners = new BoundedMap<string, { readonly workflow: string; readonly user: string }>(RUN_OWNERS);
-  /** Each user's recorded run ids, oldest first (`RUNS_PER_USER` at most); as many users as run ids at most. */
-  private readonly runsOf = new BoundedMap<string, string[]>(RUN_OWNERS);
+  private readonly runOwners = new BoundedMap<string, { readonly workflow: string; readonly user: string }>(RUN_OWNERS, (runId, { user }) =>
+    this.forgetRun(user, runId),
+  );
+  /** Each user's tied run ids, oldest first (`RUNS_PER_USER` at most): together, the ids `runOwners` holds. */
+  private readonly runsOf = new Map<string, string[]>();
   /** Run id prefixes the framework's cache keeps other entries under (Mastra's durable agents: `pubsub:`). */
   private reservedRunIds: readonly string[] = [];
   /** The memory resource of a signed-in user, as the Mastra provider maps it (`otherResource`). */
@@ -686,11 +688,17 @@ export class ClerkAuth {
     let runs = this.runsOf.get(user);
     if (runs === undefined) this.runsOf.set(user, (runs = []));
     runs.push(runId);
-    if (runs.length > RUNS_PER_USER) {
-      const oldest = runs.shift()!;
-      if (this.runOwners.get(oldest)?.user === user) this.runOwners.delete(oldest);
-    }
+    if (runs.length > RUNS_PER_USER) this.runOwners.delete(runs.shift()!);
     this.runOwners.set(runId, { workflow, user });
+  }
+
+  /** A tie `runOwners` let go of (past its bound): out of its user's list too, so both hold the same ids. */
+  private forgetRun(user: string, runId: string): void {
+    const runs = this.runsOf.get(user);
+    if (runs === undefined) return;
+    const at = runs.indexOf(runId);
+    if (at !== -1) runs.splice(at, 1);
+    if (runs.length === 0) this.runsOf.delete(user);
   }
 
   /**

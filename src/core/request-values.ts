@@ -21,8 +21,8 @@ export interface RequestValues {
 export const UNREAD_BODY: unique symbol = Symbol('unread body');
 
 /**
- * The body of a request whose adapter never sees it (Mastra's provider: the Web request it gets has none). Checks that
- * need it refuse; the others pass it by as they would no body.
+ * A body that came with a request whose adapter never sees it (Mastra's provider: the Web request it gets has none;
+ * its headers say whether one came). Checks that need it refuse; the others pass it by as they would no body.
  */
 export const UNSEEN_BODY: unique symbol = Symbol('unseen body');
 
@@ -207,7 +207,8 @@ export function overriddenParam(resource: RouteResource, values: RequestValues):
  * the handler `{ ...path, ...query, ...body }`).
  * Undefined when none is named (Mastra answers 400); null when they differ or one is in a form a parser may read
  * otherwise (a bracketed key, a value that is no string); UNREAD_BODY when a route that takes its run id from the body
- * too (`bodyParams`: no body schema) has a body no parser has read yet. `resource` is what `withQueryParams` returned.
+ * too (no body schema) has a body no parser has read yet, or one the adapter never sees (UNSEEN_BODY: the provider
+ * alone, which has only the headers saying a body came). `resource` is what `withQueryParams` returned.
  */
 export function runIdOf(resource: RouteResource, values: RequestValues): string | null | undefined | typeof UNREAD_BODY {
   let runId: string | undefined = resource.queryParams.includes('runId') ? undefined : resource.params.runId;
@@ -228,7 +229,7 @@ export function runIdOf(resource: RouteResource, values: RequestValues): string 
   // (`bodyParams`) or its path (`bodySetsPathParams`). A body schema drops a `runId` it does not list.
   const fromBody = resource.bodyParams.includes('runId') || (!resource.queryParams.includes('runId') && resource.bodySetsPathParams);
   if (!fromBody) return runId;
-  if (body === UNREAD_BODY) return resource.bodyParams.includes('runId') ? UNREAD_BODY : runId;
+  if (body === UNREAD_BODY || body === UNSEEN_BODY) return UNREAD_BODY;
   if (typeof body === 'object' && body !== null && Object.hasOwn(body, 'runId')) {
     const value = (body as { runId?: unknown }).runId;
     if (typeof value !== 'string' || !named(value)) return null;

@@ -10,7 +10,7 @@ import type { ClerkClaims } from '../core/claims.js';
 import { VERDICT_HEADER, type AuthenticateOptions, type ClerkAuth, type RequestCredentials } from '../core/clerk-auth.js';
 import { ClerkAuthError } from '../core/errors.js';
 import { ClerkAuthConfigError, type ClerkAuthOptions } from '../core/options.js';
-import type { AuthorizeContext } from '../core/policy.js';
+import type { AuthorizeContext, HeaderReader } from '../core/policy.js';
 import { clerkAuthFrom } from '../core/shared.js';
 import type { AcceptsToken, TokenTypeMask } from '../core/token-types.js';
 import { BUILT_IN_NAMES } from '../core/routes.js';
@@ -89,7 +89,11 @@ function publicRoutesInBrief(): string {
   return paths.every((path) => path.startsWith('/auth/')) ? `${paths.length} under /auth/` : MASTRA_PUBLIC_ROUTES.join(', ');
 }
 
-const unseenBody = (): typeof UNSEEN_BODY => UNSEEN_BODY;
+/** What the provider knows of a request's body: that one came (`Content-Length` above 0, or chunked), never what it says. */
+const bodyOf = (headers: HeaderReader): typeof UNSEEN_BODY | undefined => {
+  const length = headers.get('content-length');
+  return headers.get('transfer-encoding') !== null || (length !== null && length !== '0') ? UNSEEN_BODY : undefined;
+};
 
 function webRequestOf(request: MastraAuthRequest | undefined): Request | undefined {
   if (request instanceof Request) return request;
@@ -455,7 +459,7 @@ export class MastraAuthClerk extends MastraAuthProvider<ClerkClaims> {
       if (judgeable) clerkAuth.log('request refused', 'request-invalid');
       return judgeable;
     }
-    const refused = clerkAuth.servedError(user, base.ctx.method, base.rawPath, base.query, undefined, unseenBody);
+    const refused = clerkAuth.servedError(user, base.ctx.method, base.rawPath, base.query, base.ctx.headers, bodyOf);
     if (refused === undefined) return false;
     clerkAuth.log('request refused', refused === UNREAD_BODY ? 'access-denied' : refused.code);
     return true;
