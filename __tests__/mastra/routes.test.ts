@@ -144,6 +144,19 @@ describe('routes that act on a workflow run (a run id is tied to the workflow th
         runIdInQuery: expected !== undefined && inQuery,
       });
     }
+    // A run route's body schema drops a runId (and the path's ids) a body carries: its body cannot change the run.
+    for (const route of AUTHENTICATED.filter((r) => FAMILY.test(r.path) && (r as { bodySchema?: unknown }).bodySchema !== undefined)) {
+      const schema = (route as { bodySchema?: unknown }).bodySchema as z.ZodType;
+      const output = z.toJSONSchema(schema, { unrepresentable: 'any', io: 'output' }) as JsonSchema & { additionalProperties?: unknown };
+      const reading = (table.match(route.method, `/api${route.path.replace(/:(\w+)/g, 'p-$1')}`) as readonly RouteResource[]).find((r) => r.route === route.path);
+      if (reading?.run === undefined) continue;
+      expect({ route: key(route), dropsUnknownKeys: output.additionalProperties === false, lists: schemaKeys(schema).filter((k) => /^(runId|workflowId|actionId)$/.test(k)), bodySetsPathParams: reading.bodySetsPathParams }).toEqual({
+        route: key(route),
+        dropsUnknownKeys: true,
+        lists: [],
+        bodySetsPathParams: false,
+      });
+    }
     const observe = (table.match('POST', '/api/workflows/w1/observe') as readonly RouteResource[])[0]!;
     expect([observe.run, observe.bodyParams]).toEqual(['names', ['runId']]);
     const stream = (table.match('POST', '/api/workflows/w1/stream') as readonly RouteResource[])[0]!;

@@ -19,6 +19,7 @@ import { MastraAuthClerk, protectMemory } from '../../src/mastra/index.js';
 import { createTestIssuer, type TestIssuer } from '../../src/testing/index.js';
 import { offlineWeatherModel } from '../../examples/mastra/offline-model.js';
 import { listen } from '../support/http.js';
+import { errorOf, raw } from './support.js';
 import { libsqlMemoryFixture } from '../support/memory-app.js';
 
 const USER_A = 'user_a';
@@ -135,6 +136,15 @@ describe.each([
     }
     expect(inBody.text.includes(USER_A) && inBody.status === 200).toBe(false);
   });
+
+  if (mode === 'mixed') {
+    it('a `%2e` segment in the path is 400 (Mastra would read `.` as the resource, and a body key over it)', async () => {
+      // Sent raw: fetch() would resolve the dot segment itself. With the provider alone this is README's Limits item.
+      const port = Number(new URL(base).port);
+      const res = await raw(port, 'POST', `${SESSIONS}/%2e/abort`, { Authorization: `Bearer ${tokenB}` }, JSON.stringify({ resourceId: USER_A }));
+      expect([res.status, errorOf(res)]).toEqual([400, 'request-invalid']);
+    });
+  }
 
   it("the routes that list every user's resources or runs are refused", async () => {
     for (const path of [`${SESSIONS}/${USER_B}/resources`, '/api/agent-controller/code/active-runs']) {

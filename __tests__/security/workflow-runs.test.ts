@@ -250,6 +250,14 @@ describe.each([
     expect([observed.status, observed.text.includes('bob-injected')]).toEqual([200, true]);
   });
 
+  it("Mastra's orchestration worker's step call is served with its body: the route's body schema drops the run id it repeats", async () => {
+    // What @mastra/core's HttpRemoteStrategy sends for each step (found refused, 403, with the provider alone).
+    const runId = `worker-${mode}-${storage}-${framework}`;
+    const body = { workflowId: 'notes', runId, stepId: 'write', executionPath: [0], stepResults: {}, state: {}, requestContext: {}, input: {} };
+    const res = await post(alice, `/workflows/notes/runs/${runId}/steps/execute`, body);
+    expect(res.status).not.toBe(403);
+  });
+
   it('a run started without streaming (start-async) leaves nothing in the cache to read', async () => {
     const runId = `async-${mode}-${storage}`;
     const started = await post(alice, `/workflows/payroll/start-async?runId=${runId}`, { inputData: {} });

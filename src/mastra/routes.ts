@@ -231,8 +231,9 @@ export function mastraRouteTable(): RouteTable {
       // routes' list no agentId), a route without one (`DELETE /memory/threads/:threadId`, the observe routes) passes
       // them on.
       bodyParams: route.bodySchema === undefined && BODY_METHODS.has(route.method) ? queryIds(route) : undefined,
-      // Voice transcription's body schema ({ audio, options }) drops an agentId a multipart body carries.
-      bodySetsPathParams: !MULTIPART_ROUTES.includes(`${route.method} ${route.path}`),
+      // Voice transcription's body schema ({ audio, options }) drops an agentId a multipart body carries, and so do the
+      // workflow-run routes' body schemas a runId or workflowId (plain objects; routes.test.ts checks both).
+      bodySetsPathParams: !MULTIPART_ROUTES.includes(`${route.method} ${route.path}`) && !(namesRun(route) && route.bodySchema !== undefined),
       run: RUN_STREAM_ROUTES.includes(`${route.method} ${route.path}`) ? 'streams' : namesRun(route) ? 'names' : undefined,
       memoryResource: memoryResourceOf(route),
     })),
