@@ -16,7 +16,6 @@ import { MastraServer } from '@mastra/express';
 import { Memory } from '@mastra/memory';
 import { clerkMastraAuth, createClerkAuth } from '../../src/index.js';
 import { MastraAuthClerk, protectMemory } from '../../src/mastra/index.js';
-import { createTestIssuer, type TestIssuer } from '../../src/testing/index.js';
 import { offlineWeatherModel } from '../../examples/mastra/offline-model.js';
 import { listen } from '../support/http.js';
 import { errorOf, raw } from './support.js';
@@ -27,18 +26,13 @@ const USER_B = 'user_b';
 const AGENT_ID = 'weatherAgent';
 const SESSIONS = '/api/agent-controller/code/sessions';
 
-let issuer: TestIssuer;
+const libsql = libsqlMemoryFixture('controller');
 let tokenA: string;
 let tokenB: string;
 beforeAll(async () => {
-  issuer = await createTestIssuer();
-  tokenA = await issuer.mintToken({}, { userId: USER_A, expiresInSeconds: 3600 });
-  tokenB = await issuer.mintToken({}, { userId: USER_B, expiresInSeconds: 3600 });
+  tokenA = await libsql.issuer().mintToken({}, { userId: USER_A, expiresInSeconds: 3600 });
+  tokenB = await libsql.issuer().mintToken({}, { userId: USER_B, expiresInSeconds: 3600 });
 });
-afterAll(async () => {
-  await issuer.close();
-});
-const libsql = libsqlMemoryFixture('controller');
 
 describe.each([
   ['mixed', 5],
@@ -69,7 +63,7 @@ describe.each([
 
   beforeAll(async () => {
     const store = protectMemory(libsql.store(`${mode}-${framework}`));
-    const clerkAuth = createClerkAuth({ ...issuer.authOptions, env: {}, logger: false });
+    const clerkAuth = createClerkAuth({ ...libsql.issuer().authOptions, env: {}, logger: false });
     const memory = new Memory({ storage: store });
     const weatherAgent = new Agent({ id: AGENT_ID, name: 'Weather Agent', instructions: 'Weather.', model: offlineWeatherModel() as never, memory });
     const code = new AgentController({ id: 'code', agent: weatherAgent, modes: [{ id: 'default' }] } as never);
@@ -176,7 +170,7 @@ describe('a mapUserToResourceId that throws (found by an attacker session: Expre
   const errors: string[] = [];
   beforeAll(async () => {
     const store = protectMemory(libsql.store('throws'));
-    const clerkAuth = createClerkAuth({ ...issuer.authOptions, env: {}, logger: { error: (line) => errors.push(line) } });
+    const clerkAuth = createClerkAuth({ ...libsql.issuer().authOptions, env: {}, logger: { error: (line) => errors.push(line) } });
     const weatherAgent = new Agent({ id: AGENT_ID, name: 'Weather', instructions: 'Weather.', model: offlineWeatherModel() as never, memory: new Memory({ storage: store }) });
     const code = new AgentController({ id: 'code', agent: weatherAgent, modes: [{ id: 'default' }] } as never);
     const mapUserToResourceId = (): string => {

@@ -15,25 +15,19 @@ import { MastraServer } from '@mastra/express';
 import { Memory } from '@mastra/memory';
 import { clerkMastraAuth, createClerkAuth } from '../../src/index.js';
 import { MastraAuthClerk, protectMemory } from '../../src/mastra/index.js';
-import { createTestIssuer, type TestIssuer } from '../../src/testing/index.js';
 import { offlineWeatherModel } from '../../examples/mastra/offline-model.js';
 import { listen } from '../support/http.js';
 import { libsqlMemoryFixture } from '../support/memory-app.js';
 
 const AGENT_ID = 'weatherAgent';
 
-let issuer: TestIssuer;
+const libsql = libsqlMemoryFixture('schedules');
 let tokenA: string;
 let tokenB: string;
 beforeAll(async () => {
-  issuer = await createTestIssuer();
-  tokenA = await issuer.mintToken({}, { userId: 'user_a', expiresInSeconds: 3600 });
-  tokenB = await issuer.mintToken({}, { userId: 'user_b', expiresInSeconds: 3600 });
+  tokenA = await libsql.issuer().mintToken({}, { userId: 'user_a', expiresInSeconds: 3600 });
+  tokenB = await libsql.issuer().mintToken({}, { userId: 'user_b', expiresInSeconds: 3600 });
 });
-afterAll(async () => {
-  await issuer.close();
-});
-const libsql = libsqlMemoryFixture('schedules');
 
 describe.each([
   ['mixed', 'no policy', 5],
@@ -48,7 +42,7 @@ describe.each([
   beforeAll(async () => {
     const store = protectMemory(libsql.store(`${mode}-${policy.replace(' ', '-')}-${framework}`));
     const clerkAuth = createClerkAuth({
-      ...issuer.authOptions,
+      ...libsql.issuer().authOptions,
       env: {},
       logger: false,
       ...(policy === 'a policy' ? { authorizeUser: (_user, ctx) => ctx.resource?.params.agentId !== 'finance' } : {}),
