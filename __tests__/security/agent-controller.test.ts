@@ -18,7 +18,7 @@ import { clerkMastraAuth, createClerkAuth } from '../../src/index.js';
 import { MastraAuthClerk, protectMemory } from '../../src/mastra/index.js';
 import { offlineWeatherModel } from '../../examples/mastra/offline-model.js';
 import { listen } from '../support/http.js';
-import { errorOf, raw } from './support.js';
+import { callJson, errorOf, raw } from './support.js';
 import { libsqlMemoryFixture } from '../support/memory-app.js';
 
 const USER_A = 'user_a';
@@ -43,21 +43,8 @@ describe.each([
   let close: () => Promise<void>;
   let aThread: string;
 
-  async function call(token: string, method: string, path: string, body?: unknown): Promise<{ status: number; error: unknown; text: string; json: any }> {
-    const res = await fetch(`${base}${path}`, {
-      method,
-      headers: { Authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'Content-Type': 'application/json' }) },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    const text = await res.text();
-    let json: any;
-    try {
-      json = JSON.parse(text);
-    } catch {
-      json = undefined;
-    }
-    return { status: res.status, error: json?.error, text, json };
-  }
+  const call = (token: string, method: string, path: string, body?: unknown) => callJson(base, token, method, path, body);
+
   /** The middleware's 403 with its code in the mixed app; Mastra's own 403 with the provider alone. */
   const denied = mode === 'mixed' ? [403, 'access-denied'] : [403, 'Access denied'];
 

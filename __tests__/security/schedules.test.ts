@@ -17,6 +17,7 @@ import { clerkMastraAuth, createClerkAuth } from '../../src/index.js';
 import { MastraAuthClerk, protectMemory } from '../../src/mastra/index.js';
 import { offlineWeatherModel } from '../../examples/mastra/offline-model.js';
 import { listen } from '../support/http.js';
+import { callJson } from './support.js';
 import { libsqlMemoryFixture } from '../support/memory-app.js';
 
 const AGENT_ID = 'weatherAgent';
@@ -58,21 +59,8 @@ describe.each([
   });
   afterAll(async () => close());
 
-  const call = async (token: string, method: string, path: string, body?: unknown) => {
-    const res = await fetch(`${base}/api${path}`, {
-      method,
-      headers: { Authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'Content-Type': 'application/json' }) },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    const text = await res.text();
-    let error: unknown;
-    try {
-      error = (JSON.parse(text) as { error?: unknown }).error;
-    } catch {
-      error = undefined;
-    }
-    return { status: res.status, error, text };
-  };
+  const call = (token: string, method: string, path: string, body?: unknown) => callJson(`${base}/api`, token, method, path, body);
+
   const denied = mode === 'mixed' ? [403, 'access-denied'] : [403, 'Access denied'];
 
   it("no schedule route is served: B neither lists, creates, changes nor fires one, A's own included", async () => {

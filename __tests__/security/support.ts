@@ -109,3 +109,29 @@ export function expectMastra(res: RawResponse, status: 401 | 403, label = ''): v
 export function expectNoStack(res: RawResponse, label = ''): void {
   expect({ label, stack: /\n\s+at |^\s*at \S+ \(|Error:/m.test(res.body) }).toEqual({ label, stack: false });
 }
+
+/**
+ * A request over fetch() with a bearer token and, when given, a JSON body; the answer's text, its JSON (undefined when
+ * it is none, such as a stream) and the JSON's `error`.
+ */
+export async function callJson(
+  base: string,
+  token: string,
+  method: string,
+  path: string,
+  body?: unknown,
+): Promise<{ status: number; text: string; json: any; error: unknown }> {
+  const res = await fetch(`${base}${path}`, {
+    method,
+    headers: { Authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'Content-Type': 'application/json' }) },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await res.text();
+  let json: any;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    json = undefined;
+  }
+  return { status: res.status, text, json, error: json?.error };
+}
