@@ -390,8 +390,11 @@ describe.each(FRAMEWORKS)('%s', (_frameworkName, framework) => {
           expectDenied(setup, await raw(server.port, 'POST', '/api/agents/public/generate', bearer(member), generate), 'body agentId');
           const execute = JSON.stringify({ toolId: 'ledger', data: {} });
           expectDenied(setup, await raw(server.port, 'POST', '/api/tools/other/execute', bearer(member), execute), 'body toolId');
+          // A workflow-run route's body schema drops a workflowId: Mastra acts on the path's workflow (here none), which
+          // the policy judged, so the body is not refused for it (routes.test.ts checks the schemas).
           const run = JSON.stringify({ workflowId: 'payroll', inputData: { amount: 1 } });
-          expectDenied(setup, await raw(server.port, 'POST', '/api/workflows/other/start-async', bearer(member), run), 'body workflowId');
+          const started = await raw(server.port, 'POST', '/api/workflows/other/start-async', bearer(member), run);
+          expect([started.status, errorOf(started)]).toEqual([404, 'Workflow not found']);
           const same = JSON.stringify({ toolId: 'ledger', data: {} });
           expect((await raw(server.port, 'POST', '/api/tools/ledger/execute', bearer(admin), same)).status).toBe(200);
         });
