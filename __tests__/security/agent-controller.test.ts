@@ -99,6 +99,9 @@ describe.each([
     // The same resource spelled another way is the same refusal.
     const encoded = await call(tokenB, 'GET', `${SESSIONS}/user%5Fa/threads`);
     expect([encoded.status, encoded.text.includes(aThread)]).toEqual([403, false]);
+    // A query resource that does not decode as UTF-8 (each Express parser reads it otherwise) is refused too.
+    const undecodable = await call(tokenB, 'POST', `${SESSIONS}?resourceId=${USER_B}%FF`, { resourceId: USER_B });
+    expect(undecodable.status).toBe(403);
     const after = await call(tokenA, 'GET', `/api/memory/threads/${aThread}?agentId=${AGENT_ID}`);
     expect(after.json?.title).toBe('A secret');
   });

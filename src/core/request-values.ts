@@ -202,13 +202,13 @@ export function overriddenParam(resource: RouteResource, values: RequestValues):
 }
 
 /**
- * The run id a workflow-run route (`resource.run`) acts on: what the path's `:runId`, the query's `runId` and, where
- * Mastra takes it from the body too, a JSON body's `runId` name, which must all be the same (Mastra's adapter hands
- * the handler `{ ...path, ...query, ...body }`).
- * Undefined when none is named (Mastra answers 400); null when they differ or one is in a form a parser may read
- * otherwise (a bracketed key, a value that is no string); UNREAD_BODY when a route that takes its run id from the body
- * too (no body schema) has a body no parser has read yet, or one the adapter never sees (UNSEEN_BODY: the provider
- * alone, which has only the headers saying a body came). `resource` is what `withQueryParams` returned.
+ * The run id a workflow-run route (`resource.run`) acts on: what the path's `:runId`, the query's `runId` and,
+ * where Mastra takes it from the body too, a JSON body's `runId` name, which must all be the same (Mastra's adapter
+ * hands the handler `{ ...path, ...query, ...body }`). Undefined when none is named (Mastra answers 400); null when
+ * they differ or one is in a form a parser may read otherwise (a bracketed key, a value that does not decode as
+ * UTF-8, one that is no string); UNREAD_BODY when a route that takes its run id from the body too (no body schema)
+ * has a body no parser has read yet, or one the adapter never sees (UNSEEN_BODY: the provider alone, which has only
+ * the headers saying a body came). `resource` is what `withQueryParams` returned.
  */
 export function runIdOf(resource: RouteResource, values: RequestValues): string | null | undefined | typeof UNREAD_BODY {
   let runId: string | undefined = resource.queryParams.includes('runId') ? undefined : resource.params.runId;
@@ -222,7 +222,9 @@ export function runIdOf(resource: RouteResource, values: RequestValues): string 
     for (const { rawKey, rawValue } of pairs(query)) {
       const key = keyNames(rawKey);
       if (!key.parts.includes('runId')) continue;
-      if (key.bracketed || !named(rawValue === undefined ? '' : decodeLeniently(rawValue))) return null;
+      // A value that does not decode as UTF-8 reads differently to each parser (qs keeps it, querystring replaces bytes).
+      if (key.bracketed || (rawValue !== undefined && !decodesStrictly(rawValue))) return null;
+      if (!named(rawValue === undefined ? '' : decodeLeniently(rawValue))) return null;
     }
   }
   // The body counts where Mastra takes the run id from it: a route without a body schema, whose run id is in its query
@@ -238,10 +240,11 @@ export function runIdOf(resource: RouteResource, values: RequestValues): string 
 }
 
 /**
- * Every value the request gives the names of `rule` (a route's `memoryResource`): the path's parameters of those names,
- * the query's keys (any form), a JSON body's keys when the route may take one from its body. Null for a value a parser
- * may read otherwise (a bracketed key, a body value that is no string); UNREAD_BODY for a body that may name one and is
- * not parsed yet, or that the adapter never sees (UNSEEN_BODY: the provider alone).
+ * Every value the request gives the names of `rule` (a route's `memoryResource`): the path's parameters of those
+ * names, the query's keys (any form), a JSON body's keys when the route may take one from its body. Null for a
+ * value a parser may read otherwise (a bracketed key, a value that does not decode as UTF-8, a body value that is
+ * no string); UNREAD_BODY for a body that may name one and is not parsed yet, or that the adapter never sees
+ * (UNSEEN_BODY: the provider alone).
  */
 export function namedValues(reading: RouteResource, values: RequestValues, rule: { keys: readonly string[]; inBody: boolean }): string[] | null | typeof UNREAD_BODY {
   const named: string[] = [];
@@ -249,7 +252,7 @@ export function namedValues(reading: RouteResource, values: RequestValues, rule:
   for (const { rawKey, rawValue } of pairs(values.query)) {
     const key = keyNames(rawKey);
     if (!key.parts.some((part) => rule.keys.includes(part))) continue;
-    if (key.bracketed) return null;
+    if (key.bracketed || (rawValue !== undefined && !decodesStrictly(rawValue))) return null;
     named.push(rawValue === undefined ? '' : decodeLeniently(rawValue));
   }
   if (!rule.inBody) return named;
