@@ -7,18 +7,14 @@
  * LibSQL with `protectMemory`, over HTTP; the mixed app and the provider alone.
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import express from 'express';
-import express4 from 'express4';
 import { Agent } from '@mastra/core/agent';
 import { AgentController } from '@mastra/core/agent-controller';
 import { Mastra } from '@mastra/core/mastra';
-import { MastraServer } from '@mastra/express';
 import { Memory } from '@mastra/memory';
-import { clerkMastraAuth, createClerkAuth } from '../../src/index.js';
+import { createClerkAuth } from '../../src/index.js';
 import { MastraAuthClerk, protectMemory } from '../../src/mastra/index.js';
 import { offlineWeatherModel } from '../../examples/mastra/offline-model.js';
-import { listen } from '../support/http.js';
-import { callJson, errorOf, raw } from './support.js';
+import { callJson, errorOf, raw, serveMastra } from './support.js';
 import { libsqlMemoryFixture } from '../support/memory-app.js';
 
 const USER_A = 'user_a';
@@ -61,12 +57,7 @@ describe.each([
       server: { auth: new MastraAuthClerk({ clerkAuth }) },
       logger: false,
     });
-    const framework_ = framework === 4 ? express4 : express;
-    const app = framework_();
-    app.use(framework_.json());
-    if (mode === 'mixed') app.use(clerkMastraAuth({ clerkAuth }));
-    await new MastraServer({ app: app as never, mastra, prefix: '/api' }).init();
-    ({ base, close } = await listen(app));
+    ({ base, close } = await serveMastra(mastra, { mode, framework, clerkAuth }));
 
     // A's memory thread with a secret, made through Mastra's memory routes (which scope it to A).
     aThread = `a-thread-${mode}-${framework}`;
@@ -173,11 +164,7 @@ describe('a mapUserToResourceId that throws (found by an attacker session: Expre
       server: { auth: new MastraAuthClerk({ clerkAuth, mapUserToResourceId }) },
       logger: false,
     });
-    const app = express();
-    app.use(express.json());
-    app.use(clerkMastraAuth({ clerkAuth }));
-    await new MastraServer({ app, mastra, prefix: '/api' }).init();
-    ({ base, close } = await listen(app));
+    ({ base, close } = await serveMastra(mastra, { mode: 'mixed', clerkAuth }));
   });
   afterAll(async () => close());
 

@@ -7,17 +7,13 @@
  * Express, Mastra, LibSQL, over HTTP; the mixed app and the provider alone.
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import express from 'express';
-import express4 from 'express4';
 import { Agent } from '@mastra/core/agent';
 import { Mastra } from '@mastra/core/mastra';
-import { MastraServer } from '@mastra/express';
 import { Memory } from '@mastra/memory';
-import { clerkMastraAuth, createClerkAuth } from '../../src/index.js';
+import { createClerkAuth } from '../../src/index.js';
 import { MastraAuthClerk, protectMemory } from '../../src/mastra/index.js';
 import { offlineWeatherModel } from '../../examples/mastra/offline-model.js';
-import { listen } from '../support/http.js';
-import { callJson } from './support.js';
+import { callJson, serveMastra } from './support.js';
 import { libsqlMemoryFixture } from '../support/memory-app.js';
 
 const AGENT_ID = 'weatherAgent';
@@ -50,12 +46,7 @@ describe.each([
     });
     const weatherAgent = new Agent({ id: AGENT_ID, name: 'Weather', instructions: 'Weather.', model: offlineWeatherModel() as never, memory: new Memory({ storage: store }) });
     mastra = new Mastra({ agents: { weatherAgent }, storage: store, server: { auth: new MastraAuthClerk({ clerkAuth }) }, logger: false });
-    const framework_ = framework === 4 ? express4 : express;
-    const app = framework_();
-    app.use(framework_.json());
-    if (mode === 'mixed') app.use(clerkMastraAuth({ clerkAuth }));
-    await new MastraServer({ app: app as never, mastra, prefix: '/api' }).init();
-    ({ base, close } = await listen(app));
+    ({ base, close } = await serveMastra(mastra, { mode, framework, clerkAuth }));
   });
   afterAll(async () => close());
 

@@ -4,6 +4,12 @@
  */
 import { request as httpRequest } from 'node:http';
 import { expect } from '@jest/globals';
+import express from 'express';
+import express4 from 'express4';
+import type { Mastra } from '@mastra/core/mastra';
+import { MastraServer } from '@mastra/express';
+import { clerkMastraAuth, type ClerkAuth } from '../../src/index.js';
+import { listen } from '../support/http.js';
 
 export interface RawResponse {
   status: number;
@@ -134,4 +140,20 @@ export async function callJson(
     json = undefined;
   }
   return { status: res.status, text, json, error: json?.error };
+}
+
+/**
+ * `mastra` served by `@mastra/express` under `/api` in a listening Express 4 or 5 app with `express.json()`: behind
+ * `clerkMastraAuth({ clerkAuth })` (the mixed app), or with its provider alone (standalone).
+ */
+export async function serveMastra(
+  mastra: Mastra,
+  { mode, framework = 5, clerkAuth }: { mode: 'mixed' | 'standalone'; framework?: 4 | 5; clerkAuth: ClerkAuth },
+): Promise<{ base: string; close: () => Promise<void> }> {
+  const frameworkOf = framework === 4 ? express4 : express;
+  const app = frameworkOf();
+  app.use(frameworkOf.json());
+  if (mode === 'mixed') app.use(clerkMastraAuth({ clerkAuth }));
+  await new MastraServer({ app: app as never, mastra, prefix: '/api' }).init();
+  return listen(app);
 }

@@ -9,21 +9,18 @@
  * `@mastra/client-js`, over HTTP; the mixed app (middleware and provider sharing one object) and the provider alone.
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import express from 'express';
-import express4 from 'express4';
 import { Mastra } from '@mastra/core/mastra';
 import { CachingPubSub, EventEmitterPubSub } from '@mastra/core/events';
 import { InMemoryServerCache } from '@mastra/core/cache';
 import { createStep, createWorkflow } from '@mastra/core/workflows';
 import { MastraClient } from '@mastra/client-js';
-import { MastraServer } from '@mastra/express';
 import { z } from 'zod';
-import { clerkMastraAuth, createClerkAuth, type ClerkAuth } from '../../src/index.js';
+import { createClerkAuth, type ClerkAuth } from '../../src/index.js';
 import { MastraAuthClerk } from '../../src/mastra/index.js';
 import { RESERVED_RUN_ID_PREFIXES } from '../../src/mastra/routes.js';
 import { createTestIssuer, type TestIssuer } from '../../src/testing/index.js';
-import { listen } from '../support/http.js';
 import { libsqlMemoryFixture } from '../support/memory-app.js';
+import { serveMastra } from './support.js';
 
 let issuer: TestIssuer;
 let alice: string;
@@ -86,12 +83,7 @@ async function app(mode: 'mixed' | 'standalone', storage: 'in-memory' | 'libsql'
     server: { auth: new MastraAuthClerk({ clerkAuth }) as never },
     logger: false,
   });
-  const framework_ = framework === 4 ? express4 : express;
-  const server = framework_();
-  server.use(framework_.json());
-  if (mode === 'mixed') server.use(clerkMastraAuth({ clerkAuth }));
-  await new MastraServer({ app: server as never, mastra, prefix: '/api' }).init();
-  const { base, close } = await listen(server);
+  const { base, close } = await serveMastra(mastra, { mode, framework, clerkAuth });
   /** A POST, with a JSON body when one is given (as `@mastra/client-js` sends observe and create-run without one). */
   const post = async (token: string, path: string, body?: unknown) => {
     const res = await fetch(`${base}/api${path}`, {
@@ -308,11 +300,7 @@ describe('what a tie keeps is bounded (found by an attacker session: 1,000 reque
   beforeAll(async () => {
     clerkAuth = createClerkAuth({ ...issuer.authOptions, env: {}, logger: false });
     const mastra = new Mastra({ workflows: workflows(), server: { auth: new MastraAuthClerk({ clerkAuth }) as never }, logger: false });
-    const server = express();
-    server.use(express.json());
-    server.use(clerkMastraAuth({ clerkAuth }));
-    await new MastraServer({ app: server, mastra, prefix: '/api' }).init();
-    ({ base, close } = await listen(server));
+    ({ base, close } = await serveMastra(mastra, { mode: 'mixed', clerkAuth }));
   });
   afterAll(async () => close());
 
