@@ -604,7 +604,8 @@ export class ClerkAuth {
    * - another user's memory resource where Mastra does not check whose it is, or every user's (`otherResource`).
    *
    * The refusal, UNREAD_BODY when the body that decides has not been parsed yet, or undefined. `bodyOf(request)` is
-   * asked for only where the body decides, once; the provider, which never has the body, answers UNSEEN_BODY.
+   * asked for only where the body decides, once; the provider, which never has the body, answers UNSEEN_BODY when one
+   * came (and such a request is refused where the body decides).
    */
   servedError<R>(
     user: ClerkClaims,
