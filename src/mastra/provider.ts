@@ -421,7 +421,8 @@ export class MastraAuthClerk extends MastraAuthProvider<ClerkClaims> {
     // a query key its normalizer would write into a shared prototype (`__proto__[x]=`). Without a policy, only a URL
     // that could name either is parsed (2 µs a request otherwise).
     const url = webRequestOf(request)?.url ?? '';
-    const suspect = clerkAuth.hasPolicy || SUSPECT_URL.test(url) || clerkAuth.mayRefuseServed(url);
+    const judgeable = clerkAuth.mayRefuseServed(url);
+    const suspect = clerkAuth.hasPolicy || judgeable || SUSPECT_URL.test(url);
     const base = suspect ? mastraContext(request) : undefined;
     if (base !== undefined && clerkAuth.refusesTarget(base.ctx.method, base.rawPath, { query: base.query })) {
       clerkAuth.log('request refused', 'request-invalid');
@@ -429,7 +430,8 @@ export class MastraAuthClerk extends MastraAuthProvider<ClerkClaims> {
     }
     // What Mastra would serve whatever the policy says (`servedError`), unless the Express middleware of this object
     // in front judged it, body included (`VERDICT_HEADER`).
-    if (!clerkAuth.judgedSignedIn(headerOf(request, VERDICT_HEADER)) && this.refusesServed(user, base, suspect && clerkAuth.mayRefuseServed(url))) {
+    // Nothing to judge (most requests): neither the verdict header nor the route table is read.
+    if ((base !== undefined || judgeable) && !clerkAuth.judgedSignedIn(headerOf(request, VERDICT_HEADER)) && this.refusesServed(user, base, judgeable)) {
       return false;
     }
     if (!clerkAuth.hasPolicy) return true;
