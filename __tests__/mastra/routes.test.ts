@@ -164,7 +164,7 @@ describe('routes that act on a workflow run (a run id is tied to the workflow th
   });
 });
 
-describe('routes that serve the memory resource the request names, unchecked by Mastra (AgentController sessions)', () => {
+describe('routes that serve the memory resource the request names, unchecked by Mastra (AgentController sessions, observational memory)', () => {
   const key = (route: { method: string; path: string }) => `${route.method} ${route.path}`;
   it('are every AgentController route naming a resource in its path, query or body, each marked', () => {
     const found: Record<string, string[]> = {};
@@ -181,7 +181,20 @@ describe('routes that serve the memory resource the request names, unchecked by 
       const rule = reading.memoryResource;
       expect({ route, covered: rule === 'everyone' || names.every((name) => rule?.keys.includes(name) === true) }).toEqual({ route, covered: true });
     }
-    expect(Object.keys(RESOURCE_NAMING_ROUTES).every((route) => Object.hasOwn(found, route))).toBe(true);
+    expect(Object.keys(RESOURCE_NAMING_ROUTES).filter((route) => route.includes(' /agent-controller/')).every((route) => Object.hasOwn(found, route))).toBe(true);
+  });
+
+  it("are every observational-memory route (they read the record of the request's resourceId), each marked", () => {
+    // The routes whose handler reads `getObservationalMemory` with the resource the request names.
+    const observational = AUTHENTICATED.filter((route) => route.path === '/memory/status' || route.path.startsWith('/memory/observational-memory')).map(key);
+    expect(observational.sort()).toEqual(Object.keys(RESOURCE_NAMING_ROUTES).filter((route) => route.includes(' /memory/')).sort());
+    for (const route of observational) {
+      const [method, path] = route.split(' ') as [string, string];
+      const schema = (AUTHENTICATED.find((r) => key(r) === route) as { queryParamSchema?: unknown; bodySchema?: unknown })!;
+      expect([route, [...schemaKeys(schema.queryParamSchema), ...schemaKeys(schema.bodySchema)].includes('resourceId')]).toEqual([route, true]);
+      const reading = (table.match(method, `/api${path}`) as readonly RouteResource[]).find((r) => `${r.method} ${r.route}` === route)!;
+      expect([route, reading.memoryResource]).toEqual([route, { keys: ['resourceId'], inBody: method === 'POST', required: false }]);
+    }
   });
 
   it("that serve every user's data are refused: the two AgentController lists and every schedule route", () => {

@@ -705,17 +705,18 @@ export class ClerkAuth {
   /**
    * A route that takes the memory resource it reads or changes from the request, unchecked by Mastra
    * (`RouteResource.memoryResource`: an AgentController session's `:resourceId`), naming one that is not the
-   * signed-in user's (as the Mastra provider maps it: the user, or the active organization), or naming none; or a
-   * route that serves every user's ('everyone'). 403 either way; UNREAD_BODY when a body that may name one is not parsed yet; a body the
-   * adapter never sees (the provider alone) is refused where it may name one.
+   * signed-in user's (as the Mastra provider maps it: the user, or the active organization), or naming none where one
+   * is required; or a route that serves every user's ('everyone'). 403 either way; UNREAD_BODY when a body that may
+   * name one is not parsed yet; a body the adapter never sees (the provider alone) is refused where it may name one.
    */
   private otherResource(user: ClerkClaims, reading: RouteResource, query: string, values: () => RequestValues): ClerkAuthError | typeof UNREAD_BODY | undefined {
     const rule = reading.memoryResource;
     if (rule === undefined) return undefined;
     if (rule === 'everyone') return new ClerkAuthError('access-denied', { realm: this.config.realm, message: EVERY_USER });
-    const own = this.memoryResourceOf?.(user);
     const named = namedValues(reading, values(), rule);
     if (named === UNREAD_BODY) return UNREAD_BODY;
+    if (named?.length === 0 && !rule.required) return undefined;
+    const own = this.memoryResourceOf?.(user);
     if (own === undefined || named === null || named.length === 0 || named.some((value) => value !== own)) {
       return new ClerkAuthError('access-denied', { realm: this.config.realm, message: OTHER_RESOURCE });
     }

@@ -37,15 +37,15 @@ export interface RouteDefinition {
   /**
    * The route reads or changes the memory resource the request names, with no check of its own that it is the caller's
    * (an AgentController session's `:resourceId`): the names (a path parameter, a query or JSON body key) that name it,
-   * of which the request must give at least one, each the signed-in user's own resource (`inBody`: a JSON body may
-   * give them); or 'everyone' for a route that serves every user's (refused).
+   * each value the signed-in user's own resource (`inBody`: a JSON body may give them; `required`: the request must
+   * give at least one); or 'everyone' for a route that serves every user's (refused).
    * Default: none.
    */
   memoryResource?: MemoryResourceRule;
 }
 
 /** Where a route takes a memory resource from (`RouteDefinition.memoryResource`), or 'everyone'. */
-export type MemoryResourceRule = { readonly keys: readonly string[]; readonly inBody: boolean } | 'everyone';
+export type MemoryResourceRule = { readonly keys: readonly string[]; readonly inBody: boolean; readonly required: boolean } | 'everyone';
 
 /** One interpretation of a request path: the route it hits, under which mount prefix, with which params. */
 export interface RouteResource {

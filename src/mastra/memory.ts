@@ -9,7 +9,8 @@
  *   `messages[].id`) moves it into the caller's thread with new content: the owner loses it.
  * These invariants hold whoever writes: a thread never changes owner through `saveThread`, and a message never moves
  * to another thread or resource through `saveMessages`. Mastra's own transfer (`updateThreadResourceId`) and cloning
- * are not affected.
+ * are not affected. And one read: a thread's observational memory (stored under the thread id alone, which Mastra's
+ * routes read for the thread and resource the request names) is served only to the thread's owner.
  */
 
 /** A refused write; Mastra's handlers answer with its `status` (403) and message. */
@@ -30,12 +31,20 @@ interface StoredMessage {
   resourceId?: string;
 }
 
+/** An observational-memory record: the resource it was written for. */
+interface StoredObservations {
+  resourceId?: string;
+}
+
 /** The part of Mastra's memory storage domain this guards (LibSQL's `MemoryLibSQL`, PostgreSQL's `MemoryPG`...). */
 interface MemoryDomain {
   getThreadById(args: { threadId: string }): Promise<StoredThread | null>;
   saveThread(args: { thread: StoredThread }): Promise<unknown>;
   listMessagesById(args: { messageIds: string[] }): Promise<{ messages: StoredMessage[] } | StoredMessage[]>;
   saveMessages(args: { messages: StoredMessage[] }): Promise<unknown>;
+  /** Observational memory (Mastra 1.x storages that have it): a thread's record is found by the thread id alone. */
+  getObservationalMemory?(threadId: string | null, resourceId: string, ...rest: unknown[]): Promise<StoredObservations | null>;
+  getObservationalMemoryHistory?(threadId: string | null, resourceId: string, ...rest: unknown[]): Promise<StoredObservations[]>;
 }
 
 const GUARDED = Symbol.for('clerk-mastra-auth.memory-ownership');
@@ -75,6 +84,26 @@ function guard(domain: MemoryDomain): void {
     }
     return saveMessages(args);
   };
+
+  // A thread's observational memory is stored under the thread id alone, and Mastra's routes read it for the thread the
+  // request names with the resource the request names: served only to the thread's owner. A record written for
+  // another resource is the only case that costs a lookup (a thread moved to another resource keeps its record).
+  const mayRead = async (threadId: string | null, resourceId: string, records: readonly (StoredObservations | null)[]): Promise<boolean> =>
+    threadId === null || records.every((record) => record === null || record.resourceId === resourceId) || (await getThreadById({ threadId }))?.resourceId === resourceId;
+  if (typeof domain.getObservationalMemory === 'function') {
+    const getObservationalMemory = domain.getObservationalMemory.bind(domain);
+    domain.getObservationalMemory = async (threadId, resourceId, ...rest) => {
+      const record = await getObservationalMemory(threadId, resourceId, ...rest);
+      return (await mayRead(threadId, resourceId, [record])) ? record : null;
+    };
+  }
+  if (typeof domain.getObservationalMemoryHistory === 'function') {
+    const getObservationalMemoryHistory = domain.getObservationalMemoryHistory.bind(domain);
+    domain.getObservationalMemoryHistory = async (threadId, resourceId, ...rest) => {
+      const records = await getObservationalMemoryHistory(threadId, resourceId, ...rest);
+      return (await mayRead(threadId, resourceId, records)) ? records : [];
+    };
+  }
   Object.defineProperty(domain, GUARDED, { value: true });
 }
 

@@ -142,15 +142,22 @@ function queryIds(route: ServerRoute): readonly string[] | undefined {
 const RUN = Object.freeze(['runId']);
 
 /**
- * Mastra's AgentController routes serve the memory resource the request names (its threads, their messages, the
- * session's state), with no check of Mastra's that it is the caller's: a session's `:resourceId` in the path, the
- * `resourceId` of a new session (body or query), the `newResourceId` a session moves to. Both adapters let through only
- * the signed-in user's own resource (as `mapUserToResourceId` maps it).
+ * Mastra's routes that serve the memory resource the request names, with no check of Mastra's that it is the caller's.
+ * Both adapters let through only the signed-in user's own resource (as `mapUserToResourceId` maps it):
+ * - AgentController sessions (their threads, their messages, the session's state): a session's `:resourceId` in the
+ *   path (every `/agent-controller/:controllerId/sessions/:resourceId/...` route), the `resourceId` of a new session
+ *   (body or query), the `newResourceId` a session moves to. A request must name one (`required`).
+ * - Observational memory (the model's running summary of a user's conversations): the record of the `resourceId` in
+ *   the query, or in the body of buffer-status. A request that names none reads no record. A thread's record is stored
+ *   under the thread id alone: `protectMemory` serves it only to the thread's owner.
  * `__tests__/mastra/routes.test.ts` checks these against the installed Mastra.
  */
-export const RESOURCE_NAMING_ROUTES: Readonly<Record<string, readonly string[]>> = Object.freeze({
-  'POST /agent-controller/:controllerId/sessions': Object.freeze(['resourceId']),
-  'POST /agent-controller/:controllerId/sessions/:resourceId/resource': Object.freeze(['resourceId', 'newResourceId']),
+export const RESOURCE_NAMING_ROUTES: Readonly<Record<string, { readonly keys: readonly string[]; readonly required: boolean }>> = Object.freeze({
+  'POST /agent-controller/:controllerId/sessions': Object.freeze({ keys: Object.freeze(['resourceId']), required: true }),
+  'POST /agent-controller/:controllerId/sessions/:resourceId/resource': Object.freeze({ keys: Object.freeze(['resourceId', 'newResourceId']), required: true }),
+  'GET /memory/observational-memory': Object.freeze({ keys: Object.freeze(['resourceId']), required: false }),
+  'GET /memory/status': Object.freeze({ keys: Object.freeze(['resourceId']), required: false }),
+  'POST /memory/observational-memory/buffer-status': Object.freeze({ keys: Object.freeze(['resourceId']), required: false }),
 });
 
 /**
@@ -175,7 +182,7 @@ export const EVERY_USER_ROUTES: readonly string[] = Object.freeze([
   'POST /schedules/:scheduleId/run',
 ]);
 
-const SESSION_RESOURCE = Object.freeze(['resourceId']);
+const SESSION_RESOURCE = Object.freeze({ keys: Object.freeze(['resourceId']), required: true });
 
 /** Whether a route's zod object schema lists one of `keys`. */
 function schemaLists(schema: unknown, keys: readonly string[]): boolean {
@@ -187,11 +194,12 @@ function schemaLists(schema: unknown, keys: readonly string[]): boolean {
 function memoryResourceOf(route: ServerRoute): MemoryResourceRule | undefined {
   const key = `${route.method} ${route.path}`;
   if (EVERY_USER_ROUTES.includes(key)) return 'everyone';
-  const keys = RESOURCE_NAMING_ROUTES[key] ?? (route.path.startsWith('/agent-controller/:controllerId/sessions/:resourceId') ? SESSION_RESOURCE : undefined);
-  if (keys === undefined) return undefined;
+  const named = RESOURCE_NAMING_ROUTES[key] ?? (route.path.startsWith('/agent-controller/:controllerId/sessions/:resourceId') ? SESSION_RESOURCE : undefined);
+  if (named === undefined) return undefined;
+  const { keys, required } = named;
   // Mastra hands the handler the body over the path and query: a body without a schema, or whose schema lists a key.
   const inBody = BODY_METHODS.has(route.method) && (route.bodySchema === undefined || schemaLists(route.bodySchema, keys));
-  return Object.freeze({ keys, inBody });
+  return Object.freeze({ keys, inBody, required });
 }
 
 /** The methods whose routes Mastra's adapters hand a request body. */
