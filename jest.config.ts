@@ -2,6 +2,10 @@ import type { Config } from 'jest';
 
 // jose 6 and Mastra 1.x are ES modules only: Jest runs in ESM mode (see FACTS.md), which needs
 // NODE_OPTIONS=--experimental-vm-modules (set by `npm test`).
+// No network but the npm registry here: Mastra's own server (`@mastra/deployer`, in the Hono tests) otherwise sends
+// usage telemetry to PostHog. Workers inherit this.
+process.env.MASTRA_TELEMETRY_DISABLED ??= '1';
+
 const config: Config = {
   preset: 'ts-jest/presets/default-esm',
   testEnvironment: 'node',

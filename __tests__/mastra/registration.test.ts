@@ -19,17 +19,17 @@ async function serve(server: Record<string, unknown>): Promise<void> {
 }
 
 describe('a provider Mastra never uses', () => {
-  it('is reported at error level, naming server.auth, when it sits under server.experimental_auth', async () => {
+  it('is reported at warn level, naming server.auth, when it sits under server.experimental_auth', async () => {
     jest.useFakeTimers({ doNotFake: ['nextTick', 'queueMicrotask', 'setImmediate'] });
-    const errors: string[] = [];
-    const provider = new MastraAuthClerk({ ...KEY_OPTIONS, logger: { error: (line) => errors.push(line) } });
+    const warnings: string[] = [];
+    const provider = new MastraAuthClerk({ ...KEY_OPTIONS, logger: { warn: (line) => warnings.push(line) } });
     await serve({ experimental_auth: provider });
     jest.advanceTimersByTime(9_999);
-    expect(errors).toEqual([]);
+    expect(warnings).toEqual([]);
     jest.advanceTimersByTime(1);
-    expect(errors).toHaveLength(1);
-    expect(errors[0]).toContain('Mastra has not used it: nothing is protected');
-    expect(errors[0]).toContain('new Mastra({ server: { auth: new MastraAuthClerk() } })');
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toContain('Mastra has not used it yet. Under server.experimental_auth');
+    expect(warnings[0]).toContain('nothing is protected: new Mastra({ server: { auth: new MastraAuthClerk() } })');
   });
 
   it('says what it protects only once Mastra uses it: never under server.experimental_auth, once under server.auth', async () => {
@@ -45,10 +45,10 @@ describe('a provider Mastra never uses', () => {
 
   it('is not reported when it sits under server.auth', async () => {
     jest.useFakeTimers({ doNotFake: ['nextTick', 'queueMicrotask', 'setImmediate'] });
-    const errors: string[] = [];
-    const provider = new MastraAuthClerk({ ...KEY_OPTIONS, logger: { error: (line) => errors.push(line) } });
+    const warnings: string[] = [];
+    const provider = new MastraAuthClerk({ ...KEY_OPTIONS, logger: { warn: (line) => warnings.push(line), error: (line) => warnings.push(line) } });
     await serve({ auth: provider });
     jest.advanceTimersByTime(60_000);
-    expect(errors).toEqual([]);
+    expect(warnings).toEqual([]);
   });
 });

@@ -33,6 +33,7 @@ beforeAll(async () => {
 describe.each([
   ['mixed', 5],
   ['standalone', 5],
+  ['hono', 5],
   ['mixed', 4],
 ] as const)('%s app, Express %s', (mode, framework) => {
   let base: string;

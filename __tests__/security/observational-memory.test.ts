@@ -36,6 +36,7 @@ describe.each([
   ['mixed', 5, 'thread'],
   ['mixed', 4, 'thread'],
   ['standalone', 5, 'thread'],
+  ['hono', 5, 'thread'],
   ['mixed', 5, 'resource'],
   ['standalone', 5, 'resource'],
 ] as const)('%s app, Express %s, observational memory of %s scope', (mode, framework, scope) => {

@@ -30,6 +30,7 @@ describe.each([
   ['mixed', 'no policy', 5],
   ['mixed', 'a policy', 5],
   ['standalone', 'no policy', 5],
+  ['hono', 'a policy', 5],
   ['mixed', 'no policy', 4],
 ] as const)('%s app, %s, Express %s', (mode, policy, framework) => {
   let base: string;

@@ -2,7 +2,8 @@
  * Helpers of the HTTP seam tests: raw requests over a real socket (any target, any Host, any method and body), and
  * the shapes of the answers both adapters give.
  */
-import { request as httpRequest } from 'node:http';
+import { request as httpRequest, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { expect } from '@jest/globals';
 import express from 'express';
 import express4 from 'express4';
@@ -143,17 +144,39 @@ export async function callJson(
 }
 
 /**
- * `mastra` served by `@mastra/express` under `/api` in a listening Express 4 or 5 app with `express.json()`: behind
- * `clerkMastraAuth({ clerkAuth })` (the mixed app), or with its provider alone (standalone).
+ * `mastra` served under `/api`:
+ * - `mixed`: by `@mastra/express` in a listening Express 4 or 5 app with `express.json()`, behind
+ *   `clerkMastraAuth({ clerkAuth })`;
+ * - `standalone`: the same without the middleware (the provider alone);
+ * - `hono`: by Mastra's own Hono server with the provider alone, as `mastra dev` and `mastra start` run it
+ *   (`createNodeServer` of `@mastra/deployer/server`), on 127.0.0.1 and a free port.
  */
 export async function serveMastra(
   mastra: Mastra,
-  { mode, framework = 5, clerkAuth }: { mode: 'mixed' | 'standalone'; framework?: 4 | 5; clerkAuth: ClerkAuth },
+  { mode, framework = 5, clerkAuth }: { mode: 'mixed' | 'standalone' | 'hono'; framework?: 4 | 5; clerkAuth: ClerkAuth },
 ): Promise<{ base: string; close: () => Promise<void> }> {
+  if (mode === 'hono') return serveHono(mastra);
   const frameworkOf = framework === 4 ? express4 : express;
   const app = frameworkOf();
   app.use(frameworkOf.json());
   if (mode === 'mixed') app.use(clerkMastraAuth({ clerkAuth }));
   await new MastraServer({ app: app as never, mastra, prefix: '/api' }).init();
   return listen(app);
+}
+
+/** `mastra` on Mastra's own Hono server, as `mastra start` runs it (`mastra dev` adds Studio's files and a watcher). */
+async function serveHono(mastra: Mastra): Promise<{ base: string; close: () => Promise<void> }> {
+  const { createNodeServer } = await import('@mastra/deployer/server');
+  // The server options live on the Mastra: a free port on 127.0.0.1, and no SIGINT/SIGTERM handlers in the test process.
+  Object.assign(mastra.getServer() ?? {}, { port: 0, host: '127.0.0.1', handleShutdownSignals: false });
+  const server = (await createNodeServer(mastra, { tools: {} } as never)) as unknown as Server;
+  if (!server.listening) await new Promise((resolve) => server.once('listening', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    base: `http://127.0.0.1:${port}`,
+    close: async () => {
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    },
+  };
 }

@@ -70,7 +70,7 @@ function workflows() {
 }
 
 /** Bob may use `notes`, not `payroll`; Alice may use both. */
-async function app(mode: 'mixed' | 'standalone', storage: 'in-memory' | 'libsql', framework: 4 | 5 = 5) {
+async function app(mode: 'mixed' | 'standalone' | 'hono', storage: 'in-memory' | 'libsql', framework: 4 | 5 = 5) {
   const clerkAuth = createClerkAuth({
     ...issuer.authOptions,
     env: {},
@@ -118,6 +118,7 @@ describe.each([
   ['mixed', 'in-memory', 5],
   ['mixed', 'libsql', 5],
   ['standalone', 'in-memory', 5],
+  ['hono', 'in-memory', 5],
   // Express 4 parses the query with qs (`runId[]=`, `runId[0]=` are arrays there).
   ['mixed', 'in-memory', 4],
 ] as const)('%s app, %s storage, Express %s', (mode, storage, framework) => {

@@ -11,7 +11,7 @@ import { ClerkAuthError, type ClerkAuthErrorCode } from './errors.js';
 import { ClerkAuthConfigError, resolveOptions, withEnvironment, type ClerkAuthOptions, type Logger, type ResolvedOptions } from './options.js';
 import { allowAuthenticated, type AuthorizeContext, type AuthorizeUser } from './policy.js';
 import { machineAuth } from './auth-object.js';
-import type { RouteTable, RouteResource } from './routes.js';
+import { decodeEscapes, type RouteTable, type RouteResource } from './routes.js';
 import { namedValues, namesBuiltIn, overriddenParam, pollutesPrototypes, runIdOf, UNREAD_BODY, withQueryParams, type RequestValues } from './request-values.js';
 import { BoundedMap } from './bounded-map.js';
 import { createProtectedResources, resourceUrl, type ProtectedResources } from './resource-metadata.js';
@@ -615,7 +615,7 @@ export class ClerkAuth {
     request: R,
     bodyOf: (request: R) => unknown,
   ): ClerkAuthError | typeof UNREAD_BODY | undefined {
-    if (!this.servedWords.test(rawPath)) return undefined;
+    if (!this.mayRefuseServed(rawPath)) return undefined;
     const readings = this.routes?.match(method, rawPath);
     if (!Array.isArray(readings)) return undefined;
     let body: unknown;
@@ -634,9 +634,12 @@ export class ClerkAuth {
     return undefined;
   }
 
-  /** @internal Whether a request to `url` (or a path) may be refused by `servedError`: worth parsing by the provider. */
+  /**
+   * @internal Whether a request to `url` (or a path) may be refused by `servedError`: worth parsing by the provider.
+   * Its route words may be percent-encoded (Mastra's Hono server routes `/api/schedul%65s` as `/api/schedules`).
+   */
   mayRefuseServed(url: string): boolean {
-    return this.servedWords.test(url);
+    return this.servedWords.test(url) || (url.includes('%') && this.servedWords.test(decodeEscapes(url)));
   }
 
   /**

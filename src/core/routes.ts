@@ -138,6 +138,29 @@ function asciiLower(s: string): string {
   return upper ? s.toLowerCase() : s;
 }
 
+/**
+ * `text` with each run of percent-escapes decoded (`decodeURIComponent`), a run that does not decode as UTF-8 left as
+ * it is: how Hono reads a path before it routes it (`decodeURI`, run by run when the whole fails), as far as a literal
+ * segment can tell (a literal has no reserved character, which `decodeURI` keeps encoded).
+ */
+export function decodeEscapes(text: string): string {
+  return text.replace(/(?:%[0-9A-Fa-f]{2})+/g, (run) => {
+    try {
+      return decodeURIComponent(run);
+    } catch {
+      return run;
+    }
+  });
+}
+
+/**
+ * The key a raw path segment looks a literal up by: lower case (Express matches case-insensitively), and with its
+ * percent-escapes decoded, since Mastra's Hono server routes `/api/%61gents` as `/api/agents` (Express answers 404 there).
+ */
+function literalKey(segment: string): string {
+  return asciiLower(segment.includes('%') ? decodeEscapes(segment) : segment);
+}
+
 /** Valid `:name` per path-to-regexp (an identifier). */
 const PARAM_NAME = /^[A-Za-z_$][A-Za-z0-9_$]*$/;
 /** Characters that would make path-to-regexp treat a segment as more than a plain literal; we don't support them. */
@@ -250,7 +273,7 @@ export class RouteTable {
       starts.push(pos);
       const segment = path.slice(pos, slash);
       segments.push(segment);
-      keys.push(asciiLower(segment)); // once per segment, not once per prefix tried
+      keys.push(literalKey(segment)); // once per segment, not once per prefix tried
       pos = slash + 1;
     }
     if (end > 1 && path.charCodeAt(end - 1) === 47) {

@@ -133,16 +133,19 @@ const REGISTRATION_GRACE_MS = 10_000;
 
 /**
  * The seed's `new Mastra({ server: { experimental_auth: provider } })` is Mastra 0.x's name: Mastra 1.x ignores it,
- * and the server answers everyone. Nothing in Mastra says so; this does, loudly, once.
+ * and the server answers everyone. Nothing in Mastra says so; this does, once. Mastra's own server (`mastra dev`,
+ * `mastra start`) reads nothing of the provider before the first request, so an idle one gets the line too: it says
+ * both, at `warn`.
  */
 function watchRegistration(clerkAuth: ClerkAuth, registered: () => boolean): void {
   setTimeout(() => {
     if (registered()) return;
     clerkAuth.notice(
-      'error',
-      `MastraAuthClerk was built ${REGISTRATION_GRACE_MS / 1000} s ago and Mastra has not used it: nothing is protected. ` +
-        'Mastra 1.x reads server.auth (server.experimental_auth was Mastra 0.x\'s name and is ignored): ' +
-        'new Mastra({ server: { auth: new MastraAuthClerk() } })',
+      'warn',
+      `MastraAuthClerk was built ${REGISTRATION_GRACE_MS / 1000} s ago and Mastra has not used it yet. ` +
+        'Under server.experimental_auth (Mastra 0.x\'s name) Mastra 1.x ignores it and nothing is protected: ' +
+        'new Mastra({ server: { auth: new MastraAuthClerk() } }). ' +
+        "(Mastra's own server, mastra dev or mastra start, first uses it on the first request.)",
     );
   }, REGISTRATION_GRACE_MS).unref();
 }
@@ -249,25 +252,32 @@ export class MastraAuthClerk extends MastraAuthProvider<ClerkClaims> {
     const declared = publicPaths === undefined ? [] : Array.isArray(publicPaths) ? publicPaths : [publicPaths];
     // What is protected is said once Mastra uses the provider (it reads this mapper when it registers it), so a
     // provider Mastra ignores (`server.experimental_auth`) never claims to protect anything.
+    // Mastra's Express and Hono adapters read the mapper when their server starts; Mastra's own server (`mastra dev`,
+    // `mastra start`) first uses the provider on the first request.
     let registered = false;
+    this.#used = () => {
+      if (registered) return;
+      registered = true;
+      this.clerkAuth.notice(
+        'info',
+        `Mastra: every route needs a Clerk session` +
+          (declared.length > 0 ? ` except the paths declared public (${declared.map((p) => String(p)).join(', ')})` : '') +
+          `; Mastra serves its own sign-in routes (${publicRoutesInBrief()}) without asking the provider: ` +
+          'clerkMastraAuth() in front asks for a session there too, unless Studio sign-in is configured',
+      );
+    };
     Object.defineProperty(this, 'mapUserToResourceId', {
       enumerable: true,
       get: () => {
-        if (!registered) {
-          registered = true;
-          this.clerkAuth.notice(
-            'info',
-            `Mastra: every route needs a Clerk session` +
-              (declared.length > 0 ? ` except the paths declared public (${declared.map((p) => String(p)).join(', ')})` : '') +
-              `; Mastra serves its own sign-in routes (${publicRoutesInBrief()}) without asking the provider: ` +
-              'clerkMastraAuth() in front asks for a session there too, unless Studio sign-in is configured',
-          );
-        }
+        this.#used();
         return mapper;
       },
     });
     watchRegistration(this.clerkAuth, () => registered);
   }
+
+  /** Marks the provider as used by Mastra (once: says what it protects). */
+  readonly #used: () => void;
 
   /**
    * Mastra custom routes serving the RFC 9728 metadata of the MCP servers, for `server.apiRoutes` (public: clients
@@ -300,6 +310,7 @@ export class MastraAuthClerk extends MastraAuthProvider<ClerkClaims> {
    * Bearer` (any case), else Clerk's session cookie, which Mastra's adapters do not read; never the query string.
    */
   override authenticateToken(token: string, request: MastraAuthRequest): Promise<ClerkClaims | null> {
+    this.#used();
     return this.userOf(token, request, false);
   }
 

@@ -1,0 +1,129 @@
+/**
+ * The provider alone on Mastra's own Hono server, as `mastra dev` and `mastra start` run it (`createNodeServer` of
+ * `@mastra/deployer/server`). Hono routes the path after `decodeURI`, so a percent-escape in a literal segment
+ * (`/api/%61gents/finance`, `/api/schedul%65s`) reaches the route, where Express answers 404. The provider matched
+ * literal segments as sent and found no route there: the policy saw no `ctx.resource`, and the schedule refusal, the
+ * AgentController and observational-memory checks and the run ties were all skipped (found by a helper session).
+ * Real issuer, LibSQL, Mastra's server, raw requests over a socket.
+ */
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { Agent } from '@mastra/core/agent';
+import { AgentController } from '@mastra/core/agent-controller';
+import { Mastra } from '@mastra/core/mastra';
+import { createStep, createWorkflow } from '@mastra/core/workflows';
+import { Memory } from '@mastra/memory';
+import { z } from 'zod';
+import { createClerkAuth } from '../../src/index.js';
+import { MastraAuthClerk, protectMemory } from '../../src/mastra/index.js';
+import { offlineWeatherModel } from '../../examples/mastra/offline-model.js';
+import { expectMastra, raw, serveMastra } from './support.js';
+import { libsqlMemoryFixture } from '../support/memory-app.js';
+
+const ALICE = 'user_alice';
+const libsql = libsqlMemoryFixture('hono');
+let alice: string;
+let bob: string;
+let port: number;
+let close: () => Promise<void>;
+const info: string[] = [];
+
+beforeAll(async () => {
+  alice = await libsql.issuer().mintToken({}, { userId: ALICE, expiresInSeconds: 3600 });
+  bob = await libsql.issuer().mintToken({}, { userId: 'user_bob', expiresInSeconds: 3600 });
+  const store = protectMemory(libsql.store('hono'));
+  const clerkAuth = createClerkAuth({
+    ...libsql.issuer().authOptions,
+    env: {},
+    logger: { info: (line) => info.push(line) },
+    // The README's kind of policy: one agent and one workflow for Alice only.
+    authorizeUser: (user, ctx) =>
+      (ctx.resource?.params.agentId !== 'finance' && ctx.resource?.params.workflowId !== 'payroll') || user.sub === ALICE,
+  });
+  const memory = new Memory({ storage: store, options: { observationalMemory: { model: offlineWeatherModel(), scope: 'resource' } as never } });
+  const weatherAgent = new Agent({ id: 'weatherAgent', name: 'Weather', instructions: 'Weather.', model: offlineWeatherModel() as never, memory });
+  const finance = new Agent({ id: 'finance', name: 'Finance', instructions: 'FINANCE-INSTRUCTIONS', model: offlineWeatherModel() as never });
+  const secret = z.object({ secret: z.string() });
+  const payroll = createWorkflow({ id: 'payroll', inputSchema: z.object({}), outputSchema: secret })
+    .then(createStep({ id: 'pay', inputSchema: z.object({}), outputSchema: secret, execute: async () => ({ secret: 'alice-secret' }) }))
+    .commit();
+  const note = z.object({ note: z.string() });
+  const notes = createWorkflow({ id: 'notes', inputSchema: z.object({}), outputSchema: note })
+    .then(createStep({ id: 'write', inputSchema: z.object({}), outputSchema: note, execute: async () => ({ note: 'bob-note' }) }))
+    .commit();
+  const code = new AgentController({ id: 'code', agent: weatherAgent, modes: [{ id: 'default' }] } as never);
+  const mastra = new Mastra({
+    agents: { weatherAgent, finance },
+    agentControllers: { code },
+    workflows: { payroll, notes },
+    storage: store,
+    server: { auth: new MastraAuthClerk({ clerkAuth }) },
+    logger: false,
+  });
+  const served = await serveMastra(mastra, { mode: 'hono', clerkAuth });
+  close = served.close;
+  port = Number(new URL(served.base).port);
+});
+afterAll(async () => close?.());
+
+const as = (token: string) => ({ Authorization: `Bearer ${token}` });
+const post = (token: string, target: string, body?: unknown) => raw(port, 'POST', target, as(token), body === undefined ? undefined : JSON.stringify(body));
+
+describe("Mastra's Hono server with the provider alone", () => {
+  it('says what it protects on the first request (it reads nothing of the provider at start)', async () => {
+    expect((await raw(port, 'GET', '/api/agents')).status).toBe(401);
+    expect(info.filter((line) => line.includes('every route needs a Clerk session'))).toHaveLength(1);
+  });
+
+  it('judges an agent by its id however a literal segment is spelled', async () => {
+    expect((await raw(port, 'GET', '/api/agents/weatherAgent', as(bob))).status).toBe(200);
+    for (const [method, target] of [
+      ['GET', '/api/agents/finance'],
+      ['GET', '/api/%61gents/finance'],
+      ['GET', '/api/agent%73/finance'],
+      ['GET', '/api/agents/%66inance'],
+      ['POST', '/api/%61gents/finance/generate'],
+      ['POST', '/api/agents/finance/gen%65rate'],
+    ] as const) {
+      const res = await raw(port, method, target, as(bob), method === 'POST' ? JSON.stringify({ messages: 'hi' }) : undefined);
+      expectMastra(res, 403, `${method} ${target}`);
+    }
+    expect((await raw(port, 'GET', '/api/%61gents/finance', as(alice))).body).toContain('FINANCE-INSTRUCTIONS');
+  });
+
+  it('refuses an id every plain object has however the route is spelled (Mastra answered a 500)', async () => {
+    for (const target of ['/api/agents/constructor', '/api/%61gents/constructor', '/api/agents/__proto__']) {
+      expectMastra(await raw(port, 'GET', target, as(alice)), 403, target);
+    }
+  });
+
+  it('refuses the schedules and the AgentController lists however they are spelled', async () => {
+    for (const target of [
+      '/api/schedules',
+      '/api/schedul%65s',
+      '/api/%73chedules',
+      '/api/agent%2Dcontroller/code/active-runs',
+      '/api/agent-controller/code/sessions/user_bob/resource%73',
+      `/api/agent%2Dcontroller/code/sessions/${ALICE}/threads`,
+      `/api/agent-controller/code/session%73/${ALICE}/threads`,
+      `/api/memory/observational-m%65mory?agentId=weatherAgent&resourceId=${ALICE}`,
+    ]) {
+      expectMastra(await raw(port, 'GET', target, as(bob)), 403, target);
+    }
+  });
+
+  it("keeps a workflow's run to its workflow however the route is spelled", async () => {
+    const created = await post(alice, '/api/workflows/payroll/create-run');
+    const { runId } = JSON.parse(created.body) as { runId: string };
+    const streamed = await post(alice, `/api/workflows/payroll/stream?runId=${runId}`, { inputData: {} });
+    expect([streamed.status, streamed.body.includes('alice-secret')]).toEqual([200, true]);
+    for (const target of [
+      `/api/workflows/notes/observe?runId=${runId}`,
+      `/api/%77orkflows/notes/observe?runId=${runId}`,
+      `/api/workflow%73/notes/create-run?runId=${runId}`,
+      `/api/workflows/notes/%6Fbserve?runId=${runId}`,
+    ]) {
+      const res = await post(bob, target);
+      expect({ target, status: res.status, leaked: res.body.includes('alice-secret') }).toEqual({ target, status: 403, leaked: false });
+    }
+  });
+});
