@@ -575,6 +575,24 @@ describe.each(frameworks)('%s', (_name, express) => {
       expect(res.headers['www-authenticate']).toBe(invalidTokenChallenge('The token has expired.'));
     });
   });
+
+  it('refuses every request (503 server-unsafe, said once at error) while Object.prototype has a property', async () => {
+    const errors: string[] = [];
+    const app = appWith({ logger: { error: (line) => errors.push(line) } });
+    const token = await issuer.mintToken({}, { userId: 'user_1' });
+    expect((await request(app).get('/me').set('Authorization', `Bearer ${token}`)).status).toBe(200);
+    try {
+      // What Mastra's query normalizer does for `?__proto__[rol]=admin` on a route that never asks the provider.
+      (Object.prototype as Record<string, unknown>).rol = 'admin';
+      for (let i = 0; i < 2; i += 1) {
+        await expectRejected(await request(app).get('/me').set('Authorization', `Bearer ${token}`), 503, 'server-unsafe');
+      }
+      expect(errors.filter((line) => line.includes('Object.prototype has properties ("rol")'))).toHaveLength(1);
+    } finally {
+      delete (Object.prototype as Record<string, unknown>).rol;
+    }
+    expect((await request(app).get('/me').set('Authorization', `Bearer ${token}`)).status).toBe(200);
+  });
 });
 
 describe('configuration', () => {

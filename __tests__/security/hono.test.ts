@@ -26,6 +26,8 @@ let bob: string;
 let port: number;
 let close: () => Promise<void>;
 const info: string[] = [];
+/** Extra sinks for `error` lines (a test adds one). */
+const errorsOf: Array<(line: string) => void> = [];
 
 beforeAll(async () => {
   alice = await libsql.issuer().mintToken({}, { userId: ALICE, expiresInSeconds: 3600 });
@@ -34,7 +36,7 @@ beforeAll(async () => {
   const clerkAuth = createClerkAuth({
     ...libsql.issuer().authOptions,
     env: {},
-    logger: { info: (line) => info.push(line) },
+    logger: { info: (line) => info.push(line), error: (line) => errorsOf.forEach((sink) => sink(line)) },
     // The README's kind of policy: one agent and one workflow for Alice only.
     authorizeUser: (user, ctx) =>
       (ctx.resource?.params.agentId !== 'finance' && ctx.resource?.params.workflowId !== 'payroll') || user.sub === ALICE,
@@ -125,5 +127,29 @@ describe("Mastra's Hono server with the provider alone", () => {
       const res = await post(bob, target);
       expect({ target, status: res.status, leaked: res.body.includes('alice-secret') }).toEqual({ target, status: 403, leaked: false });
     }
+  });
+
+  // Last: it changes this process's Object.prototype (removed again at the end).
+  it('refuses every signed-in request once a request wrote into Object.prototype (a bug of Mastra reachable anonymously)', async () => {
+    const errors: string[] = [];
+    const polluted = ['o', 'rol', 'id'];
+    try {
+      // Mastra's query normalizer writes `__proto__[...]` keys into Object.prototype on routes that never ask the
+      // provider; nothing can sit in front of them on this server. A policy reading `user.o?.rol` then calls
+      // everyone an admin, and `o?.id` gives everyone an organization.
+      for (const key of polluted) {
+        const res = await raw(port, 'GET', `/api/auth/capabilities?__proto__[${key}]=${key === 'rol' ? 'admin' : 'x'}`);
+        expect(res.status).toBeLessThan(500);
+      }
+      expect(polluted.every((key) => key in {})).toBe(true);
+      errorsOf.push((line) => errors.push(line));
+      for (const token of [bob, alice]) {
+        expectMastra(await raw(port, 'GET', '/api/agents/weatherAgent', as(token)), 401, 'polluted');
+      }
+      expect(errors.filter((line) => line.includes('Object.prototype'))).toHaveLength(1);
+    } finally {
+      for (const key of polluted) delete (Object.prototype as Record<string, unknown>)[key];
+    }
+    expect((await raw(port, 'GET', '/api/agents/weatherAgent', as(bob))).status).toBe(200);
   });
 });

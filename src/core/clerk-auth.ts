@@ -60,6 +60,16 @@ function segmentWords(words: Iterable<string>): RegExp {
   return unique.length === 0 ? /$^/ : new RegExp(`/(?:${unique.map((word) => word.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('|')})(?:[/?#]|$)`, 'i');
 }
 
+/**
+ * Whether `Object.prototype` has an enumerable property: something wrote into it (Mastra's query normalizer does, for
+ * `?__proto__[rol]=admin` on routes that never ask the provider). Every missing claim then reads as that value
+ * (`user.o?.rol === 'admin'`), for every user: no request can be judged. 4 ns.
+ */
+function prototypeChanged(): boolean {
+  for (const _ in Object.prototype) return true;
+  return false;
+}
+
 /** Only spaces and tabs, or nothing: what Node leaves of an empty header value. */
 function isBlankHeader(value: string): boolean {
   return /^[ \t]*$/.test(value);
@@ -351,6 +361,7 @@ export class ClerkAuth {
     mask: TokenTypeMask = this.config.acceptsToken,
     options?: AuthenticateOptions,
   ): RequestState | Promise<RequestState> {
+    if (prototypeChanged()) throw this.unsafe();
     const passed = headers.passedSignedOut;
     if (passed !== undefined && passed !== null) {
       const reason = this.passedSignedOut(passed);
@@ -830,6 +841,25 @@ export class ClerkAuth {
       if (!(await this.authorize(user, { ...ctx, resource }))) return false;
     }
     return true;
+  }
+
+  /** Whether `unsafe()` said why already (once a process: it lasts until a restart). */
+  private saidUnsafe = false;
+
+  /** The refusal of every request once `Object.prototype` was written into, said once at `error` with its keys. */
+  private unsafe(): ClerkAuthError {
+    if (!this.saidUnsafe) {
+      this.saidUnsafe = true;
+      const keys: string[] = [];
+      for (const key in Object.prototype) if (keys.push(key) === 8) break;
+      this.notice(
+        'error',
+        `Object.prototype has properties (${keys.map((key) => JSON.stringify(key.slice(0, 40))).join(', ')}): a request wrote into it ` +
+          "(Mastra's query normalizer does, for ?__proto__[...]= on routes that never ask the provider), so every missing claim " +
+          'reads as that value for every user. Every request is refused (503 server-unsafe) until the server restarts.',
+      );
+    }
+    return new ClerkAuthError('server-unsafe', { realm: this.config.realm });
   }
 
   /** @internal The error for a signed-out reason, when the route needs a signed-in user. */

@@ -26,7 +26,8 @@ export type ClerkAuthErrorCode =
   | 'jwk-remote-failed-to-load'
   | 'backend-api-failed-to-load'
   | 'request-invalid'
-  | 'access-denied';
+  | 'access-denied'
+  | 'server-unsafe';
 
 interface CodeInfo {
   status: number;
@@ -113,6 +114,10 @@ const CODES: Record<ClerkAuthErrorCode, CodeInfo> = {
     status: 403,
     bearerError: 'insufficient_scope',
     message: 'The signed-in user is not allowed to access this resource.',
+  },
+  'server-unsafe': {
+    status: 503,
+    message: 'This server refuses every request until it restarts: a request changed a prototype every object shares.',
   },
 };
 
