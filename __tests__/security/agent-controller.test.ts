@@ -104,12 +104,7 @@ describe.each([
     const moved = await call(tokenB, 'POST', `${SESSIONS}/${USER_B}/resource`, { newResourceId: USER_A });
     // Mastra hands the handler the body over the path: a body naming A on B's own session.
     const overBody = await call(tokenB, 'POST', `${SESSIONS}/${USER_B}/abort`, { resourceId: USER_A });
-    if (mode === 'mixed') {
-      for (const res of [inBody, inQuery, moved, overBody]) expect([res.status, res.error]).toEqual(denied);
-    } else {
-      // The provider alone never sees a body: where one may name the resource, the request is refused.
-      for (const res of [inBody, inQuery, moved, overBody]) expect(res.status).toBe(403);
-    }
+    for (const res of [inBody, inQuery, moved, overBody]) expect([res.status, res.error]).toEqual(denied);
     expect(inBody.text.includes(USER_A) && inBody.status === 200).toBe(false);
   });
 
@@ -130,7 +125,8 @@ describe.each([
   });
 
   it("B's own session works: a session of B's resource, its threads", async () => {
-    if (mode === 'mixed') {
+    // A session is made from a body: the middleware and Mastra's Hono server show the provider one, Express alone does not.
+    if (mode !== 'standalone') {
       const opened = await call(tokenB, 'POST', SESSIONS, { resourceId: USER_B });
       expect([opened.status, opened.json?.resourceId]).toEqual([200, USER_B]);
     }

@@ -92,6 +92,24 @@ describe("Mastra's Hono server with the provider alone", () => {
     expect((await raw(port, 'GET', '/api/%61gents/finance', as(alice))).body).toContain('FINANCE-INSTRUCTIONS');
   });
 
+  it("judges the body Mastra reads (Hono hands the provider the request's body; Mastra's Express adapter does not)", async () => {
+    // Mastra takes a body's agentId over the path's: the policy must judge the agent the body names.
+    const overBody = await post(bob, '/api/agents/weatherAgent/generate', { messages: 'hi', agentId: 'finance' });
+    expect({ status: overBody.status, ran: overBody.body.includes('FINANCE') }).toEqual({ status: 403, ran: false });
+    // A body naming the path's own agent, or the one the user may use, is served.
+    expect((await post(alice, '/api/agents/finance/generate', { messages: 'hi', agentId: 'finance' })).status).toBe(200);
+    expect((await post(bob, '/api/agents/weatherAgent/generate', { messages: 'hi', agentId: 'weatherAgent', memory: { thread: 'b-thread', resource: 'user_bob' } })).status).toBe(200);
+    // A body naming another user's resource or a stored A2A task is judged as the middleware judges it.
+    expectMastra(await post(bob, '/api/memory/observational-memory/buffer-status', { agentId: 'weatherAgent', resourceId: ALICE }), 403, 'buffer-status');
+    const task = { jsonrpc: '2.0', id: 1, method: 'tasks/get', params: { id: 'any' } };
+    expectMastra(await post(bob, '/api/a2a/weatherAgent', task), 403, 'a2a tasks/get');
+    // A body Mastra does not read as JSON (another content type) decides nothing; one it cannot parse is Mastra's 400.
+    const text = await raw(port, 'POST', '/api/agents/weatherAgent/generate', { ...as(bob), 'Content-Type': 'text/plain' }, JSON.stringify({ agentId: 'finance' }));
+    expect(text.body.includes('FINANCE')).toBe(false);
+    const broken = await raw(port, 'POST', '/api/agents/finance/generate', { ...as(alice), 'Content-Type': 'application/json' }, '{"messages": ');
+    expect(broken.status).toBe(400);
+  });
+
   it('refuses an id every plain object has however the route is spelled (Mastra answered a 500)', async () => {
     for (const target of ['/api/agents/constructor', '/api/%61gents/constructor', '/api/agents/__proto__']) {
       expectMastra(await raw(port, 'GET', target, as(alice)), 403, target);

@@ -88,7 +88,7 @@ describe.each([
     ]) {
       expectDenied(await call(tokenB, 'GET', path), path);
     }
-    // Mastra's client sends the resource in the body here: the provider alone never sees a body, and refuses it.
+    // Mastra's client sends the resource in the body here: the provider alone on Express never sees it, and refuses it.
     expectDenied(await call(tokenB, 'POST', BUFFER, { agentId: AGENT_ID, resourceId: USER_A, threadId: aThread }), 'buffer-status');
   });
 
@@ -123,7 +123,8 @@ describe.each([
     expect(run.status).toBe(200);
     const plain = await call(tokenB, 'GET', STATUS);
     expect([plain.status, plain.json?.result]).toEqual([200, true]);
-    if (mode === 'mixed') {
+    if (mode !== 'standalone') {
+      // With a body: the middleware, or Mastra's Hono server, shows it to the provider (Express alone does not).
       const buffered = await call(tokenB, 'POST', BUFFER, { agentId: AGENT_ID, resourceId: USER_B, threadId: bThread });
       expect([buffered.status, buffered.json?.record?.activeObservations]).toEqual([200, `${USER_B} said the password is hunter2`]);
     }

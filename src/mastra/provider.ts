@@ -95,6 +95,30 @@ const bodyOf = (headers: HeaderReader): typeof UNSEEN_BODY | undefined => {
   return headers.get('transfer-encoding') !== null || (length !== null && length !== '0') ? UNSEEN_BODY : undefined;
 };
 
+/**
+ * The body Mastra's handler will read, from a Web request that carries one (Mastra's Hono server hands the provider
+ * its request, body included; its Express adapter builds one without), read as Mastra's Hono adapter reads it: JSON
+ * when the `Content-Type` says so (undefined for an empty or malformed one: Mastra reads nothing, or answers 400),
+ * nothing of another type; a multipart body (form fields Mastra reads) or one that cannot be read is UNSEEN_BODY.
+ */
+async function bodyMastraReads(web: Request): Promise<unknown> {
+  const type = web.headers.get('content-type') ?? '';
+  if (type.includes('multipart/form-data')) return UNSEEN_BODY;
+  if (!type.includes('application/json')) return undefined;
+  let text: string;
+  try {
+    text = await web.clone().text();
+  } catch {
+    return UNSEEN_BODY;
+  }
+  if (text.trim().length === 0) return undefined;
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return undefined;
+  }
+}
+
 function webRequestOf(request: MastraAuthRequest | undefined): Request | undefined {
   if (request instanceof Request) return request;
   const raw = (request as { raw?: unknown } | undefined)?.raw;
@@ -442,7 +466,15 @@ export class MastraAuthClerk extends MastraAuthProvider<ClerkClaims> {
     // What Mastra would serve whatever the policy says (`servedError`), unless the Express middleware of this object
     // in front judged it, body included (`VERDICT_HEADER`).
     // Nothing to judge (most requests): neither the verdict header nor the route table is read.
-    if ((base !== undefined || judgeable) && !clerkAuth.judgedSignedIn(headerOf(request, VERDICT_HEADER)) && this.refusesServed(user, base, judgeable)) {
+    // The body, where the request Mastra hands the provider carries it (its Hono server): judged as the middleware
+    // judges it. Without one (its Express adapter), only the query can be checked here (see README).
+    const web = base === undefined ? undefined : webRequestOf(request);
+    const body = web?.body != null && (judgeable || clerkAuth.hasPolicy) ? { body: await bodyMastraReads(web) } : undefined;
+    if (
+      (base !== undefined || judgeable) &&
+      !clerkAuth.judgedSignedIn(headerOf(request, VERDICT_HEADER)) &&
+      this.refusesServed(user, base, judgeable, body)
+    ) {
       return false;
     }
     if (!clerkAuth.hasPolicy) return true;
@@ -452,8 +484,8 @@ export class MastraAuthClerk extends MastraAuthProvider<ClerkClaims> {
       return false;
     }
     try {
-      // The body is not in the Web request Mastra hands the provider: only the query can be checked here (see README).
-      if ((await clerkAuth.authorizeRoute(user, base.ctx, base.rawPath, { query: base.query })) === true) return true;
+      const judged = await clerkAuth.authorizeRoute(user, base.ctx, base.rawPath, { query: base.query, ...body });
+      if (judged === true) return true;
       clerkAuth.log('request refused', 'access-denied');
       return false;
     } catch (error) {
@@ -463,16 +495,17 @@ export class MastraAuthClerk extends MastraAuthProvider<ClerkClaims> {
   }
 
   /**
-   * Whether `servedError` refuses the request. The Web request Mastra hands the provider has no body, so where the body
-   * decides, the request is refused; so is one that may be judged there (`judgeable`) without a trustworthy path.
+   * Whether `servedError` refuses the request, with the body `read` from the request where it carries one. Without
+   * (Mastra's Express adapter hands the provider a Web request without its body), where the body decides a request that
+   * has one is refused; so is one that may be judged there (`judgeable`) without a trustworthy path.
    */
-  private refusesServed(user: ClerkClaims, base: ReturnType<typeof mastraContext>, judgeable: boolean): boolean {
+  private refusesServed(user: ClerkClaims, base: ReturnType<typeof mastraContext>, judgeable: boolean, read: { body: unknown } | undefined): boolean {
     const { clerkAuth } = this;
     if (base === undefined) {
       if (judgeable) clerkAuth.log('request refused', 'request-invalid');
       return judgeable;
     }
-    const refused = clerkAuth.servedError(user, base.ctx.method, base.rawPath, base.query, base.ctx.headers, bodyOf);
+    const refused = clerkAuth.servedError(user, base.ctx.method, base.rawPath, base.query, base.ctx.headers, read === undefined ? bodyOf : () => read.body);
     if (refused === undefined) return false;
     clerkAuth.log('request refused', refused === UNREAD_BODY ? 'access-denied' : refused.code);
     return true;
