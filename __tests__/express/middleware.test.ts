@@ -593,6 +593,27 @@ describe.each(frameworks)('%s', (_name, express) => {
     }
     expect((await request(app).get('/me').set('Authorization', `Bearer ${token}`)).status).toBe(200);
   });
+
+  it('refuses a request whose policy ran while Object.prototype was written into (found by an attacker session: a race)', async () => {
+    const errors: string[] = [];
+    const app = appWith({
+      logger: { error: (line) => errors.push(line) },
+      // The write lands while the policy is awaited (as it may while a token is verified): the policy then reads it.
+      authorizeUser: async (user) => {
+        Object.assign(Object.prototype, { o: 'x', rol: 'admin' });
+        await new Promise((resolve) => setImmediate(resolve));
+        return (user as { o?: { rol?: string } }).o?.rol === 'admin';
+      },
+    });
+    const token = await issuer.mintToken({}, { userId: 'user_1' });
+    try {
+      await expectRejected(await request(app).get('/me').set('Authorization', `Bearer ${token}`), 403, 'access-denied');
+      expect(errors.filter((line) => line.includes('Object.prototype has properties ("o", "rol")'))).toHaveLength(1);
+    } finally {
+      delete (Object.prototype as Record<string, unknown>).o;
+      delete (Object.prototype as Record<string, unknown>).rol;
+    }
+  });
 });
 
 describe('configuration', () => {

@@ -46,6 +46,7 @@ describe.each([
   const bThread = `b-thread-${mode}-${framework}-${scope}`;
   const call = (token: string, method: string, path: string, body?: unknown) => callJson(base, token, method, path, body);
 
+  let memoryStore: any;
   beforeAll(async () => {
     const store = protectMemory(libsql.store(`${mode}-${framework}-${scope}`));
     const clerkAuth = createClerkAuth({ ...libsql.issuer().authOptions, env: {}, logger: false });
@@ -56,7 +57,7 @@ describe.each([
     ({ base, close } = await serveMastra(mastra, { mode, framework, clerkAuth }));
 
     // Each user's thread, made through Mastra's memory routes; then each one's records, as Mastra's observer writes them.
-    const memoryStore = (await (store as unknown as { getStore(name: string): Promise<any> }).getStore('memory'))!;
+    memoryStore = (await (store as unknown as { getStore(name: string): Promise<any> }).getStore('memory'))!;
     for (const [token, user, thread] of [[tokenA, USER_A, aThread], [tokenB, USER_B, bThread]] as const) {
       const created = await call(token, 'POST', `/api/memory/threads?agentId=${AGENT_ID}`, { resourceId: user, threadId: thread, title: 'mine' });
       expect(created.status).toBe(200);
@@ -129,4 +130,17 @@ describe.each([
       expect([buffered.status, buffered.json?.record?.activeObservations]).toEqual([200, `${USER_B} said the password is hunter2`]);
     }
   });
+
+  // Last: it deletes A's thread.
+  if (scope === 'thread') {
+    it("a thread deleted without its record and made again by B under its id does not give B A's record", async () => {
+      // Mastra's AgentController deletes a thread without its observational memory (its memory route clears it).
+      await memoryStore.deleteThread({ threadId: aThread });
+      expect((await memoryStore.getObservationalMemory(aThread, USER_A))?.resourceId).toBe(USER_A);
+      const made = await call(tokenB, 'POST', `/api/memory/threads?agentId=${AGENT_ID}`, { resourceId: USER_B, threadId: aThread, title: 'mine now' });
+      expect(made.status).toBe(200);
+      const om = await call(tokenB, 'GET', `${OM}&resourceId=${USER_B}&threadId=${aThread}`);
+      expect([om.status, om.json?.record ?? null, om.text.includes('hunter2')]).toEqual([200, null, false]);
+    });
+  }
 });

@@ -470,7 +470,18 @@ export class ClerkAuth {
 
   /** @internal Runs the shared `authorizeUser` policy. Resolves true or false; rejects if the policy throws. */
   async authorize(user: ClerkClaims, ctx: AuthorizeContext): Promise<boolean> {
-    return (await this.policy(user, ctx)) === true;
+    // Judged again after the policy: a write into Object.prototype may land while a token or the policy is awaited.
+    return (await this.policy(user, ctx)) === true && this.stillSafe();
+  }
+
+  /**
+   * @internal False (said once at `error`) once `Object.prototype` was written into: every missing claim read since
+   * may have been that value. Checked before a request is let through, after the awaits that precede it.
+   */
+  stillSafe(): boolean {
+    if (!prototypeChanged()) return true;
+    this.unsafe();
+    return false;
   }
 
   /** Mastra's routes, once a Mastra provider shares this object: then the Express middleware names them too. */

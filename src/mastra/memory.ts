@@ -23,6 +23,7 @@ export class MemoryOwnershipError extends Error {
 interface StoredThread {
   id: string;
   resourceId: string;
+  createdAt?: Date | string;
 }
 
 interface StoredMessage {
@@ -31,10 +32,14 @@ interface StoredMessage {
   resourceId?: string;
 }
 
-/** An observational-memory record: the resource it was written for. */
+/** An observational-memory record: the resource it was written for, and when. */
 interface StoredObservations {
   resourceId?: string;
+  createdAt?: Date | string;
 }
+
+/** A stored time in ms (NaN when missing: then nothing compares as later). */
+const timeOf = (value: Date | string | undefined): number => (value === undefined ? Number.NaN : new Date(value).getTime());
 
 /** The part of Mastra's memory storage domain this guards (LibSQL's `MemoryLibSQL`, PostgreSQL's `MemoryPG`...). */
 interface MemoryDomain {
@@ -86,10 +91,17 @@ function guard(domain: MemoryDomain): void {
   };
 
   // A thread's observational memory is stored under the thread id alone, and Mastra's routes read it for the thread the
-  // request names with the resource the request names: served only to the thread's owner. A record written for
-  // another resource is the only case that costs a lookup (a thread moved to another resource keeps its record).
-  const mayRead = async (threadId: string | null, resourceId: string, records: readonly (StoredObservations | null)[]): Promise<boolean> =>
-    threadId === null || records.every((record) => record === null || record.resourceId === resourceId) || (await getThreadById({ threadId }))?.resourceId === resourceId;
+  // request names with the resource the request names: served only to the thread's owner, and only if written since
+  // the thread was made (a thread deleted without its record, then made again under its id by someone else, is another
+  // thread). A record written for another resource is the only case that costs a lookup (a thread moved to another
+  // resource keeps its record).
+  const mayRead = async (threadId: string | null, resourceId: string, records: readonly (StoredObservations | null)[]): Promise<boolean> => {
+    if (threadId === null || records.every((record) => record === null || record.resourceId === resourceId)) return true;
+    const thread = await getThreadById({ threadId });
+    if (thread === null || thread.resourceId !== resourceId) return false;
+    const made = timeOf(thread.createdAt);
+    return records.every((record) => record === null || record.resourceId === resourceId || timeOf(record.createdAt) >= made);
+  };
   if (typeof domain.getObservationalMemory === 'function') {
     const getObservationalMemory = domain.getObservationalMemory.bind(domain);
     domain.getObservationalMemory = async (threadId, resourceId, ...rest) => {

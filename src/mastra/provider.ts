@@ -447,6 +447,11 @@ export class MastraAuthClerk extends MastraAuthProvider<ClerkClaims> {
    * Mastra answers 403 for false, 500 for a throw.
    */
   override async authorizeUser(user: ClerkClaims, request: MastraAuthRequest): Promise<boolean> {
+    // Judged again at the end: a write into Object.prototype may land while the token, the body or the policy is awaited.
+    return (await this.judge(user, request)) && this.clerkAuth.stillSafe();
+  }
+
+  private async judge(user: ClerkClaims, request: MastraAuthRequest): Promise<boolean> {
     const { clerkAuth } = this;
     if (this.organizationScope && organizationOf(user) === undefined) {
       clerkAuth.log('request refused: no active organization for organization-scoped memory', 'access-denied');
