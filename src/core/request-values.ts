@@ -5,7 +5,7 @@
  * Mastra's query normalizer writes `name[child]` keys into a plain object: `__proto__[x]=` reaches `Object.prototype`.
  * Framework-neutral: the adapters hand in the raw query and the body as far as they know it.
  */
-import { BUILT_IN_NAMES, type RouteResource } from './routes.js';
+import { BUILT_IN_NAMES, decodeEscapes, type RouteResource } from './routes.js';
 
 export interface RequestValues {
   /** The raw query string, without `?` ('' for none). */
@@ -21,26 +21,16 @@ export interface RequestValues {
 export const UNREAD_BODY: unique symbol = Symbol('unread body');
 
 /**
- * A body that came with a request whose adapter never sees it (Mastra's provider: the Web request it gets has none;
- * its headers say whether one came). Checks that need it refuse; the others pass it by as they would no body.
+ * A body that came with a request whose adapter never sees it (Mastra's provider on `@mastra/express`: the Web request
+ * it gets has none, its headers say whether one came; a multipart one anywhere). Checks that need it refuse; the
+ * others pass it by as they would no body.
  */
 export const UNSEEN_BODY: unique symbol = Symbol('unseen body');
 
 /** Percent-decoding as lenient as Node's `querystring` and `qs`: what does not decode stays as it is. */
 function decodeLeniently(part: string): string {
   const spaced = part.replace(/\+/g, ' ');
-  if (!spaced.includes('%')) return spaced;
-  try {
-    return decodeURIComponent(spaced);
-  } catch {
-    return spaced.replace(/(?:%[0-9A-Fa-f]{2})+/g, (run) => {
-      try {
-        return decodeURIComponent(run);
-      } catch {
-        return run;
-      }
-    });
-  }
+  return spaced.includes('%') ? decodeEscapes(spaced) : spaced;
 }
 
 function decodesStrictly(part: string): boolean {
