@@ -37,10 +37,26 @@ describe('a provider Mastra never uses', () => {
       const info: string[] = [];
       const provider = new MastraAuthClerk({ ...KEY_OPTIONS, logger: { info: (line) => info.push(line), error: () => undefined } });
       await serve({ [key]: provider });
-      return info.filter((line) => line.includes('every route needs a Clerk session'));
+      return info.filter((line) => line.includes('every API route needs a Clerk session'));
     };
     expect(await infoOf('experimental_auth')).toEqual([]);
     expect(await infoOf('auth')).toHaveLength(1);
+  });
+
+  it("is not reported in Mastra's CLI processes (the CLI builds it to read the server's options; its server uses it per request)", async () => {
+    jest.useFakeTimers({ doNotFake: ['nextTick', 'queueMicrotask', 'setImmediate'] });
+    const script = process.argv[1];
+    const lines: string[] = [];
+    try {
+      for (const path of ['/app/.mastra/output/index.mjs', '/app/node_modules/mastra/dist/index.js']) {
+        process.argv[1] = path;
+        new MastraAuthClerk({ ...KEY_OPTIONS, logger: { warn: (line) => lines.push(line), error: (line) => lines.push(line) } });
+      }
+    } finally {
+      process.argv[1] = script!;
+    }
+    jest.advanceTimersByTime(60_000);
+    expect(lines).toEqual([]);
   });
 
   it('is not reported when it sits under server.auth', async () => {

@@ -58,7 +58,8 @@ beforeAll(async () => {
     agentControllers: { code },
     workflows: { payroll, notes },
     storage: store,
-    server: { auth: new MastraAuthClerk({ clerkAuth }) },
+    // A body limit above the provider's own (4.5 MB): its refusal of a body it cannot read whole shows.
+    server: { auth: new MastraAuthClerk({ clerkAuth }), bodySizeLimit: 8 * 1024 * 1024 },
     logger: false,
   });
   const served = await serveMastra(mastra, { mode: 'hono', clerkAuth });
@@ -73,7 +74,7 @@ const post = (token: string, target: string, body?: unknown) => raw(port, 'POST'
 describe("Mastra's Hono server with the provider alone", () => {
   it('says what it protects on the first request (it reads nothing of the provider at start)', async () => {
     expect((await raw(port, 'GET', '/api/agents')).status).toBe(401);
-    expect(info.filter((line) => line.includes('every route needs a Clerk session'))).toHaveLength(1);
+    expect(info.filter((line) => line.includes('every API route needs a Clerk session'))).toHaveLength(1);
   });
 
   it('judges an agent by its id however a literal segment is spelled', async () => {
@@ -110,10 +111,35 @@ describe("Mastra's Hono server with the provider alone", () => {
     expect(broken.status).toBe(400);
   });
 
+  it('refuses a multipart body where Mastra takes JSON, whatever the Content-Type spells (its fields go over the path)', async () => {
+    const form = (fields: Record<string, string>, boundary = 'B') =>
+      Object.entries(fields)
+        .map(([name, value]) => `--${boundary}\r\nContent-Disposition: form-data; name="${name}"\r\n\r\n${value}\r\n`)
+        .join('') + `--${boundary}--\r\n`;
+    const fields = { messages: 'hi', agentId: 'finance' };
+    for (const [label, type, body] of [
+      ['multipart', 'multipart/form-data; boundary=B', form(fields)],
+      ['urlencoded naming multipart', 'application/x-www-form-urlencoded; x=multipart/form-data', 'messages=hi&agentId=finance'],
+    ] as const) {
+      const res = await raw(port, 'POST', '/api/agents/weatherAgent/generate', { ...as(bob), 'Content-Type': type }, body);
+      expectMastra(res, 403, label);
+    }
+    // An A2A call in form fields (Mastra parses each as JSON): refused as the JSON one is, with or without a policy.
+    const task = form({ jsonrpc: '"2.0"', id: '1', method: 'tasks/get', params: '{"id":"any"}' });
+    expectMastra(await raw(port, 'POST', '/api/a2a/weatherAgent', { ...as(bob), 'Content-Type': 'multipart/form-data; boundary=B' }, task), 403, 'a2a form');
+  });
+
+  it('refuses a body it cannot read whole (past 4.5 MB) where the body decides', async () => {
+    const big = JSON.stringify({ messages: 'hi', agentId: 'weatherAgent', pad: 'x'.repeat(5 * 1024 * 1024) });
+    expectMastra(await raw(port, 'POST', '/api/agents/weatherAgent/generate', as(bob), big), 403, 'big');
+  });
+
   it('refuses an id every plain object has however the route is spelled (Mastra answered a 500)', async () => {
     for (const target of ['/api/agents/constructor', '/api/%61gents/constructor', '/api/agents/__proto__']) {
       expectMastra(await raw(port, 'GET', target, as(alice)), 403, target);
     }
+    // In the JSON body too, which Mastra reads over the path's.
+    expectMastra(await post(alice, '/api/agents/weatherAgent/generate', { messages: 'hi', agentId: 'constructor' }), 403, 'body');
   });
 
   it('refuses the schedules and the AgentController lists however they are spelled', async () => {

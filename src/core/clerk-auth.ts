@@ -905,7 +905,8 @@ export class ClerkAuth {
    * load (a throwing policy: `policyThrew`, at `error`). Never the token, a key, or the list of known kids.
    */
   log(event: string, error: unknown): void {
-    if (error instanceof ClerkAuthError && error.status >= 500) {
+    // An outage of Clerk's keys or Backend API (not `server-unsafe`, said once at `error` by `unsafe()`).
+    if (error instanceof ClerkAuthError && error.status >= 500 && error.code !== 'server-unsafe') {
       const what = error.code === 'backend-api-failed-to-load' ? "Clerk's Backend API unavailable" : 'keys unavailable';
       const reason = outageReason(error);
       // Requests refused while backing off after a failure carry no cause of their own (or "in back-off"): counted

@@ -95,25 +95,55 @@ const bodyOf = (headers: HeaderReader): typeof UNSEEN_BODY | undefined => {
   return headers.get('transfer-encoding') !== null || (length !== null && length !== '0') ? UNSEEN_BODY : undefined;
 };
 
+/** The methods whose bodies Mastra's Hono adapter reads (`getParams`). */
+const BODY_METHODS: ReadonlySet<string> = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
+
+/** The most of a body the provider reads: Mastra's default body limit (`server.bodySizeLimit`, 4.5 MB). */
+const MAX_BODY_BYTES = 4.5 * 1024 * 1024;
+
+/** A multipart body, whose form fields Mastra reads: only the routes that take one get it (`multipartError`). */
+const MULTIPART = Symbol('multipart body');
+
 /**
  * The body Mastra's handler will read, from a Web request that carries one (Mastra's Hono server hands the provider
  * its request, body included; its Express adapter builds one without), read as Mastra's Hono adapter reads it: JSON
  * when the `Content-Type` says so (undefined for an empty or malformed one: Mastra reads nothing, or answers 400),
- * nothing of another type; a multipart body (form fields Mastra reads) or one that cannot be read is UNSEEN_BODY.
+ * nothing of another type, MULTIPART for a multipart one. UNREAD_BODY for one that cannot be read, or is larger than
+ * `MAX_BODY_BYTES`: where the body decides, the request is refused.
  */
 async function bodyMastraReads(web: Request): Promise<unknown> {
   const type = web.headers.get('content-type') ?? '';
-  if (type.includes('multipart/form-data')) return UNSEEN_BODY;
+  if (type.includes('multipart/form-data')) return MULTIPART;
   if (!type.includes('application/json')) return undefined;
-  let text: string;
-  try {
-    text = await web.clone().text();
-  } catch {
-    return UNSEEN_BODY;
-  }
+  const text = await textOf(web.clone(), MAX_BODY_BYTES);
+  if (text === undefined) return UNREAD_BODY;
   if (text.trim().length === 0) return undefined;
   try {
     return JSON.parse(text) as unknown;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The body's text (UTF-8, a BOM dropped, as `Request.text()`), or undefined past `limit` bytes or when it fails. */
+async function textOf(web: Request, limit: number): Promise<string | undefined> {
+  const reader = web.body?.getReader();
+  if (reader === undefined) return '';
+  const decoder = new TextDecoder();
+  let text = '';
+  let bytes = 0;
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) return text + decoder.decode();
+      bytes += value.byteLength;
+      if (bytes > limit) {
+        // Not awaited: a branch of a cloned (teed) body settles its cancel only once the other branch is cancelled too.
+        reader.cancel().catch(() => undefined);
+        return undefined;
+      }
+      text += decoder.decode(value, { stream: true });
+    }
   } catch {
     return undefined;
   }
@@ -152,6 +182,9 @@ function rawHeaderOf(request: MastraAuthRequest | undefined, name: string): stri
 /** `getCurrentUser` re-checks a stale Studio session itself (it sets no cookie; Mastra's refresh hook does not run there). */
 const RENEW_SESSION: AuthenticateOptions = Object.freeze({ renewSession: true });
 
+/** The script of a process of Mastra's CLI: the CLI itself, or the server bundle it runs (`.mastra/output/index.mjs`). */
+const MASTRA_PROCESS = /[\\/](?:\.mastra[\\/]output[\\/]index\.m?js|mastra[\\/]dist[\\/]index\.js|\.bin[\\/]mastra)$/;
+
 /** How long after it is built a provider that Mastra never used is reported. */
 const REGISTRATION_GRACE_MS = 10_000;
 
@@ -162,6 +195,9 @@ const REGISTRATION_GRACE_MS = 10_000;
  * both, at `warn`.
  */
 function watchRegistration(clerkAuth: ClerkAuth, registered: () => boolean): void {
+  // Mastra's CLI builds the provider in its own process too, only to read the server's options, and its server (the
+  // bundle it runs, `mastra dev` and `mastra start`) uses it on the first request: not said there.
+  if (MASTRA_PROCESS.test(process.argv[1] ?? '')) return;
   setTimeout(() => {
     if (registered()) return;
     clerkAuth.notice(
@@ -284,10 +320,12 @@ export class MastraAuthClerk extends MastraAuthProvider<ClerkClaims> {
       registered = true;
       this.clerkAuth.notice(
         'info',
-        `Mastra: every route needs a Clerk session` +
+        `Mastra: every API route needs a Clerk session` +
           (declared.length > 0 ? ` except the paths declared public (${declared.map((p) => String(p)).join(', ')})` : '') +
-          `; Mastra serves its own sign-in routes (${publicRoutesInBrief()}) without asking the provider: ` +
-          'clerkMastraAuth() in front asks for a session there too, unless Studio sign-in is configured',
+          `; Mastra serves its own sign-in routes (${publicRoutesInBrief()}) without asking the provider` +
+          (MASTRA_PROCESS.test(process.argv[1] ?? '')
+            ? ''
+            : ': clerkMastraAuth() in front (Mastra in Express) asks for a session there too, unless Studio sign-in is configured'),
       );
     };
     Object.defineProperty(this, 'mapUserToResourceId', {
@@ -460,25 +498,39 @@ export class MastraAuthClerk extends MastraAuthProvider<ClerkClaims> {
     // With or without a policy: an id Mastra cannot serve (`/agents/__proto__`, `?agentId=constructor`: its 500), and
     // a query key its normalizer would write into a shared prototype (`__proto__[x]=`). Without a policy, only a URL
     // that could name either is parsed (2 µs a request otherwise).
-    const url = webRequestOf(request)?.url ?? '';
+    const web = webRequestOf(request);
+    const url = web?.url ?? '';
     const judgeable = clerkAuth.mayRefuseServed(url);
-    const suspect = clerkAuth.hasPolicy || judgeable || SUSPECT_URL.test(url);
+    // A body in the request Mastra hands the provider (its Hono server; its Express adapter builds one without): read
+    // as Mastra's handler will read it, and judged as the middleware judges it.
+    const bodied = web !== undefined && web.body !== null && BODY_METHODS.has(web.method.toUpperCase());
+    const suspect = clerkAuth.hasPolicy || judgeable || bodied || SUSPECT_URL.test(url);
     const base = suspect ? mastraContext(request) : undefined;
-    if (base !== undefined && clerkAuth.refusesTarget(base.ctx.method, base.rawPath, { query: base.query })) {
+    let read: { body: unknown } | undefined;
+    if (base !== undefined && bodied) {
+      read = { body: await bodyMastraReads(web) };
+      if (read.body === MULTIPART) {
+        // Mastra parses any multipart body into fields over the path's: only the routes that take one get it. (The
+        // length rule is the Express adapter's: Hono's body limit reads the body itself.)
+        const refused = clerkAuth.multipartError(base.ctx.method, base.rawPath, true);
+        if (refused !== undefined) {
+          clerkAuth.log('request refused', refused.code);
+          return false;
+        }
+        read.body = UNSEEN_BODY;
+      }
+    }
+    if (base !== undefined && clerkAuth.refusesTarget(base.ctx.method, base.rawPath, { query: base.query, ...read })) {
       clerkAuth.log('request refused', 'request-invalid');
       return false;
     }
     // What Mastra would serve whatever the policy says (`servedError`), unless the Express middleware of this object
     // in front judged it, body included (`VERDICT_HEADER`).
     // Nothing to judge (most requests): neither the verdict header nor the route table is read.
-    // The body, where the request Mastra hands the provider carries it (its Hono server): judged as the middleware
-    // judges it. Without one (its Express adapter), only the query can be checked here (see README).
-    const web = base === undefined ? undefined : webRequestOf(request);
-    const body = web?.body != null && (judgeable || clerkAuth.hasPolicy) ? { body: await bodyMastraReads(web) } : undefined;
     if (
       (base !== undefined || judgeable) &&
       !clerkAuth.judgedSignedIn(headerOf(request, VERDICT_HEADER)) &&
-      this.refusesServed(user, base, judgeable, body)
+      this.refusesServed(user, base, judgeable, read)
     ) {
       return false;
     }
@@ -489,7 +541,7 @@ export class MastraAuthClerk extends MastraAuthProvider<ClerkClaims> {
       return false;
     }
     try {
-      const judged = await clerkAuth.authorizeRoute(user, base.ctx, base.rawPath, { query: base.query, ...body });
+      const judged = await clerkAuth.authorizeRoute(user, base.ctx, base.rawPath, { query: base.query, ...read });
       if (judged === true) return true;
       clerkAuth.log('request refused', 'access-denied');
       return false;
