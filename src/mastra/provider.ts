@@ -17,6 +17,7 @@ import { BUILT_IN_NAMES } from '../core/routes.js';
 import { UNREAD_BODY, UNSEEN_BODY } from '../core/request-values.js';
 import { isValidHost, routablePath } from '../core/target.js';
 import {
+  BODY_METHODS,
   MASTRA_PUBLIC_ROUTES,
   MCP_SERVER_ROUTES,
   MCP_TRANSPORT_ROUTES,
@@ -94,9 +95,6 @@ const bodyOf = (headers: HeaderReader): typeof UNSEEN_BODY | undefined => {
   const length = headers.get('content-length');
   return headers.get('transfer-encoding') !== null || (length !== null && length !== '0') ? UNSEEN_BODY : undefined;
 };
-
-/** The methods whose bodies Mastra's Hono adapter reads (`getParams`). */
-const BODY_METHODS: ReadonlySet<string> = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 
 /** The most of a body the provider reads: Mastra's default body limit (`server.bodySizeLimit`, 4.5 MB). */
 const MAX_BODY_BYTES = 4.5 * 1024 * 1024;

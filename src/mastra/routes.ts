@@ -203,7 +203,7 @@ function memoryResourceOf(route: ServerRoute): MemoryResourceRule | undefined {
 }
 
 /** The methods whose routes Mastra's adapters hand a request body. */
-const BODY_METHODS: ReadonlySet<string> = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
+export const BODY_METHODS: ReadonlySet<string> = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 
 let table: RouteTable | undefined;
 
