@@ -76,6 +76,27 @@ describe.each(frameworks)('%s', (_name, express) => {
       expect(res.body.userId).toBe('user_cookie');
     });
 
+    it("counts the __session cookie only from the origin its token was issued to (azp), or with no Origin at all", async () => {
+      // A page on another origin of the same site (a sibling subdomain, another port) sends the cookie too, and Mastra's
+      // Hono server lets any origin read the answer (found by an attacker session).
+      const token = await issuer.mintToken({}, { userId: 'user_cookie' });
+      const cookie = `__session=${token}; __client_uat=1`;
+      for (const origin of ['http://evil.localhost:3000', 'http://localhost:4111', 'null']) {
+        await expectRejected(
+          await request(appWith()).post('/me').set('Cookie', cookie).set('Origin', origin),
+          401,
+          'token-invalid-authorized-parties',
+          'The session cookie was sent from another origin than the one its token was issued to: send the token as a Bearer header.',
+        );
+      }
+      const app = appWith();
+      app.post('/me', (req, res) => res.json({ userId: getClerkAuth(req).userId }));
+      expect((await request(app).post('/me').set('Cookie', cookie).set('Origin', issuer.authorizedParty)).body.userId).toBe('user_cookie');
+      expect((await request(app).post('/me').set('Cookie', cookie)).body.userId).toBe('user_cookie');
+      // A Bearer token from another origin is the page's own doing (CORS decides who may send one).
+      expect((await request(app).post('/me').set('Authorization', `Bearer ${token}`).set('Origin', 'http://evil.localhost:3000')).status).toBe(200);
+    });
+
     it('lets the Authorization header win over a different cookie, as Clerk does', async () => {
       const token = await issuer.mintToken({}, { userId: 'user_header' });
       const cookie = await issuer.mintToken({}, { userId: 'user_cookie' });

@@ -134,6 +134,16 @@ describe("Mastra's Hono server with the provider alone", () => {
     expectMastra(await raw(port, 'POST', '/api/agents/weatherAgent/generate', as(bob), big), 403, 'big');
   });
 
+  it("counts Clerk's session cookie only from the origin its token was issued to (Mastra's Hono server lets any origin read the answer)", async () => {
+    const iat = Math.floor(Date.now() / 1000) - 5;
+    const token = await libsql.issuer().mintToken({ iat }, { userId: ALICE, expiresInSeconds: 3600 });
+    const cookie = { Cookie: `__session=${token}; __client_uat=${iat}` };
+    const foreign = await raw(port, 'GET', '/api/agents/finance', { ...cookie, Origin: 'http://evil.localhost:5555' });
+    expect({ status: foreign.status, leaked: foreign.body.includes('FINANCE-INSTRUCTIONS') }).toEqual({ status: 401, leaked: false });
+    const own = await raw(port, 'GET', '/api/agents/finance', { ...cookie, Origin: libsql.issuer().authorizedParty });
+    expect(own.status).toBe(200);
+  });
+
   it('refuses an id every plain object has however the route is spelled (Mastra answered a 500)', async () => {
     for (const target of ['/api/agents/constructor', '/api/%61gents/constructor', '/api/agents/__proto__']) {
       expectMastra(await raw(port, 'GET', target, as(alice)), 403, target);

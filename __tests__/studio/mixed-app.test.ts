@@ -302,7 +302,9 @@ describe('the core: one session source per clerkAuth, and no cost where Clerk de
     expect(again).toMatchObject({ status: 'signed-in', token, claims: { sub: ALICE.id } });
     const iat = Math.floor(Date.now() / 1000) - 5;
     const cookieToken = await issuer.mintToken({ iat }, { userId: ALICE.id });
-    const byCookie = { authorization: [], cookie: `__session=${cookieToken}; __client_uat=${iat}; clerk_session=whatever`, method: 'GET', header };
+    // A Clerk cookie counts from the origin its token was issued to (`azp`).
+    const fromApp = (name: string) => (name === 'origin' ? issuer.authorizedParty : null);
+    const byCookie = { authorization: [], cookie: `__session=${cookieToken}; __client_uat=${iat}; clerk_session=whatever`, method: 'GET', header: fromApp };
     await clerkAuth.authenticate(byCookie);
     expect(clerkAuth.authenticate(byCookie)).toMatchObject({ status: 'signed-in', token: cookieToken });
     // No credential of Clerk's and a Studio cookie that does not open: asked, then signed out (token-missing).

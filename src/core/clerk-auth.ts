@@ -36,6 +36,7 @@ const OTHER_RUN = "This run id is another workflow's run: Mastra keeps a run's e
 const RUN_ID = 'The request names its run id more than once, or in a form that is not a plain string.';
 const RESERVED_RUN_ID = "This run id names another kind of entry of Mastra's server cache.";
 const OTHER_RESOURCE = "This route serves the memory resource the request names, unchecked by Mastra: only your own is let through.";
+const FOREIGN_ORIGIN = 'The session cookie was sent from another origin than the one its token was issued to: send the token as a Bearer header.';
 const EVERY_USER = "Mastra serves this route's data of every user, whoever asks: it is not served here.";
 
 /**
@@ -428,11 +429,13 @@ export class ClerkAuth {
     if (credential.from === 'signed-out-cookie') return SIGNED_OUT['session-signed-out'];
     const { token } = credential;
     let clientUat = 0;
+    let origin: string | null = null;
     if (credential.from === 'cookie') {
       // A cookie is a browser's session, never a machine's credential; where sessions are not accepted it is none.
       if (!accepts(mask, 'session_token')) return SIGNED_OUT['token-missing'];
       mask = SESSION_ONLY;
       clientUat = credential.clientUat;
+      origin = (headers as RequestCredentials).header?.('origin') ?? null;
     }
     const opaque = opaqueTypeOf(token);
     if (opaque !== undefined) {
@@ -440,16 +443,16 @@ export class ClerkAuth {
       const backend = (this.backend ??= new BackendApiVerifier(this.config));
       const answered = backend.cached(token);
       if (answered instanceof ClerkAuthError) throw answered;
-      if (answered) return this.signedIn(token, answered, 0);
-      return backend.verify(token, opaque).then((verified) => this.signedIn(token, verified, 0));
+      if (answered) return this.signedIn(token, answered, 0, null);
+      return backend.verify(token, opaque).then((verified) => this.signedIn(token, verified, 0, null));
     }
     const cached = this.verifier.cached(token);
     if (cached) {
       if (!accepts(mask, cached.tokenType)) throw this.typeMismatch();
-      return this.signedIn(token, cached, clientUat);
+      return this.signedIn(token, cached, clientUat, origin);
     }
     return this.verifier.verify(token, mask).then(
-      (verified) => this.signedIn(token, verified, clientUat),
+      (verified) => this.signedIn(token, verified, clientUat, origin),
       (error: unknown) => {
         if (error instanceof ClerkAuthError && error.code === 'session-pending') return SIGNED_OUT['session-pending'];
         throw error;
@@ -461,10 +464,16 @@ export class ClerkAuth {
     return new ClerkAuthError('token-type-mismatch', { realm: this.config.realm });
   }
 
-  private signedIn(token: string, verified: Verified, clientUat: number): RequestState {
+  /** `origin`: the `Origin` of a request whose token came in Clerk's session cookie (else null). */
+  private signedIn(token: string, verified: Verified, clientUat: number, origin: string | null): RequestState {
     const claims = verified.user;
     // A cookie older than the browser's last sign-in or refresh (`__client_uat`) belongs to an earlier session.
     if (typeof claims.iat === 'number' && claims.iat < clientUat) return SIGNED_OUT['session-signed-out'];
+    // A browser sends the cookie from every page of its site (a sibling subdomain, another port), and Mastra's Hono
+    // server lets any origin read the answer: the cookie counts only from the origin its token was issued to (`azp`).
+    if (origin !== null && typeof claims.azp === 'string' && origin !== claims.azp.replace(/\/$/, '')) {
+      throw new ClerkAuthError('token-invalid-authorized-parties', { realm: this.config.realm, message: FOREIGN_ORIGIN });
+    }
     return { status: 'signed-in', token, tokenType: verified.tokenType, claims, verified };
   }
 
