@@ -62,13 +62,39 @@ function segmentWords(words: Iterable<string>): RegExp {
 }
 
 /**
- * Whether `Object.prototype` has an enumerable property: something wrote into it (Mastra's query normalizer does, for
- * `?__proto__[rol]=admin` on routes that never ask the provider). Every missing claim then reads as that value
- * (`user.o?.rol === 'admin'`), for every user: no request can be judged. 4 ns.
+ * `Object.prototype`'s functions, as they were when this module loaded. Mastra's query normalizer writes
+ * `name[child]=` into `{}[name]`: `?hasOwnProperty[call]=x` gives one of them a property.
+ */
+const SHARED_FUNCTIONS: readonly object[] = Object.getOwnPropertyNames(Object.prototype)
+  .map((name) => Object.getOwnPropertyDescriptor(Object.prototype, name)?.value as unknown)
+  .filter((value): value is object => typeof value === 'function' && value !== Object);
+const { assign, create, defineProperty, entries, freeze, fromEntries, getOwnPropertyDescriptor, getOwnPropertyNames, getPrototypeOf, hasOwn, keys, values } = Object;
+
+/**
+ * Whether something wrote into what every plain object shares (Mastra's query normalizer does, for `?__proto__[rol]=`,
+ * `?constructor[freeze]=` or `?hasOwnProperty[call]=` on routes that never ask the provider): an enumerable property on
+ * `Object.prototype`, on `Object` or on `Object.prototype`'s functions, or one of `Object`'s functions replaced. Every
+ * missing claim may then read as the written value (`user.o?.rol === 'admin'`) for every user, or the checks
+ * themselves fail: no request can be judged. About 55 ns (named reads: a keyed loop over `Object` costs 300 ns).
  */
 function prototypeChanged(): boolean {
   for (const _ in Object.prototype) return true;
-  return false;
+  for (const _ in Object) return true;
+  for (const shared of SHARED_FUNCTIONS) for (const _ in shared) return true;
+  return (
+    Object.assign !== assign ||
+    Object.create !== create ||
+    Object.defineProperty !== defineProperty ||
+    Object.entries !== entries ||
+    Object.freeze !== freeze ||
+    Object.fromEntries !== fromEntries ||
+    Object.getOwnPropertyDescriptor !== getOwnPropertyDescriptor ||
+    Object.getOwnPropertyNames !== getOwnPropertyNames ||
+    Object.getPrototypeOf !== getPrototypeOf ||
+    Object.hasOwn !== hasOwn ||
+    Object.keys !== keys ||
+    Object.values !== values
+  );
 }
 
 /** Only spaces and tabs, or nothing: what Node leaves of an empty header value. */
@@ -874,7 +900,7 @@ export class ClerkAuth {
       for (const key in Object.prototype) if (keys.push(key) === 8) break;
       this.notice(
         'error',
-        `Object.prototype has properties (${keys.map((key) => JSON.stringify(key.slice(0, 40))).join(', ')}): a request wrote into it ` +
+        `Object.prototype or Object has changed${keys.length > 0 ? ` (properties ${keys.map((key) => JSON.stringify(key.slice(0, 40))).join(', ')})` : ''}: a request wrote into it ` +
           "(Mastra's query normalizer does, for ?__proto__[...]= on routes that never ask the provider), so every missing claim " +
           'reads as that value for every user. Every request is refused (503 server-unsafe) until the server restarts.',
       );

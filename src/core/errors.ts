@@ -121,6 +121,9 @@ const CODES: Record<ClerkAuthErrorCode, CodeInfo> = {
   },
 };
 
+/** `Object.freeze` as it was at load: an error is still built after a request replaced it (`server-unsafe`). */
+const { freeze } = Object;
+
 /** The default `realm` of the `WWW-Authenticate` challenge. */
 export const DEFAULT_REALM = 'api';
 
@@ -167,7 +170,7 @@ export class ClerkAuthError extends Error {
     this.status = info.status;
     this.statusCode = info.status;
     this.expose = info.status < 500;
-    this.headers = Object.freeze(challengeHeaders(code, this.message, options));
+    this.headers = freeze(challengeHeaders(code, this.message, options));
     this.options = options;
   }
   private readonly options: ClerkAuthErrorOptions;
