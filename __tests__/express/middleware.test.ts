@@ -93,6 +93,13 @@ describe.each(frameworks)('%s', (_name, express) => {
       app.post('/me', (req, res) => res.json({ userId: getClerkAuth(req).userId }));
       expect((await request(app).post('/me').set('Cookie', cookie).set('Origin', issuer.authorizedParty)).body.userId).toBe('user_cookie');
       expect((await request(app).post('/me').set('Cookie', cookie)).body.userId).toBe('user_cookie');
+      // A cookie token without azp (Clerk's browser sessions always have one) counts only without Origin.
+      const noAzp = await issuer.mintToken({ azp: undefined }, { userId: 'user_cookie' });
+      const bare = express();
+      bare.use(clerkMastraAuth({ ...issuer.authOptions, authorizedParties: [], env: {}, logger: false }));
+      bare.post('/me', (req, res) => res.json({ userId: getClerkAuth(req).userId }));
+      expect((await request(bare).post('/me').set('Cookie', `__session=${noAzp}; __client_uat=1`).set('Origin', issuer.authorizedParty)).status).toBe(401);
+      expect((await request(bare).post('/me').set('Cookie', `__session=${noAzp}; __client_uat=1`)).body.userId).toBe('user_cookie');
       // A Bearer token from another origin is the page's own doing (CORS decides who may send one).
       expect((await request(app).post('/me').set('Authorization', `Bearer ${token}`).set('Origin', 'http://evil.localhost:3000')).status).toBe(200);
     });

@@ -496,8 +496,9 @@ export class ClerkAuth {
     // A cookie older than the browser's last sign-in or refresh (`__client_uat`) belongs to an earlier session.
     if (typeof claims.iat === 'number' && claims.iat < clientUat) return SIGNED_OUT['session-signed-out'];
     // A browser sends the cookie from every page of its site (a sibling subdomain, another port), and Mastra's Hono
-    // server lets any origin read the answer: the cookie counts only from the origin its token was issued to (`azp`).
-    if (origin !== null && typeof claims.azp === 'string' && origin !== claims.azp.replace(/\/$/, '')) {
+    // server lets any origin read the answer: the cookie counts only from the origin its token was issued to (`azp`;
+    // a token without one, which Clerk's browser sessions always have, only on a request without `Origin`).
+    if (origin !== null && (typeof claims.azp !== 'string' || origin !== claims.azp.replace(/\/$/, ''))) {
       throw new ClerkAuthError('token-invalid-authorized-parties', { realm: this.config.realm, message: FOREIGN_ORIGIN });
     }
     return { status: 'signed-in', token, tokenType: verified.tokenType, claims, verified };
