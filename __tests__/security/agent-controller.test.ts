@@ -26,8 +26,7 @@ const libsql = libsqlMemoryFixture('controller');
 let tokenA: string;
 let tokenB: string;
 beforeAll(async () => {
-  tokenA = await libsql.issuer().mintToken({}, { userId: USER_A, expiresInSeconds: 3600 });
-  tokenB = await libsql.issuer().mintToken({}, { userId: USER_B, expiresInSeconds: 3600 });
+  [tokenA, tokenB] = (await libsql.tokens(USER_A, USER_B)) as [string, string];
 });
 
 describe.each([

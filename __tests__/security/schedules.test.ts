@@ -22,8 +22,7 @@ const libsql = libsqlMemoryFixture('schedules');
 let tokenA: string;
 let tokenB: string;
 beforeAll(async () => {
-  tokenA = await libsql.issuer().mintToken({}, { userId: 'user_a', expiresInSeconds: 3600 });
-  tokenB = await libsql.issuer().mintToken({}, { userId: 'user_b', expiresInSeconds: 3600 });
+  [tokenA, tokenB] = (await libsql.tokens('user_a', 'user_b')) as [string, string];
 });
 
 describe.each([

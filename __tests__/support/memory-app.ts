@@ -124,6 +124,9 @@ export function libsqlMemoryFixture(prefix: string) {
   });
   return {
     issuer: (): TestIssuer => issuer!,
+    /** Session tokens of these users, valid for an hour (mint them in a `beforeAll`). */
+    tokens: (...userIds: string[]): Promise<string[]> =>
+      Promise.all(userIds.map((userId) => issuer!.mintToken({}, { userId, expiresInSeconds: 3600 }))),
     /** A LibSQL store in a file of its own, closed after the tests. */
     store(name: string): LibSQLStore {
       const store = new LibSQLStore({ id: `${prefix}-${name}`, url: `file:${join(dir, `${name}.db`)}` });
