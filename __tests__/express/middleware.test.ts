@@ -625,10 +625,15 @@ describe.each(frameworks)('%s', (_name, express) => {
   describe('after what Mastra\'s query normalizer writes for other names than __proto__', () => {
     const { freeze } = Object;
     const hasOwnProperty = Object.prototype.hasOwnProperty as unknown as Record<string, unknown>;
+    const { toString } = Object.prototype;
     it.each([
       ['?constructor[freeze]=x', (): void => void Object.assign(Object, { freeze: 'x' }), (): void => void Object.assign(Object, { freeze })],
       ['?constructor[rol]=admin', (): void => void Object.assign(Object, { rol: 'admin' }), (): void => void delete (Object as unknown as Record<string, unknown>).rol],
       ['?hasOwnProperty[call]=x', (): void => void (hasOwnProperty.call = 'x'), (): void => void delete hasOwnProperty.call],
+      // Nothing can then be made a string: jose's checks throw for every token, which read as bad tokens.
+      ['?__proto__[toString]=x', (): void => void Object.assign(Object.prototype, { toString: 'x' }), (): void => void Object.assign(Object.prototype, { toString })],
+      // No query of Mastra's is known to write there (its normalizer reads one bracket): checked as cheaply as the rest.
+      ['Function.rol = admin', (): void => void Object.assign(Function, { rol: 'admin' }), (): void => void delete (Function as unknown as Record<string, unknown>).rol],
     ] as const)('%s: every request is refused (server-unsafe)', async (_label, write, restore) => {
       // Asked of the core directly: with these written, the test's own HTTP client breaks too.
       const clerkAuth = createClerkAuth({ ...issuer.authOptions, env: {}, logger: false });

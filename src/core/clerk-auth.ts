@@ -68,20 +68,26 @@ function segmentWords(words: Iterable<string>): RegExp {
 const SHARED_FUNCTIONS: readonly object[] = Object.getOwnPropertyNames(Object.prototype)
   .map((name) => Object.getOwnPropertyDescriptor(Object.prototype, name)?.value as unknown)
   .filter((value): value is object => typeof value === 'function' && value !== Object);
+const { toString } = Object.prototype;
 const { assign, create, defineProperty, entries, freeze, fromEntries, getOwnPropertyDescriptor, getOwnPropertyNames, getPrototypeOf, hasOwn, keys, values } = Object;
 
 /**
  * Whether something wrote into what every plain object shares (Mastra's query normalizer does, for `?__proto__[rol]=`,
- * `?constructor[freeze]=` or `?hasOwnProperty[call]=` on routes that never ask the provider): an enumerable property on
- * `Object.prototype`, on `Object` or on `Object.prototype`'s functions, or one of `Object`'s functions replaced. Every
- * missing claim may then read as the written value (`user.o?.rol === 'admin'`) for every user, or the checks
- * themselves fail: no request can be judged. About 55 ns (named reads: a keyed loop over `Object` costs 300 ns).
+ * `?constructor[freeze]=`, `?__proto__[toString]=` or `?hasOwnProperty[call]=` on routes that never ask the
+ * provider): an enumerable property on `Object.prototype`, on `Object`, on `Function` or on `Object.prototype`'s
+ * functions (and so on `Function.prototype`, which they inherit), or one of `Object`'s functions or
+ * `Object.prototype.toString` replaced. Every missing claim may then read as the written value
+ * (`user.o?.rol === 'admin'`) for every user, or the checks themselves fail (with `toString` gone, jose's throw for
+ * every token): no request can be judged. `Object.prototype`'s other functions replaced (`?__proto__[valueOf]=x`)
+ * changed no verdict when tried, and are not counted. About 55 ns (named reads: a keyed loop costs 300 ns or more).
  */
 function prototypeChanged(): boolean {
   for (const _ in Object.prototype) return true;
   for (const _ in Object) return true;
+  for (const _ in Function) return true;
   for (const shared of SHARED_FUNCTIONS) for (const _ in shared) return true;
   return (
+    Object.prototype.toString !== toString ||
     Object.assign !== assign ||
     Object.create !== create ||
     Object.defineProperty !== defineProperty ||
