@@ -129,9 +129,13 @@ describe("Mastra's Hono server with the provider alone", () => {
     expectMastra(await raw(port, 'POST', '/api/a2a/weatherAgent', { ...as(bob), 'Content-Type': 'multipart/form-data; boundary=B' }, task), 403, 'a2a form');
   });
 
-  it('refuses a body it cannot read whole (past 4.5 MB) where the body decides', async () => {
-    const big = JSON.stringify({ messages: 'hi', agentId: 'weatherAgent', pad: 'x'.repeat(5 * 1024 * 1024) });
-    expectMastra(await raw(port, 'POST', '/api/agents/weatherAgent/generate', as(bob), big), 403, 'big');
+  it("reads a body up to Mastra's own limit (server.bodySizeLimit, here 8 MB) and judges it (it refused past 4.5 MB)", async () => {
+    const memory = { thread: 'b-big', resource: 'user_bob' };
+    const big = (agentId: string, mb: number) => JSON.stringify({ messages: 'hi', agentId, memory, pad: 'x'.repeat(mb * 1024 * 1024) });
+    expect((await raw(port, 'POST', '/api/agents/weatherAgent/generate', as(bob), big('weatherAgent', 5))).status).toBe(200);
+    expectMastra(await raw(port, 'POST', '/api/agents/weatherAgent/generate', as(bob), big('finance', 5)), 403, 'big, another agent');
+    // Past Mastra's limit, Mastra's own 413 before the provider is asked.
+    expect((await raw(port, 'POST', '/api/agents/weatherAgent/generate', as(bob), big('weatherAgent', 9))).status).toBe(413);
   });
 
   it("counts Clerk's session cookie only from the origin its token was issued to (Mastra's Hono server lets any origin read the answer)", async () => {

@@ -13,7 +13,7 @@ import { ClerkAuthConfigError, type ClerkAuthOptions } from '../core/options.js'
 import type { AuthorizeContext, HeaderReader } from '../core/policy.js';
 import { clerkAuthFrom } from '../core/shared.js';
 import type { AcceptsToken, TokenTypeMask } from '../core/token-types.js';
-import { BUILT_IN_NAMES } from '../core/routes.js';
+import { BUILT_IN_NAMES, type RouteResource } from '../core/routes.js';
 import { UNREAD_BODY, UNSEEN_BODY } from '../core/request-values.js';
 import { isValidHost, routablePath } from '../core/target.js';
 import {
@@ -96,7 +96,10 @@ const bodyOf = (headers: HeaderReader): typeof UNSEEN_BODY | undefined => {
   return headers.get('transfer-encoding') !== null || (length !== null && length !== '0') ? UNSEEN_BODY : undefined;
 };
 
-/** The most of a body the provider reads: Mastra's default body limit (`server.bodySizeLimit`, 4.5 MB). */
+/**
+ * The most of a body the provider reads where Mastra bounds none (Mastra's default `server.bodySizeLimit`, 4.5 MB):
+ * see `bodyCap`.
+ */
 const MAX_BODY_BYTES = 4.5 * 1024 * 1024;
 
 /** A multipart body, whose form fields Mastra reads: only the routes that take one get it (`multipartError`). */
@@ -107,13 +110,13 @@ const MULTIPART = Symbol('multipart body');
  * its request, body included; its Express adapter builds one without), read as Mastra's Hono adapter reads it: JSON
  * when the `Content-Type` says so (undefined for an empty or malformed one: Mastra reads nothing, or answers 400),
  * nothing of another type, MULTIPART for a multipart one. UNREAD_BODY for one that cannot be read, or is larger than
- * `MAX_BODY_BYTES`: where the body decides, the request is refused.
+ * `limit` bytes: where the body decides, the request is refused.
  */
-async function bodyMastraReads(web: Request): Promise<unknown> {
+async function bodyMastraReads(web: Request, limit: number): Promise<unknown> {
   const type = web.headers.get('content-type') ?? '';
   if (type.includes('multipart/form-data')) return MULTIPART;
   if (!type.includes('application/json')) return undefined;
-  const text = await textOf(web.clone(), MAX_BODY_BYTES);
+  const text = await textOf(web.clone(), limit);
   if (text === undefined) return UNREAD_BODY;
   if (text.trim().length === 0) return undefined;
   try {
@@ -145,6 +148,18 @@ async function textOf(web: Request, limit: number): Promise<string | undefined> 
   } catch {
     return undefined;
   }
+}
+
+/**
+ * The most of a body the provider reads on the routes a request may be. Mastra's Hono server bounds the body of each
+ * of its routes with a body method (`server.bodySizeLimit`, or the route's own) before it asks the provider, and its
+ * handler then reads that body whole: there the provider reads what Mastra will, whatever the limit (a cap of its own
+ * refused a 5 MB generate under an 8 MB limit). Elsewhere (the MCP transports, which take any method and read no
+ * body before the transport does; a path that is none of Mastra's routes) nothing bounds it: `MAX_BODY_BYTES`.
+ */
+function bodyCap(readings: readonly RouteResource[] | 'invalid'): number {
+  const bounded = readings !== 'invalid' && readings.length > 0 && readings.every((reading) => BODY_METHODS.has(reading.method));
+  return bounded ? Infinity : MAX_BODY_BYTES;
 }
 
 function webRequestOf(request: MastraAuthRequest | undefined): Request | undefined {
@@ -506,7 +521,7 @@ export class MastraAuthClerk extends MastraAuthProvider<ClerkClaims> {
     const base = suspect ? mastraContext(request) : undefined;
     let read: { body: unknown } | undefined;
     if (base !== undefined && bodied) {
-      read = { body: await bodyMastraReads(web) };
+      read = { body: await bodyMastraReads(web, bodyCap(clerkAuth.routesAt(base.ctx.method, base.rawPath))) };
       if (read.body === MULTIPART) {
         // Mastra parses any multipart body into fields over the path's: only the routes that take one get it. (The
         // length rule is the Express adapter's: Hono's body limit reads the body itself.)
