@@ -28,8 +28,9 @@ describe('a provider Mastra never uses', () => {
     expect(warnings).toEqual([]);
     jest.advanceTimersByTime(1);
     expect(warnings).toHaveLength(1);
-    expect(warnings[0]).toContain('Mastra has not used it yet. Under server.experimental_auth');
-    expect(warnings[0]).toContain('nothing is protected: new Mastra({ server: { auth: new MastraAuthClerk() } })');
+    expect(warnings[0]).toContain('Mastra has not used it yet. A server that has had no request yet says this too');
+    expect(warnings[0]).toContain('it ignores server.experimental_auth');
+    expect(warnings[0]).toContain('nothing is protected): new Mastra({ server: { auth: new MastraAuthClerk() } })');
   });
 
   it('says what it protects only once Mastra uses it: never under server.experimental_auth, once under server.auth', async () => {

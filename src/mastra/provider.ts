@@ -216,9 +216,9 @@ function watchRegistration(clerkAuth: ClerkAuth, registered: () => boolean): voi
     clerkAuth.notice(
       'warn',
       `MastraAuthClerk was built ${REGISTRATION_GRACE_MS / 1000} s ago and Mastra has not used it yet. ` +
-        'Under server.experimental_auth (Mastra 0.x\'s name) Mastra 1.x ignores it and nothing is protected: ' +
-        'new Mastra({ server: { auth: new MastraAuthClerk() } }). ' +
-        "(Mastra's own server, mastra dev or mastra start, first uses it on the first request.)",
+        'A server that has had no request yet says this too: Mastra first uses it on the first request. ' +
+        "Otherwise check where it is passed: Mastra 1.x reads only server.auth (it ignores server.experimental_auth, " +
+        'Mastra 0.x\'s name, and then nothing is protected): new Mastra({ server: { auth: new MastraAuthClerk() } }).',
     );
   }, REGISTRATION_GRACE_MS).unref();
 }
