@@ -116,5 +116,10 @@ describe("bodyAddressedRoutes: 'policy'", () => {
     expect(() => new MastraAuthClerk({ ...issuer.authOptions, env: {}, logger: false, bodyAddressedRoutes: 'allow' as never })).toThrow(
       'MastraAuthClerk: "bodyAddressedRoutes" must be "refuse" or "policy"',
     );
+    for (const bodySizeLimit of [0, -1, 1.5, Infinity, Number.NaN, '8mb']) {
+      expect(() => new MastraAuthClerk({ ...issuer.authOptions, env: {}, logger: false, bodySizeLimit: bodySizeLimit as never })).toThrow(
+        'MastraAuthClerk: "bodySizeLimit" must be a positive whole number of bytes',
+      );
+    }
   });
 });

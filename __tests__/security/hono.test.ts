@@ -7,9 +7,11 @@
  * Real issuer, LibSQL, Mastra's server, raw requests over a socket.
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { request as httpRequest } from 'node:http';
 import { Agent } from '@mastra/core/agent';
 import { AgentController } from '@mastra/core/agent-controller';
 import { Mastra } from '@mastra/core/mastra';
+import { registerApiRoute } from '@mastra/core/server';
 import { createStep, createWorkflow } from '@mastra/core/workflows';
 import { Memory } from '@mastra/memory';
 import { z } from 'zod';
@@ -58,8 +60,13 @@ beforeAll(async () => {
     agentControllers: { code },
     workflows: { payroll, notes },
     storage: store,
-    // A body limit above the provider's own (4.5 MB): its refusal of a body it cannot read whole shows.
-    server: { auth: new MastraAuthClerk({ clerkAuth }), bodySizeLimit: 8 * 1024 * 1024 },
+    // A body limit above Mastra's default (4.5 MB), given to the provider too (it cannot see Mastra's), and a custom
+    // route whose path reads as one of Mastra's body routes under a prefix (`PATCH /datasets/:datasetId`).
+    server: {
+      auth: new MastraAuthClerk({ clerkAuth, bodySizeLimit: 8 * 1024 * 1024 }),
+      bodySizeLimit: 8 * 1024 * 1024,
+      apiRoutes: [registerApiRoute('/admin/datasets/:id', { method: 'PATCH', handler: async (c) => c.json({ ok: true }) })],
+    },
     logger: false,
   });
   const served = await serveMastra(mastra, { mode: 'hono', clerkAuth });
@@ -129,13 +136,36 @@ describe("Mastra's Hono server with the provider alone", () => {
     expectMastra(await raw(port, 'POST', '/api/a2a/weatherAgent', { ...as(bob), 'Content-Type': 'multipart/form-data; boundary=B' }, task), 403, 'a2a form');
   });
 
-  it("reads a body up to Mastra's own limit (server.bodySizeLimit, here 8 MB) and judges it (it refused past 4.5 MB)", async () => {
+  it('reads a body up to the bodySizeLimit it is given (here 8 MB, as Mastra\'s) and judges it (it refused past 4.5 MB)', async () => {
     const memory = { thread: 'b-big', resource: 'user_bob' };
     const big = (agentId: string, mb: number) => JSON.stringify({ messages: 'hi', agentId, memory, pad: 'x'.repeat(mb * 1024 * 1024) });
     expect((await raw(port, 'POST', '/api/agents/weatherAgent/generate', as(bob), big('weatherAgent', 5))).status).toBe(200);
     expectMastra(await raw(port, 'POST', '/api/agents/weatherAgent/generate', as(bob), big('finance', 5)), 403, 'big, another agent');
     // Past Mastra's limit, Mastra's own 413 before the provider is asked.
     expect((await raw(port, 'POST', '/api/agents/weatherAgent/generate', as(bob), big('weatherAgent', 9))).status).toBe(413);
+  });
+
+  it('stops reading at its limit where Mastra bounds no body (a custom route; found by an attacker session)', async () => {
+    // Mastra registers custom routes without its body limit and asks the provider before their own middleware runs.
+    // A chunked body that never ends: the provider read on (300 MB grew the server by 616 MB) when it trusted Mastra's
+    // limit on a path that reads as Mastra's `PATCH /datasets/:datasetId` under `/admin`.
+    const answered = await new Promise<number | 'no answer'>((resolve) => {
+      const req = httpRequest({
+        host: '127.0.0.1',
+        port,
+        path: '/admin/datasets/d1',
+        method: 'PATCH',
+        agent: false,
+        headers: { ...as(bob), 'Content-Type': 'application/json', 'Transfer-Encoding': 'chunked', Connection: 'close' },
+      });
+      const timer = setTimeout(() => (req.destroy(), resolve('no answer')), 5_000);
+      req.on('response', (res) => (clearTimeout(timer), res.resume(), resolve(res.statusCode ?? 0)));
+      req.on('error', () => undefined);
+      req.write('{"pad":"');
+      for (let mb = 0; mb < 10; mb += 1) req.write(Buffer.alloc(1024 * 1024, 'x'));
+    });
+    // Answered once 8 MB were read: 403, as the body a policy may judge there could not be read whole.
+    expect(answered).toBe(403);
   });
 
   it("counts Clerk's session cookie only from the origin its token was issued to (Mastra's Hono server lets any origin read the answer)", async () => {

@@ -603,11 +603,6 @@ export class ClerkAuth {
   private publicRoutes: RouteTable | undefined;
   private multipartRoutes: ReadonlySet<string> = new Set();
 
-  /** @internal The routes of the shared route table `rawPath` may be ('invalid' for a malformed path; none without one). */
-  routesAt(method: string, rawPath: string): readonly RouteResource[] | 'invalid' {
-    return this.routes?.match(method, rawPath) ?? NO_READINGS;
-  }
-
   /**
    * @internal The refusal of a multipart body (`isMultipartBody`), signed in or not, or undefined. Mastra parses a
    * multipart body itself on any route with a body, before the route's handler, and its parser's failures escape the

@@ -13,7 +13,7 @@ import { ClerkAuthConfigError, type ClerkAuthOptions } from '../core/options.js'
 import type { AuthorizeContext, HeaderReader } from '../core/policy.js';
 import { clerkAuthFrom } from '../core/shared.js';
 import type { AcceptsToken, TokenTypeMask } from '../core/token-types.js';
-import { BUILT_IN_NAMES, type RouteResource } from '../core/routes.js';
+import { BUILT_IN_NAMES } from '../core/routes.js';
 import { UNREAD_BODY, UNSEEN_BODY } from '../core/request-values.js';
 import { isValidHost, routablePath } from '../core/target.js';
 import {
@@ -61,6 +61,12 @@ export interface MastraProviderOptions extends StudioOptions {
    * user passes either way.
    */
   bodyAddressedRoutes?: 'refuse' | 'policy' | undefined;
+  /**
+   * On Mastra's own server (`mastra dev`, `mastra start`), which hands the provider the request's body: the most of a
+   * JSON body it reads to judge what the body names, in bytes (default 4.5 MB, Mastra's default). Where the body
+   * decides, a larger one is refused (403). A provider cannot see `server.bodySizeLimit`: raise both together.
+   */
+  bodySizeLimit?: number | undefined;
   /** A mapping of your own from the user to the memory resource id; replaces `resourceScope`. */
   mapUserToResourceId?: ((user: ClerkClaims) => string | undefined | null) | undefined;
 }
@@ -80,7 +86,6 @@ function organizationOf(user: ClerkClaims): string | undefined {
 export type MastraAuthClerkOptions = MastraProviderOptions &
   ((ClerkAuthOptions & { clerkAuth?: undefined }) | { clerkAuth: ClerkAuth });
 
-/** The Web `Request` behind what Mastra passes, if any. */
 /** A URL that may carry a built-in name (`__proto__`, `constructor`...), encoded or not, or a bracketed query key. */
 const SUSPECT_URL = new RegExp(`[%[]|${[...BUILT_IN_NAMES].map((name) => name.replace(/[$]/g, '\\$&')).join('|')}`);
 
@@ -97,10 +102,11 @@ const bodyOf = (headers: HeaderReader): typeof UNSEEN_BODY | undefined => {
 };
 
 /**
- * The most of a body the provider reads where Mastra bounds none (Mastra's default `server.bodySizeLimit`, 4.5 MB):
- * see `bodyCap`.
+ * The most of a body the provider reads unless told (`bodySizeLimit`): Mastra's default `server.bodySizeLimit`. Mastra
+ * bounds its own routes' bodies before it asks the provider, but not those of custom routes (`registerApiRoute`, whose
+ * paths may read as Mastra's under a prefix) nor its MCP transports, so the provider holds to a limit of its own.
  */
-const MAX_BODY_BYTES = 4.5 * 1024 * 1024;
+const DEFAULT_BODY_BYTES = 4.5 * 1024 * 1024;
 
 /** A multipart body, whose form fields Mastra reads: only the routes that take one get it (`multipartError`). */
 const MULTIPART = Symbol('multipart body');
@@ -148,18 +154,6 @@ async function textOf(web: Request, limit: number): Promise<string | undefined> 
   } catch {
     return undefined;
   }
-}
-
-/**
- * The most of a body the provider reads on the routes a request may be. Mastra's Hono server bounds the body of each
- * of its routes with a body method (`server.bodySizeLimit`, or the route's own) before it asks the provider, and its
- * handler then reads that body whole: there the provider reads what Mastra will, whatever the limit (a cap of its own
- * refused a 5 MB generate under an 8 MB limit). Elsewhere (the MCP transports, which take any method and read no
- * body before the transport does; a path that is none of Mastra's routes) nothing bounds it: `MAX_BODY_BYTES`.
- */
-function bodyCap(readings: readonly RouteResource[] | 'invalid'): number {
-  const bounded = readings !== 'invalid' && readings.length > 0 && readings.every((reading) => BODY_METHODS.has(reading.method));
-  return bounded ? Infinity : MAX_BODY_BYTES;
 }
 
 function webRequestOf(request: MastraAuthRequest | undefined): Request | undefined {
@@ -256,6 +250,8 @@ export class MastraAuthClerk extends MastraAuthProvider<ClerkClaims> {
   private readonly users: UserDirectory;
   /** Studio sign-in with Clerk and its sessions, when an OAuth client is configured. */
   private readonly studio: StudioSessions | undefined;
+  /** The most of a JSON body read to judge it (`bodySizeLimit`). */
+  private readonly bodySizeLimit: number;
 
   constructor(options: MastraAuthClerkOptions = {}) {
     const major = mastraCoreMajor();
@@ -266,13 +262,25 @@ export class MastraAuthClerk extends MastraAuthProvider<ClerkClaims> {
       );
     }
     const { studio: studioOptions, rest: providerOptions } = takeStudioOptions(options);
-    const { name, public: publicPaths, mapUserToResourceId, resourceScope = 'user', bodyAddressedRoutes = 'refuse', ...withAccepts } = providerOptions;
+    const {
+      name,
+      public: publicPaths,
+      mapUserToResourceId,
+      resourceScope = 'user',
+      bodyAddressedRoutes = 'refuse',
+      bodySizeLimit = DEFAULT_BODY_BYTES,
+      ...withAccepts
+    } = providerOptions;
     // With a shared object, `acceptsToken` is this provider's own list; without one it configures the provider's object.
     const { acceptsToken, ...rest } = withAccepts as typeof withAccepts & { acceptsToken?: AcceptsToken };
     const coreOptions = rest.clerkAuth === undefined ? withAccepts : rest;
     if (bodyAddressedRoutes !== 'refuse' && bodyAddressedRoutes !== 'policy') {
       throw new TypeError('MastraAuthClerk: "bodyAddressedRoutes" must be "refuse" or "policy"');
     }
+    if (typeof bodySizeLimit !== 'number' || !Number.isSafeInteger(bodySizeLimit) || bodySizeLimit <= 0) {
+      throw new TypeError('MastraAuthClerk: "bodySizeLimit" must be a positive whole number of bytes (as Mastra\'s server.bodySizeLimit)');
+    }
+
     if (resourceScope !== 'user' && resourceScope !== 'organization') {
       throw new TypeError('MastraAuthClerk: "resourceScope" must be "user" or "organization"');
     }
@@ -287,6 +295,7 @@ export class MastraAuthClerk extends MastraAuthProvider<ClerkClaims> {
     }
     // The policy is not handed to Mastra's base class: it runs in `authorizeUser` below, with the shared context.
     super({ name: name ?? 'clerk', protected: EVERY_PATH, public: publicPaths });
+    this.bodySizeLimit = bodySizeLimit;
     this.clerkAuth = clerkAuthFrom(coreOptions, 'MastraAuthClerk');
     this.accepts = this.clerkAuth.acceptsMask(acceptsToken, 'acceptsToken');
     ({ users: this.users, studio: this.studio } = createStudio(studioOptions, this.clerkAuth, ('env' in rest && rest.env) || process.env));
@@ -521,7 +530,7 @@ export class MastraAuthClerk extends MastraAuthProvider<ClerkClaims> {
     const base = suspect ? mastraContext(request) : undefined;
     let read: { body: unknown } | undefined;
     if (base !== undefined && bodied) {
-      read = { body: await bodyMastraReads(web, bodyCap(clerkAuth.routesAt(base.ctx.method, base.rawPath))) };
+      read = { body: await bodyMastraReads(web, this.bodySizeLimit) };
       if (read.body === MULTIPART) {
         // Mastra parses any multipart body into fields over the path's: only the routes that take one get it. (The
         // length rule is the Express adapter's: Hono's body limit reads the body itself.)
