@@ -253,13 +253,13 @@ describe.each([
     expect(res.status).not.toBe(403);
   });
 
-  it('a run started without streaming (start-async) leaves nothing in the cache to read', async () => {
+  it('a run started without streaming (start-async) is tied too: its id is refused on another workflow', async () => {
     const runId = `async-${mode}-${storage}`;
     const started = await post(alice, `/workflows/payroll/start-async?runId=${runId}`, { inputData: {} });
     expect([started.status, started.text.includes('alice-secret')]).toEqual([200, true]);
-    expect((await post(bob, `/workflows/notes/create-run?runId=${runId}`)).status).toBe(200);
+    expect((await post(bob, `/workflows/notes/create-run?runId=${runId}`)).status).toBe(403);
     const observed = await post(bob, `/workflows/notes/observe?runId=${runId}`);
-    expect([observed.status, observed.text.includes('alice-secret')]).toEqual([200, false]);
+    expect([observed.status, observed.text.includes('alice-secret')]).toEqual([403, false]);
   });
 });
 

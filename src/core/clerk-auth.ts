@@ -33,6 +33,7 @@ const UNSCOPED_CALL =
   "Mastra's A2A route serves stored tasks without checking whose they are: only sending a message (message/send, message/stream) is let through.";
 
 const OTHER_RUN = "This run id is another workflow's run: Mastra keeps a run's events by its id alone.";
+const OTHER_USERS_RUN = "This run id is another user's run: Mastra hands a run to whoever names its id on its start and stream routes.";
 const RUN_ID = 'The request names its run id more than once, or in a form that is not a plain string.';
 const RESERVED_RUN_ID = "This run id names another kind of entry of Mastra's server cache.";
 const OTHER_RESOURCE = "This route serves the memory resource the request names, unchecked by Mastra: only your own is let through.";
@@ -650,11 +651,17 @@ export class ClerkAuth {
    */
   private servedWords = /$^/;
   /** The run ids streamed through this object, with the workflow each belongs to (`otherRun`). */
-  private readonly runOwners = new BoundedMap<string, { readonly workflow: string; readonly user: string }>(RUN_OWNERS, (runId, { user }) =>
+  private readonly runOwners = new BoundedMap<string, { readonly workflow: string; readonly user: string; readonly resource: string }>(RUN_OWNERS, (runId, { user }) =>
     this.forgetRun(user, runId),
   );
   /** Each user's tied run ids, oldest first (`RUNS_PER_USER` at most): together, the ids `runOwners` holds. */
   private readonly runsOf = new Map<string, string[]>();
+  /**
+   * Routes ('METHOD /path', without prefix) that make a run of the id the request chooses, or hand back the one of that
+   * id whoever made it, with no check of Mastra's whose it is (`create-run`, `start`, `start-async`): they tie the run
+   * id, as the streaming routes do.
+   */
+  private runStartRoutes: ReadonlySet<string> = new Set();
   /** Run id prefixes the framework's cache keeps other entries under (Mastra's durable agents: `pubsub:`). */
   private reservedRunIds: readonly string[] = [];
   /** The memory resource of a signed-in user, as the Mastra provider maps it (`otherResource`). */
@@ -730,8 +737,10 @@ export class ClerkAuth {
    * any workflow: a user who may create runs of one workflow (`create-run?runId=`, any id) would read, or add to,
    * another workflow's run by its id, whoever started it. So a run id streamed through this object belongs to that
    * workflow (the path's first id: `payroll` of `/workflows/payroll/stream`) from then on, and every other workflow's
-   * routes refuse it (403). Also refused (400): a run id named twice in different ways, and one that spells a key of
-   * another kind of cache entry.
+   * routes refuse it (403). Mastra's start and stream routes (`runStartRoutes`, the streaming ones) hand back, or
+   * overwrite, the run of the id the request chooses whoever made it, so the tie also holds the memory resource that
+   * made it (the user, or the organization), and every run route refuses it to another (403). Also refused (400): a
+   * run id named twice in different ways, and one that spells a key of another kind of cache entry.
    */
   private otherRun(user: ClerkClaims, reading: RouteResource, query: string, values: () => RequestValues): ClerkAuthError | typeof UNREAD_BODY | undefined {
     if (reading.run === undefined) return undefined;
@@ -745,19 +754,26 @@ export class ClerkAuth {
       return new ClerkAuthError('request-invalid', { realm: this.config.realm, message: RESERVED_RUN_ID });
     }
     const [workflow = ''] = Object.values<string>(reading.params);
+    const resource = this.memoryResourceOf?.(user) ?? user.sub;
     const owner = this.runOwners.get(runId);
     if (owner !== undefined && owner.workflow !== workflow) return new ClerkAuthError('access-denied', { realm: this.config.realm, message: OTHER_RUN });
-    if (owner === undefined && reading.run === 'streams') this.recordRun(user.sub, runId, workflow);
+    if (owner !== undefined && owner.resource !== resource) return new ClerkAuthError('access-denied', { realm: this.config.realm, message: OTHER_USERS_RUN });
+    if (owner === undefined && (reading.run === 'streams' || this.runStartRoutes.has(`${reading.method} ${reading.route}`))) {
+      this.recordRun(user.sub, runId, workflow, resource);
+    }
     return undefined;
   }
 
-  /** Ties `runId` to `workflow` for `otherRun`, as one of `user`'s: past `RUNS_PER_USER`, the user's oldest tie goes. */
-  private recordRun(user: string, runId: string, workflow: string): void {
+  /**
+   * Ties `runId` to `workflow` and to the memory resource that made it (`resource`: the user, or in organization scope
+   * the organization) for `otherRun`, as one of `user`'s: past `RUNS_PER_USER`, the user's oldest tie goes.
+   */
+  private recordRun(user: string, runId: string, workflow: string, resource: string): void {
     let runs = this.runsOf.get(user);
     if (runs === undefined) this.runsOf.set(user, (runs = []));
     runs.push(runId);
     if (runs.length > RUNS_PER_USER) this.runOwners.delete(runs.shift()!);
-    this.runOwners.set(runId, { workflow, user });
+    this.runOwners.set(runId, { workflow, user, resource });
   }
 
   /** A tie `runOwners` let go of (past its bound): out of its user's list too, so both hold the same ids. */
@@ -829,6 +845,7 @@ export class ClerkAuth {
       publicRoutes,
       multipartRoutes = [],
       reservedRunIds = [],
+      runStartRoutes = [],
       memoryResourceOf,
     }: {
       policyJudgesBodyAddressed: boolean;
@@ -841,11 +858,14 @@ export class ClerkAuth {
       multipartRoutes?: readonly string[];
       /** Run id prefixes the framework's cache keeps other entries under: refused as run ids (`runError`). */
       reservedRunIds?: readonly string[];
+      /** The run routes ('METHOD /path') that make or hand back a run of the id the request chooses (`runStartRoutes`). */
+      runStartRoutes?: readonly string[];
       /** The memory resource of a signed-in user (Mastra's `mapUserToResourceId`), for `RouteResource.memoryResource`. */
       memoryResourceOf?: (user: ClerkClaims) => string | undefined;
     },
   ): void {
     this.reservedRunIds = reservedRunIds;
+    this.runStartRoutes = new Set(runStartRoutes);
     this.memoryResourceOf = memoryResourceOf;
     this.publicRoutes = publicRoutes;
     this.multipartRoutes = new Set(multipartRoutes);

@@ -20,6 +20,7 @@ import {
   BODY_METHODS,
   MASTRA_PUBLIC_ROUTES,
   MCP_SERVER_ROUTES,
+  RUN_START_ROUTES,
   MCP_TRANSPORT_ROUTES,
   MULTIPART_ROUTES,
   RESERVED_RUN_ID_PREFIXES,
@@ -310,6 +311,7 @@ export class MastraAuthClerk extends MastraAuthProvider<ClerkClaims> {
       publicRoutes: mastraPublicRouteTable(),
       multipartRoutes: MULTIPART_ROUTES,
       reservedRunIds: RESERVED_RUN_ID_PREFIXES,
+      runStartRoutes: RUN_START_ROUTES,
       memoryResourceOf: (user) => this.resourceOf(user),
     });
     if (mapUserToResourceId !== undefined && typeof mapUserToResourceId !== 'function') {

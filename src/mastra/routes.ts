@@ -120,6 +120,17 @@ export const RUN_STREAM_ROUTES: readonly string[] = Object.freeze([
 ]);
 
 /**
+ * Mastra's run routes that make a run of the id the request chooses (`?runId=`), or hand back the run of that id if
+ * one exists, with no check of whose it is: a run of Alice's, named by Bob, was Bob's to start again (its stored record
+ * overwritten). They tie the run id to its maker, as the streaming routes do.
+ */
+export const RUN_START_ROUTES: readonly string[] = Object.freeze(
+  ['workflows/:workflowId', 'agent-builder/:actionId'].flatMap((base) =>
+    ['create-run', 'start', 'start-async'].map((action) => `POST /${base}/${action}`),
+  ),
+);
+
+/**
  * Keys Mastra's server cache holds other lists under, as prefixes: its durable agents' streams
  * (`CachingPubSub`, `pubsub:agent.stream.<runId>`). A workflow streamed under such a run id would read and add to one.
  * `__tests__/mastra/routes.test.ts` checks the prefix against the installed Mastra.

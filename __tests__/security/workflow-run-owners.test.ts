@@ -1,0 +1,139 @@
+/**
+ * Another user's run of the same workflow (both users may run it), on Mastra's Hono server with the provider alone and
+ * on Express with the middleware in front. Mastra checks whose a run is on observe, resume, restart and time-travel,
+ * but not on `stream`, `stream-legacy`, `start`, `start-async` or `create-run`, which hand the caller the in-memory run
+ * of that id (Alice's, her input and her steps' output) or overwrite its stored record (found by an attacker session:
+ * the run ties compared the workflow only). Real issuer, LibSQL, Mastra's servers.
+ */
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { Mastra } from '@mastra/core/mastra';
+import { createStep, createWorkflow } from '@mastra/core/workflows';
+import { z } from 'zod';
+import { createClerkAuth } from '../../src/index.js';
+import { MastraAuthClerk } from '../../src/mastra/index.js';
+import { createTestIssuer, type TestIssuer } from '../../src/testing/index.js';
+import { libsqlMemoryFixture } from '../support/memory-app.js';
+import { serveMastra } from '../security/support.js';
+
+let issuer: TestIssuer;
+let alice: string;
+let bob: string;
+let release: () => void = () => {};
+const libsql = libsqlMemoryFixture('same-wf');
+
+function shared() {
+  const io = z.object({ secret: z.string().optional(), hold: z.boolean().optional(), who: z.string().optional() });
+  return createWorkflow({ id: 'shared', inputSchema: io, outputSchema: io })
+    .then(createStep({ id: 'one', inputSchema: io, outputSchema: io, execute: async ({ inputData }) => ({ ...inputData }) }))
+    .then(
+      createStep({
+        id: 'two',
+        inputSchema: io,
+        outputSchema: io,
+        execute: async ({ inputData }) => {
+          if (inputData.hold) await new Promise<void>((resolve) => (release = resolve));
+          return { ...inputData, secret: inputData.who === 'alice' ? 'alice-step-two-secret' : 'bob-value' };
+        },
+      }),
+    )
+    .commit();
+}
+
+beforeAll(async () => {
+  issuer = await createTestIssuer();
+  alice = await issuer.mintToken({}, { userId: 'user_alice', expiresInSeconds: 3600 });
+  bob = await issuer.mintToken({}, { userId: 'user_bob', expiresInSeconds: 3600 });
+});
+afterAll(async () => issuer.close());
+
+describe.each(['hono', 'mixed'] as const)('%s: same workflow, another user\'s run id', (mode) => {
+  let base: string;
+  let close: () => Promise<void>;
+  beforeAll(async () => {
+    const clerkAuth = createClerkAuth({ ...issuer.authOptions, env: {}, logger: false });
+    const mastra = new Mastra({ workflows: { shared: shared() }, storage: libsql.store(mode), server: { auth: new MastraAuthClerk({ clerkAuth }) as never }, logger: false });
+    ({ base, close } = await serveMastra(mastra, { mode, clerkAuth }));
+  });
+  afterAll(async () => close());
+
+  const post = async (token: string, path: string, body?: unknown, ms = 3000) => {
+    const controller = new AbortController();
+    const timer = setTimeout(() => controller.abort(), ms);
+    const res = await fetch(`${base}/api${path}`, {
+      method: 'POST',
+      headers: { Authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'Content-Type': 'application/json' }) },
+      body: body === undefined ? undefined : JSON.stringify(body),
+      signal: controller.signal,
+    });
+    let text = '';
+    try {
+      const decoder = new TextDecoder();
+      for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) text += decoder.decode(chunk, { stream: true });
+    } catch {
+      // aborted: still open
+    } finally {
+      clearTimeout(timer);
+    }
+    return { status: res.status, text };
+  };
+
+  async function aliceHolds(runId: string) {
+    const res = await fetch(`${base}/api/workflows/shared/stream?runId=${runId}`, {
+      method: 'POST',
+      headers: { Authorization: `Bearer ${alice}`, 'Content-Type': 'application/json' },
+      body: JSON.stringify({ inputData: { hold: true, who: 'alice', secret: 'alice-input-secret' } }),
+    });
+    expect(res.status).toBe(200);
+    const reader = (res.body as ReadableStream<Uint8Array>).getReader();
+    const decoder = new TextDecoder();
+    let seen = '';
+    while (!seen.includes('alice-input-secret')) {
+      const { done, value } = await reader.read();
+      if (done) throw new Error('ended early');
+      seen += decoder.decode(value, { stream: true });
+    }
+    return reader;
+  }
+
+  it("Bob's stream of shared under Alice's in-progress run id is refused (not served her events)", async () => {
+    const runId = `held-stream-${mode}`;
+    const reader = await aliceHolds(runId);
+    const bobs = post(bob, `/workflows/shared/stream?runId=${runId}`, { inputData: { who: 'bob' } }, 2500);
+    setTimeout(() => release(), 800);
+    const res = await bobs;
+    while (!(await reader.read()).done);
+    const leaked = ['alice-input-secret', 'alice-step-two-secret'].filter((s) => res.text.includes(s));
+    expect({ status: res.status, leaked }).toEqual({ status: 403, leaked: [] });
+  });
+
+  it("Bob's stream-legacy of shared under Alice's in-progress run id is refused (not served her events)", async () => {
+    const runId = `held-legacy-${mode}`;
+    const reader = await aliceHolds(runId);
+    const bobs = post(bob, `/workflows/shared/stream-legacy?runId=${runId}`, { inputData: { who: 'bob' } }, 2500);
+    setTimeout(() => release(), 800);
+    const res = await bobs;
+    while (!(await reader.read()).done);
+    const leaked = ['alice-input-secret', 'alice-step-two-secret'].filter((s) => res.text.includes(s));
+    expect({ status: res.status, leaked }).toEqual({ status: 403, leaked: [] });
+  });
+
+  it("Bob's start-async under Alice's finished run id does not take her run over", async () => {
+    const runId = `done-${mode}`;
+    expect((await post(alice, `/workflows/shared/start-async?runId=${runId}`, { inputData: { who: 'alice' } })).text).toContain('alice-step-two-secret');
+    const bobs = await post(bob, `/workflows/shared/start-async?runId=${runId}`, { inputData: { who: 'bob' } });
+    const aliceReads = await fetch(`${base}/api/workflows/shared/runs/${runId}`, { headers: { Authorization: `Bearer ${alice}` } });
+    const aliceText = await aliceReads.text();
+    expect({ bob: bobs.status, alice: aliceReads.status, aliceStill: aliceText.includes('alice-step-two-secret') }).toEqual({ bob: 403, alice: 200, aliceStill: true });
+  });
+
+  it("keeps a run made with create-run to its user on every run route; the user's own requests pass", async () => {
+    const runId = `made-${mode}`;
+    expect((await post(alice, `/workflows/shared/create-run?runId=${runId}`)).status).toBe(200);
+    for (const path of [`create-run?runId=${runId}`, `start?runId=${runId}`, `start-async?runId=${runId}`, `observe?runId=${runId}`]) {
+      const res = await post(bob, `/workflows/shared/${path}`, { inputData: { who: 'bob' } });
+      expect({ path, status: res.status, error: JSON.parse(res.text || '{}').error }).toEqual({ path, status: 403, error: mode === 'hono' ? 'Access denied' : 'access-denied' });
+    }
+    const own = await post(alice, `/workflows/shared/start-async?runId=${runId}`, { inputData: { who: 'alice' } });
+    expect([own.status, own.text.includes('alice-step-two-secret')]).toEqual([200, true]);
+  });
+});
