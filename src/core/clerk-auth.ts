@@ -658,8 +658,8 @@ export class ClerkAuth {
   private readonly runsOf = new Map<string, string[]>();
   /**
    * Routes ('METHOD /path', without prefix) that make a run of the id the request chooses, or hand back the one of that
-   * id whoever made it, with no check of Mastra's whose it is (`create-run`, `start`, `start-async`): they tie the run
-   * id, as the streaming routes do.
+   * id whoever made it, with no check of Mastra's whose it is (`create-run`, `start`, `start-async`, `stream`,
+   * `stream-legacy`): they tie the run id, as the other streaming routes do, and refuse another resource's.
    */
   private runStartRoutes: ReadonlySet<string> = new Set();
   /** Run id prefixes the framework's cache keeps other entries under (Mastra's durable agents: `pubsub:`). */
@@ -737,10 +737,10 @@ export class ClerkAuth {
    * any workflow: a user who may create runs of one workflow (`create-run?runId=`, any id) would read, or add to,
    * another workflow's run by its id, whoever started it. So a run id streamed through this object belongs to that
    * workflow (the path's first id: `payroll` of `/workflows/payroll/stream`) from then on, and every other workflow's
-   * routes refuse it (403). Mastra's start and stream routes (`runStartRoutes`, the streaming ones) hand back, or
-   * overwrite, the run of the id the request chooses whoever made it, so the tie also holds the memory resource that
-   * made it (the user, or the organization), and every run route refuses it to another (403). Also refused (400): a
-   * run id named twice in different ways, and one that spells a key of another kind of cache entry.
+   * routes refuse it (403). Mastra's start and stream routes (`runStartRoutes`) hand back, or overwrite, the run of the
+   * id the request chooses whoever made it, with no check of its own, so the tie also holds the memory resource that
+   * made it (the user, or the organization), and those routes refuse it to another (403). Also refused (400): a run id
+   * named twice in different ways, and one that spells a key of another kind of cache entry.
    */
   private otherRun(user: ClerkClaims, reading: RouteResource, query: string, values: () => RequestValues): ClerkAuthError | typeof UNREAD_BODY | undefined {
     if (reading.run === undefined) return undefined;
@@ -756,11 +756,14 @@ export class ClerkAuth {
     const [workflow = ''] = Object.values<string>(reading.params);
     const resource = this.memoryResourceOf?.(user) ?? user.sub;
     const owner = this.runOwners.get(runId);
+    const starts = this.runStartRoutes.has(`${reading.method} ${reading.route}`);
     if (owner !== undefined && owner.workflow !== workflow) return new ClerkAuthError('access-denied', { realm: this.config.realm, message: OTHER_RUN });
-    if (owner !== undefined && owner.resource !== resource) return new ClerkAuthError('access-denied', { realm: this.config.realm, message: OTHER_USERS_RUN });
-    if (owner === undefined && (reading.run === 'streams' || this.runStartRoutes.has(`${reading.method} ${reading.route}`))) {
-      this.recordRun(user.sub, runId, workflow, resource);
+    // Only where Mastra checks no owner: elsewhere its own check judges by the stored run, so a tie made by a request
+    // Mastra refused (a run stored before the process started, named by another user) keeps its owner out of nothing.
+    if (owner !== undefined && owner.resource !== resource && starts) {
+      return new ClerkAuthError('access-denied', { realm: this.config.realm, message: OTHER_USERS_RUN });
     }
+    if (owner === undefined && (reading.run === 'streams' || starts)) this.recordRun(user.sub, runId, workflow, resource);
     return undefined;
   }
 

@@ -11,7 +11,14 @@
  * to another thread or resource through `saveMessages`. Mastra's own transfer (`updateThreadResourceId`) and cloning
  * are not affected. And one read: a thread's observational memory (stored under the thread id alone, which Mastra's
  * routes read for the thread and resource the request names) is served only to the thread's owner.
+ *
+ * And the workflows domain, when the storage has one: Mastra's `start-async`, `start`, `stream` and `create-run` check no
+ * owner of a stored run (the adapters tie run ids only to the runs started in the process), and a run started again
+ * under a stored run's id persists its snapshot over the stored one, `resourceId` included. A stored run never changes
+ * resource through `persistWorkflowSnapshot`: Mastra's own persists of a run (steps, suspend, resume, restart,
+ * time-travel, cancel) pass the run's stored `resourceId`, or none (then the stored one stays).
  */
+import { BoundedMap } from '../core/bounded-map.js';
 
 /** A refused write; Mastra's handlers answer with its `status` (403) and message. */
 export class MemoryOwnershipError extends Error {
@@ -53,6 +60,73 @@ interface MemoryDomain {
 }
 
 const GUARDED = Symbol.for('clerk-mastra-auth.memory-ownership');
+
+/** A stored workflow run, as `getWorkflowRunById` returns it. */
+interface StoredRun {
+  resourceId?: string | null;
+}
+
+/** The part of Mastra's workflows storage domain this guards (`WorkflowsLibSQL`, `WorkflowsPG`...). */
+interface WorkflowsDomain {
+  persistWorkflowSnapshot(args: { workflowName: string; runId: string; resourceId?: string | null }): Promise<unknown>;
+  getWorkflowRunById(args: { runId: string; workflowName?: string }): Promise<StoredRun | null>;
+  deleteWorkflowRunById?(args: { runId: string; workflowName: string }): Promise<unknown>;
+  dangerouslyClearAll?(): Promise<unknown>;
+}
+
+/**
+ * How many (workflow, run) pairs a guarded workflows domain remembers with the resource last persisted for them: a
+ * persist of a remembered pair for the same resource costs no lookup (every persist after a run's first, in the process).
+ */
+const CHECKED_RUNS = 10_000;
+
+function isWorkflowsDomain(value: unknown): value is WorkflowsDomain {
+  if (typeof value !== 'object' || value === null) return false;
+  const domain = value as Record<string, unknown>;
+  return typeof domain.persistWorkflowSnapshot === 'function' && typeof domain.getWorkflowRunById === 'function';
+}
+
+function guardWorkflows(domain: WorkflowsDomain): void {
+  if ((domain as unknown as Record<symbol, unknown>)[GUARDED]) return;
+  const persistWorkflowSnapshot = domain.persistWorkflowSnapshot.bind(domain);
+  const getWorkflowRunById = domain.getWorkflowRunById.bind(domain);
+  // (workflow, run) -> the resource last persisted for it here. Only this process's writes go through it: a run
+  // deleted and made again by another resource elsewhere, under the same id, is not seen until the pair is pushed out.
+  const checked = new BoundedMap<string, string>(CHECKED_RUNS);
+  const keyOf = (workflowName: string, runId: string): string => JSON.stringify([workflowName, runId]);
+
+  domain.persistWorkflowSnapshot = async (args) => {
+    const { workflowName, runId, resourceId } = args;
+    // No resource: the stored one stays (LibSQL and PostgreSQL keep it: COALESCE), as Mastra's own updates do.
+    if (typeof resourceId !== 'string' || resourceId.length === 0) return persistWorkflowSnapshot(args);
+    const key = keyOf(workflowName, runId);
+    if (checked.get(key) !== resourceId) {
+      const stored = await getWorkflowRunById({ runId, workflowName });
+      // A run stored without a resource is anyone's to Mastra's checks (validateRunOwnership): not refused here either.
+      if (stored && typeof stored.resourceId === 'string' && stored.resourceId.length > 0 && stored.resourceId !== resourceId) {
+        throw new MemoryOwnershipError('A workflow run with this id already exists and belongs to another resource.');
+      }
+    }
+    const result = await persistWorkflowSnapshot(args);
+    checked.set(key, resourceId);
+    return result;
+  };
+  if (typeof domain.deleteWorkflowRunById === 'function') {
+    const deleteWorkflowRunById = domain.deleteWorkflowRunById.bind(domain);
+    domain.deleteWorkflowRunById = async (args) => {
+      checked.delete(keyOf(args.workflowName, args.runId));
+      return deleteWorkflowRunById(args);
+    };
+  }
+  if (typeof domain.dangerouslyClearAll === 'function') {
+    const dangerouslyClearAll = domain.dangerouslyClearAll.bind(domain);
+    domain.dangerouslyClearAll = async () => {
+      checked.clear();
+      return dangerouslyClearAll();
+    };
+  }
+  Object.defineProperty(domain, GUARDED, { value: true });
+}
 
 function isMemoryDomain(value: unknown): value is MemoryDomain {
   if (typeof value !== 'object' || value === null) return false;
@@ -121,8 +195,9 @@ function guard(domain: MemoryDomain): void {
 
 /**
  * Returns the same Mastra storage (`LibSQLStore`, `PostgresStore`, ...) with its memory domain guarded: a thread
- * never changes owner by being created again, a message never moves to another thread by being saved again.
- * Throws at start-up for a storage without a memory domain it recognises.
+ * never changes owner by being created again, a message never moves to another thread by being saved again; and its
+ * workflows domain, when it has one: a stored run never changes resource by being persisted again (`start-async` of
+ * another user's run id). Throws at start-up for a storage without a memory domain it recognises.
  *
  * @example
  * import { LibSQLStore } from '@mastra/libsql';
@@ -136,5 +211,7 @@ export function protectMemory<Storage extends object>(storage: Storage): Storage
     throw new TypeError('protectMemory: the storage has no memory domain (stores.memory) with the methods of Mastra 1.x');
   }
   guard(memory);
+  const workflows = (storage as { stores?: Record<string, unknown> }).stores?.workflows;
+  if (isWorkflowsDomain(workflows)) guardWorkflows(workflows);
   return storage;
 }

@@ -121,12 +121,13 @@ export const RUN_STREAM_ROUTES: readonly string[] = Object.freeze([
 
 /**
  * Mastra's run routes that make a run of the id the request chooses (`?runId=`), or hand back the run of that id if
- * one exists, with no check of whose it is: a run of Alice's, named by Bob, was Bob's to start again (its stored record
- * overwritten). They tie the run id to its maker, as the streaming routes do.
+ * one exists, with no check of whose it is: Bob read Alice's running run by its id (`stream`), and started her finished
+ * one again over its stored record (`start-async`). They tie the run id to its maker and refuse it to others; Mastra
+ * checks the owner on its other run routes.
  */
 export const RUN_START_ROUTES: readonly string[] = Object.freeze(
   ['workflows/:workflowId', 'agent-builder/:actionId'].flatMap((base) =>
-    ['create-run', 'start', 'start-async'].map((action) => `POST /${base}/${action}`),
+    ['create-run', 'start', 'start-async', 'stream', 'stream-legacy'].map((action) => `POST /${base}/${action}`),
   ),
 );
 
