@@ -8,7 +8,9 @@ import { expect } from '@jest/globals';
 import express from 'express';
 import express4 from 'express4';
 import type { Mastra } from '@mastra/core/mastra';
+import { createStep, createWorkflow } from '@mastra/core/workflows';
 import { MastraServer } from '@mastra/express';
+import { z } from 'zod';
 import { clerkMastraAuth, type ClerkAuth } from '../../src/index.js';
 import { listen } from '../support/http.js';
 
@@ -179,4 +181,29 @@ async function serveHono(mastra: Mastra): Promise<{ base: string; close: () => P
       await new Promise((resolve) => server.close(resolve));
     },
   };
+}
+
+/**
+ * Workflow `shared`, which every user may run: step `one` passes its input on; step `two` suspends when the input asks
+ * (`pause`, until resumed with `{ ok: true }`), waits when it asks (`hold`) until `holdWith` lets it go (if given), and
+ * returns Alice's secret to a run whose input says `who: 'alice'`.
+ */
+export function sharedWorkflow(holdWith?: (release: () => void) => void) {
+  const io = z.object({ secret: z.string().optional(), hold: z.boolean().optional(), pause: z.boolean().optional(), who: z.string().optional() });
+  return createWorkflow({ id: 'shared', inputSchema: io, outputSchema: io })
+    .then(createStep({ id: 'one', inputSchema: io, outputSchema: io, execute: async ({ inputData }) => ({ ...inputData }) }))
+    .then(
+      createStep({
+        id: 'two',
+        inputSchema: io,
+        outputSchema: io,
+        resumeSchema: z.object({ ok: z.boolean() }),
+        execute: async ({ inputData, resumeData, suspend }) => {
+          if (inputData.pause && !resumeData) return (await suspend({})) as never;
+          if (inputData.hold && holdWith) await new Promise<void>((resolve) => holdWith(resolve));
+          return { ...inputData, secret: inputData.who === 'alice' ? 'alice-step-two-secret' : 'bob-value' };
+        },
+      }),
+    )
+    .commit();
 }

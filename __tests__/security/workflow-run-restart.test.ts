@@ -12,14 +12,12 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { randomUUID } from 'node:crypto';
 import { Mastra } from '@mastra/core/mastra';
 import type { MastraCompositeStore } from '@mastra/core/storage';
-import { createStep, createWorkflow } from '@mastra/core/workflows';
 import { PostgresStore } from '@mastra/pg';
-import { z } from 'zod';
 import { createClerkAuth } from '../../src/index.js';
 import { MastraAuthClerk, protectMemory } from '../../src/mastra/index.js';
 import { libsqlMemoryFixture } from '../support/memory-app.js';
 import { failOrSkip, startPostgres, type Postgres } from '../support/postgres.js';
-import { serveMastra } from './support.js';
+import { serveMastra, sharedWorkflow } from './support.js';
 
 const libsql = libsqlMemoryFixture('wf-restart');
 const pg = await startPostgres();
@@ -33,29 +31,10 @@ afterAll(async () => {
 }, 60_000);
 
 /**
- * Step `two` suspends when asked to, and holds on the first server (a run left running when it goes) until the
+ * Step `two` of `sharedWorkflow` holds on the first server only (a run left running when it goes), until the
  * describe's end lets it go (a held step keeps the process alive).
  */
 const held: Array<() => void> = [];
-function shared(generation: number) {
-  const io = z.object({ secret: z.string().optional(), hold: z.boolean().optional(), pause: z.boolean().optional(), who: z.string().optional() });
-  return createWorkflow({ id: 'shared', inputSchema: io, outputSchema: io })
-    .then(createStep({ id: 'one', inputSchema: io, outputSchema: io, execute: async ({ inputData }) => ({ ...inputData }) }))
-    .then(
-      createStep({
-        id: 'two',
-        inputSchema: io,
-        outputSchema: io,
-        resumeSchema: z.object({ ok: z.boolean() }),
-        execute: async ({ inputData, resumeData, suspend }) => {
-          if (inputData.pause && !resumeData) return (await suspend({})) as never;
-          if (inputData.hold && generation === 1) await new Promise<void>((resolve) => held.push(resolve));
-          return { ...inputData, secret: inputData.who === 'alice' ? 'alice-step-two-secret' : 'bob-value' };
-        },
-      }),
-    )
-    .commit();
-}
 
 const storages: Array<[string, (name: string) => MastraCompositeStore]> = [['libsql', (name) => libsql.store(name)]];
 if (postgres) {
@@ -90,7 +69,7 @@ describe.each(storages.flatMap(([storage, open]) => (['hono', 'mixed'] as const)
       await server?.close();
       const clerkAuth = createClerkAuth({ ...libsql.issuer().authOptions, env: {}, logger: false });
       const mastra = new Mastra({
-        workflows: { shared: shared(++generation) },
+        workflows: { shared: sharedWorkflow(++generation === 1 ? (resolve) => held.push(resolve) : undefined) },
         storage: protectMemory(open(name)),
         server: { auth: new MastraAuthClerk({ clerkAuth }) as never },
         logger: false,
