@@ -197,11 +197,16 @@ describe('routes that serve the memory resource the request names, unchecked by 
     }
   });
 
-  it("that serve every user's data are refused: the two AgentController lists and every schedule route", () => {
+  it("that serve or act on every user's data are refused: the two AgentController lists, restarting every active run, every schedule route", () => {
     const schedules = AUTHENTICATED.filter((r) => r.path === '/schedules' || r.path.startsWith('/schedules/')).map(key);
     expect(schedules.length).toBeGreaterThan(0);
     expect([...EVERY_USER_ROUTES].sort()).toEqual(
-      [...schedules, 'GET /agent-controller/:controllerId/sessions/:resourceId/resources', 'GET /agent-controller/:controllerId/active-runs'].sort(),
+      [
+        ...schedules,
+        'GET /agent-controller/:controllerId/sessions/:resourceId/resources',
+        'GET /agent-controller/:controllerId/active-runs',
+        ...AUTHENTICATED.filter((r) => r.path.startsWith('/workflows/:workflowId/restart-all-active-workflow-runs')).map(key),
+      ].sort(),
     );
     for (const route of EVERY_USER_ROUTES) {
       const [method, path] = route.split(' ') as [string, string];

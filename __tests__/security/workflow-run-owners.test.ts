@@ -95,6 +95,13 @@ describe.each(['hono', 'mixed'] as const)('%s: same workflow, another user\'s ru
     expect({ bob: bobs.status, alice: aliceReads.status, aliceStill: aliceText.includes('alice-step-two-secret') }).toEqual({ bob: 403, alice: 200, aliceStill: true });
   });
 
+  it("refuses restarting every user's active runs of a workflow (Mastra checks no owner there; found by an attacker session)", async () => {
+    for (const route of ['restart-all-active-workflow-runs', 'restart-all-active-workflow-runs-async']) {
+      const res = await post(bob, `/workflows/shared/${route}`);
+      expect({ route, status: res.status, error: JSON.parse(res.text || '{}').error }).toEqual({ route, status: 403, error: mode === 'hono' ? 'Access denied' : 'access-denied' });
+    }
+  });
+
   it("keeps a run made with create-run to its user on the routes where Mastra checks no owner; the user's own pass", async () => {
     const runId = `made-${mode}`;
     expect((await post(alice, `/workflows/shared/create-run?runId=${runId}`)).status).toBe(200);
