@@ -207,3 +207,25 @@ export function sharedWorkflow(holdWith?: (release: () => void) => void) {
     )
     .commit();
 }
+
+/**
+ * A workflow stream started with `token` (`POST url`, JSON `body`), read until its text includes `marker` (200 first):
+ * the reader, to drain once the run is let go.
+ */
+export async function streamUntil(url: string, token: string, body: unknown, marker: string): Promise<ReadableStreamDefaultReader<Uint8Array>> {
+  const res = await fetch(url, {
+    method: 'POST',
+    headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json' },
+    body: JSON.stringify(body),
+  });
+  expect(res.status).toBe(200);
+  const reader = (res.body as ReadableStream<Uint8Array>).getReader();
+  const decoder = new TextDecoder();
+  let seen = '';
+  while (!seen.includes(marker)) {
+    const { done, value } = await reader.read();
+    if (done) throw new Error(`the stream ended before ${marker}: ${seen}`);
+    seen += decoder.decode(value, { stream: true });
+  }
+  return reader;
+}

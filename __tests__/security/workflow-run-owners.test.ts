@@ -11,7 +11,7 @@ import { createClerkAuth } from '../../src/index.js';
 import { MastraAuthClerk } from '../../src/mastra/index.js';
 import { createTestIssuer, type TestIssuer } from '../../src/testing/index.js';
 import { libsqlMemoryFixture } from '../support/memory-app.js';
-import { serveMastra, sharedWorkflow } from './support.js';
+import { serveMastra, sharedWorkflow, streamUntil } from './support.js';
 
 let issuer: TestIssuer;
 let alice: string;
@@ -57,23 +57,8 @@ describe.each(['hono', 'mixed'] as const)('%s: same workflow, another user\'s ru
     return { status: res.status, text };
   };
 
-  async function aliceHolds(runId: string) {
-    const res = await fetch(`${base}/api/workflows/shared/stream?runId=${runId}`, {
-      method: 'POST',
-      headers: { Authorization: `Bearer ${alice}`, 'Content-Type': 'application/json' },
-      body: JSON.stringify({ inputData: { hold: true, who: 'alice', secret: 'alice-input-secret' } }),
-    });
-    expect(res.status).toBe(200);
-    const reader = (res.body as ReadableStream<Uint8Array>).getReader();
-    const decoder = new TextDecoder();
-    let seen = '';
-    while (!seen.includes('alice-input-secret')) {
-      const { done, value } = await reader.read();
-      if (done) throw new Error('ended early');
-      seen += decoder.decode(value, { stream: true });
-    }
-    return reader;
-  }
+  const aliceHolds = (runId: string) =>
+    streamUntil(`${base}/api/workflows/shared/stream?runId=${runId}`, alice, { inputData: { hold: true, who: 'alice', secret: 'alice-input-secret' } }, 'alice-input-secret');
 
   it.each(['stream', 'stream-legacy'])("Bob's %s of shared under Alice's in-progress run id is refused (not served her events)", async (route) => {
     const runId = `held-${route}-${mode}`;

@@ -20,7 +20,7 @@ import { MastraAuthClerk } from '../../src/mastra/index.js';
 import { RESERVED_RUN_ID_PREFIXES } from '../../src/mastra/routes.js';
 import { createTestIssuer, type TestIssuer } from '../../src/testing/index.js';
 import { libsqlMemoryFixture } from '../support/memory-app.js';
-import { serveMastra } from './support.js';
+import { serveMastra, streamUntil } from './support.js';
 
 let issuer: TestIssuer;
 let alice: string;
@@ -171,20 +171,7 @@ describe.each([
 
   it('a run still in progress is refused the same way', async () => {
     const runId = `held-${mode}-${storage}`;
-    const res = await fetch(`${base}/api/workflows/payroll/stream?runId=${runId}`, {
-      method: 'POST',
-      headers: { Authorization: `Bearer ${alice}`, 'Content-Type': 'application/json' },
-      body: JSON.stringify({ inputData: { hold: true } }),
-    });
-    expect(res.status).toBe(200);
-    const reader = (res.body as ReadableStream<Uint8Array>).getReader();
-    const decoder = new TextDecoder();
-    let seen = '';
-    while (!seen.includes('alice-secret')) {
-      const { done, value } = await reader.read();
-      if (done) throw new Error(`payroll's stream ended early: ${seen}`);
-      seen += decoder.decode(value, { stream: true });
-    }
+    const reader = await streamUntil(`${base}/api/workflows/payroll/stream?runId=${runId}`, alice, { inputData: { hold: true } }, 'alice-secret');
     expect((await post(bob, `/workflows/notes/create-run?runId=${runId}`)).status).toBe(403);
     const observed = await peek(bob, `/workflows/notes/observe?runId=${runId}`);
     expect([observed.status, observed.text.includes('alice-secret')]).toEqual([403, false]);

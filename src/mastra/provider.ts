@@ -20,10 +20,10 @@ import {
   BODY_METHODS,
   MASTRA_PUBLIC_ROUTES,
   MCP_SERVER_ROUTES,
-  RUN_START_ROUTES,
   MCP_TRANSPORT_ROUTES,
   MULTIPART_ROUTES,
   RESERVED_RUN_ID_PREFIXES,
+  RUN_START_ROUTES,
   SCOPED_RPC_CALLS,
   mastraPublicRouteTable,
   mastraRouteTable,
@@ -281,7 +281,6 @@ export class MastraAuthClerk extends MastraAuthProvider<ClerkClaims> {
     if (typeof bodySizeLimit !== 'number' || !Number.isSafeInteger(bodySizeLimit) || bodySizeLimit <= 0) {
       throw new TypeError('MastraAuthClerk: "bodySizeLimit" must be a positive whole number of bytes (as Mastra\'s server.bodySizeLimit)');
     }
-
     if (resourceScope !== 'user' && resourceScope !== 'organization') {
       throw new TypeError('MastraAuthClerk: "resourceScope" must be "user" or "organization"');
     }
