@@ -26,6 +26,7 @@ import {
   UNREAD_BODY_CHALLENGE,
   MULTIPART_CHALLENGE,
   DIFFERENT_USERS_CHALLENGE,
+  FORWARDED_HOST_CHALLENGE,
   HOST_CHALLENGE,
   PROTOCOL_CHALLENGE,
   SIGNED_OUT_CHALLENGE,
@@ -735,15 +736,21 @@ describe.each(FRAMEWORKS)('%s', (_frameworkName, framework) => {
   });
 
   // Hole 5: a Host or X-Forwarded-Proto no URL can be built from must be a clean 400, not a 500 from Mastra's adapter.
+  // Mastra reads the forwarded headers whatever Express's `trust proxy` says (its `getPublicOrigin`), so they are
+  // checked with it off too.
   describe('hole 5: Host and protocol values', () => {
     const HOSTS = ['1.2.3.4.5', '999.1.1.1', 'xn--a', 'a%2fb', '[1::2::3]', 'a%00'];
     const PROTOS = ['a b', '1', 'http:/'];
 
-    describe.each([false, true])('optional: %s', (optional) => {
+    describe.each([
+      [false, true],
+      [true, true],
+      [false, false],
+    ])('optional: %s, trust proxy: %s', (optional, trustProxy) => {
       let server: Served;
       beforeAll(async () => {
         const clerkAuth = createClerkAuth({ ...issuer.authOptions, env: {}, logger: false, authorizeUser: documentedPolicy([]) });
-        server = await mixedApp(framework, clerkAuth, { optional, trustProxy: true });
+        server = await mixedApp(framework, clerkAuth, { optional, trustProxy });
       });
       afterAll(async () => {
         await server.close();
@@ -756,6 +763,21 @@ describe.each(FRAMEWORKS)('%s', (_frameworkName, framework) => {
             const res = await raw(server.port, 'GET', target, headers);
             expectOurs(res, 400, 'request-invalid', HOST_CHALLENGE, `${host} ${target} token:${'Authorization' in headers}`);
             expectNoStack(res, host);
+          }
+        },
+      );
+
+      it.each(HOSTS.flatMap((host) => ['X-Forwarded-Host', 'X-Mastra-Public-Host'].map((name) => [name, host] as const)))(
+        '%s %j (alone, or after a good one): 400 request-invalid on Mastra and Express routes, with or without a token',
+        async (name, host) => {
+          for (const value of [host, `proxy.example, ${host}`]) {
+            for (const target of ['/api/agents', '/me']) {
+              for (const headers of [{ [name]: value, ...bearer(member) }, { [name]: value }]) {
+                const res = await raw(server.port, 'GET', target, headers);
+                expectOurs(res, 400, 'request-invalid', FORWARDED_HOST_CHALLENGE, `${name}: ${value} ${target}`);
+                expectNoStack(res, host);
+              }
+            }
           }
         },
       );
@@ -790,8 +812,14 @@ describe.each(FRAMEWORKS)('%s', (_frameworkName, framework) => {
         },
       );
 
-      it('a normal Host (127.0.0.1:<port>) and a proxy https still pass', async () => {
-        for (const extra of [{ Host: `127.0.0.1:${server.port}` }, { 'X-Forwarded-Proto': 'https' }, { 'X-Forwarded-Proto': 'https, http' }] as Record<string, string>[]) {
+      it("a normal Host (127.0.0.1:<port>) and a proxy's own forwarded values still pass", async () => {
+        const proxied = [
+          { 'X-Forwarded-Proto': 'https' },
+          { 'X-Forwarded-Proto': 'https, http' },
+          { 'X-Forwarded-Host': 'api.example.com:8443, 10.0.0.1' },
+          { 'X-Mastra-Public-Host': '[::1]:4111', 'X-Forwarded-Proto': 'http' },
+        ];
+        for (const extra of [{ Host: `127.0.0.1:${server.port}` }, ...proxied] as Record<string, string>[]) {
           for (const target of ['/api/agents', '/me']) {
             const res = await raw(server.port, 'GET', target, { ...extra, ...bearer(member) });
             expect({ extra, target, status: res.status }).toEqual({ extra, target, status: 200 });

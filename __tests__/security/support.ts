@@ -91,6 +91,10 @@ export const PROTOCOL_CHALLENGE = challenge(
   'invalid_request',
   'The forwarded protocol (X-Forwarded-Proto) does not make a URL.',
 );
+export const FORWARDED_HOST_CHALLENGE = challenge(
+  'invalid_request',
+  'A forwarded host (X-Forwarded-Host, X-Mastra-Public-Host) is not a host name.',
+);
 export const DIFFERENT_USERS_CHALLENGE = challenge(
   'invalid_request',
   'The request has session cookies of different users.',

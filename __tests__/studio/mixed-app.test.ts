@@ -11,6 +11,7 @@ import express4 from 'express4';
 import { createClerkAuth, type AuthorizeContext } from '../../src/index.js';
 import { MastraAuthClerk } from '../../src/mastra/index.js';
 import { createTestIssuer, type TestIssuer } from '../../src/testing/index.js';
+import { raw } from '../security/support.js';
 import {
   Browser,
   SESSION_COOKIE,
@@ -256,6 +257,26 @@ describe.each(FRAMEWORKS)('%s: Studio in a mixed app', (_name, framework) => {
     }
     const browser = await signedIn(app);
     expect((await get(browser, app, '/x/auth/me')).json()).toEqual({ appRoute: true, userId: ALICE.id });
+  });
+
+  it("a proxy header Mastra builds its sign-in redirect from, and no URL can be built from, is a 400 on its public routes, not Mastra's 500", async () => {
+    // Mastra's `getPublicOrigin` reads X-Mastra-Public-Host, X-Forwarded-Host and X-Forwarded-Proto whatever `trust
+    // proxy` says, and throws on a value that makes no URL (UPSTREAM 26): the middleware answers first, anonymous too.
+    const app = await start();
+    const port = Number(new URL(app.base).port);
+    const bad = [{ 'X-Forwarded-Host': 'a b' }, { 'X-Mastra-Public-Host': 'a b' }, { 'X-Forwarded-Host': 'a%2fb' }, { 'X-Forwarded-Host': 'ok.example, a b' }, { 'X-Forwarded-Proto': 'a b' }] as Record<string, string>[];
+    for (const headers of bad) {
+      for (const target of ['/api/auth/sso/login', '/api/auth/sso/callback?code=x&state=abcdefgh|/']) {
+        const res = await raw(port, 'GET', target, headers);
+        expect({ headers, target, status: res.status, code: (JSON.parse(res.body) as { error?: unknown }).error }).toEqual({ headers, target, status: 400, code: 'request-invalid' });
+        expect(res.headers['www-authenticate']).toContain('error="invalid_request"');
+      }
+    }
+    // A proxy's own values still pass: the sign-in starts (Mastra answers the URL of Clerk's sign-in).
+    for (const headers of [{ 'X-Forwarded-Host': 'studio.example:8443', 'X-Forwarded-Proto': 'https' }, { 'X-Mastra-Public-Host': 'studio.example', 'X-Forwarded-Host': 'a.example, b.example' }] as Record<string, string>[]) {
+      const res = await raw(port, 'GET', '/api/auth/sso/login', headers);
+      expect({ headers, status: res.status }).toEqual({ headers, status: 200 });
+    }
   });
 });
 

@@ -67,17 +67,31 @@ function checkHost(host: string): boolean {
 }
 
 /**
- * True when `${protocol}://${host}${target}` is an http(s) URL. An `X-Forwarded-Proto` of `a b` or `http:/` makes no
- * URL (Mastra's adapter throws: a 500), and `file`, `ws` or `javascript` are no protocol an HTTP server is reached by.
+ * What is wrong with a proxy's forwarded headers, if anything: `host` when an entry of `X-Forwarded-Host` or
+ * `X-Mastra-Public-Host` is no host a URL can be built from, `protocol` when an entry of `X-Forwarded-Proto` is not
+ * `http` or `https`. Mastra builds its public origin from them whatever Express's `trust proxy` says (`getPublicOrigin`
+ * of its sign-in routes: `https://${host}`, `${proto}://${Host}`) and throws on one that makes no URL (a 500); Express
+ * reads `X-Forwarded-Proto` behind `trust proxy` (`req.protocol`), and Mastra's adapter builds its request URL from
+ * it. Empty entries (`https, `) are skipped, as both read the first non-empty one.
  */
-export function isValidRequestUrl(protocol: string, host: string, target: string): boolean {
-  if (protocol !== 'http' && protocol !== 'https') return false;
-  try {
-    new URL(`${protocol}://${host}${target}`);
-    return true;
-  } catch {
-    return false;
+export function forwardedHeaderProblem(publicHost: unknown, forwardedHost: unknown, forwardedProto: unknown): 'host' | 'protocol' | undefined {
+  if (!entriesPass(publicHost, isValidHost) || !entriesPass(forwardedHost, isValidHost)) return 'host';
+  if (!entriesPass(forwardedProto, isHttpProtocol)) return 'protocol';
+  return undefined;
+}
+
+const isHttpProtocol = (value: string): boolean => value === 'http' || value === 'https';
+
+/** True for an absent header, or one whose comma-separated entries all pass `check` (a repeated header: each copy). */
+function entriesPass(header: unknown, check: (entry: string) => boolean): boolean {
+  if (header === undefined) return true;
+  if (Array.isArray(header)) return header.every((copy) => entriesPass(copy, check));
+  if (typeof header !== 'string') return false;
+  for (const entry of header.split(',')) {
+    const value = entry.trim();
+    if (value !== '' && !check(value)) return false;
   }
+  return true;
 }
 
 /** The methods a Fetch `Request` refuses to carry, in any case (the Fetch standard's forbidden methods). */

@@ -27,7 +27,7 @@ import type { Verified } from '../core/verifier.js';
 import { AUTHORIZATION_ERROR_RESPONSE, ClerkAuthError, toErrorResponse, type ErrorResponse } from '../core/errors.js';
 import type { ClerkAuthOptions } from '../core/options.js';
 import type { AuthorizeContext, AuthorizeUser, HeaderReader } from '../core/policy.js';
-import { isMultipartBody, isServableMethod, isValidHost, isValidRequestUrl, routablePath, type RoutablePath } from '../core/target.js';
+import { forwardedHeaderProblem, isMultipartBody, isServableMethod, isValidHost, routablePath, type RoutablePath } from '../core/target.js';
 import { clerkAuthFrom } from '../core/shared.js';
 import { UNREAD_BODY, type RequestValues } from '../core/request-values.js';
 import { PROTECTED_RESOURCE_METADATA_HEADERS, PROTECTED_RESOURCE_WELL_KNOWN } from '../core/resource-metadata.js';
@@ -107,6 +107,7 @@ const REQUEST_TARGET =
 const REQUEST_HOST = 'The Host header is not a host name.';
 const ROUTE_PARAMETER = 'An id in the request target or body is not a name that can be served.';
 const REQUEST_PROTOCOL = 'The forwarded protocol (X-Forwarded-Proto) does not make a URL.';
+const FORWARDED_HOST = 'A forwarded host (X-Forwarded-Host, X-Mastra-Public-Host) is not a host name.';
 const CLERK_EXPRESS_BRAND = Symbol.for('@clerk/express.auth');
 const STATE_REDIRECT = 'The sign-in state names a place to return to that is not a path on this server.';
 const UNREAD_BODY_MESSAGE =
@@ -352,10 +353,8 @@ function checkedPath(req: Request, method: string, headers: IncomingHttpHeaders,
   }
   const host = headers.host;
   if (host !== undefined && !isValidHost(host)) return new ClerkAuthError('request-invalid', { realm, message: REQUEST_HOST });
-  // Only with a forwarded protocol can `req.protocol` be anything but http or https (behind `trust proxy`).
-  if (headers['x-forwarded-proto'] !== undefined && !isValidRequestUrl(req.protocol, host ?? 'localhost', original)) {
-    return new ClerkAuthError('request-invalid', { realm, message: REQUEST_PROTOCOL });
-  }
+  const forwarded = forwardedHeaderProblem(headers['x-mastra-public-host'], headers['x-forwarded-host'], headers['x-forwarded-proto']);
+  if (forwarded !== undefined) return new ClerkAuthError('request-invalid', { realm, message: forwarded === 'host' ? FORWARDED_HOST : REQUEST_PROTOCOL });
   return routed;
 }
 
