@@ -197,7 +197,7 @@ describe('routes that serve the memory resource the request names, unchecked by 
     }
   });
 
-  it("that serve or act on every user's data are refused: the two AgentController lists, restarting every active run, every schedule route", () => {
+  it("that serve or act on every user's data are refused: the two AgentController lists, restarting every active run, the push-broker entry, every schedule route", () => {
     const schedules = AUTHENTICATED.filter((r) => r.path === '/schedules' || r.path.startsWith('/schedules/')).map(key);
     expect(schedules.length).toBeGreaterThan(0);
     expect([...EVERY_USER_ROUTES].sort()).toEqual(
@@ -206,6 +206,7 @@ describe('routes that serve the memory resource the request names, unchecked by 
         'GET /agent-controller/:controllerId/sessions/:resourceId/resources',
         'GET /agent-controller/:controllerId/active-runs',
         ...AUTHENTICATED.filter((r) => r.path.startsWith('/workflows/:workflowId/restart-all-active-workflow-runs')).map(key),
+        ...AUTHENTICATED.filter((r) => r.method === 'POST' && r.path === '/workflows/events').map(key),
       ].sort(),
     );
     for (const route of EVERY_USER_ROUTES) {

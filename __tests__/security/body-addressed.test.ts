@@ -1,8 +1,9 @@
 /**
  * Routes that act on an agent or workflow named in the request body (`POST /v1/responses` with `agent_id`,
- * `POST /workflows/events`): a rule about one agent cannot see the name, so with a policy they are refused unless the
+ * `POST /v1/conversations`): a rule about one agent cannot see the name, so with a policy they are refused unless the
  * app says its policy judges them (`bodyAddressedRoutes: 'policy'`). The red team ran the admin-only agent through
- * `/v1/responses`, and started and cancelled runs of the admin-only workflow through `/workflows/events`.
+ * `/v1/responses`, and started and cancelled runs of the admin-only workflow through `/workflows/events`, which is now
+ * refused whatever the policy (it acts on any user's run: `workflow-run-owners.test.ts`).
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import express from 'express';
@@ -83,7 +84,6 @@ describe.each(['mixed', 'standalone'] as const)('%s: with a policy, by default',
 
   it.each([
     ['POST /api/v1/responses', '/api/v1/responses', RESPONSES],
-    ['POST /api/workflows/events', '/api/workflows/events', EVENT],
     ['POST /api/v1/conversations', '/api/v1/conversations', { agent_id: 'weatherAgent' }],
   ])('%s is refused, for a member and an admin alike (the policy cannot see what it acts on)', async (_name, path, body) => {
     for (const token of [member, admin]) {
@@ -106,10 +106,14 @@ describe("bodyAddressedRoutes: 'policy'", () => {
   it('hands them to the policy, marked addressedInBody', async () => {
     const base = await start('standalone', 'policy');
     seen.length = 0;
-    const res = await post(base, '/api/workflows/events', member, { ...EVENT, event: { ...EVENT.event, type: 'unknown.event' } });
+    const res = await post(base, '/api/v1/conversations', member, { agent_id: 'weatherAgent' });
     expect(res.status).not.toBe(403);
-    const judged = seen.find((ctx) => ctx.resource?.route === '/workflows/events');
-    expect(judged?.resource).toMatchObject({ route: '/workflows/events', prefix: '/api', addressedInBody: true, params: {} });
+    const judged = seen.find((ctx) => ctx.resource?.route === '/v1/conversations');
+    expect(judged?.resource).toMatchObject({ route: '/v1/conversations', prefix: '/api', addressedInBody: true, params: {} });
+    // The push-broker entry acts on the run its body names, whoever's: refused whatever the policy says.
+    seen.length = 0;
+    const events = await post(base, '/api/workflows/events', admin, EVENT);
+    expect([events.status, await events.json(), seen.length]).toEqual([403, { error: 'Access denied' }, 0]);
   });
 
   it('is validated at start-up', () => {

@@ -87,6 +87,27 @@ describe.each(['hono', 'mixed'] as const)('%s: same workflow, another user\'s ru
     }
   });
 
+  it("refuses Mastra's push-broker entry (POST /workflows/events), which acts on the run its body names, whoever's (found by an attacker session)", async () => {
+    const runId = `events-${mode}`;
+    expect((await post(alice, `/workflows/shared/start-async?runId=${runId}`, { inputData: { who: 'alice' } })).text).toContain('alice-step-two-secret');
+    const data = { workflowId: 'shared', runId, executionPath: [0], stepResults: {}, activeStepsPath: {}, requestContext: {} };
+    const events = [
+      { type: 'workflow.fail', data: { ...data, prevResult: { status: 'failed', error: { message: 'bob-was-here' } } } },
+      { type: 'workflow.start', data: { ...data, stepResults: { input: { who: 'bob' } }, prevResult: { status: 'success', output: { who: 'bob' } } } },
+      { type: 'workflow.start', data: { ...data, runId: `planted-${mode}`, resourceId: 'user_alice', prevResult: { status: 'success', output: { who: 'bob' } } } },
+    ];
+    for (const [i, event] of events.entries()) {
+      const res = await post(bob, '/workflows/events', { event: { id: `evt-${i}-${mode}`, runId: event.data.runId, createdAt: new Date().toISOString(), ...event } });
+      expect({ i, status: res.status, error: JSON.parse(res.text || '{}').error }).toEqual({ i, status: 403, error: mode === 'hono' ? 'Access denied' : 'access-denied' });
+    }
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const aliceReads = await fetch(`${base}/api/workflows/shared/runs/${runId}`, { headers: { Authorization: `Bearer ${alice}` } });
+    const run = (await aliceReads.json()) as { status?: string; resourceId?: string };
+    expect({ status: run.status, resourceId: run.resourceId }).toEqual({ status: 'success', resourceId: 'user_alice' });
+    const list = (await (await fetch(`${base}/api/workflows/shared/runs`, { headers: { Authorization: `Bearer ${alice}` } })).json()) as { runs: Array<{ runId: string }> };
+    expect(list.runs.map((r) => r.runId)).not.toContain(`planted-${mode}`);
+  });
+
   it("keeps a run made with create-run to its user on the routes where Mastra checks no owner; the user's own pass", async () => {
     const runId = `made-${mode}`;
     expect((await post(alice, `/workflows/shared/create-run?runId=${runId}`)).status).toBe(200);

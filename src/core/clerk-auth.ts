@@ -38,7 +38,7 @@ const RUN_ID = 'The request names its run id more than once, or in a form that i
 const RESERVED_RUN_ID = "This run id names another kind of entry of Mastra's server cache.";
 const OTHER_RESOURCE = "This route serves the memory resource the request names, unchecked by Mastra: only your own is let through.";
 const FOREIGN_ORIGIN = 'The session cookie was sent from another origin than the one its token was issued to: send the token as a Bearer header.';
-const EVERY_USER = "Mastra serves this route's data of every user, whoever asks: it is not served here.";
+const EVERY_USER = "Mastra serves or changes every user's data on this route, whoever asks: it is not served here.";
 
 /**
  * How many run ids the adapters remember with their workflow (`otherRun`), and how many of them one user's requests

@@ -176,8 +176,10 @@ export const RESOURCE_NAMING_ROUTES: Readonly<Record<string, { readonly keys: re
  * Mastra's routes that serve or act on every user's data, whoever asks, refused by both adapters (403): two
  * AgentController routes that list every user's resources and running threads; restarting every user's active runs of
  * a workflow (any user allowed the workflow ran again every other user's interrupted runs, their steps' side effects
- * included: found by an attacker session; call `restartAllActiveWorkflowRuns()` from server code); and the
- * schedules. A schedule runs its agent in the
+ * included: found by an attacker session; call `restartAllActiveWorkflowRuns()` from server code); the push-broker
+ * entry `POST /workflows/events`, which starts, fails, cancels or resumes the run its body names, whoever's (found by an
+ * attacker session; a broker's push goes to a route of the app's own that checks the broker and calls
+ * `mastra.handleWorkflowEvent(event)`); and the schedules. A schedule runs its agent in the
  * thread, and as the resource, its body names, and Mastra keeps no owner: any signed-in user listed every schedule
  * (prompts, thread ids), and created, changed or fired one that writes into another user's thread. Manage schedules in
  * the server's own code (`mastra.schedules`). `__tests__/mastra/routes.test.ts` checks the list against the installed
@@ -188,6 +190,7 @@ export const EVERY_USER_ROUTES: readonly string[] = Object.freeze([
   'GET /agent-controller/:controllerId/active-runs',
   'POST /workflows/:workflowId/restart-all-active-workflow-runs',
   'POST /workflows/:workflowId/restart-all-active-workflow-runs-async',
+  'POST /workflows/events',
   'GET /schedules',
   'POST /schedules',
   'GET /schedules/:scheduleId',
