@@ -123,6 +123,27 @@ describe('header checks', () => {
     await expectAuthError(auth().verify(await issuer.mintToken({}, { header: { typ: 'at+jwt' } })), 'token-type-mismatch', 401);
   });
 
+  it("rejects an OpenID Connect ID token (what any OAuth client of the instance gets) as another type of token, even with Clerk's sid", async () => {
+    // Signed by the instance's key, with `iss`, `sub` and `sid`: only its claims tell it from a session token. Clerk's
+    // session tokens carry none of OIDC's ID-token claims, and `aud` only when customized (with `azp` from a browser).
+    const open = { authorizedParties: [] as string[] };
+    for (const claims of [
+      { aud: 'oauth_client_1', nonce: 'n-1', azp: undefined },
+      { aud: 'oauth_client_1', azp: undefined },
+      { aud: ['oauth_client_1'], azp: undefined, auth_time: 1 },
+      { nonce: 'n-1' },
+      { at_hash: 'x' },
+      { c_hash: 'x' },
+      { auth_time: 1 },
+    ]) {
+      const refused = await auth(open).verify(await issuer.mintToken(claims)).then(() => 'accepted', (error: { code?: string }) => error.code);
+      expect({ claims, refused }).toEqual({ claims, refused: 'token-type-mismatch' });
+    }
+    // A configured audience it matches (the app's own choice), or an `azp` (a browser's session), still passes.
+    await expect(auth({ ...open, audience: ['oauth_client_1'] }).verify(await issuer.mintToken({ aud: 'oauth_client_1', azp: undefined }))).resolves.toMatchObject({ aud: 'oauth_client_1' });
+    await expect(auth(open).verify(await issuer.mintToken({ aud: 'anything' }))).resolves.toMatchObject({ aud: 'anything' });
+  });
+
   it('accepts a token without typ, as Clerk does', async () => {
     await expect(auth().verify(await issuer.mintToken({}, { header: { typ: undefined } }))).resolves.toMatchObject({ sub: 'user_test' });
   });

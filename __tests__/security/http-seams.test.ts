@@ -837,6 +837,9 @@ describe.each(FRAMEWORKS)('%s', (_frameworkName, framework) => {
       ['M2M (cat cl_B7d4PD333AAA, sub mch_)', () => issuer.mintToken({ sub: 'mch_123', sid: undefined }, { ...LIFETIME, header: { cat: 'cl_B7d4PD333AAA' } })],
       ['M2M (session-like, sub mch_)', () => issuer.mintToken({ sub: 'mch_123' }, LIFETIME)],
       ['OAuth access token (typ at+jwt)', () => issuer.mintToken({}, { ...LIFETIME, header: { typ: 'at+jwt' } })],
+      // What any OAuth client of the instance gets for a user (found by an attacker session): sid, no cat, no azp.
+      ['OIDC ID token (aud the client, nonce, sid)', () => issuer.mintToken({ aud: 'oauth_client_1', nonce: 'n-1', azp: undefined }, LIFETIME)],
+      ['OIDC ID token without a nonce (aud the client, sid)', () => issuer.mintToken({ aud: 'oauth_client_1', azp: undefined }, LIFETIME)],
     ];
 
     describe.each([false, true])('mixed app, optional: %s', (optional) => {

@@ -328,8 +328,10 @@ export class Verifier {
         type = 'm2m_token';
       }
       if (type === 'other' || !accepts(mask, type)) throw this.error('token-type-mismatch');
-      // No session id: a template or machine token without Clerk's category header.
-      if (type === 'session_token' && (typeof claims.sid !== 'string' || claims.sid.length === 0)) throw this.error('token-type-mismatch');
+      // No session id: a template or machine token without Clerk's category header. An ID token: see `looksLikeIdToken`.
+      if (type === 'session_token' && (typeof claims.sid !== 'string' || claims.sid.length === 0 || this.looksLikeIdToken(claims))) {
+        throw this.error('token-type-mismatch');
+      }
       this.checkCommon(claims, now);
       let verified: Verified;
       if (type === 'session_token') {
@@ -390,6 +392,19 @@ export class Verifier {
       if (!valid || !list.some((a) => audiences.includes(a as string))) throw this.error('token-invalid-audience');
     }
     return oauthData(claims);
+  }
+
+  /**
+   * An OpenID Connect ID token of Clerk as an identity provider: what any OAuth application of the instance (an MCP
+   * client registered on its own, say) gets for a user, signed by the instance's key, with `iss`, `sub`, `sid` and no
+   * category header, so only its claims tell it from a session token (`@clerk/backend` accepts it as one). Clerk's
+   * session tokens carry none of OIDC's ID-token claims (`nonce`, `auth_time`, `at_hash`, `c_hash`), and an `aud` only
+   * when the instance customizes them, with an `azp` whenever a browser asked; an ID token has an `aud` (the client)
+   * and no `azp`. A configured `audience` that the token names is the app's own choice, and passes.
+   */
+  private looksLikeIdToken(claims: Record<string, unknown>): boolean {
+    if (claims.nonce !== undefined || claims.auth_time !== undefined || claims.at_hash !== undefined || claims.c_hash !== undefined) return true;
+    return claims.aud !== undefined && claims.azp === undefined && this.options.audiences === undefined;
   }
 
   private checkSession(typed: ClerkClaims): ClerkClaims {
