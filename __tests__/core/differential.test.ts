@@ -127,6 +127,18 @@ const corpus: Case[] = [
     stricter: 'a session token always names its session; without sid it is a template or machine token',
     code: 'token-type-mismatch',
   },
+  {
+    // Both refuse it here, Clerk for its missing azp (authorizedParties are set); without them Clerk's verifyToken
+    // accepts it, and we refuse it by its claims (verify.test.ts).
+    name: 'OIDC ID token: aud the OAuth client, nonce, sid, no azp [Clerk verifyToken: rejected, no azp]',
+    token: mint({ aud: 'oauth_client_1', nonce: 'n-1', azp: undefined }),
+    code: 'token-type-mismatch',
+  },
+  {
+    name: 'OIDC ID token without nonce: aud, sid, no azp, no audience configured [Clerk verifyToken: rejected, no azp]',
+    token: mint({ aud: 'oauth_client_1', azp: undefined }),
+    code: 'token-type-mismatch',
+  },
   { name: 'OAuth access token (typ at+jwt) [Clerk verifyToken: rejected]', token: mint({}, { header: { typ: 'at+jwt' } }), code: 'token-type-mismatch' },
   {
     name: 'OAuth access token (typ application/at+jwt) [Clerk verifyToken: rejected]',
