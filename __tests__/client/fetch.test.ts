@@ -134,6 +134,10 @@ describe('withClerkToken in a page (location and document.baseURI as a browser h
 
   it('createClerkMastraClient without a baseUrl says so, naming its own option', () => {
     expect(() => createClerkMastraClient({ getToken } as never)).toThrow(/createClerkMastraClient: "baseUrl" must be the URL of the Mastra server/);
+    // Outside a page, '' or a URL that is not http(s) is no origin either: the message names baseUrl, not withClerkToken's option.
+    for (const baseUrl of ['', 'ftp://agents.example.com', 'not a url']) {
+      expect(() => createClerkMastraClient({ baseUrl, getToken })).toThrow(/^createClerkMastraClient: "baseUrl" must be the URL of the Mastra server/);
+    }
   });
 
   it("createClerkMastraClient's baseUrl '' (the page's own origin, relative requests) is that origin", async () => {

@@ -206,10 +206,10 @@ describe('JWKS outage', () => {
 
 describe('misbehaving JWKS endpoint', () => {
   it.each([
-    ['garbage', 'answered JSON that is not a key set'],
-    ['not-json', 'answered something that is not JSON'],
-    ['huge', 'answered a body over the size limit'],
-    ['down', 'answered HTTP 503'],
+    ['garbage', 'the JWKS endpoint answered JSON that is not a key set'],
+    ['not-json', 'the JWKS endpoint answered something that is not JSON'],
+    ['huge', 'the JWKS endpoint answered a body over the size limit'],
+    ['down', 'the JWKS endpoint answered HTTP 503'],
   ] as const)('%s answer: 503, the cause saying what the endpoint answered', async (mode, reason) => {
     issuer.setJwksFailure(mode);
     const error = await expectAuthError(auth().verify(await issuer.mintToken()), 'jwk-remote-failed-to-load', 503);
@@ -218,7 +218,7 @@ describe('misbehaving JWKS endpoint', () => {
 
   it('a response over maxResponseBytes is refused even when it is a valid key set', async () => {
     const error = await expectAuthError(auth({ maxResponseBytes: 100 }).verify(await issuer.mintToken()), 'jwk-remote-failed-to-load', 503);
-    expect(error.cause).toMatchObject({ name: 'JwksFetchError', message: 'answered a body over the size limit' });
+    expect(error.cause).toMatchObject({ name: 'JwksFetchError', message: 'the JWKS endpoint answered a body over the size limit' });
   });
 
   it('a stalled JWKS is answered within the timeout', async () => {

@@ -190,12 +190,12 @@ describe.each(frameworks)('%s', (_name, express) => {
         const answers = await Promise.all(Array.from({ length: 20 }, () => request(app).get('/me').set('Authorization', `Bearer ${token}`)));
         expect(answers.map((res) => res.status)).toEqual(Array(20).fill(503));
         const outage = () => logged.filter((line) => line.includes('keys unavailable'));
-        expect(outage()).toEqual(['[clerk-mastra-auth] keys unavailable (jwk-remote-failed-to-load): answered HTTP 503']);
+        expect(outage()).toEqual(['[clerk-mastra-auth] keys unavailable (jwk-remote-failed-to-load): the JWKS endpoint answered HTTP 503']);
         now += 60_000; // past the back-off: the next request fetches again, fails, and is logged
         expect((await request(app).get('/me').set('Authorization', `Bearer ${token}`)).status).toBe(503);
         expect(outage()).toEqual([
-          '[clerk-mastra-auth] keys unavailable (jwk-remote-failed-to-load): answered HTTP 503',
-          '[clerk-mastra-auth] keys unavailable (jwk-remote-failed-to-load): answered HTTP 503 (19 more since the last line)',
+          '[clerk-mastra-auth] keys unavailable (jwk-remote-failed-to-load): the JWKS endpoint answered HTTP 503',
+          '[clerk-mastra-auth] keys unavailable (jwk-remote-failed-to-load): the JWKS endpoint answered HTTP 503 (19 more since the last line)',
         ]);
       });
     });

@@ -300,7 +300,7 @@ describe.each(frameworks)('%s', (_name, express) => {
       issuer.setJwksFailure('down');
       const token = await issuer.mintToken({}, { expiresInSeconds: 3600 });
       for (let i = 0; i < 10; i += 1) expect((await request(app).get('/who').set(bearer(token))).status).toBe(503);
-      const line = '[clerk-mastra-auth] keys unavailable (jwk-remote-failed-to-load): answered HTTP 503';
+      const line = '[clerk-mastra-auth] keys unavailable (jwk-remote-failed-to-load): the JWKS endpoint answered HTTP 503';
       expect(outages(logged)).toEqual([line]);
       now += 60_000;
       expect((await request(app).get('/who').set(bearer(token))).status).toBe(503);

@@ -254,7 +254,7 @@ describe('MastraAuthClerk on its own (Mastra answers for itself)', () => {
       const res = await fetch(`${base}/api/agents`, { headers: { Authorization: `Bearer ${await down.mintToken()}` } });
       expect(res.status).toBe(401); // Mastra's contract: a provider can only say null
       // An outage at warn, with its cause (here the status the JWKS answered), never a token or a key.
-      expect(logged).toEqual(['warn [clerk-mastra-auth] keys unavailable (jwk-remote-failed-to-load): answered HTTP 503']);
+      expect(logged).toEqual(['warn [clerk-mastra-auth] keys unavailable (jwk-remote-failed-to-load): the JWKS endpoint answered HTTP 503']);
     });
   });
 

@@ -126,8 +126,15 @@ export interface ClerkMastraClientOptions extends ClientOptions {
  * const client = createClerkMastraClient({ baseUrl: 'http://localhost:4111', getToken });
  */
 export function createClerkMastraClient({ getToken, fetch: baseFetch, ...options }: ClerkMastraClientOptions): MastraClient {
-  if (typeof options.baseUrl !== 'string') {
-    throw new TypeError('createClerkMastraClient: "baseUrl" must be the URL of the Mastra server (the token goes to its origin only)');
+  const wrongBaseUrl = () => new TypeError('createClerkMastraClient: "baseUrl" must be the URL of the Mastra server (the token goes to its origin only)');
+  if (typeof options.baseUrl !== 'string') throw wrongBaseUrl();
+  let clerkFetch: typeof fetch;
+  try {
+    clerkFetch = withClerkToken(getToken, { origin: options.baseUrl, fetch: baseFetch });
+  } catch (error) {
+    // Its origin is the base URL: say so in the caller's words (`''` outside a page, `ftp:`...).
+    if (error instanceof TypeError && error.message.startsWith('withClerkToken: "origin"')) throw wrongBaseUrl();
+    throw error;
   }
-  return new MastraClient({ ...options, fetch: withClerkToken(getToken, { origin: options.baseUrl, fetch: baseFetch }) });
+  return new MastraClient({ ...options, fetch: clerkFetch });
 }

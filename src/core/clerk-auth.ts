@@ -932,7 +932,8 @@ export class ClerkAuth {
         'error',
         `Object.prototype or Object has changed${keys.length > 0 ? ` (properties ${keys.map((key) => JSON.stringify(key.slice(0, 40))).join(', ')})` : ''}: a request wrote into it ` +
           "(Mastra's query normalizer does, for ?__proto__[...]= on routes that never ask the provider), so every missing claim " +
-          'reads as that value for every user. Every request is refused (503 server-unsafe) until the server restarts.',
+          'reads as that value for every user. Every request is refused until the server restarts (503 server-unsafe from ' +
+          "clerkMastraAuth(); Mastra's own 401 where its provider alone decides).",
       );
     }
     return new ClerkAuthError('server-unsafe', { realm: this.config.realm });

@@ -166,14 +166,14 @@ class RemoteKeySet {
     try {
       const response = await fetch(url, init);
       const text = await readCapped(response, this.options.jwks.maxResponseBytes);
-      if (response.status !== 200) throw new JwksFetchError(`answered HTTP ${response.status}`);
+      if (response.status !== 200) throw new JwksFetchError(`the JWKS endpoint answered HTTP ${response.status}`);
       let body: unknown;
       try {
         body = JSON.parse(text);
       } catch {
-        throw new JwksFetchError('answered something that is not JSON');
+        throw new JwksFetchError('the JWKS endpoint answered something that is not JSON');
       }
-      if (!isKeySet(body)) throw new JwksFetchError('answered JSON that is not a key set');
+      if (!isKeySet(body)) throw new JwksFetchError('the JWKS endpoint answered JSON that is not a key set');
       this.consecutiveFailures = 0;
       this.blockedUntil = 0;
       // Whatever triggered the refetch (age, an unknown kid), a different key set may have dropped a key.
@@ -206,7 +206,7 @@ async function readCapped(response: Response, maxBytes: number): Promise<string>
   const declared = Number(response.headers.get('content-length'));
   if (Number.isFinite(declared) && declared > maxBytes) {
     await response.body?.cancel().catch(() => undefined);
-    throw new JwksFetchError('answered a body over the size limit');
+    throw new JwksFetchError('the JWKS endpoint answered a body over the size limit');
   }
   if (!response.body) return '';
   const reader = response.body.getReader();
@@ -218,7 +218,7 @@ async function readCapped(response: Response, maxBytes: number): Promise<string>
     size += value.byteLength;
     if (size > maxBytes) {
       await reader.cancel().catch(() => undefined);
-      throw new JwksFetchError('answered a body over the size limit');
+      throw new JwksFetchError('the JWKS endpoint answered a body over the size limit');
     }
     chunks.push(value);
   }

@@ -74,6 +74,10 @@ export interface MastraProviderOptions extends StudioOptions {
 
 /** The resource of a user without an active organization, in organization scope: never served (refused first). */
 const NO_ORGANIZATION = 'clerk-mastra-auth:no-organization';
+/** Why a request is refused when `mastraContext` finds its URL untrustworthy: the usual cause in a test is a missing Host. */
+const UNTRUSTED_URL =
+  "request refused: the URL Mastra built for it cannot be judged (its host must be the request's Host header, and its path a plain path; " +
+  "a test client such as Hono's app.request() must send a Host)";
 
 function organizationOf(user: ClerkClaims): string | undefined {
   const id = user.o?.id ?? user.org_id;
@@ -345,6 +349,7 @@ export class MastraAuthClerk extends MastraAuthProvider<ClerkClaims> {
         'info',
         `Mastra: every API route needs a Clerk session` +
           (declared.length > 0 ? ` except the paths declared public (${declared.map((p) => String(p)).join(', ')})` : '') +
+          ' and custom routes registered with requiresAuth: false' +
           `; Mastra serves its own sign-in routes (${publicRoutesInBrief()}) without asking the provider` +
           (MASTRA_PROCESS.test(process.argv[1] ?? '')
             ? ''
@@ -435,7 +440,7 @@ export class MastraAuthClerk extends MastraAuthProvider<ClerkClaims> {
         const target = mastraContext(request);
         const wrongResource = target ? clerkAuth.resourceAudienceError(state.verified, target.ctx.method, target.rawPath) : undefined;
         if (!target || wrongResource) {
-          clerkAuth.log('request refused', wrongResource ?? 'request-invalid');
+          clerkAuth.log(target ? 'request refused' : UNTRUSTED_URL, wrongResource ?? 'request-invalid');
           return null;
         }
         return state.claims;
@@ -560,7 +565,7 @@ export class MastraAuthClerk extends MastraAuthProvider<ClerkClaims> {
     if (!clerkAuth.hasPolicy) return true;
     if (!base) {
       // No trustworthy path to decide by: a policy that decides by path must not be fooled.
-      clerkAuth.log('request refused', 'request-invalid');
+      clerkAuth.log(UNTRUSTED_URL, 'request-invalid');
       return false;
     }
     try {
