@@ -17,6 +17,7 @@ import {
   MCP_TRANSPORT_ROUTES,
   MULTIPART_ROUTES,
   QUERY_ADDRESSED_ROUTES,
+  RUN_OBSERVE_ROUTES,
   RUN_STREAM_ROUTES,
   RESOURCE_NAMING_ROUTES,
   EVERY_USER_ROUTES,
@@ -127,15 +128,30 @@ describe('routes that act on a workflow run (a run id is tied to the workflow th
         pushing.some((pushes) => pushes.path.replace(':workflowId', '') === route.path.replace('/agent-builder/:actionId', '/workflows/')),
     );
     expect([...pushing, ...delegating].map(key).sort()).toEqual([...RUN_STREAM_ROUTES].sort());
-    // The routes that replay the cache read it by the run id alone.
-    const replaying = AUTHENTICATED.filter((route) => /listFromTo/.test(handler(route))).map(key);
-    expect(replaying.sort()).toEqual(['POST /workflows/:workflowId/observe', 'POST /workflows/:workflowId/observe-stream-legacy']);
+    // The routes that replay the cache read it by the run id alone; the agent-builder ones call them.
+    const replaying = AUTHENTICATED.filter((route) => /listFromTo/.test(handler(route)));
+    expect(replaying.map(key).sort()).toEqual(['POST /workflows/:workflowId/observe', 'POST /workflows/:workflowId/observe-stream-legacy']);
+    const observing = AUTHENTICATED.filter(
+      (route) =>
+        route.path.startsWith('/agent-builder/:actionId/') &&
+        /workflowId: actionId/.test(handler(route)) &&
+        replaying.some((replays) => replays.path.replace(':workflowId', '') === route.path.replace('/agent-builder/:actionId', '/workflows/')),
+    );
+    expect([...replaying, ...observing].map(key).sort()).toEqual([...RUN_OBSERVE_ROUTES].sort());
   });
 
   it('are marked in the table: every workflow or agent-builder route with a run id in its path or query; the query id joins queryParams', () => {
     for (const route of AUTHENTICATED) {
       const inQuery = schemaKeys((route as { queryParamSchema?: unknown }).queryParamSchema).includes('runId');
-      const expected = !FAMILY.test(route.path) ? undefined : RUN_STREAM_ROUTES.includes(key(route)) ? 'streams' : inQuery || route.path.includes('/:runId') ? 'names' : undefined;
+      const expected = !FAMILY.test(route.path)
+        ? undefined
+        : RUN_STREAM_ROUTES.includes(key(route))
+          ? 'streams'
+          : RUN_OBSERVE_ROUTES.includes(key(route))
+            ? 'observes'
+            : inQuery || route.path.includes('/:runId')
+              ? 'names'
+              : undefined;
       const path = `/api${route.path.replace(/:(\w+)/g, 'p-$1')}`;
       const reading = (table.match(route.method, path) as readonly RouteResource[]).find((r) => r.route === route.path)!;
       expect({ route: key(route), run: reading.run, runIdInQuery: reading.queryParams.includes('runId') }).toEqual({
@@ -158,7 +174,7 @@ describe('routes that act on a workflow run (a run id is tied to the workflow th
       });
     }
     const observe = (table.match('POST', '/api/workflows/w1/observe') as readonly RouteResource[])[0]!;
-    expect([observe.run, observe.bodyParams]).toEqual(['names', ['runId']]);
+    expect([observe.run, observe.bodyParams]).toEqual(['observes', ['runId']]);
     const stream = (table.match('POST', '/api/workflows/w1/stream') as readonly RouteResource[])[0]!;
     expect([stream.run, stream.bodyParams]).toEqual(['streams', []]);
   });

@@ -108,6 +108,25 @@ describe.each(['hono', 'mixed'] as const)('%s: same workflow, another user\'s ru
     expect(list.runs.map((r) => r.runId)).not.toContain(`planted-${mode}`);
   });
 
+  it("a run id tied by another user to another workflow (a run started without ?runId=) keeps its owner out of no route Mastra judges by workflow (found by an attacker session)", async () => {
+    // Mastra picks the id: nothing ties it. Bob names it first on a workflow that does not exist (404) or one he may
+    // run: Mastra looks a run up by workflow and id on these routes, and its run-id cache is not involved.
+    const paused = await post(alice, '/workflows/shared/start-async', { inputData: { who: 'alice', pause: true } });
+    expect([paused.status, (JSON.parse(paused.text) as { status?: string }).status]).toEqual([200, 'suspended']);
+    const list = (await (await fetch(`${base}/api/workflows/shared/runs`, { headers: { Authorization: `Bearer ${alice}` } })).json()) as { runs: Array<{ runId: string }> };
+    const id = list.runs.find((r) => !r.runId.endsWith(`-${mode}`))!.runId; // the one Mastra named (the others end in -mode)
+    expect((await post(bob, `/workflows/no-such-workflow/create-run?runId=${id}`)).status).toBe(404);
+    const get = (path: string) => fetch(`${base}/api/workflows/shared${path}`, { headers: { Authorization: `Bearer ${alice}` } });
+    expect((await get(`/runs/${id}`)).status).toBe(200);
+    const resumed = await post(alice, `/workflows/shared/resume-async?runId=${id}`, { step: 'two', resumeData: { ok: true } });
+    expect([resumed.status, resumed.text.includes('alice-step-two-secret')]).toEqual([200, true]);
+    // The run-id cache is still kept to the tie's workflow: Bob's and Alice's observe of the id are refused alike.
+    for (const token of [alice, bob]) {
+      const observed = await post(token, `/workflows/shared/observe?runId=${id}`, undefined, 1500);
+      expect(observed.status).toBe(403);
+    }
+  });
+
   it("keeps a run made with create-run to its user on the routes where Mastra checks no owner; the user's own pass", async () => {
     const runId = `made-${mode}`;
     expect((await post(alice, `/workflows/shared/create-run?runId=${runId}`)).status).toBe(200);

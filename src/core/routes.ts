@@ -7,6 +7,9 @@
  */
 
 /** A route to compile: method, Express-style path (`/agents/:agentId`), and the permission it requires. */
+/** How a route acts on the workflow run it names (`RouteDefinition.run`). */
+export type RunAccess = 'streams' | 'observes' | 'names';
+
 export interface RouteDefinition {
   method: string;
   path: string;
@@ -30,10 +33,10 @@ export interface RouteDefinition {
   bodySetsPathParams?: boolean;
   /**
    * The route acts on a workflow run named by `runId` (in its path or query; see `queryParams`): 'streams' when it also
-   * writes the run's events to a cache keyed by the run id alone (Mastra's server cache, which its observe routes
-   * replay), 'names' for the others. Default: no run.
+   * writes the run's events to a cache keyed by the run id alone (Mastra's server cache), 'observes' when it replays
+   * that cache, 'names' for the others. Default: no run.
    */
-  run?: 'streams' | 'names';
+  run?: RunAccess;
   /**
    * The route reads or changes the memory resource the request names, with no check of its own that it is the caller's
    * (an AgentController session's `:resourceId`): the names (a path parameter, a query or JSON body key) that name it,
@@ -74,7 +77,7 @@ export interface RouteResource {
    */
   addressedInBody: boolean;
   /** Whether the route acts on a run named by `params.runId` (see `RouteDefinition.run`), or undefined. */
-  run: 'streams' | 'names' | undefined;
+  run: RunAccess | undefined;
   /** Where the route takes a memory resource it does not check from (see `RouteDefinition.memoryResource`), or undefined. */
   memoryResource: MemoryResourceRule | undefined;
 }
@@ -102,7 +105,7 @@ interface Entry {
   readonly queryParams: readonly string[];
   readonly bodyParams: readonly string[];
   readonly bodySetsPathParams: boolean;
-  readonly run: 'streams' | 'names' | undefined;
+  readonly run: RunAccess | undefined;
   readonly memoryResource: MemoryResourceRule | undefined;
 }
 

@@ -3,7 +3,7 @@
  * permission Mastra's RBAC would require for it) before Mastra itself routes it.
  */
 import { SERVER_ROUTES, getEffectivePermission, type ServerRoute } from '@mastra/server/server-adapter';
-import { RouteTable, type MemoryResourceRule } from '../core/routes.js';
+import { RouteTable, type MemoryResourceRule, type RunAccess } from '../core/routes.js';
 
 /**
  * Routes Mastra serves without authentication (`requiresAuth: false`), as 'METHOD /path', e.g. 'GET /auth/me'.
@@ -120,6 +120,15 @@ export const RUN_STREAM_ROUTES: readonly string[] = Object.freeze([
 ]);
 
 /**
+ * The routes that replay what the stream routes keep in Mastra's server cache, read by the run id alone (an
+ * agent-builder action's call the workflow ones). `__tests__/mastra/routes.test.ts` checks the list against the
+ * installed Mastra's handlers.
+ */
+export const RUN_OBSERVE_ROUTES: readonly string[] = Object.freeze(
+  ['workflows/:workflowId', 'agent-builder/:actionId'].flatMap((base) => ['observe', 'observe-stream-legacy'].map((action) => `POST /${base}/${action}`)),
+);
+
+/**
  * Mastra's run routes that make a run of the id the request chooses (`?runId=`), or hand back the run of that id if
  * one exists, with no check of whose it is: Bob read Alice's running run by its id (`stream`), and started her finished
  * one again over its stored record (`start-async`). They tie the run id to its maker and refuse it to others; Mastra
@@ -137,6 +146,14 @@ export const RUN_START_ROUTES: readonly string[] = Object.freeze(
  * `__tests__/mastra/routes.test.ts` checks the prefix against the installed Mastra.
  */
 export const RESERVED_RUN_ID_PREFIXES: readonly string[] = Object.freeze(['pubsub:']);
+
+/** How a route acts on a workflow run (`RouteDefinition.run`), or undefined. */
+function runAccessOf(route: ServerRoute): RunAccess | undefined {
+  const key = `${route.method} ${route.path}`;
+  if (RUN_STREAM_ROUTES.includes(key)) return 'streams';
+  if (RUN_OBSERVE_ROUTES.includes(key)) return 'observes';
+  return namesRun(route) ? 'names' : undefined;
+}
 
 /** Whether a route of a workflow (or agent-builder action) acts on a run: `:runId` in its path, or `runId` in its query. */
 function namesRun(route: ServerRoute): boolean {
@@ -262,7 +279,7 @@ export function mastraRouteTable(): RouteTable {
       // Voice transcription's body schema ({ audio, options }) drops an agentId a multipart body carries, and so do the
       // workflow-run routes' body schemas a runId or workflowId (plain objects; routes.test.ts checks both).
       bodySetsPathParams: !MULTIPART_ROUTES.includes(`${route.method} ${route.path}`) && !(namesRun(route) && route.bodySchema !== undefined),
-      run: RUN_STREAM_ROUTES.includes(`${route.method} ${route.path}`) ? 'streams' : namesRun(route) ? 'names' : undefined,
+      run: runAccessOf(route),
       memoryResource: memoryResourceOf(route),
     })),
   ));
