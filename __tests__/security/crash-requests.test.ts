@@ -10,7 +10,7 @@
  *   process exits on Express 5 too).
  * The server runs in a process of its own (`__tests__/fixtures/mixed-server.ts`): a test sees whether it survives.
  */
-import { afterAll, describe, expect, it } from '@jest/globals';
+import { afterAll, describe, expect, it, jest } from '@jest/globals';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { request as httpRequest } from 'node:http';
 import { connect } from 'node:net';
@@ -18,6 +18,8 @@ import { fileURLToPath } from 'node:url';
 import { createClerkMastraClient } from '../../src/client/index.js';
 
 const SERVER = fileURLToPath(new URL('../fixtures/mixed-server.ts', import.meta.url));
+// A test starts up to two server processes, each allowed 30 s to start (a loaded CI machine took over 20 s for two).
+jest.setTimeout(90_000);
 const children: ChildProcess[] = [];
 afterAll(() => {
   for (const child of children) if (child.exitCode === null) child.kill('SIGKILL');

@@ -347,9 +347,9 @@ export class MastraAuthClerk extends MastraAuthProvider<ClerkClaims> {
       registered = true;
       this.clerkAuth.notice(
         'info',
-        `Mastra: every API route needs a Clerk session` +
-          (declared.length > 0 ? ` except the paths declared public (${declared.map((p) => String(p)).join(', ')})` : '') +
-          ' and custom routes registered with requiresAuth: false' +
+        `Mastra: every API route needs a Clerk session except ` +
+          (declared.length > 0 ? `the paths declared public (${declared.map((p) => String(p)).join(', ')}) and ` : '') +
+          'custom routes registered with requiresAuth: false' +
           `; Mastra serves its own sign-in routes (${publicRoutesInBrief()}) without asking the provider` +
           (MASTRA_PROCESS.test(process.argv[1] ?? '')
             ? ''
