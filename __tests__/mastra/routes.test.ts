@@ -19,6 +19,8 @@ import {
   QUERY_ADDRESSED_ROUTES,
   RUN_OBSERVE_ROUTES,
   RUN_STREAM_ROUTES,
+  STORED_CONTEXT_ROUTES,
+  isServerContextKey,
   RESOURCE_NAMING_ROUTES,
   EVERY_USER_ROUTES,
   SCOPED_RPC_CALLS,
@@ -230,6 +232,28 @@ describe('routes that serve the memory resource the request names, unchecked by 
       const reading = (table.match(method, `/api${path.replace(/:(\w+)/g, 'p-$1')}`) as readonly RouteResource[]).find((r) => `${r.method} ${r.route}` === route)!;
       expect([route, reading.memoryResource]).toEqual([route, 'everyone']);
     }
+  });
+});
+
+describe('routes that store a request context from the body (dataset items, run later over the server\'s own)', () => {
+  it("are the installed Mastra's dataset item routes whose body, or each of its items, lists requestContext", () => {
+    const found = new Map<string, 'body' | 'items'>();
+    for (const route of AUTHENTICATED) {
+      if (!route.path.startsWith('/datasets/:datasetId/items')) continue;
+      const schema = (route as { bodySchema?: unknown }).bodySchema;
+      if (schema === undefined) continue;
+      const json = z.toJSONSchema(schema as z.ZodType, { unrepresentable: 'any', io: 'input' }) as JsonSchema & { properties?: { items?: { items?: JsonSchema } } };
+      if (schemaKeys(schema).includes('requestContext')) found.set(`${route.method} ${route.path}`, 'body');
+      else if (Object.keys(json.properties?.items?.items?.properties ?? {}).includes('requestContext')) found.set(`${route.method} ${route.path}`, 'items');
+    }
+    expect([...found].sort()).toEqual([...STORED_CONTEXT_ROUTES].sort());
+  });
+
+  it("count Mastra's reserved request-context keys and its auth's user as the server's own", () => {
+    for (const key of ['mastra__resourceId', 'mastra__threadId', 'mastra__userPermissions', 'mastra__userRoles', 'mastra__authToken', 'organizationId', 'user']) {
+      expect([key, isServerContextKey(key)]).toEqual([key, true]);
+    }
+    for (const key of ['locale', 'userId', 'mastra', 'tenant']) expect([key, isServerContextKey(key)]).toEqual([key, false]);
   });
 });
 

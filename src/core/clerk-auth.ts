@@ -12,7 +12,7 @@ import { ClerkAuthConfigError, resolveOptions, withEnvironment, type ClerkAuthOp
 import { allowAuthenticated, type AuthorizeContext, type AuthorizeUser } from './policy.js';
 import { machineAuth } from './auth-object.js';
 import { decodeEscapes, type RouteTable, type RouteResource } from './routes.js';
-import { namedValues, namesBuiltIn, overriddenParam, pollutesPrototypes, runIdOf, UNREAD_BODY, withQueryParams, type RequestValues } from './request-values.js';
+import { namedValues, namesBuiltIn, overriddenParam, pollutesPrototypes, runIdOf, UNREAD_BODY, UNSEEN_BODY, withQueryParams, type RequestValues } from './request-values.js';
 import { BoundedMap } from './bounded-map.js';
 import { createProtectedResources, resourceUrl, type ProtectedResources } from './resource-metadata.js';
 import { BackendApiVerifier } from './backend-api.js';
@@ -38,7 +38,10 @@ const RUN_ID = 'The request names its run id more than once, or in a form that i
 const RESERVED_RUN_ID = "This run id names another kind of entry of Mastra's server cache.";
 const OTHER_RESOURCE = "This route serves the memory resource the request names, unchecked by Mastra: only your own is let through.";
 const FOREIGN_ORIGIN = 'The session cookie was sent from another origin than the one its token was issued to: send the token as a Bearer header.';
+const SERVER_CONTEXT = "A stored request context may not set the server's own keys (the user, their memory resource, thread or permissions).";
 const EVERY_USER = "Mastra serves or changes every user's data on this route, whoever asks: it is not served here.";
+
+const isRecord = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value);
 
 /**
  * How many run ids the adapters remember with their workflow (`otherRun`), and how many of them one user's requests
@@ -662,6 +665,10 @@ export class ClerkAuth {
    * `stream-legacy`): they tie the run id, as the other streaming routes do, and refuse another resource's.
    */
   private runStartRoutes: ReadonlySet<string> = new Set();
+  /** Routes ('METHOD /path') that store a request context from the body, by where it sits (`serverContext`). */
+  private storedContextRoutes: ReadonlyMap<string, 'body' | 'items'> = new Map();
+  /** Whether a request-context key is one the server sets itself (`serverContext`). */
+  private isServerContextKey: (key: string) => boolean = () => false;
   /** Run id prefixes the framework's cache keeps other entries under (Mastra's durable agents: `pubsub:`). */
   private reservedRunIds: readonly string[] = [];
   /** The memory resource of a signed-in user, as the Mastra provider maps it (`otherResource`). */
@@ -699,7 +706,11 @@ export class ClerkAuth {
       return { query, body };
     };
     for (const reading of readings) {
-      const refused = this.unscopedCall(reading, values) ?? this.otherRun(user, reading, query, values) ?? this.otherResource(user, reading, query, values);
+      const refused =
+        this.unscopedCall(reading, values) ??
+        this.serverContext(reading, values) ??
+        this.otherRun(user, reading, query, values) ??
+        this.otherResource(user, reading, query, values);
       if (refused !== undefined) return refused;
     }
     return undefined;
@@ -728,6 +739,26 @@ export class ClerkAuth {
     const rpc = typeof body === 'object' && body !== null && (body as { jsonrpc?: unknown }).jsonrpc === '2.0';
     const call = rpc ? (body as { method?: unknown }).method : undefined;
     if (typeof call === 'string' && !scoped.has(call)) return new ClerkAuthError('access-denied', { realm: this.config.realm, message: UNSCOPED_CALL });
+    return undefined;
+  }
+
+  /**
+   * A request context to be stored (a dataset item's, which an experiment runs its agent or workflow with, over the
+   * server's own) that sets a key the server sets itself: the user, their memory resource, thread or permissions.
+   * UNREAD_BODY when the body is not parsed yet or never seen (the provider alone): refused where it decides.
+   */
+  private serverContext(reading: RouteResource, values: () => RequestValues): ClerkAuthError | typeof UNREAD_BODY | undefined {
+    const where = this.storedContextRoutes.get(`${reading.method} ${reading.route}`);
+    if (where === undefined) return undefined;
+    const { body } = values();
+    if (body === UNREAD_BODY || body === UNSEEN_BODY) return UNREAD_BODY;
+    const holders = where === 'items' ? (isRecord(body) && Array.isArray(body.items) ? body.items : []) : [body];
+    for (const holder of holders) {
+      const context = isRecord(holder) ? holder.requestContext : undefined;
+      if (isRecord(context) && Object.keys(context).some(this.isServerContextKey)) {
+        return new ClerkAuthError('access-denied', { realm: this.config.realm, message: SERVER_CONTEXT });
+      }
+    }
     return undefined;
   }
 
@@ -854,6 +885,8 @@ export class ClerkAuth {
       multipartRoutes = [],
       reservedRunIds = [],
       runStartRoutes = [],
+      storedContextRoutes = new Map(),
+      isServerContextKey = () => false,
       memoryResourceOf,
     }: {
       policyJudgesBodyAddressed: boolean;
@@ -868,18 +901,26 @@ export class ClerkAuth {
       reservedRunIds?: readonly string[];
       /** The run routes ('METHOD /path') that make or hand back a run of the id the request chooses (`runStartRoutes`). */
       runStartRoutes?: readonly string[];
+      /** The routes ('METHOD /path') that store a request context from the body, by where it sits (`serverContext`). */
+      storedContextRoutes?: ReadonlyMap<string, 'body' | 'items'>;
+      /** Whether a request-context key is one the server sets itself (`serverContext`). */
+      isServerContextKey?: (key: string) => boolean;
       /** The memory resource of a signed-in user (Mastra's `mapUserToResourceId`), for `RouteResource.memoryResource`. */
       memoryResourceOf?: (user: ClerkClaims) => string | undefined;
     },
   ): void {
     this.reservedRunIds = reservedRunIds;
     this.runStartRoutes = new Set(runStartRoutes);
+    this.storedContextRoutes = storedContextRoutes;
+    this.isServerContextKey = isServerContextKey;
     this.memoryResourceOf = memoryResourceOf;
     this.publicRoutes = publicRoutes;
     this.multipartRoutes = new Set(multipartRoutes);
     this.scopedCalls = new Map([...scopedCalls].map(([route, calls]) => [route, new Set(calls)]));
     // The first word of each route `servedError` judges: the JSON-RPC routes, and those the table marks.
-    this.servedWords = segmentWords([...scopedCalls.keys(), ...table.servedRoutes].map((route) => route.slice(route.indexOf('/') + 1).split('/')[0]!));
+    this.servedWords = segmentWords(
+      [...scopedCalls.keys(), ...storedContextRoutes.keys(), ...table.servedRoutes].map((route) => route.slice(route.indexOf('/') + 1).split('/')[0]!),
+    );
     this.resourceRoutes = new Set(resourceRoutes);
     this.serverRoutes = new Map(
       [...resourceServerRoutes].map(([route, param]) => [route, param === null ? null : { param, index: route.split('/').indexOf(`:${param}`) }]),

@@ -25,6 +25,8 @@ import {
   RESERVED_RUN_ID_PREFIXES,
   RUN_START_ROUTES,
   SCOPED_RPC_CALLS,
+  STORED_CONTEXT_ROUTES,
+  isServerContextKey,
   mastraPublicRouteTable,
   mastraRouteTable,
 } from './routes.js';
@@ -315,6 +317,8 @@ export class MastraAuthClerk extends MastraAuthProvider<ClerkClaims> {
       multipartRoutes: MULTIPART_ROUTES,
       reservedRunIds: RESERVED_RUN_ID_PREFIXES,
       runStartRoutes: RUN_START_ROUTES,
+      storedContextRoutes: STORED_CONTEXT_ROUTES,
+      isServerContextKey,
       memoryResourceOf: (user) => this.resourceOf(user),
     });
     if (mapUserToResourceId !== undefined && typeof mapUserToResourceId !== 'function') {

@@ -141,6 +141,28 @@ export const RUN_START_ROUTES: readonly string[] = Object.freeze(
 );
 
 /**
+ * Mastra's routes that store a `requestContext` from the request body, by where it sits ('body': the body's own,
+ * 'items': each of its `items`): dataset items, which an experiment later runs its agent or workflow with, the item's
+ * keys over the server's own. Mastra drops its reserved keys from a single item, not from a batch, so a user's item
+ * named another user's resource and thread, and the agent read and wrote that user's memory (found by an attacker
+ * session). `__tests__/mastra/routes.test.ts` checks the list against the installed Mastra's body schemas.
+ */
+export const STORED_CONTEXT_ROUTES: ReadonlyMap<string, 'body' | 'items'> = new Map([
+  ['POST /datasets/:datasetId/items', 'body'],
+  ['PATCH /datasets/:datasetId/items/:itemId', 'body'],
+  ['POST /datasets/:datasetId/items/batch', 'items'],
+]);
+
+/**
+ * A request-context key the server sets itself: Mastra's reserved ones (`isReservedRequestContextKey` of
+ * `@mastra/server`: the `mastra__` keys, the user's resource, thread, permissions and roles among them, and
+ * `organizationId`), and `user`, where Mastra's auth puts the signed-in user.
+ */
+export function isServerContextKey(key: string): boolean {
+  return key.startsWith('mastra__') || key === 'organizationId' || key === 'user';
+}
+
+/**
  * Keys Mastra's server cache holds other lists under, as prefixes: its durable agents' streams
  * (`CachingPubSub`, `pubsub:agent.stream.<runId>`). A workflow streamed under such a run id would read and add to one.
  * `__tests__/mastra/routes.test.ts` checks the prefix against the installed Mastra.
