@@ -37,6 +37,18 @@ interface StoredMessage {
   id?: string;
   threadId?: string;
   resourceId?: string;
+  /** Mastra's Responses API keeps a response's turn in its assistant message: `metadata.mastra.response.messageIds`. */
+  content?: unknown;
+}
+
+/**
+ * The message ids a message's Responses API record lists (`content.metadata.mastra.response.messageIds`): `GET` and
+ * `DELETE /v1/responses/:responseId` load and delete them by id alone, once the record's own message is the caller's.
+ */
+function listedMessageIds(message: StoredMessage): string[] {
+  const content = message.content as { metadata?: { mastra?: { response?: { messageIds?: unknown } } } } | undefined;
+  const listed = typeof content === 'object' && content !== null ? content.metadata?.mastra?.response?.messageIds : undefined;
+  return Array.isArray(listed) ? listed.filter((id): id is string => typeof id === 'string' && id.length > 0) : [];
 }
 
 /** An observational-memory record: the resource it was written for, and when. */
@@ -151,13 +163,19 @@ function guard(domain: MemoryDomain): void {
 
   domain.saveMessages = async (args) => {
     const ids = args.messages.map((m) => m.id).filter((id): id is string => typeof id === 'string' && id.length > 0);
-    if (ids.length > 0) {
-      const found = await listMessagesById({ messageIds: ids });
+    const listed = args.messages.flatMap(listedMessageIds);
+    if (ids.length > 0 || listed.length > 0) {
+      const found = await listMessagesById({ messageIds: [...new Set([...ids, ...listed])] });
       const existing = new Map((Array.isArray(found) ? found : found.messages).map((m) => [m.id, m]));
       for (const message of args.messages) {
         const stored = message.id === undefined ? undefined : existing.get(message.id);
         if (stored && (stored.threadId !== message.threadId || (stored.resourceId ?? message.resourceId) !== message.resourceId)) {
           throw new MemoryOwnershipError('A message with this id already exists in another thread.');
+        }
+        // A response record lists the messages of its own thread (Mastra's writer saves them with it, or before).
+        for (const id of listedMessageIds(message)) {
+          const other = existing.get(id) ?? args.messages.find((m) => m.id === id);
+          if (other && other.threadId !== message.threadId) throw new MemoryOwnershipError('A response record may list only messages of its own thread.');
         }
       }
     }
