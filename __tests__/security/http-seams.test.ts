@@ -818,6 +818,7 @@ describe.each(FRAMEWORKS)('%s', (_frameworkName, framework) => {
           { 'X-Forwarded-Proto': 'https, http' },
           { 'X-Forwarded-Host': 'api.example.com:8443, 10.0.0.1' },
           { 'X-Mastra-Public-Host': '[::1]:4111', 'X-Forwarded-Proto': 'http' },
+          { 'X-Forwarded-Proto': 'HTTPS' },
         ];
         for (const extra of [{ Host: `127.0.0.1:${server.port}` }, ...proxied] as Record<string, string>[]) {
           for (const target of ['/api/agents', '/me']) {

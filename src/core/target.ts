@@ -69,7 +69,7 @@ function checkHost(host: string): boolean {
 /**
  * What is wrong with a proxy's forwarded headers, if anything: `host` when an entry of `X-Forwarded-Host` or
  * `X-Mastra-Public-Host` is no host a URL can be built from, `protocol` when an entry of `X-Forwarded-Proto` is not
- * `http` or `https`. Mastra builds its public origin from them whatever Express's `trust proxy` says (`getPublicOrigin`
+ * `http` or `https` (in any case). Mastra builds its public origin from them whatever Express's `trust proxy` says (`getPublicOrigin`
  * of its sign-in routes: `https://${host}`, `${proto}://${Host}`) and throws on one that makes no URL (a 500); Express
  * reads `X-Forwarded-Proto` behind `trust proxy` (`req.protocol`), and Mastra's adapter builds its request URL from
  * it. Empty entries (`https, `) are skipped, as both read the first non-empty one.
@@ -80,7 +80,8 @@ export function forwardedHeaderProblem(publicHost: unknown, forwardedHost: unkno
   return undefined;
 }
 
-const isHttpProtocol = (value: string): boolean => value === 'http' || value === 'https';
+/** `http` or `https`, in any case (a URL scheme is case-insensitive: Mastra builds `HTTPS://host` as well). */
+const isHttpProtocol = (value: string): boolean => /^https?$/i.test(value);
 
 /** True for an absent header, or one whose comma-separated entries all pass `check` (a repeated header: each copy). */
 function entriesPass(header: unknown, check: (entry: string) => boolean): boolean {
