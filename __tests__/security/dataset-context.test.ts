@@ -3,7 +3,8 @@
  * over the server's own (`{ ...requestContext, ...item.requestContext }`). Mastra drops its reserved keys from a
  * single item, not from a batch: Bob stored an item naming Alice's resource and thread (`mastra__resourceId`,
  * `mastra__threadId`), ran it, and the agent read Alice's thread and wrote into it (found by an attacker session).
- * Both adapters refuse a dataset item that sets the server's own keys (403). Real issuer, LibSQL, Mastra's Hono server
+ * Both adapters refuse a dataset item that sets the server's own keys (403), and `protectMemory` drops the ones Mastra
+ * merges in itself (its auth's `user`: the author's claims). Real issuer, LibSQL, Mastra's Hono server
  * with the provider alone and Express with the middleware in front.
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
@@ -14,9 +15,10 @@ import { libsqlMemoryFixture } from '../support/memory-app.js';
 import { callJson, serveMastra } from './support.js';
 
 const libsql = libsqlMemoryFixture('dataset-context');
+let alice = '';
 let bob = '';
 beforeAll(async () => {
-  [bob = ''] = await libsql.tokens('user_bob');
+  [alice = '', bob = ''] = await libsql.tokens('user_alice', 'user_bob');
 });
 
 describe.each(['hono', 'mixed'] as const)("%s: a dataset item's requestContext", (mode) => {
@@ -52,6 +54,20 @@ describe.each(['hono', 'mixed'] as const)("%s: a dataset item's requestContext",
     }
     const items = await callJson(api, bob, 'GET', `/datasets/${datasetId}/items`);
     expect(JSON.stringify(items.json)).not.toContain('probe');
+  });
+
+  it("an item keeps none of the server's keys that Mastra merges into it: another user who reads or changes it gets nothing of its author's, and leaves nothing of theirs", async () => {
+    // Mastra stores the live request context of a single item, its auth's `user` (the author's claims) included.
+    const added = await callJson(api, alice, 'POST', `/datasets/${datasetId}/items`, { input: 'hers', requestContext: { locale: 'fr' } });
+    expect(added.status).toBe(200);
+    const listed = await callJson(api, bob, 'GET', `/datasets/${datasetId}/items`);
+    const item = (listed.json.items as Array<{ id: string; requestContext?: Record<string, unknown> }>).find((i) => i.id === added.json.id)!;
+    expect(item.requestContext).toEqual({ locale: 'fr' });
+    expect(listed.text).not.toContain('user_alice');
+    const updated = await callJson(api, bob, 'PATCH', `/datasets/${datasetId}/items/${item.id}`, { input: 'changed' });
+    expect(updated.status).toBe(200);
+    const one = await callJson(api, alice, 'GET', `/datasets/${datasetId}/items/${item.id}`);
+    expect([one.json.requestContext, one.text.includes('user_bob')]).toEqual([{ locale: 'fr' }, false]);
   });
 
   it('keys of its own pass, in a batch, alone and in an update', async () => {

@@ -19,6 +19,7 @@
  * time-travel, cancel) pass the run's stored `resourceId`, or none (then the stored one stays).
  */
 import { BoundedMap } from '../core/bounded-map.js';
+import { isServerContextKey } from './routes.js';
 
 /** A refused write; Mastra's handlers answer with its `status` (403) and message. */
 export class MemoryOwnershipError extends Error {
@@ -211,11 +212,68 @@ function guard(domain: MemoryDomain): void {
   Object.defineProperty(domain, GUARDED, { value: true });
 }
 
+/** The part of Mastra's datasets storage domain this guards (`DatasetsLibSQL`, `DatasetsPG`...). */
+interface DatasetsDomain {
+  addItem(args: StoredItem): Promise<unknown>;
+  updateItem(args: StoredItem): Promise<unknown>;
+  batchInsertItems(input: { items: StoredItem[] }): Promise<unknown>;
+  getItemById(...args: unknown[]): Promise<unknown>;
+  getItemsByVersion(...args: unknown[]): Promise<unknown>;
+  listItems(...args: unknown[]): Promise<unknown>;
+}
+
+/** A dataset item, as written and read: the request context an experiment runs it with, over the server's own. */
+interface StoredItem {
+  requestContext?: unknown;
+}
+
+function isDatasetsDomain(domain: unknown): domain is DatasetsDomain {
+  if (typeof domain !== 'object' || domain === null) return false;
+  const methods = ['addItem', 'updateItem', 'batchInsertItems', 'getItemById', 'getItemsByVersion', 'listItems'];
+  return methods.every((name) => typeof (domain as Record<string, unknown>)[name] === 'function');
+}
+
+/** An item without the request-context keys the server sets itself (`isServerContextKey`); the same item if none. */
+function withoutServerKeys<T>(item: T): T {
+  const context = (item as StoredItem | null)?.requestContext;
+  if (typeof context !== 'object' || context === null || !Object.keys(context).some(isServerContextKey)) return item;
+  const kept = Object.entries(context).filter(([key]) => !isServerContextKey(key));
+  return { ...item, requestContext: kept.length > 0 ? Object.fromEntries(kept) : undefined };
+}
+
+/**
+ * A dataset item's stored request context never holds a key the server sets itself. Mastra stores the live request
+ * context of a single item, its auth's `user` (the author's claims, session id included) with it: every user who read
+ * the dataset saw them, and an experiment over the item ran as its author. Dropped on write, and on read for items
+ * stored before; an experiment then runs with the request context of whoever starts it.
+ */
+function guardDatasets(domain: DatasetsDomain): void {
+  if ((domain as unknown as Record<symbol, unknown>)[GUARDED]) return;
+  const addItem = domain.addItem.bind(domain);
+  const updateItem = domain.updateItem.bind(domain);
+  const batchInsertItems = domain.batchInsertItems.bind(domain);
+  const getItemById = domain.getItemById.bind(domain);
+  const getItemsByVersion = domain.getItemsByVersion.bind(domain);
+  const listItems = domain.listItems.bind(domain);
+  const cleanList = (items: unknown) => (Array.isArray(items) ? items.map(withoutServerKeys) : items);
+  domain.addItem = async (args) => withoutServerKeys(await addItem(withoutServerKeys(args)));
+  domain.updateItem = async (args) => withoutServerKeys(await updateItem(withoutServerKeys(args)));
+  domain.batchInsertItems = async (input) => cleanList(await batchInsertItems({ ...input, items: input.items.map(withoutServerKeys) }));
+  domain.getItemById = async (...args) => withoutServerKeys(await getItemById(...args));
+  domain.getItemsByVersion = async (...args) => cleanList(await getItemsByVersion(...args));
+  domain.listItems = async (...args) => {
+    const page = (await listItems(...args)) as { items?: unknown } | null;
+    return page !== null && typeof page === 'object' && Array.isArray(page.items) ? { ...page, items: cleanList(page.items) } : page;
+  };
+  Object.defineProperty(domain, GUARDED, { value: true });
+}
+
 /**
  * Returns the same Mastra storage (`LibSQLStore`, `PostgresStore`, ...) with its memory domain guarded: a thread
  * never changes owner by being created again, a message never moves to another thread by being saved again; and its
  * workflows domain, when it has one: a stored run never changes resource by being persisted again (`start-async` of
- * another user's run id). Throws at start-up for a storage without a memory domain it recognises.
+ * another user's run id); and its datasets domain, when it has one: an item's request context keeps none of the
+ * server's own keys (the author's `user`). Throws at start-up for a storage without a memory domain it recognises.
  *
  * @example
  * import { LibSQLStore } from '@mastra/libsql';
@@ -231,5 +289,7 @@ export function protectMemory<Storage extends object>(storage: Storage): Storage
   guard(memory);
   const workflows = (storage as { stores?: Record<string, unknown> }).stores?.workflows;
   if (isWorkflowsDomain(workflows)) guardWorkflows(workflows);
+  const datasets = (storage as { stores?: Record<string, unknown> }).stores?.datasets;
+  if (isDatasetsDomain(datasets)) guardDatasets(datasets);
   return storage;
 }
