@@ -36,7 +36,8 @@ function baseUrlOfDocument(): string | undefined {
   return typeof base === 'string' ? base : pageUrl();
 }
 
-function originsOf(value: ClerkFetchOptions['origin']): ReadonlySet<string> {
+/** The origins `value` names; `invalid` is the error message for one that is no http(s) URL (in the caller's words). */
+function originsOf(value: ClerkFetchOptions['origin'], invalid = 'withClerkToken: "origin" must be an http(s) origin or base URL, such as "https://agents.example.com"'): ReadonlySet<string> {
   const page = pageUrl();
   if (value === undefined && page === undefined) {
     throw new TypeError(
@@ -54,9 +55,7 @@ function originsOf(value: ClerkFetchOptions['origin']): ReadonlySet<string> {
     } catch {
       url = undefined;
     }
-    if (url === undefined || (url.protocol !== 'https:' && url.protocol !== 'http:')) {
-      throw new TypeError('withClerkToken: "origin" must be an http(s) origin or base URL, such as "https://agents.example.com"');
-    }
+    if (url === undefined || (url.protocol !== 'https:' && url.protocol !== 'http:')) throw new TypeError(invalid);
     origins.add(url.origin);
   }
   return origins;
@@ -92,12 +91,16 @@ function fixedRequest(input: Parameters<typeof fetch>[0]): { url: string | undef
  * await clerkFetch('https://agents.example.com/api/reports');
  */
 export function withClerkToken(getToken: GetToken, options: ClerkFetchOptions = {}): typeof fetch {
-  if (typeof getToken !== 'function') throw new TypeError('"getToken" must be a function');
   if (typeof options !== 'object' || options === null) {
     throw new TypeError('withClerkToken: the second argument is an options object: withClerkToken(getToken, { origin, fetch })');
   }
-  const origins = originsOf(options.origin);
-  const baseFetch = options.fetch ?? globalThis.fetch;
+  return tokenFetch(getToken, originsOf(options.origin), options.fetch);
+}
+
+/** `withClerkToken`'s fetch, for a `getToken` and the origins that get the token. */
+function tokenFetch(getToken: GetToken, origins: ReadonlySet<string>, fetchOption: typeof fetch | undefined): typeof fetch {
+  if (typeof getToken !== 'function') throw new TypeError('"getToken" must be a function');
+  const baseFetch = fetchOption ?? globalThis.fetch;
   if (typeof baseFetch !== 'function') throw new TypeError('withClerkToken: "fetch" must be a function');
   const clerkFetch = async (given: Parameters<typeof fetch>[0], init?: Parameters<typeof fetch>[1]) => {
     const { url, input } = fixedRequest(given);
@@ -126,15 +129,7 @@ export interface ClerkMastraClientOptions extends ClientOptions {
  * const client = createClerkMastraClient({ baseUrl: 'http://localhost:4111', getToken });
  */
 export function createClerkMastraClient({ getToken, fetch: baseFetch, ...options }: ClerkMastraClientOptions): MastraClient {
-  const wrongBaseUrl = () => new TypeError('createClerkMastraClient: "baseUrl" must be the URL of the Mastra server (the token goes to its origin only)');
-  if (typeof options.baseUrl !== 'string') throw wrongBaseUrl();
-  let clerkFetch: typeof fetch;
-  try {
-    clerkFetch = withClerkToken(getToken, { origin: options.baseUrl, fetch: baseFetch });
-  } catch (error) {
-    // Its origin is the base URL: say so in the caller's words (`''` outside a page, `ftp:`...).
-    if (error instanceof TypeError && error.message.startsWith('withClerkToken: "origin"')) throw wrongBaseUrl();
-    throw error;
-  }
-  return new MastraClient({ ...options, fetch: clerkFetch });
+  const wrongBaseUrl = 'createClerkMastraClient: "baseUrl" must be the URL of the Mastra server (the token goes to its origin only)';
+  if (typeof options.baseUrl !== 'string') throw new TypeError(wrongBaseUrl);
+  return new MastraClient({ ...options, fetch: tokenFetch(getToken, originsOf(options.baseUrl, wrongBaseUrl), baseFetch) });
 }
