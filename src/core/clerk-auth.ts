@@ -768,10 +768,11 @@ export class ClerkAuth {
    * any workflow: a user who may create runs of one workflow (`create-run?runId=`, any id) would read, or add to,
    * another workflow's run by its id, whoever started it. So a run id streamed through this object belongs to that
    * workflow (the path's first id: `payroll` of `/workflows/payroll/stream`) from then on, and every other workflow's
-   * routes that stream, observe or start a run refuse it (403). Mastra's start and stream routes (`runStartRoutes`) hand back, or overwrite, the run of the
-   * id the request chooses whoever made it, with no check of its own, so the tie also holds the memory resource that
-   * made it (the user, or the organization), and those routes refuse it to another (403). Also refused (400): a run id
-   * named twice in different ways, and one that spells a key of another kind of cache entry.
+   * routes that stream, observe or start a run refuse it (403). Mastra's start and stream routes (`runStartRoutes`)
+   * hand back, or overwrite, the run of the id the request chooses whoever made it, with no check of its own, so the
+   * tie also holds the memory resource that made it (the user, or the organization), and those routes refuse it to
+   * another (403). Also refused (400): a run id named twice in different ways, and one that spells a key of another
+   * kind of cache entry.
    */
   private otherRun(user: ClerkClaims, reading: RouteResource, query: string, values: () => RequestValues): ClerkAuthError | typeof UNREAD_BODY | undefined {
     if (reading.run === undefined) return undefined;

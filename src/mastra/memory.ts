@@ -93,10 +93,13 @@ interface WorkflowsDomain {
  */
 const CHECKED_RUNS = 10_000;
 
+/** Whether `value` is an object with each of these methods: a storage domain this module knows how to guard. */
+function hasMethods(value: unknown, names: readonly string[]): boolean {
+  return typeof value === 'object' && value !== null && names.every((name) => typeof (value as Record<string, unknown>)[name] === 'function');
+}
+
 function isWorkflowsDomain(value: unknown): value is WorkflowsDomain {
-  if (typeof value !== 'object' || value === null) return false;
-  const domain = value as Record<string, unknown>;
-  return typeof domain.persistWorkflowSnapshot === 'function' && typeof domain.getWorkflowRunById === 'function';
+  return hasMethods(value, ['persistWorkflowSnapshot', 'getWorkflowRunById']);
 }
 
 function guardWorkflows(domain: WorkflowsDomain): void {
@@ -142,9 +145,7 @@ function guardWorkflows(domain: WorkflowsDomain): void {
 }
 
 function isMemoryDomain(value: unknown): value is MemoryDomain {
-  if (typeof value !== 'object' || value === null) return false;
-  const domain = value as Record<string, unknown>;
-  return ['getThreadById', 'saveThread', 'listMessagesById', 'saveMessages'].every((name) => typeof domain[name] === 'function');
+  return hasMethods(value, ['getThreadById', 'saveThread', 'listMessagesById', 'saveMessages']);
 }
 
 function guard(domain: MemoryDomain): void {
@@ -227,10 +228,8 @@ interface StoredItem {
   requestContext?: unknown;
 }
 
-function isDatasetsDomain(domain: unknown): domain is DatasetsDomain {
-  if (typeof domain !== 'object' || domain === null) return false;
-  const methods = ['addItem', 'updateItem', 'batchInsertItems', 'getItemById', 'getItemsByVersion', 'listItems'];
-  return methods.every((name) => typeof (domain as Record<string, unknown>)[name] === 'function');
+function isDatasetsDomain(value: unknown): value is DatasetsDomain {
+  return hasMethods(value, ['addItem', 'updateItem', 'batchInsertItems', 'getItemById', 'getItemsByVersion', 'listItems']);
 }
 
 /** An item without the request-context keys the server sets itself (`isServerContextKey`); the same item if none. */
