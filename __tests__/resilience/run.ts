@@ -848,7 +848,10 @@ async function main(): Promise<number> {
       } else if (sinceRotation !== undefined && built.category === 'old-key' && outcome.status !== 401) {
         allowed = false;
       }
-      if (phase.spec.strictlyHealthy && built.category === 'random-kid' && outcome.status !== 401) allowed = false;
+      // A random kid makes the app fetch the JWKS: a request still in flight when a healthy phase ends may meet the next
+      // phase's fault (a 503 at +5997 ms of 6000, seen in CI), so only one answered within the phase is held to 401.
+      const answeredInPhase = sentAt + outcome.ms < phase.startedAt + phase.spec.ms;
+      if (phase.spec.strictlyHealthy && answeredInPhase && built.category === 'random-kid' && outcome.status !== 401) allowed = false;
       if (!allowed) {
         unexpectedCount += 1;
         if (unexpected.length < 15) {
