@@ -8,7 +8,7 @@ import cluster from 'node:cluster';
 import { createServer } from 'node:http';
 import type { Express, Request, Response } from 'express';
 
-export type Variant = 'express:none' | 'express:floor' | 'express:ours' | 'express:clerk' | 'mastra:none' | 'mastra:floor' | 'mastra:ours' | 'mastra:peer';
+export type Variant = 'express:none' | 'express:floor' | 'express:floor-loaded' | 'express:ours' | 'express:clerk' | 'mastra:none' | 'mastra:floor' | 'mastra:ours' | 'mastra:peer';
 
 export interface ServerConfig {
   variant: Variant;
@@ -26,8 +26,14 @@ async function expressApp(config: ServerConfig): Promise<Express> {
   const { variant, authOptions } = config;
   if (variant === 'express:none') {
     app.get('/hello', (_req: Request, res: Response) => res.json({ hello: 'world', userId: null }));
-  } else if (variant === 'express:floor') {
+  } else if (variant === 'express:floor' || variant === 'express:floor-loaded') {
     // The least any Express auth middleware does: add `req.auth` (Clerk's getAuth(req) reads it), verify nothing.
+    // "floor-loaded" also carries this package's modules (one clerkMastraAuth() built, never called): what a process
+    // pays per request for a few MB more code and heap, whichever package they come from.
+    if (variant === 'express:floor-loaded') {
+      const { clerkMastraAuth } = await (await import('./package.js')).loadPkg();
+      (globalThis as { benchUnused?: unknown }).benchUnused = clerkMastraAuth({ ...authOptions, env: {}, logger: false });
+    }
     const auth = (): null => null;
     app.use((req: Request, _res: Response, next: () => void) => {
       (req as { auth?: unknown }).auth = auth;
