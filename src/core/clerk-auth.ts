@@ -12,7 +12,7 @@ import { ClerkAuthConfigError, resolveOptions, withEnvironment, type ClerkAuthOp
 import { allowAuthenticated, type AuthorizeContext, type AuthorizeUser } from './policy.js';
 import { machineAuth } from './auth-object.js';
 import { decodeEscapes, type RouteTable, type RouteResource } from './routes.js';
-import { namedValues, namesBuiltIn, overriddenParam, pollutesPrototypes, runIdOf, UNREAD_BODY, UNSEEN_BODY, withQueryParams, type RequestValues } from './request-values.js';
+import { carriesNul, namedValues, namesBuiltIn, overriddenParam, pollutesPrototypes, runIdOf, UNREAD_BODY, UNSEEN_BODY, withQueryParams, type RequestValues } from './request-values.js';
 import { BoundedMap } from './bounded-map.js';
 import { createProtectedResources, resourceUrl, type ProtectedResources } from './resource-metadata.js';
 import { BackendApiVerifier } from './backend-api.js';
@@ -593,14 +593,15 @@ export class ClerkAuth {
   /**
    * @internal The target check of both adapters, policy or not: a query key Mastra's normalizer would write into a
    * shared prototype (`__proto__[x]=`), and, on a known (Mastra) route, an id that cannot be served: a route parameter
-   * whose percent-encoding does not decode, or an id in the path, query or body named like a built-in of every object
-   * (`/agents/__proto__`, `?agentId=constructor`). `values.body` is the body as far as the adapter has it.
+   * whose percent-encoding does not decode, an id in the path, query or body named like a built-in of every object
+   * (`/agents/__proto__`, `?agentId=constructor`), or a NUL character anywhere in them (`carriesNul`). `values.body`
+   * is the body as far as the adapter has it.
    */
   refusesTarget(method: string, rawPath: string, values: RequestValues): boolean {
     if (pollutesPrototypes(values.query)) return true;
     const readings = this.routes?.match(method, rawPath);
     if (readings === undefined) return false;
-    return readings === 'invalid' || (readings.length > 0 && namesBuiltIn(values, readings));
+    return readings === 'invalid' || (readings.length > 0 && (namesBuiltIn(values, readings) || carriesNul(rawPath, values)));
   }
 
   /** Routes served without authentication (see `useRouteTable`), and the routes that take a multipart body. */

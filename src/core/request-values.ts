@@ -129,6 +129,45 @@ export function namesBuiltIn(values: RequestValues, readings: readonly RouteReso
   return false;
 }
 
+/** How many values of a JSON body `carriesNul` reads at most: past it, the body is left to the route. */
+const NUL_SCAN_VALUES = 100_000;
+
+/**
+ * True when the path or query has a percent-encoded NUL character, or a string or key of the (parsed) JSON body has
+ * one: PostgreSQL refuses it in a text value and Node's `fs` in a path, and Mastra answers 500 with their message
+ * (the server's directory included). Only plain objects and arrays are walked (another middleware's body, a Buffer,
+ * is not JSON).
+ */
+export function carriesNul(rawPath: string, values: RequestValues): boolean {
+  if (rawPath.includes('%00') || values.query.includes('%00')) return true;
+  const { body } = values;
+  if (typeof body === 'string') return body.includes('\0');
+  if (!isJsonContainer(body)) return false;
+  const pending: object[] = [body];
+  let budget = NUL_SCAN_VALUES;
+  while (pending.length > 0 && budget > 0) {
+    const container = pending.pop()!;
+    for (const key of Object.keys(container)) {
+      if (--budget < 0) break;
+      if (key.includes('\0')) return true;
+      const value = (container as Record<string, unknown>)[key];
+      if (typeof value === 'string') {
+        if (value.includes('\0')) return true;
+      } else if (isJsonContainer(value)) {
+        pending.push(value);
+      }
+    }
+  }
+  return false;
+}
+
+function isJsonContainer(value: unknown): value is object {
+  if (typeof value !== 'object' || value === null) return false;
+  if (Array.isArray(value)) return true;
+  const proto = Object.getPrototypeOf(value) as unknown;
+  return proto === Object.prototype || proto === null;
+}
+
 /**
  * `resource` with the ids its route reads from the query (`queryParams`) in `params`, as the handler will read them:
  * a plain key set once, to a value that decodes as UTF-8. A key in any other form (bracketed, repeated, undecodable)
