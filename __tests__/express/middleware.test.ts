@@ -521,6 +521,22 @@ describe.each(frameworks)('%s', (_name, express) => {
       expect(() => clerkMastraAuth({ ...options, publicPaths: ['/health'] } as never)).toThrow(/^clerkMastraAuth: unknown option "publicPaths"$/);
     });
 
+    it('createClerkAuth() refuses a misspelt option too, which it used to drop: no azp check, no policy', async () => {
+      const options = { ...issuer.authOptions, env: {}, logger: false as const };
+      expect(() => createClerkAuth({ ...options, authorisedParties: ['https://app.example'] } as never)).toThrow(
+        'createClerkAuth: unknown option "authorisedParties"; did you mean "authorizedParties"?',
+      );
+      expect(() => createClerkAuth({ ...options, autorizeUser: () => false } as never)).toThrow(
+        'createClerkAuth: unknown option "autorizeUser"; did you mean "authorizeUser"?',
+      );
+      // Next to a shared object, a misspelling is named as such, not sent to createClerkAuth() where it would fail again.
+      const clerkAuth = createClerkAuth(options);
+      expect(() => clerkMastraAuth({ clerkAuth, optinal: true } as never)).toThrow(
+        'clerkMastraAuth: unknown option "optinal"; did you mean "optional"?',
+      );
+      expect(() => clerkMastraAuth({ clerkAuth, jwksUri: options.jwksUri } as never)).toThrow('clerkMastraAuth: pass "jwksUri" to createClerkAuth(), not next to "clerkAuth"');
+    });
+
     it('ignores a req.auth that another middleware put there', async () => {
       const app = express();
       app.use((req: Request, _res: Response, next: NextFunction) => {

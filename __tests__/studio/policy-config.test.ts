@@ -183,5 +183,9 @@ describe('Studio options at start-up', () => {
     expect(provider.isSSOEnabled()).toBe(true);
     expect(() => new MastraAuthClerk({ clerkAuth, jwksUri: issuer.jwksUri } as never)).toThrow(/not next to "clerkAuth"/);
     expect(() => build({ env: {}, oauthClientIdd: 'x' })).toThrow(/unknown option "oauthClientIdd"/);
+    // A misspelling next to a shared object is named as one, with the provider's own names among the guesses.
+    expect(() => new MastraAuthClerk({ clerkAuth, resourceScop: 'organization' } as never)).toThrow(
+      'MastraAuthClerk: unknown option "resourceScop"; did you mean "resourceScope"?',
+    );
   });
 });

@@ -176,6 +176,45 @@ const ENV = {
 const DEFAULT_API_URL = 'https://api.clerk.com';
 const JWKS_PATH = '/.well-known/jwks.json';
 
+/** Every field of `ClerkAuthOptions`: anything else is a typo, or a spread `createClerkAuth()` object. */
+const OPTION_NAMES: ReadonlySet<string> = new Set<keyof ClerkAuthOptions>([
+  'publishableKey', 'jwksUri', 'jwtKey', 'secretKey', 'apiUrl', 'issuer', 'audience', 'authorizedParties',
+  'clockSkewInMs', 'treatPendingAsSignedOut', 'algorithms', 'tokenCache', 'jwks', 'realm', 'now', 'authorizeUser',
+  'logger', 'env', 'acceptsToken', 'machineSecretKey', 'backendApi', 'protectedResource',
+]);
+
+/** The keys of `options` that are no field of `ClerkAuthOptions`. */
+export function unknownOptions(options: object): string[] {
+  return Object.keys(options).filter((key) => !OPTION_NAMES.has(key));
+}
+
+/**
+ * `<caller>: unknown option "x"`, with the known names within two edits (`authorisedParties`): the core's, and the
+ * caller's own (`ownOptions`: an adapter's `optional`...).
+ */
+export function unknownOptionsError(caller: string, unknown: readonly string[], ownOptions: readonly string[] = []): TypeError {
+  const hint = closestOptions(unknown, [...OPTION_NAMES, ...ownOptions]);
+  return new TypeError(`${caller}: unknown option ${unknown.map((k) => `"${k}"`).join(', ')}${hint ? `; ${hint}` : ''}`);
+}
+
+/** "did you mean ..." for option names within two edits of a known one (`authorisedParties`), or ''. */
+function closestOptions(unknown: readonly string[], known: readonly string[]): string {
+  const near = unknown.flatMap((key) => known.filter((name) => editDistance(key.toLowerCase(), name.toLowerCase()) <= 2));
+  return near.length === 0 ? '' : `did you mean ${near.map((name) => `"${name}"`).join(', ')}?`;
+}
+
+function editDistance(a: string, b: string): number {
+  let previous = Array.from({ length: b.length + 1 }, (_, i) => i);
+  for (let i = 1; i <= a.length; i++) {
+    const current = [i];
+    for (let j = 1; j <= b.length; j++) {
+      current[j] = Math.min(previous[j]! + 1, current[j - 1]! + 1, previous[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    }
+    previous = current;
+  }
+  return previous[b.length]!;
+}
+
 export const DEFAULT_JWKS_OPTIONS: Required<JwksOptions> = Object.freeze({
   cacheMaxAgeInMs: 600_000,
   cooldownInMs: 30_000,

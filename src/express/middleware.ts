@@ -567,7 +567,8 @@ export function clerkMastraAuth(options: ClerkMastraAuthOptions = {}): RequestHa
   const { optional, onError, ...rest } = options;
   // With a shared object, `acceptsToken` is this middleware's own list; without one it configures the middleware's.
   const { acceptsToken, ...core } = rest as typeof rest & { acceptsToken?: AcceptsToken };
-  const auth = core.clerkAuth === undefined ? clerkAuthFrom(rest, 'clerkMastraAuth') : clerkAuthFrom(core, 'clerkMastraAuth');
+  const own = ['optional', 'onError', 'acceptsToken', 'clerkAuth'];
+  const auth = clerkAuthFrom(core.clerkAuth === undefined ? rest : core, 'clerkMastraAuth', own);
   return createMiddleware(auth, { optional, onError, acceptsToken });
 }
 

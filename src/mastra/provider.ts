@@ -302,7 +302,8 @@ export class MastraAuthClerk extends MastraAuthProvider<ClerkClaims> {
     // The policy is not handed to Mastra's base class: it runs in `authorizeUser` below, with the shared context.
     super({ name: name ?? 'clerk', protected: EVERY_PATH, public: publicPaths });
     this.bodySizeLimit = bodySizeLimit;
-    this.clerkAuth = clerkAuthFrom(coreOptions, 'MastraAuthClerk');
+    const own = ['name', 'public', 'mapUserToResourceId', 'resourceScope', 'bodyAddressedRoutes', 'bodySizeLimit', 'acceptsToken', 'clerkAuth'];
+    this.clerkAuth = clerkAuthFrom(coreOptions, 'MastraAuthClerk', own);
     this.accepts = this.clerkAuth.acceptsMask(acceptsToken, 'acceptsToken');
     ({ users: this.users, studio: this.studio } = createStudio(studioOptions, this.clerkAuth, ('env' in rest && rest.env) || process.env));
     // Only when configured, as @mastra/auth-clerk: Mastra shows "Sign in with Clerk" when these methods exist.
