@@ -355,6 +355,36 @@ describe.each(frameworks)('%s', (_name, express) => {
       }
     });
 
+    it('refuses a dot segment that %2F makes, before a prefix policy sees /t/acme/../globex (found by a new-user session)', async () => {
+      const seen: string[] = [];
+      const app = appWith({
+        // The README's advice for a tenant rule: match whole prefixes, lower-cased.
+        authorizeUser: (user, ctx) => {
+          seen.push(ctx.path);
+          const path = ctx.path.toLowerCase();
+          return !path.startsWith('/t/') || path.startsWith(`/t/${user.o?.slg}/`);
+        },
+      });
+      app.get('/t/:tenant/data', (req, res) => res.json({ tenant: req.params.tenant }));
+      const acme = await issuer.mintToken({}, { org: { id: 'org_1', slug: 'acme', role: 'org:member' } });
+      const base = await listen(app);
+      try {
+        for (const target of ['/t/acme%2F..%2Fglobex/data', '/t/acme%2f..%2fglobex/data', '/t/acme%2F.%2F..%2F..%2Ft%2Fglobex/data', '/t/acme/x%2F..']) {
+          await expectRejected(await rawGet(base.port, target, { Authorization: `Bearer ${acme}` }), 400, 'request-invalid', TARGET_MESSAGE);
+        }
+        expect(seen).toEqual([]);
+        // Case: Express routes /T/globex as /t/globex, and the lower-cased rule refuses it.
+        await expectRejected(await rawGet(base.port, '/T/globex/data', { Authorization: `Bearer ${acme}` }), 403, 'access-denied');
+        // Control: dots inside a segment, and an encoded slash without a dot segment, are ids like any other.
+        const own = await rawGet(base.port, '/t/acme/data', { Authorization: `Bearer ${acme}` });
+        expect([own.status, JSON.parse(own.body)]).toEqual([200, { tenant: 'acme' }]);
+        const dotted = await rawGet(base.port, '/t/acme%2F..x/data', { Authorization: `Bearer ${acme}` });
+        expect(dotted.status).toBe(200);
+      } finally {
+        await base.close();
+      }
+    });
+
     it('a reused token behind 100 synchronous middlewares still reaches the route (Express defers deep next() calls)', async () => {
       const app = express();
       for (let i = 0; i < 100; i += 1) app.use((_req: Request, _res: Response, next: NextFunction) => next());

@@ -19,8 +19,8 @@ export interface RoutablePath {
  * The path of an origin-form request target (`/a/b?q`), without the query, or undefined when a policy must not be
  * handed it: any other form (absolute-form `http://host/a`, asterisk-form `*`), a fragment (`/admin#`, which
  * Express routes as `/admin`), backslashes or dot segments (URL parsing, so Mastra's Web `Request`, resolves them,
- * Express does not: two adapters, two paths), empty segments (`//x` is a protocol-relative URL to some parsers),
- * and percent-encoding that does not decode.
+ * Express does not: two adapters, two paths), also once `%2F` is decoded, empty segments (`//x` is a
+ * protocol-relative URL to some parsers), and percent-encoding that does not decode.
  */
 export function routablePath(target: string): RoutablePath | undefined {
   if (target.charCodeAt(0) !== 47 /* / */ || target.includes('#')) return undefined;
@@ -28,12 +28,19 @@ export function routablePath(target: string): RoutablePath | undefined {
   const raw = query === -1 ? target : target.slice(0, query);
   if (raw.includes('\\') || raw.includes('//') || DOT_SEGMENT.test(raw)) return undefined;
   if (!raw.includes('%')) return { raw, decoded: raw };
+  let decoded: string;
   try {
-    return { raw, decoded: decodeURIComponent(raw) };
+    decoded = decodeURIComponent(raw);
   } catch {
     return undefined;
   }
+  // `%2F` makes one: `/t/acme%2F..%2Fglobex/data` reads `/t/acme/../globex/data`, under `/t/acme/` to a policy that
+  // matches prefixes, while Express hands the route `acme/../globex` as one parameter.
+  return DECODED_DOT_SEGMENT.test(decoded) ? undefined : { raw, decoded };
 }
+
+/** A `.` or `..` segment of a decoded path. */
+const DECODED_DOT_SEGMENT = /\/\.{1,2}(?:\/|$)/;
 
 /** A host name or address with an optional port: nothing that could move the path of a URL built from it. */
 const HOST = /^(?:[A-Za-z0-9._~!$&'()*+,;=%-]+|\[[0-9A-Fa-f:.]+\])(?::(\d{1,5}))?$/;
