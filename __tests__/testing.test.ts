@@ -358,6 +358,21 @@ describe('createTestIssuer', () => {
       });
     });
 
+    it("an app's new-kid cooldown: 401 jwk-kid-mismatch right after, served with jwks.cooldownInMs 0 (as the README says)", async () => {
+      await withIssuer(async (rotating) => {
+        const verifyWith = async (cooldownInMs?: number) => {
+          const auth = createClerkAuth({ ...rotating.authOptions, env: {}, logger: false, jwks: cooldownInMs === undefined ? undefined : { cooldownInMs } });
+          await auth.verify(await rotating.mintToken()); // the app's first fetch
+          return auth;
+        };
+        const [defaults, noCooldown] = [await verifyWith(), await verifyWith(0)];
+        await rotating.rotateKey();
+        const token = await rotating.mintToken();
+        await expect(defaults.verify(token)).rejects.toMatchObject({ code: 'jwk-kid-mismatch', status: 401 });
+        await expect(noCooldown.verify(token)).resolves.toMatchObject({ sub: expect.any(String) });
+      });
+    });
+
     it('keeps the previous key in the JWKS with keepPrevious', async () => {
       await withIssuer(async (rotating) => {
         const oldKid = rotating.kid;
