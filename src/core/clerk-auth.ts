@@ -674,21 +674,6 @@ export class ClerkAuth {
   private reservedRunIds: readonly string[] = [];
   /** The memory resource of a signed-in user, as the Mastra provider maps it (`otherResource`). */
   private memoryResourceOf: ((user: ClerkClaims) => string | undefined) | undefined;
-  /** Why the framework refuses a signed-in user on all its routes (`refusedUserError`). */
-  private userRefusal: ((user: ClerkClaims) => string | undefined) | undefined;
-
-  /**
-   * @internal The refusal of a signed-in user that the framework refuses on every one of its routes, whatever the
-   * route (Mastra's organization-scoped memory, for a user with no active organization), or undefined: the middleware
-   * answers it in its own words, where the provider behind it could only say 403.
-   */
-  refusedUserError(user: ClerkClaims, method: string, rawPath: string): ClerkAuthError | undefined {
-    const refusal = this.userRefusal?.(user);
-    if (refusal === undefined) return undefined;
-    const readings = this.routes?.match(method, rawPath);
-    if (!Array.isArray(readings) || readings.length === 0) return undefined;
-    return new ClerkAuthError('access-denied', { realm: this.config.realm, message: refusal });
-  }
 
   /**
    * @internal What both adapters refuse of a signed-in user's request to a known route, policy or not, before the
@@ -905,7 +890,6 @@ export class ClerkAuth {
       storedContextRoutes = new Map(),
       isServerContextKey = () => false,
       memoryResourceOf,
-      userRefusal,
     }: {
       policyJudgesBodyAddressed: boolean;
       resourceRoutes?: readonly string[];
@@ -925,11 +909,8 @@ export class ClerkAuth {
       isServerContextKey?: (key: string) => boolean;
       /** The memory resource of a signed-in user (Mastra's `mapUserToResourceId`), for `RouteResource.memoryResource`. */
       memoryResourceOf?: (user: ClerkClaims) => string | undefined;
-      /** Why the framework refuses a signed-in user on every one of its routes, or undefined (`refusedUserError`). */
-      userRefusal?: (user: ClerkClaims) => string | undefined;
     },
   ): void {
-    this.userRefusal = userRefusal;
     this.reservedRunIds = reservedRunIds;
     this.runStartRoutes = new Set(runStartRoutes);
     this.storedContextRoutes = storedContextRoutes;

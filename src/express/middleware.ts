@@ -515,11 +515,6 @@ function createMiddleware(auth: ClerkAuth, options: ExpressAuthOptions): Request
         reject(wrongResource);
         return;
       }
-      const refusedUser = auth.refusedUserError(state.claims, method, rawPath);
-      if (refusedUser) {
-        reject(refusedUser);
-        return;
-      }
       const refused = auth.servedError(state.claims, method, rawPath, query, req, requestBody);
       if (refused === UNREAD_BODY) {
         mount.rejectUnreadBody(req, res, next);

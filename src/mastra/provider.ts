@@ -76,7 +76,6 @@ export interface MastraProviderOptions extends StudioOptions {
 
 /** The resource of a user without an active organization, in organization scope: never served (refused first). */
 const NO_ORGANIZATION = 'clerk-mastra-auth:no-organization';
-const NO_ORGANIZATION_MESSAGE = 'Memory is kept per organization here, and the request has no active organization.';
 /** Why a request is refused when `mastraContext` finds its URL untrustworthy: the usual cause in a test is a missing Host. */
 const UNTRUSTED_URL =
   "request refused: the URL Mastra built for it cannot be judged (its host must be the request's Host header, and its path a plain path; " +
@@ -322,7 +321,6 @@ export class MastraAuthClerk extends MastraAuthProvider<ClerkClaims> {
       storedContextRoutes: STORED_CONTEXT_ROUTES,
       isServerContextKey,
       memoryResourceOf: (user) => this.resourceOf(user),
-      userRefusal: (user) => (this.organizationScope && organizationOf(user) === undefined ? NO_ORGANIZATION_MESSAGE : undefined),
     });
     if (mapUserToResourceId !== undefined && typeof mapUserToResourceId !== 'function') {
       throw new TypeError('MastraAuthClerk: "mapUserToResourceId" must be a function');
