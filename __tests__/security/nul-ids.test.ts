@@ -119,7 +119,7 @@ describe("a workspace's files: a NUL in a path", () => {
       const clerkAuth = createClerkAuth({ ...libsql.issuer().authOptions, env: {}, logger: false });
       const workspace = new Workspace({ id: 'files', name: 'Files', filesystem: new LocalFilesystem({ basePath: dir }) });
       const app = express();
-      app.use(express.json());
+      app.use(express.json({ limit: '5mb' }));
       if (withMiddleware) app.use(clerkMastraAuth({ clerkAuth }));
       const mastra = new Mastra({ workspace, server: { auth: new MastraAuthClerk({ clerkAuth }) as never }, logger: false });
       await new MastraServer({ app: app as never, mastra, prefix: '/api' }).init();
@@ -149,6 +149,11 @@ describe("a workspace's files: a NUL in a path", () => {
 
   it('a NUL deep in a nested body is found without recursion (10,000 levels)', async () => {
     const body = `{"path":"deep.txt","content":${'['.repeat(10_000)}"\\u0000"${']'.repeat(10_000)}}`; // JSON text: stringify recurses
+    await expectRefused(mixed, [['POST', '/api/workspaces/files/fs/write', new RawJson(body)]]);
+  });
+
+  it('a NUL behind 150,000 values of padding is found: the whole body is read (found by an attacker session)', async () => {
+    const body = `{"path":"pad.txt","content":{"text":"a\\u0000b"},"pad":[${new Array(150_000).fill(0).join(',')}]}`;
     await expectRefused(mixed, [['POST', '/api/workspaces/files/fs/write', new RawJson(body)]]);
   });
 

@@ -129,14 +129,12 @@ export function namesBuiltIn(values: RequestValues, readings: readonly RouteReso
   return false;
 }
 
-/** How many values of a JSON body `carriesNul` reads at most: past it, the body is left to the route. */
-const NUL_SCAN_VALUES = 100_000;
-
 /**
  * True when the path or query has a percent-encoded NUL character, or a string or key of the (parsed) JSON body has
  * one: PostgreSQL refuses it in a text value and Node's `fs` in a path, and Mastra answers 500 with their message
- * (the server's directory included). Only plain objects and arrays are walked (another middleware's body, a Buffer,
- * is not JSON).
+ * (the server's directory included). The whole body is read, however large (the parser already read it all): a
+ * budget would let a NUL behind enough padding through. Only plain objects and arrays are walked (another
+ * middleware's body, a Buffer, is not JSON), each once (one set by a middleware may hold itself).
  */
 export function carriesNul(rawPath: string, values: RequestValues): boolean {
   if (rawPath.includes('%00') || values.query.includes('%00')) return true;
@@ -144,17 +142,23 @@ export function carriesNul(rawPath: string, values: RequestValues): boolean {
   if (typeof body === 'string') return body.includes('\0');
   if (!isJsonContainer(body)) return false;
   const pending: object[] = [body];
-  let budget = NUL_SCAN_VALUES;
-  while (pending.length > 0 && budget > 0) {
+  const seen = new Set<object>(pending);
+  const holdsNul = (value: unknown): boolean => {
+    if (typeof value === 'string') return value.includes('\0');
+    if (isJsonContainer(value) && !seen.has(value)) {
+      seen.add(value);
+      pending.push(value);
+    }
+    return false;
+  };
+  while (pending.length > 0) {
     const container = pending.pop()!;
-    for (const key of Object.keys(container)) {
-      if (--budget < 0) break;
-      if (key.includes('\0')) return true;
-      const value = (container as Record<string, unknown>)[key];
-      if (typeof value === 'string') {
-        if (value.includes('\0')) return true;
-      } else if (isJsonContainer(value)) {
-        pending.push(value);
+    if (Array.isArray(container)) {
+      // By index: an array of 100,000 numbers (a vector upsert) makes no 100,000 key strings.
+      for (let i = 0; i < container.length; i++) if (holdsNul(container[i])) return true;
+    } else {
+      for (const key of Object.keys(container)) {
+        if (key.includes('\0') || holdsNul((container as Record<string, unknown>)[key])) return true;
       }
     }
   }
