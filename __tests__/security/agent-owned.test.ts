@@ -51,7 +51,8 @@ async function serve(authorizeUser: AuthorizeUser): Promise<string> {
     },
   });
   const io = z.object({ period: z.string() });
-  const closeBooks = createWorkflow({ id: 'closeBooks', inputSchema: io, outputSchema: z.object({ closed: z.string() }) })
+  // Held by the agent under a key other than its id (`workflows: { closeBooks }`): Mastra finds it by the key.
+  const closeBooks = createWorkflow({ id: 'close-books', inputSchema: io, outputSchema: z.object({ closed: z.string() }) })
     .then(createStep({ id: 'close', inputSchema: io, outputSchema: z.object({ closed: z.string() }), execute: async ({ inputData }) => {
       closeRuns += 1;
       return { closed: `SECRET-CLOSED-${inputData.period}` };
@@ -131,6 +132,8 @@ describe("an agent's own tools, workflows and workspace, for a member", () => {
     }
     expect(refused).toEqual(OWN_ROUTES.map(([, path]) => ({ path, status: 403, code: 'access-denied', leaked: false })));
     expect({ ledgerRuns: ledgerRuns - before.ledgerRuns, closeRuns: closeRuns - before.closeRuns }).toEqual({ ledgerRuns: 0, closeRuns: 0 });
+    // The workflow's own id is no route of it: Mastra finds an agent's workflow by its key alone.
+    expect((await call(base, member, 'POST', '/api/workflows/close-books/start-async', { inputData: { period: 'Q1' } })).status).toBe(404);
     const read = await call(base, admin, 'GET', '/api/workspaces/finance-ws/fs/read?path=books.txt');
     expect({ status: read.status, books: read.text.includes('SECRET-BOOKS') }).toEqual({ status: 200, books: true });
   });
