@@ -18,7 +18,7 @@ import { PostgresStore } from '@mastra/pg';
 import type { MastraCompositeStore } from '@mastra/core/storage';
 import { clerkMastraAuth, createClerkAuth } from '../../src/index.js';
 import { MastraAuthClerk, protectMemory } from '../../src/mastra/index.js';
-import { createMemoryApp, libsqlMemoryFixture, type MemoryApp } from '../support/memory-app.js';
+import { libsqlMemoryFixture, type MemoryApp } from '../support/memory-app.js';
 import { failOrSkip, startPostgres, type Postgres } from '../support/postgres.js';
 import { listen } from '../support/http.js';
 
