@@ -461,6 +461,18 @@ describe('verified-token cache', () => {
 });
 
 describe('verifyClerkToken', () => {
+  it('rejects a misspelt option on every call, which it used to drop (no azp check)', async () => {
+    await withIssuer(async (fresh) => {
+      const foreign = await fresh.mintToken({ azp: 'https://evil.example' });
+      const { authorizedParties, ...rest } = fresh.authOptions;
+      const misspelt = { ...rest, authorisedParties: authorizedParties, env: {}, logger: false } as never;
+      for (let i = 0; i < 2; i += 1) {
+        await expect(verifyClerkToken(foreign, misspelt)).rejects.toThrow('verifyClerkToken: unknown option "authorisedParties"; did you mean "authorizedParties"?');
+      }
+      await expect(verifyClerkToken(foreign, { ...fresh.authOptions, env: {}, logger: false })).rejects.toMatchObject({ code: 'token-invalid-authorized-parties' });
+    });
+  });
+
   it('reuses one verifier per configuration: one JWKS fetch for many calls', async () => {
     await withIssuer(async (fresh) => {
       const tokens = await Promise.all(Array.from({ length: 5 }, (_, i) => fresh.mintToken({}, { userId: `user_${i}` })));
