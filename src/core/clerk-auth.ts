@@ -8,7 +8,7 @@ import { decodeJwt } from 'jose';
 import type { ClerkClaims } from './claims.js';
 import { clerkCookiesSignOut, readCredential, type CredentialHeaders, type CredentialRules, type TokenPeek } from './credentials.js';
 import { ClerkAuthError, type ClerkAuthErrorCode } from './errors.js';
-import { ClerkAuthConfigError, resolveOptions, unknownOptions, unknownOptionsError, withEnvironment, type ClerkAuthOptions, type Logger, type ResolvedOptions } from './options.js';
+import { assertKnownOptions, ClerkAuthConfigError, resolveOptions, withEnvironment, type ClerkAuthOptions, type Logger, type ResolvedOptions } from './options.js';
 import { allowAuthenticated, type AuthorizeContext, type AuthorizeUser } from './policy.js';
 import { machineAuth } from './auth-object.js';
 import { decodeEscapes, type RouteTable, type RouteResource } from './routes.js';
@@ -1067,8 +1067,6 @@ export class ClerkAuth {
  * const mastra = new Mastra({ server: { auth: new MastraAuthClerk({ clerkAuth }) } });
  */
 export function createClerkAuth(options?: ClerkAuthOptions): ClerkAuth {
-  // A misspelled option would be dropped in silence: `authorisedParties` would check no azp, `autorizeUser` no policy.
-  const unknown = unknownOptions(options ?? {});
-  if (unknown.length > 0) throw unknownOptionsError('createClerkAuth', unknown);
+  assertKnownOptions('createClerkAuth', options ?? {});
   return new ClerkAuth(options);
 }

@@ -189,12 +189,15 @@ export function unknownOptions(options: object): string[] {
 }
 
 /**
- * `<caller>: unknown option "x"`, with the known names within two edits (`authorisedParties`): the core's, and the
- * caller's own (`ownOptions`: an adapter's `optional`...).
+ * Throws `<caller>: unknown option "x"` for a key of `options` that is no field of `ClerkAuthOptions`, with the known
+ * names within two edits (`authorisedParties`): the core's, and the caller's own (`ownOptions`: an adapter's
+ * `optional`...). A misspelt option must not be dropped in silence: `authorisedParties` would check no azp.
  */
-export function unknownOptionsError(caller: string, unknown: readonly string[], ownOptions: readonly string[] = []): TypeError {
+export function assertKnownOptions(caller: string, options: object, ownOptions: readonly string[] = []): void {
+  const unknown = unknownOptions(options);
+  if (unknown.length === 0) return;
   const hint = closestOptions(unknown, [...OPTION_NAMES, ...ownOptions]);
-  return new TypeError(`${caller}: unknown option ${unknown.map((k) => `"${k}"`).join(', ')}${hint ? `; ${hint}` : ''}`);
+  throw new TypeError(`${caller}: unknown option ${unknown.map((k) => `"${k}"`).join(', ')}${hint ? `; ${hint}` : ''}`);
 }
 
 /** "did you mean ..." for option names within two edits of a known one (`authorisedParties`), or ''. */

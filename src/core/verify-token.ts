@@ -5,7 +5,7 @@
 import type { ClerkClaims } from './claims.js';
 import { BoundedMap } from './bounded-map.js';
 import { ClerkAuth } from './clerk-auth.js';
-import { unknownOptions, unknownOptionsError, withEnvironment, type ClerkAuthOptions } from './options.js';
+import { assertKnownOptions, withEnvironment, type ClerkAuthOptions } from './options.js';
 
 const MAX_CONFIGURATIONS = 64;
 const verifiers = new BoundedMap<string, ClerkAuth>(MAX_CONFIGURATIONS);
@@ -53,8 +53,7 @@ export function verifierFor(options: ClerkAuthOptions = {}): ClerkAuth {
   if (!verifier) {
     // A misspelt option (`authorisedParties`) leaves its configuration without the real one, so it is caught here,
     // when that configuration's verifier is built, and again on every call (none is kept).
-    const unknown = unknownOptions(options);
-    if (unknown.length > 0) throw unknownOptionsError('verifyClerkToken', unknown);
+    assertKnownOptions('verifyClerkToken', options);
     verifier = new ClerkAuth({ ...options, authorizeUser: undefined });
     verifiers.set(key, verifier);
   }
