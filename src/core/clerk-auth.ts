@@ -12,7 +12,7 @@ import { assertKnownOptions, ClerkAuthConfigError, resolveOptions, withEnvironme
 import { allowAuthenticated, type AuthorizeContext, type AuthorizeUser } from './policy.js';
 import { machineAuth } from './auth-object.js';
 import { decodeEscapes, type RouteTable, type RouteResource } from './routes.js';
-import { carriesNul, namedValues, namesBuiltIn, overriddenParam, pollutesPrototypes, runIdOf, UNREAD_BODY, UNSEEN_BODY, withQueryParams, type RequestValues } from './request-values.js';
+import { carriesNul, namedValues, namesBuiltIn, overriddenParam, pollutesPrototypes, runIdOf, setsContextKey, UNREAD_BODY, UNSEEN_BODY, withQueryParams, type RequestValues } from './request-values.js';
 import { BoundedMap } from './bounded-map.js';
 import { createProtectedResources, resourceUrl, type ProtectedResources } from './resource-metadata.js';
 import { BackendApiVerifier } from './backend-api.js';
@@ -39,6 +39,8 @@ const RESERVED_RUN_ID = "This run id names another kind of entry of Mastra's ser
 const OTHER_RESOURCE = "This route serves the memory resource the request names, unchecked by Mastra: only your own is let through.";
 const FOREIGN_ORIGIN = 'The session cookie was sent from another origin than the one its token was issued to: send the token as a Bearer header.';
 const SERVER_CONTEXT = "A stored request context may not set the server's own keys (the user, their memory resource, thread or permissions).";
+const CLIENT_CONTEXT =
+  "A request context may not set the server's own keys (the user, their memory resource or thread, Mastra's own keys): Mastra's runs trust them.";
 const EVERY_USER = "Mastra serves or changes every user's data on this route, whoever asks: it is not served here.";
 
 const isRecord = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value);
@@ -678,12 +680,14 @@ export class ClerkAuth {
   /**
    * @internal What both adapters refuse of a signed-in user's request to a known route, policy or not, before the
    * policy runs, because the route would serve it whatever the policy says of its path:
+   * - a client's request context (body or query) that sets a key of the server's (`setsContextKey`, `isServerContextKey`):
+   *   Mastra's runs read whose memory, knowledge or cached answers they serve from such keys;
    * - a JSON-RPC call the route serves whoever asks (`unscopedCall`);
    * - a run of another workflow (`otherRun`);
    * - another user's memory resource where Mastra does not check whose it is, or every user's (`otherResource`).
    *
    * The refusal, UNREAD_BODY when the body that decides has not been parsed yet, or undefined. `bodyOf(request)` is
-   * asked for only where the body decides, once; the provider, which never has the body, answers UNSEEN_BODY when one
+   * asked for once; the provider on Mastra's Express adapter, which never has the body, answers UNSEEN_BODY when one
    * came (and such a request is refused where the body decides).
    */
   servedError<R>(
@@ -694,9 +698,6 @@ export class ClerkAuth {
     request: R,
     bodyOf: (request: R) => unknown,
   ): ClerkAuthError | typeof UNREAD_BODY | undefined {
-    if (!this.mayRefuseServed(rawPath)) return undefined;
-    const readings = this.routes?.match(method, rawPath);
-    if (!Array.isArray(readings)) return undefined;
     let body: unknown;
     let read = false;
     const values = (): RequestValues => {
@@ -706,6 +707,13 @@ export class ClerkAuth {
       }
       return { query, body };
     };
+    // Any Mastra route builds the run's request context from the client's (`setsContextKey`): the body is asked for
+    // here whatever the route (the middleware's parsed body, the provider's read one or UNSEEN_BODY: no parsing).
+    const forged = setsContextKey(values(), this.isServerContextKey);
+    if (!forged && !this.mayRefuseServed(rawPath)) return undefined;
+    const readings = this.routes?.match(method, rawPath);
+    if (!Array.isArray(readings) || readings.length === 0) return undefined;
+    if (forged) return new ClerkAuthError('access-denied', { realm: this.config.realm, message: CLIENT_CONTEXT });
     for (const reading of readings) {
       const refused =
         this.unscopedCall(reading, values) ??
@@ -719,10 +727,15 @@ export class ClerkAuth {
 
   /**
    * @internal Whether a request to `url` (or a path) may be refused by `servedError`: worth parsing by the provider.
-   * Its route words may be percent-encoded (Mastra's Hono server routes `/api/schedul%65s` as `/api/schedules`).
+   * Its route words may be percent-encoded (Mastra's Hono server routes `/api/schedul%65s` as `/api/schedules`), and
+   * so may a query's `requestContext`.
    */
   mayRefuseServed(url: string): boolean {
-    return this.servedWords.test(url) || (url.includes('%') && this.servedWords.test(decodeEscapes(url)));
+    return this.judges(url) || (url.includes('%') && this.judges(decodeEscapes(url)));
+  }
+
+  private judges(text: string): boolean {
+    return this.servedWords.test(text) || text.includes('requestContext');
   }
 
   /**

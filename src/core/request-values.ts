@@ -77,6 +77,47 @@ function pairs(query: string): Array<{ rawKey: string; rawValue: string | undefi
 }
 
 /**
+ * Whether a request context the client sends sets a key `owned` says is the server's: a JSON body's `requestContext`,
+ * and the query's, as Mastra's adapters read it (JSON, else base64 of JSON; each one, as Hono reads the first of a
+ * repeated key and Express none), or a bracketed key under it (`requestContext[user]=`: `qs` and Mastra's query
+ * normalizer make it an object). A body the adapter has not read, or never sees, is not judged here.
+ */
+export function setsContextKey(values: RequestValues, owned: (key: string) => boolean): boolean {
+  const { query, body } = values;
+  if (isPlainRecord(body) && isPlainRecord(body.requestContext) && Object.keys(body.requestContext).some(owned)) return true;
+  if (!CONTEXT_QUERY.test(query) && !(query.includes('%') && CONTEXT_QUERY.test(decodeEscapes(query)))) return false;
+  for (const { rawKey, rawValue } of pairs(query)) {
+    const key = keyNames(rawKey);
+    if (key.top !== CONTEXT && key.parent !== CONTEXT) continue;
+    if (key.bracketed) {
+      if (key.parts.some(owned)) return true;
+    } else if (rawValue !== undefined) {
+      const context = contextOf(decodeLeniently(rawValue));
+      if (isPlainRecord(context) && Object.keys(context).some(owned)) return true;
+    }
+  }
+  return false;
+}
+
+const CONTEXT = 'requestContext';
+const CONTEXT_QUERY = /requestContext/;
+
+const isPlainRecord = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value);
+
+/** A query's request context as Mastra's adapters parse it: JSON, else base64 of JSON, else none. */
+function contextOf(text: string): unknown {
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    try {
+      return JSON.parse(Buffer.from(text, 'base64').toString('utf-8')) as unknown;
+    } catch {
+      return undefined;
+    }
+  }
+}
+
+/**
  * True when a query key names a built-in of every object (`__proto__[x]=`, `constructor[prototype][x]=`,
  * `[__proto__][x]=`): Mastra's query normalizer would write through it into shared prototypes, for every later request.
  * Also true for a bracketed key that does not decode as UTF-8, which the parsers read differently from each other.
