@@ -12,7 +12,7 @@ import { assertKnownOptions, ClerkAuthConfigError, resolveOptions, withEnvironme
 import { allowAuthenticated, type AuthorizeContext, type AuthorizeUser } from './policy.js';
 import { machineAuth } from './auth-object.js';
 import { decodeEscapes, type RouteTable, type RouteResource } from './routes.js';
-import { carriesNul, namedValues, namesBuiltIn, overriddenParam, pollutesPrototypes, runIdOf, setsContextKey, UNREAD_BODY, UNSEEN_BODY, withQueryParams, type RequestValues } from './request-values.js';
+import { carriesNul, namedValues, namesBuiltIn, overriddenParam, pollutesPrototypes, readsAsQuery, runIdOf, setsContextKey, UNREAD_BODY, UNSEEN_BODY, withQueryParams, type RequestValues } from './request-values.js';
 import { BoundedMap } from './bounded-map.js';
 import { createProtectedResources, resourceUrl, type ProtectedResources } from './resource-metadata.js';
 import { BackendApiVerifier } from './backend-api.js';
@@ -604,6 +604,16 @@ export class ClerkAuth {
     const readings = this.routes?.match(method, rawPath);
     if (readings === undefined) return false;
     return readings === 'invalid' || (readings.length > 0 && (namesBuiltIn(values, readings) || carriesNul(rawPath, values)));
+  }
+
+  /**
+   * @internal True when a request with a query goes to a Mastra route and `parsed`, the query as the framework parsed it
+   * (what Mastra's adapter reads), names what the raw query does not (`readsAsQuery`): the checks read the raw query.
+   */
+  readsQueryOtherwise(method: string, rawPath: string, query: string, parsed: () => unknown): boolean {
+    if (query === '') return false;
+    const readings = this.routes?.match(method, rawPath);
+    return Array.isArray(readings) && readings.length > 0 && !readsAsQuery(query, parsed());
   }
 
   /** Routes served without authentication (see `useRouteTable`), and the routes that take a multipart body. */

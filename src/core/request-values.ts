@@ -5,6 +5,7 @@
  * Mastra's query normalizer writes `name[child]` keys into a plain object: `__proto__[x]=` reaches `Object.prototype`.
  * Framework-neutral: the adapters hand in the raw query and the body as far as they know it.
  */
+import { unescape } from 'node:querystring';
 import { BUILT_IN_NAMES, decodeEscapes, type RouteResource } from './routes.js';
 
 export interface RequestValues {
@@ -60,7 +61,11 @@ const BRACKET_PART = /\[([^[\]]*)\]/g;
 const POLLUTING_PARTS: ReadonlySet<string> = new Set([...BUILT_IN_NAMES, 'prototype']);
 
 function keyNames(rawKey: string): KeyNames {
-  const key = decodeLeniently(rawKey);
+  return namesOf(decodeLeniently(rawKey));
+}
+
+/** The names of a decoded query key (`keyNames`). */
+function namesOf(key: string): KeyNames {
   const open = key.indexOf('[');
   if (open === -1) return { top: key, parent: key, parts: [key], bracketed: false };
   const parent = key.slice(0, open);
@@ -97,6 +102,62 @@ export function setsContextKey(values: RequestValues, owned: (key: string) => bo
     }
   }
   return false;
+}
+
+/**
+ * Whether `parsed`, the query as the framework's parser read it (Express's `req.query`: the app's `query parser`,
+ * and whatever a middleware before changed in it), reads as the raw `query` does: each top-level key a name the raw
+ * query gives (a whole key, or its name before a bracket), each string in its value (an array's items too) one of
+ * that name's values in the raw query, decoded as Node's `querystring` or `qs` decode it. Mastra's Express adapter
+ * reads that object while every check here reads the raw query: a parser that reads `.toolId=x` as `toolId` (`qs`'s
+ * `allowDots`), or splits at `;`, would hand Mastra an id no check saw. What is nested deeper is not compared (Mastra
+ * reads top-level strings and arrays; a bracketed id is refused by the checks of the raw query).
+ */
+export function readsAsQuery(query: string, parsed: unknown): boolean {
+  if (parsed === undefined || parsed === null) return true;
+  if (typeof parsed !== 'object') return false;
+  const keys = Object.keys(parsed);
+  if (keys.length === 0) return true;
+  const given = new Map<string, Set<string>>();
+  for (const { rawKey, rawValue } of pairs(query)) {
+    const value = rawValue ?? '';
+    const read = [decodedAsQuerystring(value), decodedAsQs(value)];
+    for (const key of new Set([decodedAsQuerystring(rawKey), decodedAsQs(rawKey)])) {
+      const { top, parent } = namesOf(key);
+      for (const name of [key, top, parent]) {
+        let values = given.get(name);
+        if (values === undefined) given.set(name, (values = new Set()));
+        for (const one of read) values.add(one);
+      }
+    }
+  }
+  return keys.every((key) => {
+    const values = given.get(key);
+    const value = (parsed as Record<string, unknown>)[key];
+    return values !== undefined && (Array.isArray(value) ? value.every((item) => fits(item, values)) : fits(value, values));
+  });
+}
+
+/** A parsed value against a name's raw values: a string or number one of them; an object (nested) or nothing passes. */
+function fits(value: unknown, values: ReadonlySet<string>): boolean {
+  if (typeof value === 'string') return values.has(value);
+  if (typeof value === 'number' || typeof value === 'boolean' || typeof value === 'bigint') return values.has(String(value));
+  return value === undefined || value === null || typeof value === 'object';
+}
+
+/** Node's `querystring` decoding (Express's `simple` parser): `+` as a space, escapes as UTF-8 bytes, malformed ones kept. */
+function decodedAsQuerystring(part: string): string {
+  return unescape(part.replace(/\+/g, ' '));
+}
+
+/** `qs`'s decoding (Express's `extended` parser): `+` as a space, then all escapes at once, or none when one does not decode. */
+function decodedAsQs(part: string): string {
+  const spaced = part.replace(/\+/g, ' ');
+  try {
+    return decodeURIComponent(spaced);
+  } catch {
+    return spaced;
+  }
 }
 
 const CONTEXT = 'requestContext';

@@ -106,6 +106,7 @@ const REQUEST_TARGET =
   'The request target must be a plain path: no fragment, backslash, dot or empty segment, and valid percent-encoding.';
 const REQUEST_HOST = 'The Host header is not a host name.';
 const ROUTE_PARAMETER = 'An id in the request target or body is not a name that can be served.';
+const QUERY_PARSER = "The app's query parser reads this query otherwise than its text, which the checks read.";
 const REQUEST_PROTOCOL = 'The forwarded protocol (X-Forwarded-Proto) does not make a URL.';
 const FORWARDED_HOST = 'A forwarded host (X-Forwarded-Host, X-Mastra-Public-Host) is not a host name.';
 const CLERK_EXPRESS_BRAND = Symbol.for('@clerk/express.auth');
@@ -463,6 +464,10 @@ function createMiddleware(auth: ClerkAuth, options: ExpressAuthOptions): Request
     const query = requestQuery(req);
     if (auth.refusesTarget(method, rawPath, { query, body: req.body as unknown })) {
       mount.reject(new ClerkAuthError('request-invalid', { realm, message: ROUTE_PARAMETER }), req, res, next);
+      return;
+    }
+    if (auth.readsQueryOtherwise(method, rawPath, query, () => req.query)) {
+      mount.reject(new ClerkAuthError('request-invalid', { realm, message: QUERY_PARSER }), req, res, next);
       return;
     }
     if (isMultipartBody(method, headers['content-type'])) {
