@@ -559,6 +559,10 @@ describe.each(frameworks)('%s', (_name, express) => {
       expect(() => createClerkAuth({ ...options, autorizeUser: () => false } as never)).toThrow(
         'createClerkAuth: unknown option "autorizeUser"; did you mean "authorizeUser"?',
       );
+      // A singular for a plural (three edits in a long name), as a new user wrote it.
+      expect(() => createClerkAuth({ ...options, authorizedParty: 'https://app.example' } as never)).toThrow(
+        'createClerkAuth: unknown option "authorizedParty"; did you mean "authorizedParties"?',
+      );
       // Next to a shared object, a misspelling is named as such, not sent to createClerkAuth() where it would fail again.
       const clerkAuth = createClerkAuth(options);
       expect(() => clerkMastraAuth({ clerkAuth, optinal: true } as never)).toThrow(

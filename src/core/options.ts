@@ -200,9 +200,12 @@ export function assertKnownOptions(caller: string, options: object, ownOptions: 
   throw new TypeError(`${caller}: unknown option ${unknown.map((k) => `"${k}"`).join(', ')}${hint ? `; ${hint}` : ''}`);
 }
 
-/** "did you mean ..." for option names within two edits of a known one (`authorisedParties`), or ''. */
+/**
+ * "did you mean ..." for option names within two edits of a known one (`authorisedParties`), one more per five
+ * characters of the known name past ten (`authorizedParty`: three edits from `authorizedParties`), or ''.
+ */
 function closestOptions(unknown: readonly string[], known: readonly string[]): string {
-  const near = unknown.flatMap((key) => known.filter((name) => editDistance(key.toLowerCase(), name.toLowerCase()) <= 2));
+  const near = unknown.flatMap((key) => known.filter((name) => editDistance(key.toLowerCase(), name.toLowerCase()) <= Math.max(2, Math.floor(name.length / 5))));
   return near.length === 0 ? '' : `did you mean ${near.map((name) => `"${name}"`).join(', ')}?`;
 }
 
