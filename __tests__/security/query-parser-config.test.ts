@@ -53,6 +53,15 @@ beforeAll(async () => {
   [tokenA = '', tokenB = ''] = await libsql.tokens('user_a', 'user_b');
 });
 
+/** The policy under attack: the `ledger` tool is for organization admins. */
+const ledgerAdminsOnly = (): ClerkAuth =>
+  createClerkAuth({
+    ...libsql.issuer().authOptions,
+    env: {},
+    logger: false,
+    authorizeUser: (user, ctx) => ctx.resource?.params.toolId !== 'ledger' || user.o?.rol === 'admin',
+  });
+
 async function mixedApp(framework: Framework, parser: unknown, clerkAuth: ClerkAuth, mastra: (auth: MastraAuthClerk) => Mastra) {
   const app: Express = framework();
   app.set('query parser', parser);
@@ -65,12 +74,7 @@ async function mixedApp(framework: Framework, parser: unknown, clerkAuth: ClerkA
 describe.each(FRAMEWORKS)('%s', (_name, framework) => {
   describe.each(PARSERS)("app.set('query parser', %s)", (_parserName, parser, spell) => {
     it('a policy that keeps the ledger tool to admins holds against a query the app parser reads as toolId', async () => {
-      const clerkAuth = createClerkAuth({
-        ...libsql.issuer().authOptions,
-        env: {},
-        logger: false,
-        authorizeUser: (user, ctx) => ctx.resource?.params.toolId !== 'ledger' || user.o?.rol === 'admin',
-      });
+      const clerkAuth = ledgerAdminsOnly();
       const server = await mixedApp(framework, parser, clerkAuth, (auth) => {
         const ledger = createTool({ id: 'ledger', description: 'The books.', inputSchema: z.object({}), execute: async () => ({ balance: 42 }) });
         const hello = createTool({ id: 'hello', description: 'Says hello.', inputSchema: z.object({}), execute: async () => ({ hello: 1 }) });
@@ -101,12 +105,7 @@ describe.each(FRAMEWORKS)('%s', (_name, framework) => {
 
 describe('Express 4, a middleware before clerkMastraAuth() that rewrites req.query (snake_case keys to camelCase)', () => {
   it('a policy that keeps the ledger tool to admins holds against ?tool_id=ledger', async () => {
-    const clerkAuth = createClerkAuth({
-      ...libsql.issuer().authOptions,
-      env: {},
-      logger: false,
-      authorizeUser: (user, ctx) => ctx.resource?.params.toolId !== 'ledger' || user.o?.rol === 'admin',
-    });
+    const clerkAuth = ledgerAdminsOnly();
     const framework = express4 as unknown as Framework;
     const app: Express = framework();
     app.use(framework.json());

@@ -3,17 +3,7 @@
  * that input; a tool result makes it answer `RESULT <json of the output>`; anything else is echoed back. Every prompt
  * it sees is recorded in `prompts`; `DUMP` answers with the whole prompt it was given.
  */
-type Prompt = Array<{ role: string; content: any }>;
-
-function lastUserText(prompt: Prompt): string {
-  for (let i = prompt.length - 1; i >= 0; i -= 1) {
-    const message = prompt[i]!;
-    if (message.role !== 'user') continue;
-    if (typeof message.content === 'string') return message.content;
-    return (message.content as Array<{ type?: string; text?: string }>).map((p) => (p.type === 'text' ? (p.text ?? '') : '')).join('');
-  }
-  return '';
-}
+import { lastUserText, type Prompt } from '../../examples/mastra/offline-model.js';
 
 export function scriptedModel(label = 'scripted') {
   const prompts: Prompt[] = [];

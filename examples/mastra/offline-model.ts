@@ -2,9 +2,10 @@
  * A small deterministic language model (the AI SDK's LanguageModelV2 contract) so the example agent answers
  * offline: no provider, no network, the same answer every time.
  */
-type Prompt = Array<{ role: string; content: unknown }>;
+export type Prompt = Array<{ role: string; content: unknown }>;
 
-function lastUserText(prompt: Prompt): string {
+/** The text of the prompt's last user message. */
+export function lastUserText(prompt: Prompt): string {
   for (let i = prompt.length - 1; i >= 0; i -= 1) {
     const message = prompt[i]!;
     if (message.role !== 'user') continue;
