@@ -717,9 +717,9 @@ export class ClerkAuth {
       }
       return { query, body };
     };
-    // Any Mastra route builds the run's request context from the client's (`setsContextKey`): the body is asked for
-    // here whatever the route (the middleware's parsed body, the provider's read one or UNSEEN_BODY: no parsing).
-    const forged = setsContextKey(values(), this.isServerContextKey);
+    // Any Mastra route builds the run's request context from the client's (`setsContextKey`): a body is asked for here
+    // whatever the route (the middleware's parsed body, the provider's read one or UNSEEN_BODY: no parsing).
+    const forged = setsContextKey(method === 'GET' || method === 'HEAD' ? { query } : values(), this.isServerContextKey);
     if (!forged && !this.mayRefuseServed(rawPath)) return undefined;
     const readings = this.routes?.match(method, rawPath);
     if (!Array.isArray(readings) || readings.length === 0) return undefined;
