@@ -696,8 +696,8 @@ export class ClerkAuth {
    * - a run of another workflow (`otherRun`);
    * - another user's memory resource where Mastra does not check whose it is, or every user's (`otherResource`).
    *
-   * The refusal, UNREAD_BODY when the body that decides has not been parsed yet, or undefined. `bodyOf(request)` is
-   * asked for once; the provider on Mastra's Express adapter, which never has the body, answers UNSEEN_BODY when one
+   * The refusal, UNREAD_BODY when the body that decides has not been parsed yet, or undefined. `jsonBody`: whether the
+   * request's `Content-Type` says JSON (for a body not parsed yet). `bodyOf(request)` is asked for once; the provider on Mastra's Express adapter, which never has the body, answers UNSEEN_BODY when one
    * came (and such a request is refused where the body decides).
    */
   servedError<R>(
@@ -707,6 +707,7 @@ export class ClerkAuth {
     query: string,
     request: R,
     bodyOf: (request: R) => unknown,
+    jsonBody = true,
   ): ClerkAuthError | typeof UNREAD_BODY | undefined {
     let body: unknown;
     let read = false;
@@ -717,13 +718,18 @@ export class ClerkAuth {
       }
       return { query, body };
     };
-    // Any Mastra route builds the run's request context from the client's (`setsContextKey`): a body is asked for here
-    // whatever the route (the middleware's parsed body, the provider's read one or UNSEEN_BODY: no parsing).
-    const forged = setsContextKey(method === 'GET' || method === 'HEAD' ? { query } : values(), this.isServerContextKey);
-    if (!forged && !this.mayRefuseServed(rawPath)) return undefined;
+    // Mastra builds every request's request context from the client's (`setsContextKey`), its custom routes' too
+    // (`registerApiRoute`, at paths of the app's choosing): refused on any path. A body is asked for here whatever the
+    // route (the middleware's parsed body, the provider's read one or UNSEEN_BODY: no parsing); one not parsed yet is
+    // refused on Mastra's own routes, where the body then decides, when it says it is JSON (`jsonBody`: Mastra reads a
+    // request context from no other).
+    let forged = setsContextKey(method === 'GET' || method === 'HEAD' ? { query } : values(), this.isServerContextKey);
+    if (forged === UNREAD_BODY && !jsonBody) forged = false;
+    if (forged === true) return new ClerkAuthError('access-denied', { realm: this.config.realm, message: CLIENT_CONTEXT });
+    if (forged !== UNREAD_BODY && !this.mayRefuseServed(rawPath)) return undefined;
     const readings = this.routes?.match(method, rawPath);
     if (!Array.isArray(readings) || readings.length === 0) return undefined;
-    if (forged) return new ClerkAuthError('access-denied', { realm: this.config.realm, message: CLIENT_CONTEXT });
+    if (forged === UNREAD_BODY) return UNREAD_BODY;
     for (const reading of readings) {
       const refused =
         this.unscopedCall(reading, values) ??

@@ -84,24 +84,28 @@ function pairs(query: string): Array<{ rawKey: string; rawValue: string | undefi
 /**
  * Whether a request context the client sends sets a key `owned` says is the server's: a JSON body's `requestContext`,
  * and the query's, as Mastra's adapters read it (JSON, else base64 of JSON; each one, as Hono reads the first of a
- * repeated key and Express none), or a bracketed key under it (`requestContext[user]=`: `qs` and Mastra's query
- * normalizer make it an object). A body the adapter has not read, or never sees, is not judged here.
+ * repeated key and Express none), under each decoding a parser may apply (Node's `querystring`, `qs`'s all-or-nothing,
+ * valid escapes alone: base64 skips what is not in its alphabet, so one decoding's garbage is another's JSON), and
+ * the value of a bracketed key (`qs` reads `[requestContext]=` as `requestContext`) and its parts' names
+ * (`requestContext[user]=`). UNREAD_BODY when a body is coming that no parser has read yet (it may set one); a body
+ * the adapter never sees (UNSEEN_BODY) is not judged.
  */
-export function setsContextKey(values: RequestValues, owned: (key: string) => boolean): boolean {
+export function setsContextKey(values: RequestValues, owned: (key: string) => boolean): boolean | typeof UNREAD_BODY {
   const { query, body } = values;
   if (isPlainRecord(body) && isPlainRecord(body.requestContext) && Object.keys(body.requestContext).some(owned)) return true;
-  if (!CONTEXT_QUERY.test(query) && !(query.includes('%') && CONTEXT_QUERY.test(decodeEscapes(query)))) return false;
-  for (const { rawKey, rawValue } of pairs(query)) {
-    const key = keyNames(rawKey);
-    if (key.top !== CONTEXT && key.parent !== CONTEXT) continue;
-    if (key.bracketed) {
-      if (key.parts.some(owned)) return true;
-    } else if (rawValue !== undefined) {
-      const context = contextOf(decodeLeniently(rawValue));
-      if (isPlainRecord(context) && Object.keys(context).some(owned)) return true;
+  if (CONTEXT_QUERY.test(query) || (query.includes('%') && CONTEXT_QUERY.test(decodeEscapes(query)))) {
+    for (const { rawKey, rawValue } of pairs(query)) {
+      const key = keyNames(rawKey);
+      if (key.top !== CONTEXT && key.parent !== CONTEXT) continue;
+      if (key.bracketed && key.parts.some(owned)) return true;
+      if (rawValue === undefined) continue;
+      for (const text of new Set([decodeLeniently(rawValue), decodedAsQuerystring(rawValue), decodedAsQs(rawValue)])) {
+        const context = contextOf(text);
+        if (isPlainRecord(context) && Object.keys(context).some(owned)) return true;
+      }
     }
   }
-  return false;
+  return body === UNREAD_BODY ? UNREAD_BODY : false;
 }
 
 /**

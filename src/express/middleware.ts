@@ -520,7 +520,7 @@ function createMiddleware(auth: ClerkAuth, options: ExpressAuthOptions): Request
         reject(wrongResource);
         return;
       }
-      const refused = auth.servedError(state.claims, method, rawPath, query, req, requestBody);
+      const refused = auth.servedError(state.claims, method, rawPath, query, req, requestBody, headers['content-type']?.includes('application/json') === true);
       if (refused === UNREAD_BODY) {
         mount.rejectUnreadBody(req, res, next);
         return;

@@ -1,0 +1,255 @@
+/**
+ * Other ways a client's request context carried the server's keys into a run, past the refusal of
+ * request-context-keys.test.ts (found by an attacker session on that fix):
+ * - a base64 query value with an escape that is no UTF-8 (`...%FF`): Express's parsers decode it otherwise than the
+ *   check did (Node's `querystring`: U+FFFD; `qs`: no escape at all), and base64 skips what is not in its alphabet;
+ * - `?[requestContext]=` (and `%5BrequestContext%5D`), which `qs` reads as `requestContext`;
+ * - a JSON body `express.json()` parses after the middleware, and a body over the provider's `bodySizeLimit` on
+ *   Mastra's Hono server: not read when the check ran;
+ * - a custom route (`registerApiRoute`), which runs with the same request context and is not in Mastra's route table.
+ * Each is now refused (403). Real issuer, real tokens, Express 4 and 5, Mastra's Hono server.
+ */
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { Agent } from '@mastra/core/agent';
+import { Mastra } from '@mastra/core/mastra';
+import { registerApiRoute } from '@mastra/core/server';
+import { createTool } from '@mastra/core/tools';
+import { MastraServer } from '@mastra/express';
+import express from 'express';
+import express4 from 'express4';
+import { z } from 'zod';
+import { clerkMastraAuth, createClerkAuth } from '../../src/index.js';
+import { MastraAuthClerk } from '../../src/mastra/index.js';
+import { listen } from '../support/http.js';
+import { libsqlMemoryFixture } from '../support/memory-app.js';
+import { callJson, serveMastra } from './support.js';
+import { scriptedModel } from './scripted-model.js';
+
+const libsql = libsqlMemoryFixture('ctx-spellings');
+let tokenB: string;
+beforeAll(async () => {
+  tokenB = await libsql.issuer().mintToken({}, { userId: 'user_b', expiresInSeconds: 3600 });
+});
+
+function echoMastra(clerkAuth: ReturnType<typeof createClerkAuth>, extra: Record<string, unknown> = {}) {
+  const echo = createTool({
+    id: 'echoContext',
+    description: 'Returns the request context it sees.',
+    inputSchema: z.object({}),
+    execute: async (_input, context) => (context as any).requestContext.toJSON(),
+  });
+  const agent = new Agent({ id: 'echoAgent', name: 'Echo', instructions: 'Echo.', model: scriptedModel() as never, tools: { echo } });
+  return new Mastra({
+    agents: { echoAgent: agent },
+    server: { auth: new MastraAuthClerk({ clerkAuth }), ...extra } as never,
+    logger: false,
+  });
+}
+
+const TOOL = '/api/agents/echoAgent/tools/echoContext/execute';
+const FORGED = { knowledgeResourceId: 'user_a', MastraMemory: { thread: { id: 'a-thread' }, resourceId: 'user_a' } };
+
+describe.each([4, 5] as const)('Express %s: express.json() mounted after clerkMastraAuth() (no policy)', (framework) => {
+  let base: string;
+  let close: () => Promise<void>;
+  beforeAll(async () => {
+    const clerkAuth = createClerkAuth({ ...libsql.issuer().authOptions, env: {}, logger: false });
+    const f = framework === 4 ? express4 : express;
+    const app = f();
+    app.use(clerkMastraAuth({ clerkAuth }));
+    app.use(f.json());
+    await new MastraServer({ app: app as never, mastra: echoMastra(clerkAuth), prefix: '/api' }).init();
+    ({ base, close } = await listen(app));
+  });
+  afterAll(async () => close());
+
+  it('a JSON body is refused, as it may set the server keys (it did: 200, and the run saw knowledgeResourceId)', async () => {
+    const res = await callJson(base, tokenB, 'POST', TOOL, { data: {}, requestContext: FORGED });
+    expect({ status: res.status, error: res.error, reached: res.json?.knowledgeResourceId }).toEqual({ status: 403, error: 'access-denied', reached: undefined });
+  });
+
+  it("a body of another type is no request context to Mastra: it reaches Mastra (whose schema wants a JSON body: 400)", async () => {
+    const res = await fetch(`${base}${TOOL}`, { method: 'POST', headers: { Authorization: `Bearer ${tokenB}`, 'Content-Type': 'text/plain' }, body: 'hello' });
+    const text = await res.text();
+    expect([res.status, /access-denied|request-invalid/.test(text), res.headers.get('www-authenticate')]).toEqual([400, false, null]);
+  });
+});
+
+describe.each(['hono', 'mixed'] as const)('%s: a custom route (registerApiRoute) that runs with the request context', (mode) => {
+  let base: string;
+  let close: () => Promise<void>;
+  beforeAll(async () => {
+    const clerkAuth = createClerkAuth({ ...libsql.issuer().authOptions, env: {}, logger: false });
+    const mastra = echoMastra(clerkAuth, {
+      apiRoutes: [
+        // The documented pattern: a custom route hands Mastra's request context on to a run.
+        registerApiRoute('/whoami-context', {
+          method: 'POST',
+          handler: async (c: any) => c.json((c.get('requestContext') as any).toJSON()),
+        }),
+      ],
+    });
+    ({ base, close } = await serveMastra(mastra, { mode, clerkAuth }));
+  });
+  afterAll(async () => close());
+
+  const denied = mode === 'hono' ? 'Access denied' : 'access-denied';
+
+  it('a body requestContext with server keys does not reach a custom route (403)', async () => {
+    const res = await callJson(base, tokenB, 'POST', '/whoami-context', { requestContext: FORGED });
+    expect({ status: res.status, error: res.error, reached: res.json?.knowledgeResourceId }).toEqual({ status: 403, error: denied, reached: undefined });
+  });
+
+  it('a query requestContext with server keys does not reach a custom route (403)', async () => {
+    const q = encodeURIComponent(JSON.stringify(FORGED));
+    const res = await callJson(base, tokenB, 'POST', `/whoami-context?requestContext=${q}`, {});
+    expect({ status: res.status, error: res.error, reached: res.json?.knowledgeResourceId }).toEqual({ status: 403, error: denied, reached: undefined });
+  });
+
+  it("the app's own keys reach it", async () => {
+    const res = await callJson(base, tokenB, 'POST', '/whoami-context', { requestContext: { locale: 'fr' } });
+    expect([res.status, res.json?.locale]).toEqual([200, 'fr']);
+  });
+});
+
+describe('hono: server.bodySizeLimit raised, provider left at its default', () => {
+  let base: string;
+  let close: () => Promise<void>;
+  beforeAll(async () => {
+    const clerkAuth = createClerkAuth({ ...libsql.issuer().authOptions, env: {}, logger: false });
+    ({ base, close } = await serveMastra(echoMastra(clerkAuth, { bodySizeLimit: 20 * 1024 * 1024 }), { mode: 'hono', clerkAuth }));
+  });
+  afterAll(async () => close());
+
+  it('a 5 MB body with a forged requestContext is refused', async () => {
+    const res = await callJson(base, tokenB, 'POST', TOOL, { data: {}, requestContext: { ...FORGED, pad: 'x'.repeat(5 * 1024 * 1024) } });
+    expect({ status: res.status, error: res.error, reached: res.json?.knowledgeResourceId }).toEqual({ status: 403, error: 'Access denied', reached: undefined });
+  });
+});
+
+/**
+ * The query's request context as base64, spelled so that the parser Express uses decodes it to the forged JSON while
+ * `setsContextKey`'s lenient decoding (valid escapes decoded, invalid kept) reads garbage: Node's base64 decoder skips
+ * characters outside the alphabet (U+FFFD, '%') and stops at '=' padding.
+ */
+function spelledFor(framework: 4 | 5, forged: Record<string, unknown>): string {
+  for (let n = 0; n < 500; n += 1) {
+    const s = Buffer.from(JSON.stringify({ ...forged, p: 'x'.repeat(n % 50) + '?>~'.repeat(Math.floor(n / 50)) })).toString('base64');
+    if (framework === 5) {
+      // Express 5's `querystring`: %FF is U+FFFD, skipped; ours keeps "%FF", whose "FF" is one more byte: no JSON.
+      if (!s.endsWith('=')) return `${s}%FF`;
+    } else {
+      // Express 4's `qs`: one escape that is no UTF-8 (%FF, after the padding) and it decodes none: "%4A" stays, its
+      // '%' skipped, "4A" read; ours decodes it to "J" and reads other bytes.
+      const at = s.search(/[0-7][0-9A-Fa-f]/);
+      if (s.endsWith('=') && at !== -1) return `${s.slice(0, at)}%${s.slice(at)}%FF`;
+    }
+  }
+  throw new Error('no spelling');
+}
+
+describe.each([
+  [4, 'mixed'],
+  [5, 'mixed'],
+  [4, 'standalone'],
+  [5, 'standalone'],
+] as const)('Express %s, %s (express.json() first, as documented): base64 query context', (framework, mode) => {
+  let base: string;
+  let close: () => Promise<void>;
+  beforeAll(async () => {
+    const clerkAuth = createClerkAuth({ ...libsql.issuer().authOptions, env: {}, logger: false });
+    ({ base, close } = await serveMastra(echoMastra(clerkAuth), { mode, framework, clerkAuth }));
+  });
+  afterAll(async () => close());
+
+  it('a base64 requestContext with a non-UTF-8 escape does not carry server keys into the run', async () => {
+    const value = spelledFor(framework, { knowledgeResourceId: 'user_a' });
+    const res = await callJson(base, tokenB, 'POST', `${TOOL}?requestContext=${value}`, { data: {} });
+    expect({ value, status: res.status, error: res.error, reached: res.json?.knowledgeResourceId }).toEqual({
+      value,
+      status: 403,
+      error: mode === 'mixed' ? 'access-denied' : 'Access denied',
+      reached: undefined,
+    });
+  });
+});
+
+describe.each(['mixed', 'standalone'] as const)('%s Express 4 (express.json() first, default `extended` query parser): a bracketed requestContext key', (mode) => {
+  let base: string;
+  let close: () => Promise<void>;
+  beforeAll(async () => {
+    const clerkAuth = createClerkAuth({ ...libsql.issuer().authOptions, env: {}, logger: false });
+    ({ base, close } = await serveMastra(echoMastra(clerkAuth), { mode, framework: 4, clerkAuth }));
+  });
+  afterAll(async () => close());
+
+  // qs reads `[requestContext]=X` as `requestContext: 'X'` (a string, which Mastra's adapter parses); setsContextKey
+  // judges a bracketed key by its parts' names only, not by its value.
+  it.each(['[requestContext]', '%5BrequestContext%5D'])('?%s=<base64 of forged keys> is refused', async (key) => {
+    const value = encodeURIComponent(Buffer.from(JSON.stringify({ knowledgeResourceId: 'user_a' })).toString('base64'));
+    const res = await callJson(base, tokenB, 'POST', `${TOOL}?${key}=${value}`, { data: {} });
+    expect({ status: res.status, error: res.error, reached: res.json?.knowledgeResourceId }).toEqual({
+      status: 403,
+      error: mode === 'mixed' ? 'access-denied' : 'Access denied',
+      reached: undefined,
+    });
+  });
+});
+
+describe("mixed Express 5 with app.set('query parser', 'extended'): a bracketed requestContext key", () => {
+  let base: string;
+  let close: () => Promise<void>;
+  beforeAll(async () => {
+    const clerkAuth = createClerkAuth({ ...libsql.issuer().authOptions, env: {}, logger: false });
+    const app = express();
+    app.set('query parser', 'extended');
+    app.use(express.json());
+    app.use(clerkMastraAuth({ clerkAuth }));
+    await new MastraServer({ app: app as never, mastra: echoMastra(clerkAuth), prefix: '/api' }).init();
+    ({ base, close } = await listen(app));
+  });
+  afterAll(async () => close());
+
+  it('?[requestContext]=<base64 of forged keys> is refused', async () => {
+    const value = encodeURIComponent(Buffer.from(JSON.stringify({ knowledgeResourceId: 'user_a' })).toString('base64'));
+    const res = await callJson(base, tokenB, 'POST', `${TOOL}?[requestContext]=${value}`, { data: {} });
+    expect({ status: res.status, error: res.error, reached: res.json?.knowledgeResourceId }).toEqual({ status: 403, error: 'access-denied', reached: undefined });
+  });
+});
+
+/** End to end: request-context-keys.test.ts's MastraMemory read of another user's thread, through the %FF spelling. */
+describe('mixed Express 5 (defaults): B reads A\'s thread through ?requestContext=<base64>%FF', () => {
+  let base: string;
+  let close: () => Promise<void>;
+  let tokenA: string;
+  const A_THREAD = 'spelled-a-history-thread';
+  beforeAll(async () => {
+    tokenA = await libsql.issuer().mintToken({}, { userId: 'user_a', expiresInSeconds: 3600 });
+    const { protectMemory } = await import('../../src/mastra/index.js');
+    const { Memory } = await import('@mastra/memory');
+    const { MessageHistory } = (await import('@mastra/core/processors')) as any;
+    const store = protectMemory(libsql.store('history'));
+    const memoryStore = await (store as any).getStore('memory');
+    const clerkAuth = createClerkAuth({ ...libsql.issuer().authOptions, env: {}, logger: false });
+    const model = scriptedModel();
+    const chat = new Agent({ id: 'chatAgent', name: 'Chat', instructions: 'Chat.', model: model as never, memory: new Memory({ storage: store }) });
+    const quick = new Agent({
+      id: 'quickAgent',
+      name: 'Quick',
+      instructions: 'Quick answers.',
+      model: model as never,
+      inputProcessors: [new MessageHistory({ storage: memoryStore, lastMessages: 20 })],
+    });
+    const mastra = new Mastra({ agents: { chatAgent: chat, quickAgent: quick }, storage: store, server: { auth: new MastraAuthClerk({ clerkAuth }) }, logger: false });
+    ({ base, close } = await serveMastra(mastra, { mode: 'mixed', clerkAuth }));
+  });
+  afterAll(async () => close());
+
+  it("B cannot read A's thread", async () => {
+    const a = await callJson(base, tokenA, 'POST', '/api/agents/chatAgent/generate', { messages: 'My locker code is 7734', memory: { thread: A_THREAD, resource: 'user_a' } });
+    expect(a.status).toBe(200);
+    const value = spelledFor(5, { MastraMemory: { thread: { id: A_THREAD }, resourceId: 'user_a' } });
+    const b = await callJson(base, tokenB, 'POST', `/api/agents/quickAgent/generate?requestContext=${value}`, { messages: 'DUMP' });
+    expect({ status: b.status, error: b.error, read: b.text.includes('7734') }).toEqual({ status: 403, error: 'access-denied', read: false });
+  });
+});
