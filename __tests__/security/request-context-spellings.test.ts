@@ -7,8 +7,14 @@
  * - a JSON body `express.json()` parses after the middleware, and a body over the provider's `bodySizeLimit` on
  *   Mastra's Hono server: not read when the check ran;
  * - a custom route (`registerApiRoute`), which runs with the same request context and is not in Mastra's route table.
+ * And, found by the next attack round, on Mastra's Hono server with the provider alone and no policy:
+ * - a request whose URL the provider cannot place (an absolute-form target, two `Host` headers, HTTP/1.0 without
+ *   one), whose body it then never judged, while Mastra routed it by its path (B read A's thread);
+ * - a custom route's JSON body over the provider's `bodySizeLimit` (the default 4.5 MB), and a body typed
+ *   `multipart/form-data; boundary=application/json`, which Mastra reads as JSON for the request context.
  * Each is now refused (403). Real issuer, real tokens, Express 4 and 5, Mastra's Hono server.
  */
+import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { Agent } from '@mastra/core/agent';
 import { Mastra } from '@mastra/core/mastra';
@@ -22,7 +28,7 @@ import { clerkMastraAuth, createClerkAuth } from '../../src/index.js';
 import { MastraAuthClerk } from '../../src/mastra/index.js';
 import { listen } from '../support/http.js';
 import { libsqlMemoryFixture } from '../support/memory-app.js';
-import { callJson, serveMastra } from './support.js';
+import { callJson, errorOf, raw, serveMastra } from './support.js';
 import { scriptedModel } from './scripted-model.js';
 
 const libsql = libsqlMemoryFixture('ctx-spellings');
@@ -251,5 +257,106 @@ describe('mixed Express 5 (defaults): B reads A\'s thread through ?requestContex
     const value = spelledFor(5, { MastraMemory: { thread: { id: A_THREAD }, resourceId: 'user_a' } });
     const b = await callJson(base, tokenB, 'POST', `/api/agents/quickAgent/generate?requestContext=${value}`, { messages: 'DUMP' });
     expect({ status: b.status, error: b.error, read: b.text.includes('7734') }).toEqual({ status: 403, error: 'access-denied', read: false });
+  });
+});
+
+/** One request written on a socket as it is (duplicate headers, HTTP/1.0): the whole answer as text. */
+function rawSocket(port: number, request: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(port, '127.0.0.1', () => socket.write(request));
+    let text = '';
+    socket.setEncoding('utf8');
+    socket.on('data', (chunk: string) => (text += chunk));
+    socket.on('end', () => resolve(text));
+    socket.on('error', reject);
+  });
+}
+
+describe('hono (defaults): requests the provider cannot place, and bodies it does not read', () => {
+  let base: string;
+  let port: number;
+  let close: () => Promise<void>;
+  beforeAll(async () => {
+    const clerkAuth = createClerkAuth({ ...libsql.issuer().authOptions, env: {}, logger: false });
+    const mastra = echoMastra(clerkAuth, {
+      apiRoutes: [registerApiRoute('/whoami-context', { method: 'POST', handler: async (c: any) => c.json((c.get('requestContext') as any).toJSON()) })],
+    });
+    ({ base, close } = await serveMastra(mastra, { mode: 'hono', clerkAuth }));
+    port = Number(new URL(base).port);
+  });
+  afterAll(async () => close());
+
+  const body = JSON.stringify({ data: {}, requestContext: FORGED });
+  it.each([
+    ['an absolute-form target naming another host', `http://other.example${TOOL}`],
+    ['an absolute-form target, custom route', 'http://other.example/whoami-context'],
+  ])('%s: refused (403); it was 200, the run seeing the keys', async (_label, target) => {
+    const res = await raw(port, 'POST', target, { Authorization: `Bearer ${tokenB}` }, body);
+    expect({ status: res.status, error: errorOf(res), leaked: res.body.includes('user_a') }).toEqual({ status: 403, error: 'Access denied', leaked: false });
+  });
+
+  it('a Host with an empty port never reaches a run (the server answers 400 before it)', async () => {
+    const res = await raw(port, 'POST', TOOL, { Authorization: `Bearer ${tokenB}`, Host: '127.0.0.1:' }, body);
+    expect({ status: res.status, leaked: res.body.includes('user_a') }).toEqual({ status: 400, leaked: false });
+  });
+
+  it.each([
+    ['two Host headers', (length: number) => `POST ${TOOL} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nHost: other.example\r\nConnection: close\r\nContent-Length: ${length}\r\n`],
+    ['HTTP/1.0 without a Host header', (length: number) => `POST ${TOOL} HTTP/1.0\r\nContent-Length: ${length}\r\n`],
+  ])('%s: refused (403)', async (_label, head) => {
+    const text = await rawSocket(port, `${head(Buffer.byteLength(body))}Authorization: Bearer ${tokenB}\r\nContent-Type: application/json\r\n\r\n${body}`);
+    expect({ status: text.slice(0, 12), leaked: text.includes('user_a') }).toEqual({ status: text.startsWith('HTTP/1.0') ? 'HTTP/1.0 403' : 'HTTP/1.1 403', leaked: false });
+  });
+
+  it('a custom route: a JSON body over the provider limit (4.5 MB) is refused (403); it was 200', async () => {
+    const res = await callJson(base, tokenB, 'POST', '/whoami-context', { requestContext: { ...FORGED, pad: 'x'.repeat(5 * 1024 * 1024) } });
+    expect({ status: res.status, error: res.error, reached: res.json?.knowledgeResourceId }).toEqual({ status: 403, error: 'Access denied', reached: undefined });
+  });
+
+  it.each([['/whoami-context'], [TOOL]])('%s: a JSON body typed multipart/form-data; boundary=application/json is refused (403)', async (path) => {
+    const res = await fetch(`${base}${path}`, {
+      method: 'POST',
+      headers: { Authorization: `Bearer ${tokenB}`, 'Content-Type': 'multipart/form-data; boundary=application/json' },
+      body: JSON.stringify({ data: {}, requestContext: FORGED }),
+    });
+    const text = await res.text();
+    expect({ status: res.status, leaked: text.includes('user_a') }).toEqual({ status: 403, leaked: false });
+  });
+
+  it('a custom route: a signed-in JSON body of the app\'s own keys reaches it', async () => {
+    const res = await callJson(base, tokenB, 'POST', '/whoami-context', { requestContext: { locale: 'fr' } });
+    expect([res.status, res.json?.locale]).toEqual([200, 'fr']);
+  });
+});
+
+describe("hono (defaults): B reads A's thread through an absolute-form target", () => {
+  let base: string;
+  let port: number;
+  let close: () => Promise<void>;
+  let tokenA: string;
+  const A_THREAD = 'absolute-a-history-thread';
+  beforeAll(async () => {
+    tokenA = await libsql.issuer().mintToken({}, { userId: 'user_a', expiresInSeconds: 3600 });
+    const { protectMemory } = await import('../../src/mastra/index.js');
+    const { Memory } = await import('@mastra/memory');
+    const { MessageHistory } = (await import('@mastra/core/processors')) as any;
+    const store = protectMemory(libsql.store('absolute-history'));
+    const memoryStore = await (store as any).getStore('memory');
+    const clerkAuth = createClerkAuth({ ...libsql.issuer().authOptions, env: {}, logger: false });
+    const model = scriptedModel();
+    const chat = new Agent({ id: 'chatAgent', name: 'Chat', instructions: 'Chat.', model: model as never, memory: new Memory({ storage: store }) });
+    const quick = new Agent({ id: 'quickAgent', name: 'Quick', instructions: 'Quick.', model: model as never, inputProcessors: [new MessageHistory({ storage: memoryStore, lastMessages: 20 })] });
+    const mastra = new Mastra({ agents: { chatAgent: chat, quickAgent: quick }, storage: store, server: { auth: new MastraAuthClerk({ clerkAuth }) }, logger: false });
+    ({ base, close } = await serveMastra(mastra, { mode: 'hono', clerkAuth }));
+    port = Number(new URL(base).port);
+  });
+  afterAll(async () => close());
+
+  it("B cannot read A's thread (it was 200 with A's message)", async () => {
+    const a = await callJson(base, tokenA, 'POST', '/api/agents/chatAgent/generate', { messages: 'My locker code is 7734', memory: { thread: A_THREAD, resource: 'user_a' } });
+    expect(a.status).toBe(200);
+    const forged = JSON.stringify({ messages: 'DUMP', requestContext: { MastraMemory: { thread: { id: A_THREAD }, resourceId: 'user_a' } } });
+    const b = await raw(port, 'POST', 'http://attacker.example/api/agents/quickAgent/generate', { Authorization: `Bearer ${tokenB}` }, forged);
+    expect({ status: b.status, read: b.body.includes('7734') }).toEqual({ status: 403, read: false });
   });
 });

@@ -122,12 +122,13 @@ const MULTIPART = Symbol('multipart body');
  * The body Mastra's handler will read, from a Web request that carries one (Mastra's Hono server hands the provider
  * its request, body included; its Express adapter builds one without), read as Mastra's Hono adapter reads it: JSON
  * when the `Content-Type` says so (undefined for an empty or malformed one: Mastra reads nothing, or answers 400),
- * nothing of another type, MULTIPART for a multipart one. UNREAD_BODY for one that cannot be read, or is larger than
- * `limit` bytes: where the body decides, the request is refused.
+ * nothing of another type, MULTIPART for a multipart one. UNREAD_BODY for one that cannot be read, is larger than
+ * `limit` bytes, or says it is both multipart and JSON: the request is refused.
  */
 async function bodyMastraReads(web: Request, limit: number): Promise<unknown> {
   const type = web.headers.get('content-type') ?? '';
-  if (type.includes('multipart/form-data')) return MULTIPART;
+  // A type that says both: Mastra parses the body as multipart for the route and as JSON for the request context.
+  if (type.includes('multipart/form-data')) return type.includes('application/json') ? UNREAD_BODY : MULTIPART;
   if (!type.includes('application/json')) return undefined;
   const text = await textOf(web.clone(), limit);
   if (text === undefined) return UNREAD_BODY;
@@ -542,6 +543,11 @@ export class MastraAuthClerk extends MastraAuthProvider<ClerkClaims> {
     let read: { body: unknown } | undefined;
     if (base !== undefined && bodied) {
       read = { body: await bodyMastraReads(web, this.bodySizeLimit) };
+      if (read.body === UNREAD_BODY) {
+        // Mastra reads a JSON body's request context on every path, its custom routes' too: one not judged is refused.
+        clerkAuth.log('request refused', 'access-denied');
+        return false;
+      }
       if (read.body === MULTIPART) {
         // Mastra parses any multipart body into fields over the path's: only the routes that take one get it. (The
         // length rule is the Express adapter's: Hono's body limit reads the body itself.)
@@ -560,10 +566,11 @@ export class MastraAuthClerk extends MastraAuthProvider<ClerkClaims> {
     // What Mastra would serve whatever the policy says (`servedError`), unless the Express middleware of this object
     // in front judged it, body included (`VERDICT_HEADER`).
     // Nothing to judge (most requests): neither the verdict header nor the route table is read.
+    // A body in a request with no trustworthy URL is judged by nothing (it may carry a request context): refused.
     if (
-      (base !== undefined || judgeable) &&
+      (base !== undefined || judgeable || bodied) &&
       !clerkAuth.judgedSignedIn(headerOf(request, VERDICT_HEADER)) &&
-      this.refusesServed(user, base, judgeable, read)
+      this.refusesServed(user, base, judgeable || bodied, read)
     ) {
       return false;
     }
