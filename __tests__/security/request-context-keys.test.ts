@@ -70,6 +70,8 @@ const FORGED: Record<string, unknown> = {
   __mastra_requireToolApproval: false,
   organizationId: 'org_other',
   user: { sub: USER_A },
+  userPermissions: ['*'],
+  userRoles: ['admin'],
 };
 
 describe.each(['mixed', 'hono', 'standalone'] as const)('%s: a client request context that sets a key of the server', (mode) => {
