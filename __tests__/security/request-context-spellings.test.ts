@@ -360,3 +360,50 @@ describe("hono (defaults): B reads A's thread through an absolute-form target", 
     expect({ status: b.status, read: b.body.includes('7734') }).toEqual({ status: 403, read: false });
   });
 });
+
+/**
+ * What the provider must not refuse (the third attack round on these checks): a body on a custom route at a path it
+ * cannot place (Hono serves `//`, a lone `%`, an escape that is no UTF-8) with no request context in it, and a JSON body
+ * over its limit on methods Mastra reads no request context from (PATCH, DELETE).
+ */
+describe('hono (defaults): custom routes that must still be served', () => {
+  let port: number;
+  let close: () => Promise<void>;
+  beforeAll(async () => {
+    const clerkAuth = createClerkAuth({ ...libsql.issuer().authOptions, env: {}, logger: false });
+    const echoPath = async (c: any) => c.json({ path: c.req.path });
+    const readJson = async (c: any) => c.json({ n: JSON.stringify(await c.req.json()).length });
+    const mastra = new Mastra({
+      server: {
+        auth: new MastraAuthClerk({ clerkAuth }),
+        apiRoutes: [
+          registerApiRoute('/storage/*', { method: 'POST', handler: echoPath }),
+          registerApiRoute('/notes/:name', { method: 'POST', handler: echoPath }),
+          registerApiRoute('/docs', { method: 'PATCH', handler: readJson }),
+          registerApiRoute('/docs', { method: 'DELETE', handler: readJson }),
+        ],
+      } as never,
+      logger: false,
+    });
+    let base: string;
+    ({ base, close } = await serveMastra(mastra, { mode: 'hono', clerkAuth }));
+    port = Number(new URL(base).port);
+  });
+  afterAll(async () => close());
+
+  it.each([
+    ['/storage/a//b', 'text/plain', 'hello', 200],
+    ['/notes/100%', 'text/plain', 'hello', 200],
+    ['/notes/caf%E9', 'application/octet-stream', 'hello', 200],
+    ['/storage/a//b', 'application/json', '{"x":1}', 200],
+    ['/storage/a//b', 'application/json', JSON.stringify({ requestContext: FORGED }), 403],
+  ])('POST %s (%s) with %s: %s', async (target, type, body, status) => {
+    const res = await raw(port, 'POST', target, { Authorization: `Bearer ${tokenB}`, 'Content-Type': type }, body);
+    expect({ target, body, status: res.status }).toEqual({ target, body, status });
+  });
+
+  it.each([['PATCH'], ['DELETE']])('%s with a 6 MB JSON body is served (Mastra reads a request context from POST and PUT only)', async (method) => {
+    const res = await raw(port, method, '/docs', { Authorization: `Bearer ${tokenB}` }, JSON.stringify({ doc: 'x'.repeat(6 * 1024 * 1024) }));
+    expect(res.status).toBe(200);
+  });
+});

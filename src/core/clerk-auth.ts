@@ -741,6 +741,11 @@ export class ClerkAuth {
     return undefined;
   }
 
+  /** @internal Whether a JSON body's request context sets a key of the server's (`setsContextKey`): see `servedError`. */
+  forgesContext(body: unknown): boolean {
+    return setsContextKey({ query: '', body }, this.isServerContextKey) === true;
+  }
+
   /**
    * @internal Whether a request to `url` (or a path) may be refused by `servedError`: worth parsing by the provider.
    * Its route words may be percent-encoded (Mastra's Hono server routes `/api/schedul%65s` as `/api/schedules`), and

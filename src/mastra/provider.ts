@@ -93,6 +93,9 @@ function organizationOf(user: ClerkClaims): string | undefined {
 export type MastraAuthClerkOptions = MastraProviderOptions &
   ((ClerkAuthOptions & { clerkAuth?: undefined }) | { clerkAuth: ClerkAuth });
 
+/** The methods whose JSON body Mastra reads a request context from (its servers' context middleware). */
+const CONTEXT_METHODS: ReadonlySet<string> = new Set(['POST', 'PUT']);
+
 /** A URL that may carry a built-in name (`__proto__`, `constructor`...), encoded or not, or a bracketed query key. */
 const SUSPECT_URL = new RegExp(`[%[]|${[...BUILT_IN_NAMES].map((name) => name.replace(/[$]/g, '\\$&')).join('|')}`);
 
@@ -538,17 +541,19 @@ export class MastraAuthClerk extends MastraAuthProvider<ClerkClaims> {
     // A body in the request Mastra hands the provider (its Hono server; its Express adapter builds one without): read
     // as Mastra's handler will read it, and judged as the middleware judges it.
     const bodied = web !== undefined && web.body !== null && BODY_METHODS.has(web.method.toUpperCase());
+    // A body Mastra reads a request context from, on every path (its custom routes' too): a JSON POST or PUT.
+    const contextual = bodied && CONTEXT_METHODS.has(web.method.toUpperCase()) && (web.headers.get('content-type') ?? '').includes('application/json');
     const suspect = clerkAuth.hasPolicy || judgeable || bodied || SUSPECT_URL.test(url);
     const base = suspect ? mastraContext(request) : undefined;
     let read: { body: unknown } | undefined;
-    if (base !== undefined && bodied) {
+    if (bodied && (base !== undefined || contextual)) {
       read = { body: await bodyMastraReads(web, this.bodySizeLimit) };
-      if (read.body === UNREAD_BODY) {
-        // Mastra reads a JSON body's request context on every path, its custom routes' too: one not judged is refused.
+      if (read.body === UNREAD_BODY && contextual) {
+        // Not read (past `bodySizeLimit`, or typed both multipart and JSON): its request context is judged by nothing.
         clerkAuth.log('request refused', 'access-denied');
         return false;
       }
-      if (read.body === MULTIPART) {
+      if (read.body === MULTIPART && base !== undefined) {
         // Mastra parses any multipart body into fields over the path's: only the routes that take one get it. (The
         // length rule is the Express adapter's: Hono's body limit reads the body itself.)
         const refused = clerkAuth.multipartError(base.ctx.method, base.rawPath, true);
@@ -566,11 +571,11 @@ export class MastraAuthClerk extends MastraAuthProvider<ClerkClaims> {
     // What Mastra would serve whatever the policy says (`servedError`), unless the Express middleware of this object
     // in front judged it, body included (`VERDICT_HEADER`).
     // Nothing to judge (most requests): neither the verdict header nor the route table is read.
-    // A body in a request with no trustworthy URL is judged by nothing (it may carry a request context): refused.
+    // A request with no trustworthy URL is judged by its request context alone (its route is unknown).
     if (
-      (base !== undefined || judgeable || bodied) &&
+      (base !== undefined || judgeable || contextual) &&
       !clerkAuth.judgedSignedIn(headerOf(request, VERDICT_HEADER)) &&
-      this.refusesServed(user, base, judgeable || bodied, read)
+      this.refusesServed(user, base, judgeable, read)
     ) {
       return false;
     }
@@ -600,7 +605,9 @@ export class MastraAuthClerk extends MastraAuthProvider<ClerkClaims> {
     const { clerkAuth } = this;
     if (base === undefined) {
       if (judgeable) clerkAuth.log('request refused', 'request-invalid');
-      return judgeable;
+      else if (read !== undefined && clerkAuth.forgesContext(read.body)) clerkAuth.log('request refused', 'access-denied');
+      else return false;
+      return true;
     }
     const refused = clerkAuth.servedError(user, base.ctx.method, base.rawPath, base.query, base.ctx.headers, read === undefined ? bodyOf : () => read.body);
     if (refused === undefined) return false;
