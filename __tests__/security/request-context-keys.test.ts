@@ -13,17 +13,15 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { Agent } from '@mastra/core/agent';
 import { Mastra } from '@mastra/core/mastra';
-import { createTool } from '@mastra/core/tools';
 import { Memory, Subconscious } from '@mastra/memory';
 import { LibSQLVector } from '@mastra/libsql';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { z } from 'zod';
 import { createClerkAuth } from '../../src/index.js';
 import { MastraAuthClerk, protectMemory } from '../../src/mastra/index.js';
 import { callJson, serveMastra } from './support.js';
-import { scriptedModel } from './scripted-model.js';
+import { echoAgent, scriptedModel } from './scripted-model.js';
 import { libsqlMemoryFixture } from '../support/memory-app.js';
 
 const USER_A = 'user_a';
@@ -80,14 +78,7 @@ describe.each(['mixed', 'hono', 'standalone'] as const)('%s: a client request co
   beforeAll(async () => {
     const store = protectMemory(libsql.store(`channel-${mode}`));
     const clerkAuth = createClerkAuth({ ...libsql.issuer().authOptions, env: {}, logger: false });
-    const echo = createTool({
-      id: 'echoContext',
-      description: 'Returns the request context keys it sees.',
-      inputSchema: z.object({}),
-      execute: async (_input, context) => (context as any).requestContext.toJSON(),
-    });
-    const agent = new Agent({ id: 'echoAgent', name: 'Echo', instructions: 'Echo.', model: scriptedModel() as never, tools: { echo } });
-    const mastra = new Mastra({ agents: { echoAgent: agent }, storage: store, server: { auth: new MastraAuthClerk({ clerkAuth }) }, logger: false });
+    const mastra = new Mastra({ agents: { echoAgent: echoAgent() }, storage: store, server: { auth: new MastraAuthClerk({ clerkAuth }) }, logger: false });
     ({ base, close } = await serveMastra(mastra, { mode, clerkAuth }));
   });
   afterAll(async () => close());

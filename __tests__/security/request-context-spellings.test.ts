@@ -19,17 +19,15 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { Agent } from '@mastra/core/agent';
 import { Mastra } from '@mastra/core/mastra';
 import { registerApiRoute } from '@mastra/core/server';
-import { createTool } from '@mastra/core/tools';
 import { MastraServer } from '@mastra/express';
 import express from 'express';
 import express4 from 'express4';
-import { z } from 'zod';
 import { clerkMastraAuth, createClerkAuth } from '../../src/index.js';
 import { MastraAuthClerk } from '../../src/mastra/index.js';
 import { listen } from '../support/http.js';
 import { libsqlMemoryFixture } from '../support/memory-app.js';
 import { callJson, errorOf, raw, serveMastra } from './support.js';
-import { scriptedModel } from './scripted-model.js';
+import { echoAgent, scriptedModel } from './scripted-model.js';
 
 const libsql = libsqlMemoryFixture('ctx-spellings');
 let tokenB: string;
@@ -38,18 +36,30 @@ beforeAll(async () => {
 });
 
 function echoMastra(clerkAuth: ReturnType<typeof createClerkAuth>, extra: Record<string, unknown> = {}) {
-  const echo = createTool({
-    id: 'echoContext',
-    description: 'Returns the request context it sees.',
-    inputSchema: z.object({}),
-    execute: async (_input, context) => (context as any).requestContext.toJSON(),
-  });
-  const agent = new Agent({ id: 'echoAgent', name: 'Echo', instructions: 'Echo.', model: scriptedModel() as never, tools: { echo } });
   return new Mastra({
-    agents: { echoAgent: agent },
+    agents: { echoAgent: echoAgent() },
     server: { auth: new MastraAuthClerk({ clerkAuth }), ...extra } as never,
     logger: false,
   });
+}
+
+/**
+ * Alice's thread on `chatAgent` (with memory), and `quickAgent`, which recalls history through `MessageHistory` with
+ * no `memory`: the thread and resource it reads come from the request context's `MastraMemory`.
+ */
+async function historyApp(name: string, mode: 'mixed' | 'hono'): Promise<{ base: string; close: () => Promise<void>; tokenA: string }> {
+  const tokenA = await libsql.issuer().mintToken({}, { userId: 'user_a', expiresInSeconds: 3600 });
+  const { protectMemory } = await import('../../src/mastra/index.js');
+  const { Memory } = await import('@mastra/memory');
+  const { MessageHistory } = (await import('@mastra/core/processors')) as any;
+  const store = protectMemory(libsql.store(name));
+  const memoryStore = await (store as any).getStore('memory');
+  const clerkAuth = createClerkAuth({ ...libsql.issuer().authOptions, env: {}, logger: false });
+  const model = scriptedModel();
+  const chat = new Agent({ id: 'chatAgent', name: 'Chat', instructions: 'Chat.', model: model as never, memory: new Memory({ storage: store }) });
+  const quick = new Agent({ id: 'quickAgent', name: 'Quick', instructions: 'Quick.', model: model as never, inputProcessors: [new MessageHistory({ storage: memoryStore, lastMessages: 20 })] });
+  const mastra = new Mastra({ agents: { chatAgent: chat, quickAgent: quick }, storage: store, server: { auth: new MastraAuthClerk({ clerkAuth }) }, logger: false });
+  return { ...(await serveMastra(mastra, { mode, clerkAuth })), tokenA };
 }
 
 const TOOL = '/api/agents/echoAgent/tools/echoContext/execute';
@@ -230,24 +240,7 @@ describe('mixed Express 5 (defaults): B reads A\'s thread through ?requestContex
   let tokenA: string;
   const A_THREAD = 'spelled-a-history-thread';
   beforeAll(async () => {
-    tokenA = await libsql.issuer().mintToken({}, { userId: 'user_a', expiresInSeconds: 3600 });
-    const { protectMemory } = await import('../../src/mastra/index.js');
-    const { Memory } = await import('@mastra/memory');
-    const { MessageHistory } = (await import('@mastra/core/processors')) as any;
-    const store = protectMemory(libsql.store('history'));
-    const memoryStore = await (store as any).getStore('memory');
-    const clerkAuth = createClerkAuth({ ...libsql.issuer().authOptions, env: {}, logger: false });
-    const model = scriptedModel();
-    const chat = new Agent({ id: 'chatAgent', name: 'Chat', instructions: 'Chat.', model: model as never, memory: new Memory({ storage: store }) });
-    const quick = new Agent({
-      id: 'quickAgent',
-      name: 'Quick',
-      instructions: 'Quick answers.',
-      model: model as never,
-      inputProcessors: [new MessageHistory({ storage: memoryStore, lastMessages: 20 })],
-    });
-    const mastra = new Mastra({ agents: { chatAgent: chat, quickAgent: quick }, storage: store, server: { auth: new MastraAuthClerk({ clerkAuth }) }, logger: false });
-    ({ base, close } = await serveMastra(mastra, { mode: 'mixed', clerkAuth }));
+    ({ base, close, tokenA } = await historyApp('history', 'mixed'));
   });
   afterAll(async () => close());
 
@@ -336,18 +329,7 @@ describe("hono (defaults): B reads A's thread through an absolute-form target", 
   let tokenA: string;
   const A_THREAD = 'absolute-a-history-thread';
   beforeAll(async () => {
-    tokenA = await libsql.issuer().mintToken({}, { userId: 'user_a', expiresInSeconds: 3600 });
-    const { protectMemory } = await import('../../src/mastra/index.js');
-    const { Memory } = await import('@mastra/memory');
-    const { MessageHistory } = (await import('@mastra/core/processors')) as any;
-    const store = protectMemory(libsql.store('absolute-history'));
-    const memoryStore = await (store as any).getStore('memory');
-    const clerkAuth = createClerkAuth({ ...libsql.issuer().authOptions, env: {}, logger: false });
-    const model = scriptedModel();
-    const chat = new Agent({ id: 'chatAgent', name: 'Chat', instructions: 'Chat.', model: model as never, memory: new Memory({ storage: store }) });
-    const quick = new Agent({ id: 'quickAgent', name: 'Quick', instructions: 'Quick.', model: model as never, inputProcessors: [new MessageHistory({ storage: memoryStore, lastMessages: 20 })] });
-    const mastra = new Mastra({ agents: { chatAgent: chat, quickAgent: quick }, storage: store, server: { auth: new MastraAuthClerk({ clerkAuth }) }, logger: false });
-    ({ base, close } = await serveMastra(mastra, { mode: 'hono', clerkAuth }));
+    ({ base, close, tokenA } = await historyApp('absolute-history', 'hono'));
     port = Number(new URL(base).port);
   });
   afterAll(async () => close());

@@ -3,6 +3,9 @@
  * that input; a tool result makes it answer `RESULT <json of the output>`; anything else is echoed back. Every prompt
  * it sees is recorded in `prompts`; `DUMP` answers with the whole prompt it was given.
  */
+import { Agent } from '@mastra/core/agent';
+import { createTool } from '@mastra/core/tools';
+import { z } from 'zod';
 import { lastUserText, type Prompt } from '../../examples/mastra/offline-model.js';
 
 export function scriptedModel(label = 'scripted') {
@@ -64,4 +67,15 @@ export function scriptedModel(label = 'scripted') {
       return { stream };
     },
   };
+}
+
+/** `echoAgent`, whose tool `echoContext` answers the request context its run sees (`POST .../tools/echoContext/execute`). */
+export function echoAgent(): Agent {
+  const echo = createTool({
+    id: 'echoContext',
+    description: 'Returns the request context it sees.',
+    inputSchema: z.object({}),
+    execute: async (_input, context) => (context as { requestContext: { toJSON(): unknown } }).requestContext.toJSON(),
+  });
+  return new Agent({ id: 'echoAgent', name: 'Echo', instructions: 'Echo.', model: scriptedModel() as never, tools: { echo } });
 }
