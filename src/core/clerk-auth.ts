@@ -688,17 +688,19 @@ export class ClerkAuth {
   private memoryResourceOf: ((user: ClerkClaims) => string | undefined) | undefined;
 
   /**
-   * @internal What both adapters refuse of a signed-in user's request to a known route, policy or not, before the
-   * policy runs, because the route would serve it whatever the policy says of its path:
-   * - a client's request context (body or query) that sets a key of the server's (`setsContextKey`, `isServerContextKey`):
-   *   Mastra's runs read whose memory, knowledge or cached answers they serve from such keys;
+   * @internal What both adapters refuse of a signed-in user's request, policy or not, before the policy runs, because
+   * Mastra would serve it whatever the policy says of its path:
+   * - on any path, a client's request context (body or query) that sets a key of the server's (`setsContextKey`,
+   *   `isServerContextKey`): Mastra's runs read whose memory, knowledge or cached answers they serve from such keys;
+   * and on a known route:
    * - a JSON-RPC call the route serves whoever asks (`unscopedCall`);
    * - a run of another workflow (`otherRun`);
    * - another user's memory resource where Mastra does not check whose it is, or every user's (`otherResource`).
    *
    * The refusal, UNREAD_BODY when the body that decides has not been parsed yet, or undefined. `jsonBody`: whether the
-   * request's `Content-Type` says JSON (for a body not parsed yet). `bodyOf(request)` is asked for once; the provider on Mastra's Express adapter, which never has the body, answers UNSEEN_BODY when one
-   * came (and such a request is refused where the body decides).
+   * request's `Content-Type` says JSON (for a body not parsed yet). `bodyOf(request)` is asked for once; the provider
+   * on Mastra's Express adapter, which never has the body, answers UNSEEN_BODY when one came (and such a request is
+   * refused where the body decides).
    */
   servedError<R>(
     user: ClerkClaims,
