@@ -540,9 +540,10 @@ export class MastraAuthClerk extends MastraAuthProvider<ClerkClaims> {
     const judgeable = clerkAuth.mayRefuseServed(url);
     // A body in the request Mastra hands the provider (its Hono server; its Express adapter builds one without): read
     // as Mastra's handler will read it, and judged as the middleware judges it.
-    const bodied = web !== undefined && web.body !== null && BODY_METHODS.has(web.method.toUpperCase());
+    const method = web?.method.toUpperCase() ?? '';
+    const bodied = web !== undefined && web.body !== null && BODY_METHODS.has(method);
     // A body Mastra reads a request context from, on every path (its custom routes' too): a JSON POST or PUT.
-    const contextual = bodied && CONTEXT_METHODS.has(web.method.toUpperCase()) && (web.headers.get('content-type') ?? '').includes('application/json');
+    const contextual = bodied && CONTEXT_METHODS.has(method) && (web.headers.get('content-type') ?? '').includes('application/json');
     const suspect = clerkAuth.hasPolicy || judgeable || bodied || SUSPECT_URL.test(url);
     const base = suspect ? mastraContext(request) : undefined;
     let read: { body: unknown } | undefined;
