@@ -104,6 +104,21 @@ describe.each(['mixed', 'hono', 'standalone'] as const)('%s: a client request co
     });
   }
 
+  // A body, so not on the provider alone on @mastra/express (it never sees one).
+  if (mode !== 'standalone') it('the refusal carries its challenge: insufficient_scope from the middleware, Mastra\'s bare 403 from the provider', async () => {
+    const res = await fetch(`${base}${TOOL}`, {
+      method: 'POST',
+      headers: { Authorization: `Bearer ${tokenB}`, 'Content-Type': 'application/json' },
+      body: JSON.stringify({ data: {}, requestContext: { knowledgeResourceId: USER_A } }),
+    });
+    const challenge = res.headers.get('www-authenticate');
+    expect({ status: res.status, error: ((await res.json()) as { error?: unknown }).error, challenge: challenge?.split(', error_description')[0] ?? null }).toEqual({
+      status: 403,
+      error: denied(mode),
+      challenge: mode === 'mixed' ? 'Bearer realm="api", error="insufficient_scope"' : null,
+    });
+  });
+
   it("the app's own keys pass, from the body and the query, and the run sees them", async () => {
     const body = await callJson(base, tokenB, 'POST', TOOL, { data: {}, requestContext: { locale: 'fr', userId: USER_B } });
     const query = await callJson(base, tokenB, 'POST', `${TOOL}?requestContext=${encodeURIComponent(base64({ tier: 'pro' }))}`, { data: {} });
