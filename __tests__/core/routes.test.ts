@@ -128,6 +128,18 @@ describe('RouteTable matching', () => {
     expect(Object.isFrozen(first?.params)).toBe(true);
   });
 
+  it('answers the same request asked again with the same result, and another request with its own', () => {
+    const fresh = new RouteTable(ROUTES);
+    const first = fresh.match('GET', '/api/agents/finance');
+    // The adapters ask up to four times per request: the last answer is kept, not matched again.
+    expect(fresh.match('GET', '/api/agents/finance')).toBe(first);
+    expect(brief(fresh.match('DELETE', '/api/agents/finance'))).toEqual([{ route: '/agents/:agentId', prefix: '/api', params: { agentId: 'finance' } }]);
+    expect(fresh.match('PUT', '/api/agents/finance')).toEqual([]);
+    expect(brief(fresh.match('GET', '/api/agents/payroll'))).toEqual([{ route: '/agents/:agentId', prefix: '/api', params: { agentId: 'payroll' } }]);
+    expect(fresh.match('GET', '/agents/%E0')).toBe('invalid');
+    expect(brief(fresh.match('GET', '/api/agents/finance'))).toEqual(brief(first));
+  });
+
   it('bounds the work: more than 64 segments match nothing', () => {
     const deep = new RouteTable([{ method: 'GET', path: '/x', permission: null }]);
     expect(deep.match('GET', '/a'.repeat(63) + '/x')).toHaveLength(1); // 64 segments

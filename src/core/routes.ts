@@ -251,6 +251,20 @@ export class RouteTable {
    * prefix, because Express 4 (not 5) accepts one after a mount path: '/api//agents/x' reaches '/agents/:agentId'.
    */
   match(method: string, path: string): readonly RouteResource[] | 'invalid' {
+    // One request asks up to four times (the target check, the query-parser check, what Mastra serves, the policy),
+    // with the same method and path: the last answer is kept (it is immutable, and depends on nothing else).
+    if (path === this.#lastPath && method === this.#lastMethod) return this.#last;
+    const found = this.#match(method, path);
+    this.#lastMethod = method;
+    this.#lastPath = path;
+    return (this.#last = found);
+  }
+
+  #lastMethod = '';
+  #lastPath = '';
+  #last: readonly RouteResource[] | 'invalid' = EMPTY;
+
+  #match(method: string, path: string): readonly RouteResource[] | 'invalid' {
     if (path.charCodeAt(0) !== 47 /* '/' */) return EMPTY;
     // Split into raw segments, remembering where each starts (for the prefix string), with an early bail-out.
     const segments: string[] = [];
