@@ -5,16 +5,23 @@
  * reached the agent, its tools and its processors (found by an attacker session):
  * - `knowledgeResourceId`: Bob's run read Alice's knowledge (observational memory's Subconscious knowledge tools);
  * - `mastra__response_cache_context`: Bob planted the answer Alice's question was served from (`ResponseCache`);
- * - `MastraMemory`: Bob's run read Alice's thread, on an agent that uses memory processors without `memory`.
+ * - `MastraMemory`: Bob's run read Alice's thread, on an agent that uses memory processors without `memory`;
+ * - `runId`: Bob's call of an MCP server's workflow tool overwrote Alice's run of that workflow (and ended her
+ *   suspended one), where the workflow routes refuse him her run id;
+ * - `channel`: Bob's call made the app's chat bot react in Alice's chat thread (AgentChannels' tools).
  * Both adapters now refuse (403) a client's request context that sets a key the server sets itself, on every Mastra
  * route, from the body and from the query; keys of the app's own pass. Real issuer, real tokens, Mastra over HTTP
  * (its Hono server with the provider alone, Express with the middleware in front), LibSQL files.
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { Agent } from '@mastra/core/agent';
+import { AgentChannels } from '@mastra/core/channels';
 import { Mastra } from '@mastra/core/mastra';
+import { createStep, createWorkflow } from '@mastra/core/workflows';
+import { MCPServer } from '@mastra/mcp';
 import { Memory, Subconscious } from '@mastra/memory';
 import { LibSQLVector } from '@mastra/libsql';
+import { z } from 'zod';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -70,6 +77,8 @@ const FORGED: Record<string, unknown> = {
   user: { sub: USER_A },
   userPermissions: ['*'],
   userRoles: ['admin'],
+  runId: 'a-run',
+  channel: { platform: 'slack', threadId: 'slack:D0ALICE:1700000000.000100' },
 };
 
 describe.each(['mixed', 'hono', 'standalone'] as const)('%s: a client request context that sets a key of the server', (mode) => {
@@ -339,5 +348,105 @@ describe('mixed Express app: MastraMemory re-targets memory processors on an age
     });
     // It was 200: B's prompt held A's thread's history ("My locker code is 7734"), which the model answered B with.
     expect({ status: b.status, error: b.error, read: b.text.includes('7734') }).toEqual({ status: 403, error: 'access-denied', read: false });
+  });
+});
+
+/**
+ * An MCP server's workflow tool (`run_<workflow>`, @mastra/mcp `MCPServer`) starts
+ * `workflow.createRun({ runId: requestContext.get('runId') })`, and Mastra's REST route for MCP tools
+ * (`POST /mcp/:serverId/tools/:toolId/execute`) hands it the client's request context: `createRun` hands back the run
+ * of that id, in memory or stored, whoever made it, and `start` writes over it.
+ */
+describe.each(['mixed', 'hono'] as const)("%s app: runId no longer picks the run an MCP server's workflow tool starts", (mode) => {
+  let base: string;
+  let close: () => Promise<void>;
+  beforeAll(async () => {
+    const io = z.object({ who: z.string(), note: z.string().optional(), pause: z.boolean().optional() });
+    const ledger = createWorkflow({ id: 'ledger', description: 'Record a note.', inputSchema: io, outputSchema: io })
+      .then(
+        createStep({
+          id: 'record',
+          inputSchema: io,
+          outputSchema: io,
+          resumeSchema: z.object({ ok: z.boolean() }),
+          execute: async ({ inputData, resumeData, suspend }) => (inputData.pause && !resumeData ? ((await suspend({})) as never) : { ...inputData }),
+        }),
+      )
+      .commit();
+    const clerkAuth = createClerkAuth({ ...libsql.issuer().authOptions, env: {}, logger: false });
+    const mcp = new MCPServer({ id: 'srv', name: 'srv', version: '1.0.0', tools: {}, workflows: { ledger } });
+    const mastra = new Mastra({
+      workflows: { ledger },
+      mcpServers: { srv: mcp },
+      storage: protectMemory(libsql.store(`mcp-run-${mode}`)),
+      server: { auth: new MastraAuthClerk({ clerkAuth }) },
+      logger: false,
+    });
+    ({ base, close } = await serveMastra(mastra, { mode, clerkAuth }));
+  });
+  afterAll(async () => close());
+
+  it.each([
+    ['finished', false],
+    ['suspended', true],
+  ] as const)("B cannot write over A's %s run through the tool", async (state, pause) => {
+    const runId = `a-${state}-${mode}`;
+    const a = await callJson(base, tokenA, 'POST', `/api/workflows/ledger/start-async?runId=${runId}`, { inputData: { who: 'a', note: 'a-note', pause } });
+    expect([a.status, a.json?.status]).toEqual([200, pause ? 'suspended' : 'success']);
+    // The workflow routes refuse B A's run id:
+    const direct = await callJson(base, tokenB, 'POST', `/api/workflows/ledger/start-async?runId=${runId}`, { inputData: { who: 'b' } });
+    expect(direct.status).toBe(403);
+
+    const b = await callJson(base, tokenB, 'POST', '/api/mcp/srv/tools/run_ledger/execute', { data: { who: 'b', note: 'b-note' }, requestContext: { runId } });
+    // It was 200, and A's run then held B's input and result (a suspended one: 'success', and A's resume failed).
+    expect({ status: b.status, error: b.error }).toEqual({ status: 403, error: denied(mode) });
+    const read = await callJson(base, tokenA, 'GET', `/api/workflows/ledger/runs/${runId}`);
+    expect([read.status, read.json?.status, read.text.includes('a-note'), read.text.includes('b-note')]).toEqual([200, pause ? 'suspended' : 'success', true, false]);
+    if (pause) {
+      const resumed = await callJson(base, tokenA, 'POST', `/api/workflows/ledger/resume-async?runId=${runId}`, { step: 'record', resumeData: { ok: true } });
+      expect([resumed.status, resumed.json?.status]).toEqual([200, 'success']);
+    }
+    // The tool itself still serves B, with a run of its own.
+    const own = await callJson(base, tokenB, 'POST', '/api/mcp/srv/tools/run_ledger/execute', { data: { who: 'b', note: 'b-own' } });
+    expect([own.status, own.text.includes('b-own')]).toEqual([200, true]);
+  });
+});
+
+/**
+ * AgentChannels' tools (`add_reaction`, `remove_reaction`) act, as the app's bot, in the chat thread
+ * `requestContext.get('channel')` names (`{ platform, threadId }`): Mastra sets it on runs of its chat webhooks; over
+ * HTTP nothing does, and the client's reached them. A Slack adapter that records what the bot would do.
+ */
+describe.each(['mixed', 'hono'] as const)("%s app: channel no longer names the chat thread the bot acts in", (mode) => {
+  let base: string;
+  let close: () => Promise<void>;
+  const calls: unknown[][] = [];
+  beforeAll(async () => {
+    const clerkAuth = createClerkAuth({ ...libsql.issuer().authOptions, env: {}, logger: false });
+    const slack = {
+      name: 'slack',
+      userName: 'bot',
+      addReaction: async (...args: unknown[]) => void calls.push(['addReaction', ...args]),
+      removeReaction: async (...args: unknown[]) => void calls.push(['removeReaction', ...args]),
+    };
+    const channels = new AgentChannels({ adapters: { slack: slack as never } } as never);
+    const chat = new Agent({ id: 'chatAgent', name: 'Chat', instructions: 'Chat.', model: scriptedModel() as never, channels, tools: { ...channels.getTools() } } as never);
+    const mastra = new Mastra({ agents: { chatAgent: chat }, storage: libsql.store(`channel-bot-${mode}`), server: { auth: new MastraAuthClerk({ clerkAuth }) }, logger: false });
+    ({ base, close } = await serveMastra(mastra, { mode, clerkAuth }));
+  });
+  afterAll(async () => close());
+
+  it("B cannot make the bot react in A's thread, by the tool's route or through a run", async () => {
+    const channel = { platform: 'slack', threadId: 'slack:D0ALICE:1700000000.000100' };
+    const tool = await callJson(base, tokenB, 'POST', '/api/agents/chatAgent/tools/add_reaction/execute', {
+      data: { messageId: '1700000000.000100', emoji: 'thumbsdown' },
+      requestContext: { channel },
+    });
+    const run = await callJson(base, tokenB, 'POST', '/api/agents/chatAgent/generate', {
+      messages: 'TOOL add_reaction {"messageId":"1700000000.000200","emoji":"skull"}',
+      requestContext: { channel },
+    });
+    // Both were 200, and the bot reacted in A's direct-message thread.
+    expect({ tool: [tool.status, tool.error], run: [run.status, run.error], calls }).toEqual({ tool: [403, denied(mode)], run: [403, denied(mode)], calls: [] });
   });
 });

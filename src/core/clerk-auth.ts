@@ -40,7 +40,7 @@ const OTHER_RESOURCE = "This route serves the memory resource the request names,
 const FOREIGN_ORIGIN = 'The session cookie was sent from another origin than the one its token was issued to: send the token as a Bearer header.';
 const SERVER_CONTEXT = "A stored request context may not set the server's own keys (the user, their memory resource, thread or permissions).";
 const CLIENT_CONTEXT =
-  "A request context may not set the server's own keys (the user, their memory resource or thread, Mastra's own keys): Mastra's runs trust them.";
+  "A request context may not set the server's own keys (the user, their memory resource, thread or run, the chat channel, Mastra's own keys): Mastra's runs trust them.";
 const EVERY_USER = "Mastra serves or changes every user's data on this route, whoever asks: it is not served here.";
 
 const isRecord = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value);

@@ -153,7 +153,16 @@ export const STORED_CONTEXT_ROUTES: ReadonlyMap<string, 'body' | 'items'> = new 
   ['POST /datasets/:datasetId/items/batch', 'items'],
 ]);
 
-const SERVER_CONTEXT_KEYS: ReadonlySet<string> = new Set(['organizationId', 'user', 'userPermissions', 'userRoles', 'MastraMemory', 'knowledgeResourceId']);
+const SERVER_CONTEXT_KEYS: ReadonlySet<string> = new Set([
+  'organizationId',
+  'user',
+  'userPermissions',
+  'userRoles',
+  'MastraMemory',
+  'knowledgeResourceId',
+  'runId',
+  'channel',
+]);
 
 /**
  * A request-context key the server sets itself, or that Mastra reads to choose whose data a run reads or writes:
@@ -161,9 +170,10 @@ const SERVER_CONTEXT_KEYS: ReadonlySet<string> = new Set(['organizationId', 'use
  * thread, permissions and roles among them, and `organizationId`), its other `mastra__` and `__mastra` keys (the
  * response cache's scope and key, `mastra__response_cache_context`), `user`, `userPermissions` and `userRoles` (where
  * Mastra's auth puts the signed-in user and, with RBAC, their permissions and roles), `MastraMemory` (the thread and
- * resource of the memory processors of an agent without `memory`) and `knowledgeResourceId` (whose knowledge
- * observational memory's knowledge tools serve). Mastra drops only the reserved ones from a client's request context
- * (UPSTREAM 33).
+ * resource of the memory processors of an agent without `memory`), `knowledgeResourceId` (whose knowledge
+ * observational memory's knowledge tools serve), `runId` (the run an MCP server's workflow tool starts, whoever made
+ * it: `MCPServer`'s `run_<workflow>` tools) and `channel` (the chat thread AgentChannels' tools act in, as the app's
+ * bot). Mastra drops only the reserved ones from a client's request context (UPSTREAM 33).
  */
 export function isServerContextKey(key: string): boolean {
   return key.startsWith('mastra__') || key.startsWith('__mastra') || SERVER_CONTEXT_KEYS.has(key);
