@@ -66,7 +66,20 @@ function workflows() {
       createStep({ id: 'write', inputSchema: z.object({}), outputSchema: z.object({ note: z.string() }), execute: async () => ({ note: 'bob-injected' }) }),
     )
     .commit();
-  return { payroll, notes };
+  // Registered under a key that is not its id, as Mastra's templates do (`weatherWorkflow`, id 'weather-workflow'):
+  // Mastra serves it under both names.
+  const approvals = createWorkflow({ id: 'approval-flow', inputSchema: z.object({}), outputSchema: z.object({ ok: z.boolean() }) })
+    .then(
+      createStep({
+        id: 'ask',
+        inputSchema: z.object({}),
+        outputSchema: z.object({ ok: z.boolean() }),
+        resumeSchema: z.object({ ok: z.boolean() }),
+        execute: async ({ resumeData, suspend }) => (resumeData ? { ok: resumeData.ok } : ((await suspend({})) as never)),
+      }),
+    )
+    .commit();
+  return { payroll, notes, approvals };
 }
 
 /** Bob may use `notes`, not `payroll`; Alice may use both. */
@@ -230,6 +243,28 @@ describe.each([
     expect((await post(bob, `/workflows/notes/stream?runId=${mine}`, { inputData: {} })).text).toContain('bob-injected');
     const observed = await post(bob, `/workflows/notes/observe?runId=${mine}`);
     expect([observed.status, observed.text.includes('bob-injected')]).toEqual([200, true]);
+  });
+
+  // Found refused (403) by a new user's session: the tie is to a workflow's name as the path spells it, and held against
+  // its own user too.
+  it("a user reuses a run id of their choice on another workflow, and reaches their run by the workflow's key and id", async () => {
+    const client = new MastraClient({ baseUrl: base, retries: 0, headers: { Authorization: `Bearer ${alice}` } });
+    const runId = `order-${mode}-${storage}-${framework}`;
+    const first = await (await client.getWorkflow('payroll').createRun({ runId })).startAsync({ inputData: {} });
+    const second = await (await client.getWorkflow('notes').createRun({ runId })).startAsync({ inputData: {} });
+    expect([first.status, second.status]).toEqual(['success', 'success']);
+    // Another user is still refused the id on either workflow.
+    for (const path of [`notes/observe?runId=${runId}`, `notes/create-run?runId=${runId}`]) {
+      const res = await post(bob, `/workflows/${path}`);
+      expect([path, res.status, res.text.includes('alice-secret')]).toEqual([path, 403, false]);
+    }
+    // A run streamed through the key, stored under the id (its `workflowName`), resumed through the id.
+    const run = await client.getWorkflow('approvals').createRun();
+    for await (const chunk of (await run.stream({ inputData: {} })) as unknown as AsyncIterable<unknown>) void chunk;
+    const stored = (await client.getWorkflow('approvals').runById(run.runId)) as { workflowName: string; status: string };
+    expect([stored.workflowName, stored.status]).toEqual(['approval-flow', 'suspended']);
+    const byId = await client.getWorkflow(stored.workflowName).createRun({ runId: run.runId });
+    expect((await byId.resumeAsync({ step: 'ask', resumeData: { ok: true } })).status).toBe('success');
   });
 
   it("Mastra's orchestration worker's step call is served with its body: the route's body schema drops the run id it repeats", async () => {
