@@ -22,8 +22,10 @@ import { libsqlMemoryFixture, type MemoryApp } from '../support/memory-app.js';
 import { failOrSkip, startPostgres, type Postgres } from '../support/postgres.js';
 import { listen } from '../support/http.js';
 
-const ROUTE_PARAMETER = 'An id in the request target or body is not a name that can be served.';
-const CHALLENGE = `Bearer realm="api", error="invalid_request", error_description="${ROUTE_PARAMETER}"`;
+// Its own message: a NUL pasted into a chat message is refused too, and was told "An id ... is not a name" (found by a
+// new user's session).
+const NUL_CHARACTER = 'A NUL character (U+0000) in the request target or JSON body is not accepted: databases and file systems refuse it.';
+const CHALLENGE = `Bearer realm="api", error="invalid_request", error_description="${NUL_CHARACTER}"`;
 
 const libsql = libsqlMemoryFixture('nul');
 const pg = await startPostgres();

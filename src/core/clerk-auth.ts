@@ -41,6 +41,8 @@ const FOREIGN_ORIGIN = 'The session cookie was sent from another origin than the
 const SERVER_CONTEXT = "A stored request context may not set the server's own keys (the user, their memory resource, thread or permissions).";
 const CLIENT_CONTEXT =
   "A request context may not set the server's own keys (the user, their memory resource, thread or run, the chat channel, Mastra's own keys): Mastra's runs trust them.";
+const ROUTE_PARAMETER = 'An id in the request target or body is not a name that can be served.';
+const NUL_CHARACTER = 'A NUL character (U+0000) in the request target or JSON body is not accepted: databases and file systems refuse it.';
 const EVERY_USER = "Mastra serves or changes every user's data on this route, whoever asks: it is not served here.";
 
 const isRecord = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value);
@@ -597,13 +599,19 @@ export class ClerkAuth {
    * shared prototype (`__proto__[x]=`), and, on a known (Mastra) route, an id that cannot be served: a route parameter
    * whose percent-encoding does not decode, an id in the path, query or body named like a built-in of every object
    * (`/agents/__proto__`, `?agentId=constructor`), or a NUL character anywhere in them (`carriesNul`). `values.body`
-   * is the body as far as the adapter has it.
+   * is the body as far as the adapter has it. The refusal (400 `request-invalid`), or undefined.
    */
-  refusesTarget(method: string, rawPath: string, values: RequestValues): boolean {
-    if (pollutesPrototypes(values.query)) return true;
+  refusesTarget(method: string, rawPath: string, values: RequestValues): ClerkAuthError | undefined {
+    const { realm } = this.config;
+    if (pollutesPrototypes(values.query)) return new ClerkAuthError('request-invalid', { realm, message: ROUTE_PARAMETER });
     const readings = this.routes?.match(method, rawPath);
-    if (readings === undefined) return false;
-    return readings === 'invalid' || (readings.length > 0 && (namesBuiltIn(values, readings) || carriesNul(rawPath, values)));
+    if (readings === undefined) return undefined;
+    if (readings === 'invalid') return new ClerkAuthError('request-invalid', { realm, message: ROUTE_PARAMETER });
+    if (readings.length === 0) return undefined;
+    if (namesBuiltIn(values, readings)) return new ClerkAuthError('request-invalid', { realm, message: ROUTE_PARAMETER });
+    // Its own message: a NUL pasted into a chat message is refused too (a route of the table, PostgreSQL or not).
+    if (carriesNul(rawPath, values)) return new ClerkAuthError('request-invalid', { realm, message: NUL_CHARACTER });
+    return undefined;
   }
 
   /**

@@ -105,7 +105,6 @@ const STATES = new WeakMap<Request, RequestStateFields>();
 const REQUEST_TARGET =
   'The request target must be a plain path: no fragment, backslash, dot or empty segment, and valid percent-encoding.';
 const REQUEST_HOST = 'The Host header is not a host name.';
-const ROUTE_PARAMETER = 'An id in the request target or body is not a name that can be served.';
 const QUERY_PARSER = "The app's query parser reads this query otherwise than its text, which the checks read.";
 const REQUEST_PROTOCOL = 'The forwarded protocol (X-Forwarded-Proto) does not make a URL.';
 const FORWARDED_HOST = 'A forwarded host (X-Forwarded-Host, X-Mastra-Public-Host) is not a host name.';
@@ -462,8 +461,9 @@ function createMiddleware(auth: ClerkAuth, options: ExpressAuthOptions): Request
     }
     const { decoded: path, raw: rawPath } = checked;
     const query = requestQuery(req);
-    if (auth.refusesTarget(method, rawPath, { query, body: req.body as unknown })) {
-      mount.reject(new ClerkAuthError('request-invalid', { realm, message: ROUTE_PARAMETER }), req, res, next);
+    const badTarget = auth.refusesTarget(method, rawPath, { query, body: req.body as unknown });
+    if (badTarget) {
+      mount.reject(badTarget, req, res, next);
       return;
     }
     if (auth.readsQueryOtherwise(method, rawPath, query, () => req.query)) {

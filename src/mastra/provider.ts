@@ -565,7 +565,7 @@ export class MastraAuthClerk extends MastraAuthProvider<ClerkClaims> {
         read.body = UNSEEN_BODY;
       }
     }
-    if (base !== undefined && clerkAuth.refusesTarget(base.ctx.method, base.rawPath, { query: base.query, ...read })) {
+    if (base !== undefined && clerkAuth.refusesTarget(base.ctx.method, base.rawPath, { query: base.query, ...read }) !== undefined) {
       clerkAuth.log('request refused', 'request-invalid');
       return false;
     }
