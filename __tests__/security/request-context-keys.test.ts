@@ -121,11 +121,23 @@ describe.each(['mixed', 'hono', 'standalone'] as const)('%s: a client request co
       body: JSON.stringify({ data: {}, requestContext: { knowledgeResourceId: USER_A } }),
     });
     const challenge = res.headers.get('www-authenticate');
-    expect({ status: res.status, error: ((await res.json()) as { error?: unknown }).error, challenge: challenge?.split(', error_description')[0] ?? null }).toEqual({
+    const body = (await res.json()) as { error?: unknown; message?: unknown };
+    expect({ status: res.status, error: body.error, challenge: challenge?.split(', error_description')[0] ?? null }).toEqual({
       status: 403,
       error: denied(mode),
       challenge: mode === 'mixed' ? 'Bearer realm="api", error="insufficient_scope"' : null,
     });
+    // The middleware names the key, so that an app whose own key has that name knows what to rename (a new user's
+    // session sent back a run's stored request context and was told only "the server's own keys").
+    if (mode === 'mixed') {
+      expect(body.message).toMatch(/^A request context may not set knowledgeResourceId, a key of the server's own/);
+      expect(challenge).toContain('error_description="A request context may not set knowledgeResourceId, a key');
+      // A key of a prefix is the client's own text: named only when it is a plain name.
+      for (const [key, named] of [['mastra__x_1', true], ['mastra__a"b', false], [`mastra__${'x'.repeat(80)}`, false]] as const) {
+        const other = await callJson(base, tokenB, 'POST', TOOL, { data: {}, requestContext: { [key]: 1 } });
+        expect([key, other.status, String(other.json?.message).startsWith(`A request context may not set ${named ? `${key}, ` : ''}a key`)]).toEqual([key, 403, true]);
+      }
+    }
   });
 
   it("the app's own keys pass, from the body and the query, and the run sees them", async () => {

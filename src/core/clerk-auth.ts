@@ -39,8 +39,14 @@ const RESERVED_RUN_ID = "This run id names another kind of entry of Mastra's ser
 const OTHER_RESOURCE = "This route serves the memory resource the request names, unchecked by Mastra: only your own is let through.";
 const FOREIGN_ORIGIN = 'The session cookie was sent from another origin than the one its token was issued to: send the token as a Bearer header.';
 const SERVER_CONTEXT = "A stored request context may not set the server's own keys (the user, their memory resource, thread or permissions).";
-const CLIENT_CONTEXT =
-  "A request context may not set the server's own keys (the user, their memory resource, thread or run, the chat channel, Mastra's own keys): Mastra's runs trust them.";
+/**
+ * The refusal of a client's request context that sets `key`, a key of the server's: named when it is a plain name (the
+ * ones listed are; one of a prefix, `mastra__...`, is the client's text, named only if it is letters, digits and `_`).
+ */
+function clientContext(key: string): string {
+  const named = /^\w{1,64}$/.test(key) ? `${key}, ` : '';
+  return `A request context may not set ${named}a key of the server's own (the user, their memory resource, thread or run, the chat channel, Mastra's own keys): Mastra's runs trust them.`;
+}
 const ROUTE_PARAMETER = 'An id in the request target or body is not a name that can be served.';
 const NUL_CHARACTER = 'A NUL character (U+0000) in the request target or JSON body is not accepted: databases and file systems refuse it.';
 const EVERY_USER = "Mastra serves or changes every user's data on this route, whoever asks: it is not served here.";
@@ -735,7 +741,7 @@ export class ClerkAuth {
     // request context from no other).
     let forged = setsContextKey(method === 'GET' || method === 'HEAD' ? { query } : values(), this.isServerContextKey);
     if (forged === UNREAD_BODY && !jsonBody) forged = false;
-    if (forged === true) return new ClerkAuthError('access-denied', { realm: this.config.realm, message: CLIENT_CONTEXT });
+    if (typeof forged === 'string') return new ClerkAuthError('access-denied', { realm: this.config.realm, message: clientContext(forged) });
     if (forged !== UNREAD_BODY && !this.mayRefuseServed(rawPath)) return undefined;
     const readings = this.routes?.match(method, rawPath);
     if (!Array.isArray(readings) || readings.length === 0) return undefined;
@@ -753,7 +759,7 @@ export class ClerkAuth {
 
   /** @internal Whether a JSON body's request context sets a key of the server's (`setsContextKey`): see `servedError`. */
   forgesContext(body: unknown): boolean {
-    return setsContextKey({ query: '', body }, this.isServerContextKey) === true;
+    return typeof setsContextKey({ query: '', body }, this.isServerContextKey) === 'string';
   }
 
   /**

@@ -82,26 +82,29 @@ function pairs(query: string): Array<{ rawKey: string; rawValue: string | undefi
 }
 
 /**
- * Whether a request context the client sends sets a key `owned` says is the server's: a JSON body's `requestContext`,
+ * The first key `owned` says is the server's that a request context the client sends sets: a JSON body's `requestContext`,
  * and the query's, as Mastra's adapters read it (JSON, else base64 of JSON; each one, as Hono reads the first of a
  * repeated key and Express none), under each decoding a parser may apply (Node's `querystring`, `qs`'s all-or-nothing,
  * valid escapes alone: base64 skips what is not in its alphabet, so one decoding's garbage is another's JSON), and
  * the value of a bracketed key (`qs` reads `[requestContext]=` as `requestContext`) and its parts' names
- * (`requestContext[user]=`). UNREAD_BODY when a body is coming that no parser has read yet (it may set one); a body
- * the adapter never sees (UNSEEN_BODY) is not judged.
+ * (`requestContext[user]=`); false when none. UNREAD_BODY when a body is coming that no parser has read yet (it may
+ * set one); a body the adapter never sees (UNSEEN_BODY) is not judged.
  */
-export function setsContextKey(values: RequestValues, owned: (key: string) => boolean): boolean | typeof UNREAD_BODY {
+export function setsContextKey(values: RequestValues, owned: (key: string) => boolean): string | false | typeof UNREAD_BODY {
   const { query, body } = values;
-  if (isPlainRecord(body) && isPlainRecord(body.requestContext) && Object.keys(body.requestContext).some(owned)) return true;
+  const found = isPlainRecord(body) && isPlainRecord(body.requestContext) ? Object.keys(body.requestContext).find(owned) : undefined;
+  if (found !== undefined) return found;
   if (CONTEXT_QUERY.test(query) || (query.includes('%') && CONTEXT_QUERY.test(decodeEscapes(query)))) {
     for (const { rawKey, rawValue } of pairs(query)) {
       const key = keyNames(rawKey);
       if (key.top !== CONTEXT && key.parent !== CONTEXT) continue;
-      if (key.bracketed && key.parts.some(owned)) return true;
+      const part = key.bracketed ? key.parts.find(owned) : undefined;
+      if (part !== undefined) return part;
       if (rawValue === undefined) continue;
       for (const text of new Set([decodeLeniently(rawValue), decodedAsQuerystring(rawValue), decodedAsQs(rawValue)])) {
         const context = contextOf(text);
-        if (isPlainRecord(context) && Object.keys(context).some(owned)) return true;
+        const named = isPlainRecord(context) ? Object.keys(context).find(owned) : undefined;
+        if (named !== undefined) return named;
       }
     }
   }
