@@ -245,26 +245,25 @@ describe.each([
     expect([observed.status, observed.text.includes('bob-injected')]).toEqual([200, true]);
   });
 
-  // Found refused (403) by a new user's session: the tie is to a workflow's name as the path spells it, and held against
-  // its own user too.
-  it("a user reuses a run id of their choice on another workflow, and reaches their run by the workflow's key and id", async () => {
+  // A new user's session found its own user refused (one order id for a run of each workflow; a run streamed through a
+  // workflow's key and resumed through its id, the run's `workflowName`). Letting its own user through was tried and
+  // undone: a teammate sharing the memory resource (organization scope), or the user's own API key that the policy
+  // keeps to one workflow, then read the other workflow's events through the shared cache (an attacker session).
+  it("a run id stays its first workflow's name's, for its own user too; the run is served through that name", async () => {
     const client = new MastraClient({ baseUrl: base, retries: 0, headers: { Authorization: `Bearer ${alice}` } });
     const runId = `order-${mode}-${storage}-${framework}`;
-    const first = await (await client.getWorkflow('payroll').createRun({ runId })).startAsync({ inputData: {} });
-    const second = await (await client.getWorkflow('notes').createRun({ runId })).startAsync({ inputData: {} });
-    expect([first.status, second.status]).toEqual(['success', 'success']);
-    // Another user is still refused the id on either workflow.
-    for (const path of [`notes/observe?runId=${runId}`, `notes/create-run?runId=${runId}`]) {
-      const res = await post(bob, `/workflows/${path}`);
-      expect([path, res.status, res.text.includes('alice-secret')]).toEqual([path, 403, false]);
+    expect((await (await client.getWorkflow('payroll').createRun({ runId })).startAsync({ inputData: {} })).status).toBe('success');
+    for (const path of [`notes/create-run?runId=${runId}`, `notes/stream?runId=${runId}`, `notes/observe?runId=${runId}`]) {
+      const res = await peek(alice, `/workflows/${path}`);
+      expect([path, res.status, codeOf(res.text)]).toEqual([path, ...refusal(403, 'access-denied')]);
     }
-    // A run streamed through the key, stored under the id (its `workflowName`), resumed through the id.
     const run = await client.getWorkflow('approvals').createRun();
     for await (const chunk of (await run.stream({ inputData: {} })) as unknown as AsyncIterable<unknown>) void chunk;
     const stored = (await client.getWorkflow('approvals').runById(run.runId)) as { workflowName: string; status: string };
     expect([stored.workflowName, stored.status]).toEqual(['approval-flow', 'suspended']);
-    const byId = await client.getWorkflow(stored.workflowName).createRun({ runId: run.runId });
-    expect((await byId.resumeAsync({ step: 'ask', resumeData: { ok: true } })).status).toBe('success');
+    expect((await post(alice, `/workflows/${stored.workflowName}/create-run?runId=${run.runId}`)).status).toBe(403);
+    const byKey = await client.getWorkflow('approvals').createRun({ runId: run.runId });
+    expect((await byKey.resumeAsync({ step: 'ask', resumeData: { ok: true } })).status).toBe('success');
   });
 
   it("Mastra's orchestration worker's step call is served with its body: the route's body schema drops the run id it repeats", async () => {
@@ -367,5 +366,56 @@ describe('the ties in memory (white-box: the call both adapters make, many users
     // 100 more users with 1,000 each: the bound (100,000) is passed, the oldest ties go, from both maps alike.
     for (let u = 0; u < 100; u++) for (let i = 0; i < 1_000; i++) stream(`user_${u}`, `u${u}-${i}`);
     expect([inside.runOwners.size, held(), inside.runOwners.has('alice-run'), inside.runsOf.has('user_alice')]).toEqual([100_000, 100_000, false, false]);
+  });
+});
+
+/**
+ * Organization scope: teammates share the memory resource, so Mastra's own check lets each observe the other's runs of
+ * a workflow both may use, and its cache keeps a run's events by run id alone. A run id stays its first workflow's for
+ * its own user too: were Alice (admin) let to stream `payroll` (admins only) under the id of her `notes` run, Bob would
+ * read payroll's events through `notes` (found by an attacker session, on a change that let her).
+ */
+describe.each(['mixed', 'standalone', 'hono'] as const)('%s app, organization scope: a teammate and a reused run id', (mode) => {
+  let base: string;
+  let close: () => Promise<void>;
+  let admin: string;
+  let member: string;
+  beforeAll(async () => {
+    admin = await issuer.mintToken({}, { userId: 'user_alice', org: { id: 'org_acme', role: 'org:admin' }, expiresInSeconds: 3600 });
+    member = await issuer.mintToken({}, { userId: 'user_bob', org: { id: 'org_acme', role: 'org:member' }, expiresInSeconds: 3600 });
+    const clerkAuth = createClerkAuth({
+      ...issuer.authOptions,
+      env: {},
+      logger: false,
+      authorizeUser: (user, ctx) => ctx.resource?.params.workflowId !== 'payroll' || user.o?.rol === 'admin',
+    });
+    const mastra = new Mastra({
+      workflows: workflows(),
+      storage: libsql.store(`org-${mode}`),
+      server: { auth: new MastraAuthClerk({ clerkAuth, resourceScope: 'organization' }) as never },
+      logger: false,
+    });
+    ({ base, close } = await serveMastra(mastra, { mode, clerkAuth }));
+  });
+  afterAll(async () => close());
+
+  const post = async (token: string, path: string, body?: unknown) => {
+    const res = await fetch(`${base}/api${path}`, {
+      method: 'POST',
+      headers: { Authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'Content-Type': 'application/json' }) },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    return { status: res.status, text: await res.text() };
+  };
+
+  it("the admin's payroll stream under her notes run's id is refused, so the member's observe of notes replays no payroll", async () => {
+    const runId = `order-org-${mode}`;
+    expect((await post(member, `/workflows/payroll/observe?runId=${runId}`)).status).toBe(403);
+    const notes = await post(admin, `/workflows/notes/stream?runId=${runId}`, { inputData: {} });
+    expect([notes.status, notes.text.includes('bob-injected')]).toEqual([200, true]);
+    const payroll = await post(admin, `/workflows/payroll/stream?runId=${runId}`, { inputData: {} });
+    expect([payroll.status, payroll.text.includes('alice-secret')]).toEqual([403, false]);
+    const observed = await post(member, `/workflows/notes/observe?runId=${runId}`);
+    expect([observed.status, observed.text.includes('bob-injected'), observed.text.includes('alice-secret')]).toEqual([200, true, false]);
   });
 });

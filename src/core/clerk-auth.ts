@@ -819,7 +819,7 @@ export class ClerkAuth {
    * any workflow: a user who may create runs of one workflow (`create-run?runId=`, any id) would read, or add to,
    * another workflow's run by its id, whoever started it. So a run id streamed through this object belongs to that
    * workflow (the path's first id: `payroll` of `/workflows/payroll/stream`) from then on, and every other workflow's
-   * routes that stream, observe or start a run refuse it (403) to every other user. Mastra's start and stream routes (`runStartRoutes`)
+   * routes that stream, observe or start a run refuse it (403). Mastra's start and stream routes (`runStartRoutes`)
    * hand back, or overwrite, the run of the id the request chooses whoever made it, with no check of its own, so the
    * tie also holds the memory resource that made it (the user, or the organization), and those routes refuse it to
    * another (403). Also refused (400): a run id named twice in different ways, and one that spells a key of another
@@ -840,12 +840,10 @@ export class ClerkAuth {
     const resource = this.memoryResourceOf?.(user) ?? user.sub;
     const owner = this.runOwners.get(runId);
     const starts = this.runStartRoutes.has(`${reading.method} ${reading.route}`);
-    // Another user's run id of another workflow, where Mastra's run-id cache is written or replayed, or a run of that
-    // id made. Mastra looks a run up by workflow and id on its other run routes, so there a tie made by anyone (a
-    // request Mastra then answered 404, for a run Mastra named and nobody tied) keeps its owner out of nothing. The
-    // user who tied it may reuse it (an order id as the run id of each of its workflows; a workflow named by its key,
-    // then by its id): what the shared cache mixes up is then their own.
-    if (owner !== undefined && owner.workflow !== workflow && owner.user !== user.sub && (reading.run !== 'names' || starts)) {
+    // Another workflow's run id, where Mastra's run-id cache is written or replayed, or a run of that id made. Mastra
+    // looks a run up by workflow and id on its other run routes, so there a tie made by anyone (a request Mastra then
+    // answered 404, for a run Mastra named and nobody tied) keeps its owner out of nothing.
+    if (owner !== undefined && owner.workflow !== workflow && (reading.run !== 'names' || starts)) {
       return new ClerkAuthError('access-denied', { realm: this.config.realm, message: OTHER_RUN });
     }
     // Only where Mastra checks no owner: elsewhere its own check judges by the stored run, so a tie made by a request
