@@ -442,8 +442,9 @@ describe.each(['mixed', 'hono'] as const)("%s app: channel no longer names the c
       removeReaction: async (...args: unknown[]) => void calls.push(['removeReaction', ...args]),
     };
     const channels = new AgentChannels({ adapters: { slack: slack as never } } as never);
-    const chat = new Agent({ id: 'chatAgent', name: 'Chat', instructions: 'Chat.', model: scriptedModel() as never, channels, tools: { ...channels.getTools() } } as never);
-    const mastra = new Mastra({ agents: { chatAgent: chat }, storage: libsql.store(`channel-bot-${mode}`), server: { auth: new MastraAuthClerk({ clerkAuth }) }, logger: false });
+    const store = protectMemory(libsql.store(`channel-bot-${mode}`));
+    const chat = new Agent({ id: 'chatAgent', name: 'Chat', instructions: 'Chat.', model: scriptedModel() as never, channels, memory: new Memory({ storage: store }), tools: { ...channels.getTools() } } as never);
+    const mastra = new Mastra({ agents: { chatAgent: chat }, storage: store, server: { auth: new MastraAuthClerk({ clerkAuth }) }, logger: false });
     ({ base, close } = await serveMastra(mastra, { mode, clerkAuth }));
   });
   afterAll(async () => close());
@@ -460,5 +461,23 @@ describe.each(['mixed', 'hono'] as const)("%s app: channel no longer names the c
     });
     // Both were 200, and the bot reacted in A's direct-message thread.
     expect({ tool: [tool.status, tool.error], run: [run.status, run.error], calls }).toEqual({ tool: [403, denied(mode)], run: [403, denied(mode)], calls: [] });
+  });
+
+  // Found by an attacker session: Mastra's signal and message routes merge `ifIdle.streamOptions.requestContext` into
+  // the run's request context too (`normalizePublicExecutionOptions`), as the tool-approval routes do
+  // `streamOptions.requestContext`: a request context anywhere in the body is judged.
+  it.each([
+    ['signals', { signal: { type: 'user-message', contents: 'TOOL add_reaction {"messageId":"1700000000.000200","emoji":"skull"}' } }],
+    ['send-message', { message: 'TOOL add_reaction {"messageId":"1700000000.000300","emoji":"fire"}' }],
+    ['queue-message', { message: 'TOOL add_reaction {"messageId":"1700000000.000400","emoji":"eyes"}' }],
+  ] as const)("nor through /%s's ifIdle.streamOptions.requestContext; the app's own keys pass there", async (route, body) => {
+    const channel = { platform: 'slack', threadId: 'slack:D0ALICE:1700000000.000100' };
+    const at = { resourceId: USER_B, threadId: `b-${route}-${mode}` };
+    const forged = await callJson(base, tokenB, 'POST', `/api/agents/chatAgent/${route}`, { ...at, ...body, ifIdle: { streamOptions: { requestContext: { channel } } } });
+    for (let i = 0; i < 20 && calls.length === 0; i++) await new Promise((resolve) => setTimeout(resolve, 50));
+    // It was 200, and the bot reacted in A's thread.
+    expect({ status: forged.status, error: forged.error, calls }).toEqual({ status: 403, error: denied(mode), calls: [] });
+    const own = await callJson(base, tokenB, 'POST', `/api/agents/chatAgent/${route}`, { ...at, ...body, ifIdle: { streamOptions: { requestContext: { locale: 'fr' } } } });
+    expect(own.status).toBe(200);
   });
 });

@@ -112,6 +112,34 @@ export function setsContextKey(values: RequestValues, owned: (key: string) => bo
 }
 
 /**
+ * The first key `owned` says is the server's that a request context anywhere in a JSON body sets: a `requestContext`
+ * object at any depth (Mastra's signal and message routes merge `ifIdle.streamOptions.requestContext` into the run's,
+ * its tool-approval routes `streamOptions.requestContext`). The whole body is walked, as `carriesNul` walks it: plain
+ * objects and arrays, each once. Undefined when none (or no JSON body).
+ */
+export function nestedContextKey(body: unknown, owned: (key: string) => boolean): string | undefined {
+  if (!isJsonContainer(body)) return undefined;
+  const pending: object[] = [body];
+  const seen = new Set<object>(pending);
+  while (pending.length > 0) {
+    const container = pending.pop()!;
+    const values = Array.isArray(container) ? container : Object.values(container);
+    if (!Array.isArray(container)) {
+      const context = (container as Record<string, unknown>).requestContext;
+      const found = isPlainRecord(context) ? Object.keys(context).find(owned) : undefined;
+      if (found !== undefined) return found;
+    }
+    for (const value of values) {
+      if (isJsonContainer(value) && !seen.has(value)) {
+        seen.add(value);
+        pending.push(value);
+      }
+    }
+  }
+  return undefined;
+}
+
+/**
  * Whether `parsed`, the query as the framework's parser read it (Express's `req.query`: the app's `query parser`,
  * and whatever a middleware before changed in it), reads as the raw `query` does: each top-level key a name the raw
  * query gives (a whole key, or its name before a bracket), each string in its value (an array's items too) one of
