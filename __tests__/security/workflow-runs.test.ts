@@ -82,6 +82,16 @@ function workflows() {
   return { payroll, notes, approvals };
 }
 
+/** POSTs to the Mastra routes at `base`, with a JSON body when one is given (as `@mastra/client-js` sends observe and create-run without one). */
+const poster = (base: string) => async (token: string, path: string, body?: unknown) => {
+  const res = await fetch(`${base}/api${path}`, {
+    method: 'POST',
+    headers: { Authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'Content-Type': 'application/json' }) },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  return { status: res.status, text: await res.text() };
+};
+
 /** Bob may use `notes`, not `payroll`; Alice may use both. */
 async function app(mode: 'mixed' | 'standalone' | 'hono', storage: 'in-memory' | 'libsql', framework: 4 | 5 = 5) {
   const clerkAuth = createClerkAuth({
@@ -97,15 +107,7 @@ async function app(mode: 'mixed' | 'standalone' | 'hono', storage: 'in-memory' |
     logger: false,
   });
   const { base, close } = await serveMastra(mastra, { mode, framework, clerkAuth });
-  /** A POST, with a JSON body when one is given (as `@mastra/client-js` sends observe and create-run without one). */
-  const post = async (token: string, path: string, body?: unknown) => {
-    const res = await fetch(`${base}/api${path}`, {
-      method: 'POST',
-      headers: { Authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'Content-Type': 'application/json' }) },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    return { status: res.status, text: await res.text() };
-  };
+  const post = poster(base);
   /** A POST whose streamed answer is read for at most `ms` (`observe-stream-legacy` of a run not executing never ends). */
   const peek = async (token: string, path: string, ms = 1500) => {
     const controller = new AbortController();
@@ -376,8 +378,8 @@ describe('the ties in memory (white-box: the call both adapters make, many users
  * read payroll's events through `notes` (found by an attacker session, on a change that let her).
  */
 describe.each(['mixed', 'standalone', 'hono'] as const)('%s app, organization scope: a teammate and a reused run id', (mode) => {
-  let base: string;
   let close: () => Promise<void>;
+  let post: ReturnType<typeof poster>;
   let admin: string;
   let member: string;
   beforeAll(async () => {
@@ -395,18 +397,11 @@ describe.each(['mixed', 'standalone', 'hono'] as const)('%s app, organization sc
       server: { auth: new MastraAuthClerk({ clerkAuth, resourceScope: 'organization' }) as never },
       logger: false,
     });
-    ({ base, close } = await serveMastra(mastra, { mode, clerkAuth }));
+    const served = await serveMastra(mastra, { mode, clerkAuth });
+    close = served.close;
+    post = poster(served.base);
   });
   afterAll(async () => close());
-
-  const post = async (token: string, path: string, body?: unknown) => {
-    const res = await fetch(`${base}/api${path}`, {
-      method: 'POST',
-      headers: { Authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'Content-Type': 'application/json' }) },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    return { status: res.status, text: await res.text() };
-  };
 
   it("the admin's payroll stream under her notes run's id is refused, so the member's observe of notes replays no payroll", async () => {
     const runId = `order-org-${mode}`;
