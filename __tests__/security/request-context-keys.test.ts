@@ -16,7 +16,9 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { Agent } from '@mastra/core/agent';
 import { AgentChannels } from '@mastra/core/channels';
+import { createScorer } from '@mastra/core/evals';
 import { Mastra } from '@mastra/core/mastra';
+import { MastraClient } from '@mastra/client-js';
 import { createStep, createWorkflow } from '@mastra/core/workflows';
 import { MCPServer } from '@mastra/mcp';
 import { Memory, Subconscious } from '@mastra/memory';
@@ -27,7 +29,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createClerkAuth } from '../../src/index.js';
 import { MastraAuthClerk, protectMemory } from '../../src/mastra/index.js';
-import { callJson, serveMastra } from './support.js';
+import { callJson, errorOf, raw, serveMastra } from './support.js';
 import { echoAgent, scriptedModel } from './scripted-model.js';
 import { libsqlMemoryFixture } from '../support/memory-app.js';
 
@@ -465,7 +467,7 @@ describe.each(['mixed', 'hono'] as const)("%s app: channel no longer names the c
 
   // Found by an attacker session: Mastra's signal and message routes merge `ifIdle.streamOptions.requestContext` into
   // the run's request context too (`normalizePublicExecutionOptions`), as the tool-approval routes do
-  // `streamOptions.requestContext`: a request context anywhere in the body is judged.
+  // `streamOptions.requestContext`: both are judged, on any path.
   it.each([
     ['signals', { signal: { type: 'user-message', contents: 'TOOL add_reaction {"messageId":"1700000000.000200","emoji":"skull"}' } }],
     ['send-message', { message: 'TOOL add_reaction {"messageId":"1700000000.000300","emoji":"fire"}' }],
@@ -479,5 +481,66 @@ describe.each(['mixed', 'hono'] as const)("%s app: channel no longer names the c
     expect({ status: forged.status, error: forged.error, calls }).toEqual({ status: 403, error: denied(mode), calls: [] });
     const own = await callJson(base, tokenB, 'POST', `/api/agents/chatAgent/${route}`, { ...at, ...body, ifIdle: { streamOptions: { requestContext: { locale: 'fr' } } } });
     expect(own.status).toBe(200);
+  });
+
+  it("nor through /send-tool-approval's streamOptions.requestContext (refused before Mastra looks for the run)", async () => {
+    const res = await callJson(base, tokenB, 'POST', '/api/agents/chatAgent/send-tool-approval', {
+      threadId: `b-approval-${mode}`,
+      resourceId: USER_B,
+      toolCallId: 'call-1',
+      approved: true,
+      streamOptions: { requestContext: { channel: { platform: 'slack', threadId: 'slack:D0ALICE:1700000000.000100' } } },
+    });
+    expect({ status: res.status, error: res.error }).toEqual({ status: 403, error: denied(mode) });
+  });
+
+  // Found by the next attacker session: a request whose URL the provider cannot place (an absolute-form target naming
+  // another host; also two `Host` headers, HTTP/1.0 without one) is judged by its body's request context alone, and that
+  // read the top-level one only: Hono routed it by its path, and the bot reacted in A's thread.
+  if (mode === 'hono') {
+    it("nor through ifIdle.streamOptions.requestContext at a target the provider cannot place", async () => {
+      const body = JSON.stringify({
+        resourceId: USER_B,
+        threadId: 'b-absolute-form',
+        signal: { type: 'user-message', contents: 'TOOL add_reaction {"messageId":"1700000000.000500","emoji":"skull"}' },
+        ifIdle: { streamOptions: { requestContext: { channel: { platform: 'slack', threadId: 'slack:D0ALICE:1700000000.000100' } } } },
+      });
+      const res = await raw(Number(new URL(base).port), 'POST', 'http://other.example/api/agents/chatAgent/signals', { Authorization: `Bearer ${tokenB}` }, body);
+      for (let i = 0; i < 20 && calls.length === 0; i++) await new Promise((resolve) => setTimeout(resolve, 50));
+      expect({ status: res.status, error: errorOf(res), calls }).toEqual({ status: 403, error: 'Access denied', calls: [] });
+    });
+  }
+});
+
+/**
+ * Mastra stores each score with a flattened copy of the scored run's request context (`mastra__resourceId`,
+ * `mastra__authMode`, `mastra__user.sub`...). Saving a score read back (`client.saveScore`, `POST /scores`: a reviewer's
+ * edit, a copy) sends it again, in the body but not where Mastra reads a request context: not refused (it was, 403,
+ * while the check walked the whole body; found by an attacker session).
+ */
+describe.each(['mixed', 'hono'] as const)('%s app: a stored score saved again', (mode) => {
+  let base: string;
+  let close: () => Promise<void>;
+  beforeAll(async () => {
+    const clerkAuth = createClerkAuth({ ...libsql.issuer().authOptions, env: {}, logger: false });
+    const store = protectMemory(libsql.store(`score-${mode}`));
+    const scorer = createScorer({ id: 'len', name: 'len', description: 'Length.' }).generateScore(() => 1);
+    const agent = new Agent({ id: 'scored', name: 'Scored', instructions: 'Echo.', model: scriptedModel() as never, scorers: { len: { scorer, sampling: { type: 'ratio', rate: 1 } } } } as never);
+    const mastra = new Mastra({ agents: { scored: agent }, scorers: { len: scorer }, storage: store, server: { auth: new MastraAuthClerk({ clerkAuth }) }, logger: false });
+    ({ base, close } = await serveMastra(mastra, { mode, clerkAuth }));
+  });
+  afterAll(async () => close());
+
+  it("is stored again: a score's request context reaches no run", async () => {
+    const client = new MastraClient({ baseUrl: base, retries: 0, headers: { Authorization: `Bearer ${tokenA}` } });
+    await client.getAgent('scored').generate('hello');
+    let scores: Array<Record<string, unknown>> = [];
+    for (let i = 0; i < 40 && scores.length === 0; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      scores = ((await client.listScoresByScorerId({ scorerId: 'len' })) as { scores: Array<Record<string, unknown>> }).scores;
+    }
+    const { id: _id, createdAt: _created, updatedAt: _updated, ...copy } = scores[0] ?? {};
+    expect(Object.keys((copy.requestContext as object | undefined) ?? {})).toContain('mastra__resourceId');
+    await expect(client.saveScore({ score: { ...copy, reason: 'reviewed' } } as never)).resolves.toBeDefined();
   });
 });

@@ -12,7 +12,7 @@ import { assertKnownOptions, ClerkAuthConfigError, resolveOptions, withEnvironme
 import { allowAuthenticated, type AuthorizeContext, type AuthorizeUser } from './policy.js';
 import { machineAuth } from './auth-object.js';
 import { decodeEscapes, type RouteTable, type RouteResource } from './routes.js';
-import { carriesNul, namedValues, namesBuiltIn, nestedContextKey, overriddenParam, pollutesPrototypes, readsAsQuery, runIdOf, setsContextKey, UNREAD_BODY, UNSEEN_BODY, withQueryParams, type RequestValues } from './request-values.js';
+import { carriesNul, namedValues, namesBuiltIn, overriddenParam, pollutesPrototypes, readsAsQuery, runIdOf, setsContextKey, UNREAD_BODY, UNSEEN_BODY, withQueryParams, type RequestValues } from './request-values.js';
 import { BoundedMap } from './bounded-map.js';
 import { createProtectedResources, resourceUrl, type ProtectedResources } from './resource-metadata.js';
 import { BackendApiVerifier } from './backend-api.js';
@@ -706,7 +706,6 @@ export class ClerkAuth {
    * Mastra would serve it whatever the policy says of its path:
    * - on any path, a client's request context (body or query) that sets a key of the server's (`setsContextKey`,
    *   `isServerContextKey`): Mastra's runs read whose memory, knowledge or cached answers they serve from such keys;
-   *   on a known route, one nested anywhere in the body too (`nestedContextKey`);
    * and on a known route:
    * - a JSON-RPC call the route serves whoever asks (`unscopedCall`);
    * - a run of another workflow (`otherRun`);
@@ -743,15 +742,10 @@ export class ClerkAuth {
     let forged = setsContextKey(method === 'GET' || method === 'HEAD' ? { query } : values(), this.isServerContextKey);
     if (forged === UNREAD_BODY && !jsonBody) forged = false;
     if (typeof forged === 'string') return new ClerkAuthError('access-denied', { realm: this.config.realm, message: clientContext(forged) });
-    const bodied = method !== 'GET' && method !== 'HEAD';
-    if (forged !== UNREAD_BODY && !bodied && !this.mayRefuseServed(rawPath)) return undefined;
+    if (forged !== UNREAD_BODY && !this.mayRefuseServed(rawPath)) return undefined;
     const readings = this.routes?.match(method, rawPath);
     if (!Array.isArray(readings) || readings.length === 0) return undefined;
     if (forged === UNREAD_BODY) return UNREAD_BODY;
-    // On Mastra's own routes, a request context anywhere in the body: some merge a nested one into the run's.
-    const nested = bodied ? nestedContextKey(values().body, this.isServerContextKey) : undefined;
-    if (nested !== undefined) return new ClerkAuthError('access-denied', { realm: this.config.realm, message: clientContext(nested) });
-    if (!this.mayRefuseServed(rawPath)) return undefined;
     for (const reading of readings) {
       const refused =
         this.unscopedCall(reading, values) ??

@@ -82,7 +82,19 @@ function pairs(query: string): Array<{ rawKey: string; rawValue: string | undefi
 }
 
 /**
- * The first key `owned` says is the server's that a request context the client sends sets: a JSON body's `requestContext`,
+ * Where Mastra reads a request context in a JSON body: its adapters the top-level one (every route, custom ones too);
+ * its agent signal and message routes (`/signals`, `/send-message`, `/queue-message`) `ifIdle.streamOptions`'s, and its
+ * tool-approval routes `streamOptions`'s (`normalizePublicExecutionOptions` of `@mastra/server`). Not a walk of the
+ * whole body: stored records carry request contexts Mastra never runs with (a score's, saved again).
+ */
+const BODY_CONTEXTS: readonly (readonly string[])[] = [
+  ['requestContext'],
+  ['streamOptions', 'requestContext'],
+  ['ifIdle', 'streamOptions', 'requestContext'],
+];
+
+/**
+ * The first key `owned` says is the server's that a request context the client sends sets: a JSON body's (`BODY_CONTEXTS`),
  * and the query's, as Mastra's adapters read it (JSON, else base64 of JSON; each one, as Hono reads the first of a
  * repeated key and Express none), under each decoding a parser may apply (Node's `querystring`, `qs`'s all-or-nothing,
  * valid escapes alone: base64 skips what is not in its alphabet, so one decoding's garbage is another's JSON), and
@@ -92,8 +104,12 @@ function pairs(query: string): Array<{ rawKey: string; rawValue: string | undefi
  */
 export function setsContextKey(values: RequestValues, owned: (key: string) => boolean): string | false | typeof UNREAD_BODY {
   const { query, body } = values;
-  const found = isPlainRecord(body) && isPlainRecord(body.requestContext) ? Object.keys(body.requestContext).find(owned) : undefined;
-  if (found !== undefined) return found;
+  for (const path of BODY_CONTEXTS) {
+    let context: unknown = body;
+    for (const name of path) context = isPlainRecord(context) ? context[name] : undefined;
+    const found = isPlainRecord(context) ? Object.keys(context).find(owned) : undefined;
+    if (found !== undefined) return found;
+  }
   if (CONTEXT_QUERY.test(query) || (query.includes('%') && CONTEXT_QUERY.test(decodeEscapes(query)))) {
     for (const { rawKey, rawValue } of pairs(query)) {
       const key = keyNames(rawKey);
@@ -109,34 +125,6 @@ export function setsContextKey(values: RequestValues, owned: (key: string) => bo
     }
   }
   return body === UNREAD_BODY ? UNREAD_BODY : false;
-}
-
-/**
- * The first key `owned` says is the server's that a request context anywhere in a JSON body sets: a `requestContext`
- * object at any depth (Mastra's signal and message routes merge `ifIdle.streamOptions.requestContext` into the run's,
- * its tool-approval routes `streamOptions.requestContext`). The whole body is walked, as `carriesNul` walks it: plain
- * objects and arrays, each once. Undefined when none (or no JSON body).
- */
-export function nestedContextKey(body: unknown, owned: (key: string) => boolean): string | undefined {
-  if (!isJsonContainer(body)) return undefined;
-  const pending: object[] = [body];
-  const seen = new Set<object>(pending);
-  while (pending.length > 0) {
-    const container = pending.pop()!;
-    const values = Array.isArray(container) ? container : Object.values(container);
-    if (!Array.isArray(container)) {
-      const context = (container as Record<string, unknown>).requestContext;
-      const found = isPlainRecord(context) ? Object.keys(context).find(owned) : undefined;
-      if (found !== undefined) return found;
-    }
-    for (const value of values) {
-      if (isJsonContainer(value) && !seen.has(value)) {
-        seen.add(value);
-        pending.push(value);
-      }
-    }
-  }
-  return undefined;
 }
 
 /**
