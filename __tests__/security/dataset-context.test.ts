@@ -54,6 +54,10 @@ describe.each(['hono', 'mixed'] as const)("%s: a dataset item's requestContext",
     }
     const items = await callJson(api, bob, 'GET', `/datasets/${datasetId}/items`);
     expect(JSON.stringify(items.json)).not.toContain('probe');
+    // The middleware names the key refused: the chat channel an experiment's run would act in.
+    const channel = await callJson(api, bob, 'POST', `/datasets/${datasetId}/items/batch`, { items: [{ input: 'probe', requestContext: { channel: { platform: 'slack', threadId: 't' } } }] });
+    expect([channel.status, channel.error]).toEqual([403, denied]);
+    if (mode === 'mixed') expect(channel.json?.message).toMatch(/^A stored request context may not set channel, a key of the server's own/);
   });
 
   it("an item keeps none of the server's keys that Mastra merges into it: another user who reads or changes it gets nothing of its author's, and leaves nothing of theirs", async () => {

@@ -38,14 +38,14 @@ const RUN_ID = 'The request names its run id more than once, or in a form that i
 const RESERVED_RUN_ID = "This run id names another kind of entry of Mastra's server cache.";
 const OTHER_RESOURCE = "This route serves the memory resource the request names, unchecked by Mastra: only your own is let through.";
 const FOREIGN_ORIGIN = 'The session cookie was sent from another origin than the one its token was issued to: send the token as a Bearer header.';
-const SERVER_CONTEXT = "A stored request context may not set the server's own keys (the user, their memory resource, thread or permissions).";
 /**
- * The refusal of a client's request context that sets `key`, a key of the server's: named when it is a plain name (the
- * ones listed are; one of a prefix, `mastra__...`, is the client's text, named only if it is letters, digits and `_`).
+ * The refusal of a client's request context (or one to be `stored`) that sets `key`, a key of the server's: named when
+ * it is a plain name (the ones listed are; one of a prefix, `mastra__...`, is the client's text, named only if it is
+ * letters, digits and `_`).
  */
-function clientContext(key: string): string {
+function clientContext(key: string, stored = false): string {
   const named = /^\w{1,64}$/.test(key) ? `${key}, ` : '';
-  return `A request context may not set ${named}a key of the server's own (the user, their memory resource, thread or run, the chat channel, Mastra's own keys): Mastra's runs trust them.`;
+  return `A ${stored ? 'stored ' : ''}request context may not set ${named}a key of the server's own (the user, their memory resource, thread or run, the chat channel, Mastra's own keys): Mastra's runs trust them.`;
 }
 const ROUTE_PARAMETER = 'An id in the request target or body is not a name that can be served.';
 const NUL_CHARACTER = 'A NUL character (U+0000) in the request target or JSON body is not accepted: databases and file systems refuse it.';
@@ -705,7 +705,8 @@ export class ClerkAuth {
    * @internal What both adapters refuse of a signed-in user's request, policy or not, before the policy runs, because
    * Mastra would serve it whatever the policy says of its path:
    * - on any path, a client's request context (body or query) that sets a key of the server's (`setsContextKey`,
-   *   `isServerContextKey`): Mastra's runs read whose memory, knowledge or cached answers they serve from such keys;
+   *   `isServerContextKey`): Mastra's runs read whose memory, knowledge or cached answers they serve from such keys,
+   *   which run an MCP server's workflow tool writes over (`runId`), which chat thread the app's bot acts in (`channel`);
    * and on a known route:
    * - a JSON-RPC call the route serves whoever asks (`unscopedCall`);
    * - a run of another workflow (`otherRun`);
@@ -795,7 +796,8 @@ export class ClerkAuth {
 
   /**
    * A request context to be stored (a dataset item's, which an experiment runs its agent or workflow with, over the
-   * server's own) that sets a key the server sets itself: the user, their memory resource, thread or permissions.
+   * server's own) that sets a key of the server's (`isServerContextKey`): the user, their memory resource, thread or
+   * permissions, a run, a chat channel.
    * UNREAD_BODY when the body is not parsed yet or never seen (the provider alone): refused where it decides.
    */
   private serverContext(reading: RouteResource, values: () => RequestValues): ClerkAuthError | typeof UNREAD_BODY | undefined {
@@ -806,9 +808,8 @@ export class ClerkAuth {
     const holders = where === 'items' ? (isRecord(body) && Array.isArray(body.items) ? body.items : []) : [body];
     for (const holder of holders) {
       const context = isRecord(holder) ? holder.requestContext : undefined;
-      if (isRecord(context) && Object.keys(context).some(this.isServerContextKey)) {
-        return new ClerkAuthError('access-denied', { realm: this.config.realm, message: SERVER_CONTEXT });
-      }
+      const key = isRecord(context) ? Object.keys(context).find(this.isServerContextKey) : undefined;
+      if (key !== undefined) return new ClerkAuthError('access-denied', { realm: this.config.realm, message: clientContext(key, true) });
     }
     return undefined;
   }

@@ -565,8 +565,9 @@ export class MastraAuthClerk extends MastraAuthProvider<ClerkClaims> {
         read.body = UNSEEN_BODY;
       }
     }
-    if (base !== undefined && clerkAuth.refusesTarget(base.ctx.method, base.rawPath, { query: base.query, ...read }) !== undefined) {
-      clerkAuth.log('request refused', 'request-invalid');
+    const badTarget = base === undefined ? undefined : clerkAuth.refusesTarget(base.ctx.method, base.rawPath, { query: base.query, ...read });
+    if (badTarget !== undefined) {
+      clerkAuth.log('request refused', badTarget.code);
       return false;
     }
     // What Mastra would serve whatever the policy says (`servedError`), unless the Express middleware of this object
