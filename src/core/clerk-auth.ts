@@ -12,7 +12,7 @@ import { assertKnownOptions, ClerkAuthConfigError, resolveOptions, withEnvironme
 import { allowAuthenticated, type AuthorizeContext, type AuthorizeUser } from './policy.js';
 import { machineAuth } from './auth-object.js';
 import { decodeEscapes, type RouteTable, type RouteResource } from './routes.js';
-import { carriesNul, namedValues, namesBuiltIn, overriddenParam, pollutesPrototypes, readsAsQuery, runIdOf, setsContextKey, UNREAD_BODY, UNSEEN_BODY, withQueryParams, type RequestValues } from './request-values.js';
+import { carriesNul, namedValues, namesBuiltIn, overriddenParam, ownedKeyOf, pollutesPrototypes, readsAsQuery, runIdOf, setsContextKey, UNREAD_BODY, UNSEEN_BODY, withQueryParams, type RequestValues } from './request-values.js';
 import { BoundedMap } from './bounded-map.js';
 import { createProtectedResources, resourceUrl, type ProtectedResources } from './resource-metadata.js';
 import { BackendApiVerifier } from './backend-api.js';
@@ -608,16 +608,14 @@ export class ClerkAuth {
    * is the body as far as the adapter has it. The refusal (400 `request-invalid`), or undefined.
    */
   refusesTarget(method: string, rawPath: string, values: RequestValues): ClerkAuthError | undefined {
-    const { realm } = this.config;
-    if (pollutesPrototypes(values.query)) return new ClerkAuthError('request-invalid', { realm, message: ROUTE_PARAMETER });
-    const readings = this.routes?.match(method, rawPath);
-    if (readings === undefined) return undefined;
-    if (readings === 'invalid') return new ClerkAuthError('request-invalid', { realm, message: ROUTE_PARAMETER });
-    if (readings.length === 0) return undefined;
-    if (namesBuiltIn(values, readings)) return new ClerkAuthError('request-invalid', { realm, message: ROUTE_PARAMETER });
+    const readings = pollutesPrototypes(values.query) ? 'invalid' : this.routes?.match(method, rawPath);
+    let message: string | undefined;
+    if (readings === 'invalid') message = ROUTE_PARAMETER;
+    else if (readings === undefined || readings.length === 0) return undefined;
+    else if (namesBuiltIn(values, readings)) message = ROUTE_PARAMETER;
     // Its own message: a NUL pasted into a chat message is refused too (a route of the table, PostgreSQL or not).
-    if (carriesNul(rawPath, values)) return new ClerkAuthError('request-invalid', { realm, message: NUL_CHARACTER });
-    return undefined;
+    else if (carriesNul(rawPath, values)) message = NUL_CHARACTER;
+    return message === undefined ? undefined : new ClerkAuthError('request-invalid', { realm: this.config.realm, message });
   }
 
   /**
@@ -808,7 +806,7 @@ export class ClerkAuth {
     const holders = where === 'items' ? (isRecord(body) && Array.isArray(body.items) ? body.items : []) : [body];
     for (const holder of holders) {
       const context = isRecord(holder) ? holder.requestContext : undefined;
-      const key = isRecord(context) ? Object.keys(context).find(this.isServerContextKey) : undefined;
+      const key = ownedKeyOf(context, this.isServerContextKey);
       if (key !== undefined) return new ClerkAuthError('access-denied', { realm: this.config.realm, message: clientContext(key, true) });
     }
     return undefined;

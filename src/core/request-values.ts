@@ -81,6 +81,11 @@ function pairs(query: string): Array<{ rawKey: string; rawValue: string | undefi
   });
 }
 
+/** The first key of `context`, when it is a plain object, that `owned` says is the server's. */
+export function ownedKeyOf(context: unknown, owned: (key: string) => boolean): string | undefined {
+  return isPlainRecord(context) ? Object.keys(context).find(owned) : undefined;
+}
+
 /**
  * Where Mastra reads a request context in a JSON body: its adapters the top-level one (every route, custom ones too);
  * its agent signal and message routes (`/signals`, `/send-message`, `/queue-message`) `ifIdle.streamOptions`'s, and its
@@ -107,7 +112,7 @@ export function setsContextKey(values: RequestValues, owned: (key: string) => bo
   for (const path of BODY_CONTEXTS) {
     let context: unknown = body;
     for (const name of path) context = isPlainRecord(context) ? context[name] : undefined;
-    const found = isPlainRecord(context) ? Object.keys(context).find(owned) : undefined;
+    const found = ownedKeyOf(context, owned);
     if (found !== undefined) return found;
   }
   if (CONTEXT_QUERY.test(query) || (query.includes('%') && CONTEXT_QUERY.test(decodeEscapes(query)))) {
@@ -118,8 +123,7 @@ export function setsContextKey(values: RequestValues, owned: (key: string) => bo
       if (part !== undefined) return part;
       if (rawValue === undefined) continue;
       for (const text of new Set([decodeLeniently(rawValue), decodedAsQuerystring(rawValue), decodedAsQs(rawValue)])) {
-        const context = contextOf(text);
-        const named = isPlainRecord(context) ? Object.keys(context).find(owned) : undefined;
+        const named = ownedKeyOf(contextOf(text), owned);
         if (named !== undefined) return named;
       }
     }
