@@ -97,6 +97,16 @@ describe('token shape, before any decoding', () => {
     await expectAuthError(auth().verify(forged), 'token-invalid', 401);
   });
 
+  it('rejects a part one character longer than whole bytes (4n+1) as malformed, before its signature is checked', async () => {
+    const [h, p, s] = (await issuer.mintToken()).split('.') as [string, string, string];
+    const grow = (part: string) => (part.length % 4 === 0 ? `${part}A` : `${part}${'A'.repeat(5 - (part.length % 4))}`);
+    for (const forged of [`${grow(h)}.${p}.${s}`, `${h}.${grow(p)}.${s}`, `${h}.${p}.${grow(s)}`]) {
+      expect(forged.split('.').filter((part) => part.length % 4 === 1)).toHaveLength(1);
+      const error = await expectAuthError(auth().verify(forged), 'token-invalid', 401);
+      expect(error.message).toBe('The token is not three canonical base64url parts.');
+    }
+  });
+
   it('answers token-missing for an empty token, with a bare challenge', async () => {
     const error = await expectAuthError(auth().verify(''), 'token-missing', 401);
     expect(error.headers).toEqual({ 'WWW-Authenticate': 'Bearer realm="api"' });
@@ -248,6 +258,19 @@ describe('claims', () => {
   it('requires nbf and iat, when present, to be numbers', async () => {
     await expectAuthError(auth().verify(await issuer.mintToken({ nbf: 'soon' })), 'token-invalid', 401);
     await expectAuthError(auth().verify(await issuer.mintToken({ iat: 'now' })), 'token-invalid', 401);
+  });
+
+  it('refuses exp, nbf and iat that JSON spells past a double (1e400 parses as Infinity) as not numbers', async () => {
+    const now = Math.floor(Date.now() / 1000);
+    const base = `"sub":"user_test","sid":"sess_1","iss":"${issuer.issuer}","azp":"${issuer.authorizedParty}"`;
+    for (const [times, name] of [
+      [`"exp":1e400,"iat":${now}`, 'expiry (exp)'],
+      [`"exp":${now + 60},"nbf":1e400`, 'claim nbf'],
+      [`"exp":${now + 60},"iat":-1e400`, 'claim iat'],
+    ] as const) {
+      const error = await expectAuthError(auth().verify(await signedRaw(`{${base},${times}}`)), 'token-invalid', 401);
+      expect(error.message).toContain(name);
+    }
   });
 
   it('rejects a payload that is not a JSON object', async () => {
