@@ -174,6 +174,37 @@ describe.each<[Setup, boolean]>([
     expect(ran).toEqual([]);
   });
 
+  it("a query or body naming billing on notes' routes reaches nothing of billing (Mastra's handler reads them over the path)", async () => {
+    // Found by an attacker session of our own: `?serverId=billing` on notes' REST routes ran billing's tool and read
+    // its resources (200) without a policy: Mastra hands its handler `{ ...path, ...query, ...body }`.
+    const token = await tokenFor(`${base}/api/mcp/notes/mcp`);
+    ran.length = 0;
+    const named: Array<[string, string | undefined]> = [
+      ['/api/mcp/notes/tools/secret/execute?serverId=billing', EXECUTE],
+      ['/api/mcp/notes/tools?serverId=billing', undefined],
+      ['/api/mcp/notes/tools/secret?serverId=billing', undefined],
+      ['/api/mcp/notes/resources?serverId=billing', undefined],
+      ['/api/mcp/notes/resources/read?serverId=billing', READ('billing')],
+      ['/api/mcp/notes/resources?serverId=notes&serverId=billing', undefined],
+      ['/api/mcp/notes/resources?serverId[]=billing', undefined],
+      ['/api/mcp/v0/servers/notes?id=billing', undefined],
+      ['/api/mcp/notes/tools/secret/execute', JSON.stringify({ serverId: 'billing', data: {} })],
+      ['/api/mcp/notes/resources/read', JSON.stringify({ serverId: 'billing', uri: 'ui://billing/dashboard' })],
+    ];
+    for (const [path, body] of named) {
+      const res = await call(`${base}${path}`, token, body);
+      const served = !(setup === 'provider' && body?.includes('serverId'));
+      if (served) expectRefused(setup, base, res, path.replace(/\?.*/, ''), ` (${path})`);
+      // The provider alone never sees the body (README, Security model): Mastra's schema decides there.
+      expect([path, res.body.includes('billing dashboard'), res.body.includes('"server":"billing"')]).toEqual([path, false, false]);
+    }
+    // The same id spelled again is no other server.
+    expect((await call(`${base}/api/mcp/notes/resources?serverId=notes`, token)).status).toBe(200);
+    // The provider alone let the body through: Mastra ran notes' tool (its handler takes the server from the path;
+    // under the README's policy, the tool routes' second reading is refused).
+    expect(ran).toEqual(setup === 'provider' && !policy ? ['notes'] : []);
+  });
+
   it('a token of another OAuth application of the instance reaches no MCP route, not even the server list', async () => {
     const token = await tokenFor('https://other-app.example/');
     for (const [path, body] of [...routesOf('notes'), ['/api/mcp/v0/servers', undefined] as [string, undefined]]) {

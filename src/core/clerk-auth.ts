@@ -556,9 +556,12 @@ export class ClerkAuth {
    * An OAuth access token on a route of a protected resource's server (an MCP server: its transport, or Mastra's REST
    * routes of its tools and resources) must name, in `aud`, an endpoint of that server (RFC 8707 and 9728; the MCP
    * specification requires it): a token a user granted another server or app is not replayed here, by any route of
-   * the server. See `namesEndpoint` for what counts.
+   * the server. See `namesEndpoint` for what counts. The server is the one Mastra's handler serves: a query or body
+   * naming another value for a parameter of the route (`?serverId=`, which Mastra reads over the path) is the
+   * audience refusal too, with or without a policy; a body no parser has read yet, `UNREAD_BODY` (`values`: the query,
+   * and the body as far as the adapter has it).
    */
-  resourceAudienceError(verified: Verified, method: string, rawPath: string): ClerkAuthError | undefined {
+  resourceAudienceError(verified: Verified, method: string, rawPath: string, values: RequestValues): ClerkAuthError | typeof UNREAD_BODY | undefined {
     if (verified.tokenType !== 'oauth_token' || this.protectedResources === undefined || this.serverRoutes.size === 0) return undefined;
     const readings = this.routes?.match(method, rawPath);
     if (!Array.isArray(readings)) return undefined;
@@ -566,7 +569,9 @@ export class ClerkAuth {
     for (const reading of readings) {
       const serverRoute = this.serverRoutes.get(reading.route);
       if (serverRoute === undefined) continue;
-      if (!audiences.some((aud) => this.namesEndpoint(aud, reading, rawPath, serverRoute))) {
+      const overridden = overriddenParam(withQueryParams(reading, values.query), values) !== undefined;
+      if (overridden && values.body === UNREAD_BODY) return UNREAD_BODY;
+      if (overridden || !audiences.some((aud) => this.namesEndpoint(aud, reading, rawPath, serverRoute))) {
         return new ClerkAuthError('token-invalid-audience', {
           realm: this.config.realm,
           message: 'The OAuth access token is not meant for this resource.',

@@ -515,7 +515,11 @@ function createMiddleware(auth: ClerkAuth, options: ExpressAuthOptions): Request
         }
         return;
       }
-      const wrongResource = state.tokenType === 'oauth_token' ? auth.resourceAudienceError(state.verified, method, rawPath) : undefined;
+      const wrongResource = state.tokenType === 'oauth_token' ? auth.resourceAudienceError(state.verified, method, rawPath, requestValues(req, query)) : undefined;
+      if (wrongResource === UNREAD_BODY) {
+        mount.rejectUnreadBody(req, res, next);
+        return;
+      }
       if (wrongResource) {
         reject(wrongResource);
         return;

@@ -447,9 +447,10 @@ export class MastraAuthClerk extends MastraAuthProvider<ClerkClaims> {
       if (state.status === 'signed-in') {
         if (state.tokenType !== 'oauth_token') return state.claims;
         const target = mastraContext(request);
-        const wrongResource = target ? clerkAuth.resourceAudienceError(state.verified, target.ctx.method, target.rawPath) : undefined;
+        // The body is judged in `authorizeUser`, where it is read (Mastra's Hono server); the query here.
+        const wrongResource = target ? clerkAuth.resourceAudienceError(state.verified, target.ctx.method, target.rawPath, { query: target.query, body: UNSEEN_BODY }) : undefined;
         if (!target || wrongResource) {
-          clerkAuth.log(target ? 'request refused' : UNTRUSTED_URL, wrongResource ?? 'request-invalid');
+          clerkAuth.log(target ? 'request refused' : UNTRUSTED_URL, wrongResource === UNREAD_BODY ? 'access-denied' : (wrongResource ?? 'request-invalid'));
           return null;
         }
         return state.claims;
