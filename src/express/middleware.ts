@@ -499,6 +499,8 @@ function createMiddleware(auth: ClerkAuth, options: ExpressAuthOptions): Request
         return;
       }
       attach(req, { mount, path, signedOut: 'token-missing' });
+      // They answer with the signed-in user, or set the session cookie: no cache keeps them.
+      res.set('Cache-Control', 'no-store');
       next();
       return;
     }
@@ -538,7 +540,7 @@ function createMiddleware(auth: ClerkAuth, options: ExpressAuthOptions): Request
       // Mastra's provider of the same object then knows the body was judged here (and a client's mark is replaced).
       headers[VERDICT_HEADER] = auth.signedInMark;
       // A Studio session renewed after its re-check with Clerk: the browser gets the new cookie, whatever follows.
-      if (state.setCookie !== undefined) res.append('Set-Cookie', state.setCookie);
+      if (state.setCookie !== undefined) res.append('Set-Cookie', state.setCookie).set('Cache-Control', 'no-store');
       // The MCP transport reads the caller from `req.auth` (the MCP SDK's AuthInfo): the same function, with it.
       if (resources !== undefined && auth.isProtectedResource(rawPath)) req.auth = mcpRequestAuth(requestState, state.token);
       if (!auth.hasPolicy) next();

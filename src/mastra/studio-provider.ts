@@ -173,7 +173,7 @@ export function attachStudio(target: object, studio: StudioSessions, users: User
       return found ? { ...result, user: { ...result.user, ...definedFields(found) } } : result;
     },
     getLoginButtonConfig: () => studio.getLoginButtonConfig(),
-    getLogoutUrl: (redirectUri) => studio.getLogoutUrl(redirectUri),
+    getLogoutUrl: (redirectUri, request) => studio.getLogoutUrl(redirectUri, request),
     createSession: () => studio.createSession(),
     validateSession: (sessionId) => studio.validateSession(sessionId),
     destroySession: (sessionId) => studio.destroySession(sessionId),

@@ -14,7 +14,7 @@
  *   at each restart and across instances.
  */
 import { createHash, hkdfSync, randomBytes, timingSafeEqual } from 'node:crypto';
-import { EncryptJWT, jwtDecrypt, jwtVerify, type JWTPayload } from 'jose';
+import { decodeProtectedHeader, EncryptJWT, jwtDecrypt, jwtVerify, type JWTPayload } from 'jose';
 import type { ClerkClaims } from '../core/claims.js';
 import { BoundedMap } from '../core/bounded-map.js';
 import { VERDICT_HEADER, type ClerkAuth, type SessionRequest, type SessionSignIn } from '../core/clerk-auth.js';
@@ -23,7 +23,11 @@ import { ClerkAuthConfigError } from '../core/options.js';
 
 /** The Studio session cookie. Names and defaults of `@mastra/auth-clerk` where it has the option. */
 export interface StudioSessionOptions {
-  /** Name of the session cookie (default `'clerk_session'`). `'__Host-clerk_session'` pins it to this host over HTTPS. */
+  /**
+   * Name of the session cookie. Default `'__Host-clerk_session'` when cookies are `Secure` for every origin (in
+   * production, or `secureCookies: true`): pinned to this host, so no other host of the site (a subdomain) can plant
+   * one; else `'clerk_session'` (`@mastra/auth-clerk`'s name).
+   */
   cookieName?: string | undefined;
   /**
    * The longest a Studio sign-in lasts, in seconds (default 28800, 8 hours; `@mastra/auth-clerk`: 86400). Within it,
@@ -155,6 +159,10 @@ interface ResolvedStudio {
 }
 
 const DEFAULT_COOKIE_NAME = 'clerk_session';
+const HOST_COOKIE_NAME = '__Host-clerk_session';
+/** A response that sets or clears the session cookie: no cache keeps it. */
+export const NO_STORE = Object.freeze({ 'Cache-Control': 'no-store' });
+const CROSS_ORIGIN_LOGOUT = 'The Studio session cookie authenticates requests from its sign-in origin only.';
 const DEFAULT_SCOPES = Object.freeze(['openid', 'profile', 'email']);
 const DEFAULT_MAX_AGE = 8 * 60 * 60;
 const DEFAULT_REVALIDATE = 60;
@@ -281,7 +289,8 @@ export function resolveStudio(
   }
   const frontendApiUrl = httpUrl(fapiValue, 'frontendApiUrl').href.replace(/\/$/, '');
 
-  const cookieName = session.cookieName ?? DEFAULT_COOKIE_NAME;
+  const secureEverywhere = session.secureCookies ?? production;
+  const cookieName = session.cookieName ?? (secureEverywhere === true ? HOST_COOKIE_NAME : DEFAULT_COOKIE_NAME);
   if (typeof cookieName !== 'string' || !COOKIE_NAME.test(cookieName)) fail('"session.cookieName" must be a cookie name (letters, digits, _ - . and the like)');
   if (/^(__session|__client_uat|__clerk)/.test(cookieName)) fail(`"session.cookieName" ${cookieName} is a name Clerk's own cookies use`);
   const prefixed = cookieName.startsWith('__Host-') || cookieName.startsWith('__Secure-');
@@ -385,8 +394,13 @@ export class StudioSessions {
     return `${this.config.flowCookieName}=${value}; ${flags}${this.secureFor(url.origin) ? '; Secure' : ''}`;
   }
 
+  /**
+   * Encrypts a cookie's payload. A session's sign-in origin is also in the protected header (authenticated with the
+   * payload, not secret): `getSessionIdFromRequest`, which cannot wait for a decryption, applies the origin rule.
+   */
   private async seal(payload: JWTPayload, key: Uint8Array, typ: string): Promise<string> {
-    return new EncryptJWT(payload).setProtectedHeader({ alg: 'dir', enc: 'A256GCM', typ }).encrypt(key);
+    const org = typeof payload.org === 'string' ? { org: payload.org } : {};
+    return new EncryptJWT(payload).setProtectedHeader({ alg: 'dir', enc: 'A256GCM', typ, ...org }).encrypt(key);
   }
 
   private async open<T extends JWTPayload>(value: string, key: Uint8Array, typ: string): Promise<T | undefined> {
@@ -398,7 +412,8 @@ export class StudioSessions {
         currentDate: new Date(this.now()),
         requiredClaims: ['exp'],
       });
-      return protectedHeader.typ === typ ? (payload as T) : undefined;
+      if (protectedHeader.typ !== typ) return undefined;
+      return protectedHeader.org === undefined || protectedHeader.org === payload.org ? (payload as T) : undefined;
     } catch {
       return undefined;
     }
@@ -440,9 +455,9 @@ export class StudioSessions {
    * A browser sends `Origin` on every cross-origin request and on same-origin ones that change state, and
    * `Sec-Fetch-Site` on all of them. SameSite alone is not enough: another port or subdomain is the same site.
    */
-  private fromSignInOrigin(payload: SessionPayload, request: RequestView): boolean {
+  private fromSignInOrigin(org: string, request: RequestView): boolean {
     const origin = request.header('origin');
-    if (origin !== null) return origin === payload.org || this.config.allowedOrigins.includes(origin);
+    if (origin !== null) return origin === org || this.config.allowedOrigins.includes(origin);
     const site = request.header('sec-fetch-site');
     if (site !== null && site !== 'same-origin' && site !== 'none') return false;
     // Without Origin, a state-changing request must at least say it is same-origin.
@@ -465,7 +480,7 @@ export class StudioSessions {
       return undefined;
     }
     const session = sessions.reduce((a, b) => (b.chk > a.chk ? b : a));
-    if (!this.fromSignInOrigin(session, request)) {
+    if (!this.fromSignInOrigin(session.org, request)) {
       this.clerkAuth.log('studio session refused', 'studio-cookie-cross-origin');
       return undefined;
     }
@@ -805,7 +820,14 @@ export class StudioSessions {
   }
 
   /** Clerk's sign-out (`signOutUrl`), back to Studio afterwards; null when none is configured. */
-  getLogoutUrl(redirectUri: string): string | null {
+  /**
+   * Where Studio's sign-out sends the browser (`signOutUrl`), or null. Mastra asks it on `POST /auth/logout` before it
+   * clears the cookie: a request from another origin than the cookie's is refused here (403), so its cookie is kept.
+   */
+  getLogoutUrl(redirectUri: string, request?: Request): string | null {
+    if (request !== undefined && this.crossOrigin(cookieValues(request.headers.get('cookie'), this.config.cookieName), request)) {
+      throw Object.assign(new Error(CROSS_ORIGIN_LOGOUT), { status: 403 });
+    }
     if (!this.config.signOutUrl) return null;
     const url = new URL(this.config.signOutUrl);
     if (!url.searchParams.has('redirect_url') && typeof redirectUri === 'string' && /^https?:\/\//.test(redirectUri)) {
@@ -870,17 +892,38 @@ export class StudioSessions {
     if (values.length !== 1 || request.headers.get('authorization') !== null) return null;
     if (this.clerkAuth.passedSignedOut(request.headers.get(VERDICT_HEADER)) !== undefined) return null;
     if (this.clerkAuth.clerkSignsOut(cookie)) return null;
+    // Mastra's logout and refresh routes are public: the cookie's origin rule is applied here (a form on another port
+    // or subdomain of the same site sends a SameSite cookie, and would end the session).
+    if (this.crossOrigin(values, request)) return null;
     return values[0]!;
+  }
+
+  /**
+   * A Studio cookie of the request was signed in on another origin than the request comes from (`fromSignInOrigin`),
+   * by the sign-in origin its protected header names (read without decrypting; a forged header fails decryption).
+   * A cookie sealed without one (before 0.2) is not judged here.
+   */
+  private crossOrigin(values: readonly string[], request: Request): boolean {
+    const view: RequestView = { method: request.method, header: (name) => request.headers.get(name) };
+    return values.some((value) => {
+      let org: unknown;
+      try {
+        org = decodeProtectedHeader(value).org;
+      } catch {
+        return false;
+      }
+      return typeof org === 'string' && !this.fromSignInOrigin(org, view);
+    });
   }
 
   getSessionHeaders(session: StudioSession): Record<string, string> {
     const origin = typeof session.metadata?.origin === 'string' ? session.metadata.origin : '';
-    return { 'Set-Cookie': this.sessionCookie(session.id, (session.expiresAt.getTime() - this.now()) / 1000, origin) };
+    return { 'Set-Cookie': this.sessionCookie(session.id, (session.expiresAt.getTime() - this.now()) / 1000, origin), ...NO_STORE };
   }
 
   getClearSessionHeaders(): Record<string, string> {
     const { cookieName, sameSite, secure } = this.config;
-    return { 'Set-Cookie': `${cookieName}=; Path=/; HttpOnly; SameSite=${sameSite}; Max-Age=0${secure ? '; Secure' : ''}` };
+    return { 'Set-Cookie': `${cookieName}=; Path=/; HttpOnly; SameSite=${sameSite}; Max-Age=0${secure ? '; Secure' : ''}`, ...NO_STORE };
   }
 }
 
