@@ -69,6 +69,14 @@ describe.each(frameworks)('%s', (_name, express) => {
       await expectRejected(await request(appWith()).get('/me').set('Authorization', 'Basic dXNlcjpwYXNz'), 401, 'token-missing');
     });
 
+    it('treats a scheme that only begins with "Bearer" as another scheme, even with a valid token and cookie', async () => {
+      const token = await issuer.mintToken({}, { userId: 'user_alice' });
+      for (const value of [`Bearerx ${token}`, `Bearer${token}`, `Bearer-${token}`]) {
+        const res = await request(appWith()).get('/me').set('Authorization', value).set('Cookie', `__session=${token}; __client_uat=1`);
+        await expectRejected(res, 401, 'token-missing');
+      }
+    });
+
     it('reads the __session cookie when there is no Authorization header', async () => {
       const token = await issuer.mintToken({}, { userId: 'user_cookie' });
       const res = await request(appWith()).get('/me').set('Cookie', `theme=dark; __session=${token}; __client_uat=1; other=1`);
@@ -149,6 +157,7 @@ describe.each(frameworks)('%s', (_name, express) => {
       ['two segments', 401, 'token-invalid', 'Bearer a.b', NOT_A_JWT],
       ['three junk segments', 401, 'token-invalid', 'Bearer a.b.c', NOT_A_JWT],
       ['extra words', 400, 'request-invalid', 'Bearer a b c', 'The Bearer authorization has more than one word.'],
+      ['words split by a tab', 400, 'request-invalid', 'Bearer a.b.c\td.e.f', 'The Bearer authorization has more than one word.'],
       ['a lone scheme with tab', 400, 'request-invalid', 'Bearer\t', 'The Bearer authorization has an empty token.'],
       ['only a dot', 401, 'token-invalid', 'Bearer .', NOT_A_JWT],
       ['JSON', 401, 'token-invalid', 'Bearer {"alg":"none"}', NOT_A_JWT],
