@@ -109,6 +109,8 @@ describe('one createClerkAuth() for Express routes and Mastra routes (examples/a
     ['backslashes', '/api/agents/weatherAgent/tools/..\\..\\..\\x'],
     ['dot segments', '/api/agents/weatherAgent/tools/../../x'],
     ['encoded dot segments', '/api/agents/weatherAgent/tools/%2e%2e/%2E%2e/x'],
+    ['an empty segment (a protocol-relative URL to some parsers)', '//api/agents'],
+    ['an empty segment inside', '/api//agents/weatherAgent'],
   ])('%s in the target get 400 from the Express middleware: URL parsing would show Mastra another path', async (_case, target) => {
     const res = await rawGet(Number(new URL(base).port), target, { Authorization: `Bearer ${await issuer.mintToken()}` });
     await expectRejected(res, 400, 'request-invalid', TARGET_MESSAGE);
