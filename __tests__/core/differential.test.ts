@@ -289,6 +289,8 @@ describe('cookies: @clerk/backend authenticateRequest against our authenticate()
     looser?: string;
     /** Set where Clerk must sign in, to prove the case exercises the signed-in path. */
     clerkSignsIn?: boolean;
+    /** Set when Clerk signs in where we do not, on purpose: why. */
+    stricter?: string;
   }
 
   const ours = (userId = 'user_ours', claims: Record<string, unknown> = {}) => live.mintToken(claims, { userId });
@@ -363,6 +365,7 @@ describe('cookies: @clerk/backend authenticateRequest against our authenticate()
         const t = await ours();
         return { cookie: `__session=${t}; __client_uat=${iatOf(t)}; __session_${suffix}=${await ours('user_suffixed')}; __client_uat_${suffix}=0` };
       },
+      clerkSignsIn: true,
     },
     {
       name: 'percent-encoded __session',
@@ -393,6 +396,7 @@ describe('cookies: @clerk/backend authenticateRequest against our authenticate()
         const t = await ours();
         return { authorization: 'Basic dXNlcjpwYXNz', cookie: `__session=${t}; __client_uat=${iatOf(t)}` };
       },
+      stricter: 'a client that sends Authorization said how it authenticates: no falling back to a cookie',
     },
     {
       name: 'Bearer header beside a cookie of another user',
@@ -443,6 +447,15 @@ describe('cookies: @clerk/backend authenticateRequest against our authenticate()
         const a = await ours('user_a');
         return { cookie: `__session=${a}; __session=${await ours('user_b')}; __client_uat=${iatOf(a)}` };
       },
+      stricter: 'which user the browser is signed in as is ambiguous: Clerk takes the first cookie, we refuse to guess',
+    },
+    {
+      name: 'a suffixed __session without its __client_uat beside a valid unsuffixed pair',
+      headers: async () => {
+        const t = await ours();
+        return { cookie: `__session=${t}; __client_uat=${iatOf(t)}; __session_${suffix}=${await ours('user_suffixed')}` };
+      },
+      clerkSignsIn: true,
     },
     {
       name: 'lower-case "bearer" scheme, no cookie',
@@ -481,6 +494,9 @@ describe('cookies: @clerk/backend authenticateRequest against our authenticate()
     } else if (mine.startsWith('signed-in')) {
       // Whenever we sign a request in, Clerk signs in the same user.
       expect({ clerk, ours: mine }).toEqual({ clerk: mine, ours: mine });
+    } else if (clerk.startsWith('signed-in')) {
+      // And where Clerk signs one in, so do we, unless the case says why not (the same cookies Clerk reads).
+      expect({ clerk, ours: mine, stricter: testCase.stricter }).toEqual({ clerk, ours: mine, stricter: expect.any(String) });
     }
   });
 });
