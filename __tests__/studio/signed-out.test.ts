@@ -78,6 +78,7 @@ describe.each([
       ['pending', `__session=${pending}; __client_uat=${iat(pending)}`],
       ['__client_uat=0', `__session=${active}; __client_uat=0`],
       ['newer __client_uat', `__session=${active}; __client_uat=${iat(active) + 100}`],
+      ['__client_uat a second newer', `__session=${active}; __client_uat=${iat(active) + 1}`],
       ['no __client_uat', `__session=${active}`],
     ]) {
       const cookie = `${clerk}; ${SESSION_COOKIE}=${studio}`;
