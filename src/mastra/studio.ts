@@ -161,7 +161,7 @@ interface ResolvedStudio {
 const DEFAULT_COOKIE_NAME = 'clerk_session';
 const HOST_COOKIE_NAME = '__Host-clerk_session';
 /** A response that sets or clears the session cookie: no cache keeps it. */
-export const NO_STORE = Object.freeze({ 'Cache-Control': 'no-store' });
+const NO_STORE = Object.freeze({ 'Cache-Control': 'no-store' });
 const CROSS_ORIGIN_LOGOUT = 'The Studio session cookie authenticates requests from its sign-in origin only.';
 const DEFAULT_SCOPES = Object.freeze(['openid', 'profile', 'email']);
 const DEFAULT_MAX_AGE = 8 * 60 * 60;
@@ -819,10 +819,10 @@ export class StudioSessions {
     return { provider: 'clerk', text: 'Sign in with Clerk', description: 'Sign in using your Clerk account' };
   }
 
-  /** Clerk's sign-out (`signOutUrl`), back to Studio afterwards; null when none is configured. */
   /**
-   * Where Studio's sign-out sends the browser (`signOutUrl`), or null. Mastra asks it on `POST /auth/logout` before it
-   * clears the cookie: a request from another origin than the cookie's is refused here (403), so its cookie is kept.
+   * Clerk's sign-out (`signOutUrl`), back to Studio afterwards; null when none is configured. Mastra asks it on
+   * `POST /auth/logout` before it clears the cookie: a request from another origin than the cookie's is refused here
+   * (403), so its cookie is kept.
    */
   getLogoutUrl(redirectUri: string, request?: Request): string | null {
     if (request !== undefined && this.crossOrigin(cookieValues(request.headers.get('cookie'), this.config.cookieName), request)) {
@@ -901,7 +901,7 @@ export class StudioSessions {
   /**
    * A Studio cookie of the request was signed in on another origin than the request comes from (`fromSignInOrigin`),
    * by the sign-in origin its protected header names (read without decrypting; a forged header fails decryption).
-   * A cookie sealed without one (before 0.2) is not judged here.
+   * A cookie sealed without one (by an earlier release) is not judged here.
    */
   private crossOrigin(values: readonly string[], request: Request): boolean {
     const view: RequestView = { method: request.method, header: (name) => request.headers.get(name) };
