@@ -128,6 +128,15 @@ describe.each(['4', '5'] as const)('Express %s', (version) => {
       const unterminated = { ...auth, 'content-type': type, 'content-length': String(UNTERMINATED.length) };
       expectRefused(await send(server.port, 'POST', path, unterminated, UNTERMINATED), NOT_MULTIPART);
     }
+    // Mastra's adapter parses one for PUT, PATCH and DELETE routes too.
+    for (const [method, path] of [
+      ['DELETE', '/api/memory/threads/t1'],
+      ['PATCH', '/api/memory/threads/t1'],
+      ['PUT', '/api/agent-controller/c1/sessions/user_x/state'],
+    ] as const) {
+      const unterminated = { ...auth, 'content-type': type, 'content-length': String(UNTERMINATED.length) };
+      expectRefused(await send(server.port, method, path, unterminated, UNTERMINATED), NOT_MULTIPART);
+    }
     // Mastra's public routes, anonymous (optional: true lets the request through signed out).
     for (const path of ['/api/auth/logout', '/api/auth/refresh', '/api/auth/credentials/sign-in']) {
       expectRefused(await send(server.port, 'POST', path, { 'content-type': type, 'content-length': String(UNTERMINATED.length) }, UNTERMINATED), NOT_MULTIPART);
