@@ -16,6 +16,7 @@ import {
   MCP_SERVER_ROUTES,
   MCP_TRANSPORT_ROUTES,
   MULTIPART_ROUTES,
+  PERMISSION_CORRECTIONS,
   QUERY_ADDRESSED_ROUTES,
   RUN_OBSERVE_ROUTES,
   RUN_STREAM_ROUTES,
@@ -320,15 +321,28 @@ describe('mastraRouteTable()', () => {
     expect(MASTRA_PUBLIC_ROUTES).toHaveLength(SERVER_ROUTES.length - AUTHENTICATED.length);
     expect(Object.isFrozen(MASTRA_PUBLIC_ROUTES)).toBe(true);
     expect(table.match('GET', '/api/auth/me')).toEqual([]);
-    // Every authenticated route is found by its own path (params filled in), with Mastra's effective permission.
+    // Every authenticated route is found by its own path (params filled in), with Mastra's effective permission, or
+    // with the listed correction.
     for (const route of AUTHENTICATED) {
       const path = '/api' + route.path.replace(/:[A-Za-z0-9_]+/g, 'p1');
       const method = route.method === 'ALL' ? 'PUT' : route.method;
       const result = table.match(method, path);
       expect(result).not.toBe('invalid');
       const found = (result as readonly RouteResource[]).find((r) => r.route === route.path && r.prefix === '/api');
-      expect({ path, permission: found?.permission }).toEqual({ path, permission: getEffectivePermission(route) });
+      const expected = PERMISSION_CORRECTIONS.get(`${route.method} ${route.path}`) ?? getEffectivePermission(route);
+      expect({ path, permission: found?.permission }).toEqual({ path, permission: expected });
     }
+  });
+
+  it('corrects the permission of a clone, which writes a stored agent: that of POST /stored/agents', () => {
+    const mastraOwn = (method: string, path: string) => getEffectivePermission(SERVER_ROUTES.find((r) => r.method === method && r.path === path)!);
+    // Still what Mastra derives (else the correction is stale), and the direct way's permission is what it takes.
+    expect(mastraOwn('POST', '/agents/:agentId/clone')).toBe('agents:execute');
+    expect(mastraOwn('POST', '/stored/agents')).toBe('stored-agents:write');
+    expect([...PERMISSION_CORRECTIONS]).toEqual([['POST /agents/:agentId/clone', 'stored-agents:write']]);
+    expect(brief(table.match('POST', '/api/agents/finance/clone'))).toEqual([
+      { method: 'POST', route: '/agents/:agentId/clone', prefix: '/api', params: { agentId: 'finance' }, permission: 'stored-agents:write' },
+    ]);
   });
 
   it('maps agent routes with decoded params and permission', () => {

@@ -28,14 +28,19 @@ export interface RolePermissions {
    * can also be guarded by a Clerk permission with `require('org:reports:read')`.
    */
   permissionsOf(user: ClerkClaims): readonly string[];
-  /** True when one of the user's patterns grants `permission` (Mastra's matching). */
+  /**
+   * True when one of the role's patterns grants `permission` (Mastra's matching), or when `permission` is one of the
+   * user's Clerk organization permissions, exactly (Clerk's matching: `org:billing:read`, no wildcards).
+   */
   has(user: ClerkClaims, permission: string): boolean;
   /**
    * An `authorizeUser` policy. With `ctx.resource` (a Mastra route): allowed iff the user has the route's permission
    * (an array: any one of them, as Mastra does; null: 'mcp:execute' for '/mcp/...' routes, otherwise only a '*'
-   * holder). Without a resource (an Express route): true, as Express routes are guarded with `require()`.
+   * holder). Without a resource: from the Express middleware (an Express route), true, as Express routes are guarded
+   * with `require()`; from the Mastra provider (a custom route of `server.apiRoutes`, whose `requiresPermission`
+   * Mastra does not hand a provider), only a '*' holder: name custom routes in the policy (see the README).
    */
-  authorizeUser: (user: ClerkClaims, ctx: { resource?: RouteResource }) => boolean;
+  authorizeUser: (user: ClerkClaims, ctx: { resource?: RouteResource; source?: 'express' | 'mastra' }) => boolean;
   /** A policy for one route: allows iff the user has `permission` (`requireClerkAuth(perms.require('reports:read'))`). */
   require(permission: string): (user: ClerkClaims) => boolean;
 }
@@ -96,12 +101,14 @@ function organizationOf(user: ClerkClaims): { inOrg: boolean; role: string | und
 const roleKey = (role: string): string => (role.startsWith('org:') ? role : `org:${role}`);
 
 /**
- * Clerk's organization permissions as its AuthObject `orgPermissions` has them. v1: `org_permissions` as given.
- * v2: `o.per` lists permission names, `o.fpm` one decimal bitmask per organization feature (the `o:`-scoped entries
- * of `fea`, in order); bit i of feature f's mask grants `org:<f>:<per[i]>`. BigInt because masks may exceed 2^53.
- * Malformed parts are skipped (Clerk would throw on a `fea` entry without ':'; denying is the safe equivalent).
+ * Clerk's organization permissions as its AuthObject `orgPermissions` has them, for an active organization only (Clerk's
+ * `has({ permission })` checks the organization id first). v1: `org_permissions` as given. v2: `o.per` lists
+ * permission names, `o.fpm` one decimal bitmask per organization feature (the `o:`-scoped entries of `fea`, in order);
+ * bit i of feature f's mask grants `org:<f>:<per[i]>`. BigInt because masks may exceed 2^53. A `fea` entry without
+ * ':' makes Clerk's parser throw, which grants nothing: so here no Clerk permission counts.
  */
-function clerkOrgPermissions(user: ClerkClaims): readonly string[] {
+function clerkOrgPermissions(user: ClerkClaims, inOrg: boolean): readonly string[] {
+  if (!inOrg) return [];
   if (user.v !== 2) return Array.isArray(user.org_permissions) ? user.org_permissions.filter((p) => typeof p === 'string') : [];
   const o = user.o;
   if (!o || typeof o.per !== 'string' || typeof o.fpm !== 'string' || o.per === '' || o.fpm === '') return [];
@@ -112,7 +119,7 @@ function clerkOrgPermissions(user: ClerkClaims): readonly string[] {
     for (const part of user.fea.split(',')) {
       const entry = part.trim();
       const colon = entry.indexOf(':');
-      if (colon === -1) continue;
+      if (colon === -1) return [];
       const scope = entry.slice(0, colon);
       if (scope === 'o' || scope === 'ou' || scope === 'uo') features.push(entry.slice(colon + 1));
     }
@@ -135,7 +142,7 @@ const clerkPermissionCache = new WeakMap<ClerkClaims, readonly string[]>();
 function cachedClerkPermissions(user: ClerkClaims): readonly string[] {
   let permissions = clerkPermissionCache.get(user);
   if (!permissions) {
-    permissions = Object.freeze(clerkOrgPermissions(user));
+    permissions = Object.freeze(clerkOrgPermissions(user, organizationOf(user).inOrg));
     clerkPermissionCache.set(user, permissions);
   }
   return permissions;
@@ -211,7 +218,9 @@ export function rolePermissions(options: RolePermissionsOptions): RolePermission
   const has = (user: ClerkClaims, permission: string): boolean => {
     if (grantsOf(user).has(permission)) return true;
     const clerk = cachedClerkPermissions(user);
-    return clerk.length > 0 && clerk.some((pattern) => matchesPermission(pattern, permission));
+    // Clerk's own permissions are names, not patterns, always `org:`-prefixed where Clerk's has() compares them: they
+    // count exactly, and never for a Mastra permission ('*', 'agents:read') whatever a claim lists.
+    return clerk.length > 0 && permission.startsWith('org:') && clerk.includes(permission);
   };
 
   return Object.freeze({
@@ -221,9 +230,11 @@ export function rolePermissions(options: RolePermissionsOptions): RolePermission
       return clerk.length === 0 ? own : Object.freeze([...own, ...clerk.filter((p) => !own.includes(p))]);
     },
     has,
-    authorizeUser(user: ClerkClaims, ctx: { resource?: RouteResource }): boolean {
+    authorizeUser(user: ClerkClaims, ctx: { resource?: RouteResource; source?: 'express' | 'mastra' }): boolean {
       const resource = ctx?.resource;
-      if (!resource) return true;
+      // A Mastra request without a resource is a custom route: Mastra's RBAC would require its `requiresPermission` (or
+      // one derived from its path), which no provider is told. Full administrators only, rather than everyone.
+      if (!resource) return ctx?.source === 'mastra' ? has(user, '*') : true;
       const { permission } = resource;
       if (permission === null) {
         // Mastra derives no permission for its ALL-method MCP transport routes; executing MCP is the closest one.

@@ -34,6 +34,14 @@ export function mastraPublicRouteTable(): RouteTable {
 }
 
 /**
+ * Routes whose permission is not the one Mastra derives, because they do something else than the name says:
+ * `POST /agents/:agentId/clone` writes a new stored agent (Mastra derives `agents:execute` from the method, so a
+ * caller allowed to run the agent could create stored agents, which `POST /stored/agents` refuses it). It takes the
+ * permission of that direct way. `__tests__/mastra/routes.test.ts` checks each against the installed Mastra.
+ */
+export const PERMISSION_CORRECTIONS: ReadonlyMap<string, string> = new Map([['POST /agents/:agentId/clone', 'stored-agents:write']]);
+
+/**
  * Mastra's authenticated routes that act on an agent or workflow named in the request body rather than the path
  * (the OpenAI-compatible Responses and Conversations APIs, the workflow event broker, processor runs, channel
  * connections, an observational-memory status, a schedule, an experiment run over a dataset). `__tests__/mastra/routes.test.ts` checks the list against the body schemas of the installed Mastra.
@@ -308,7 +316,7 @@ export function mastraRouteTable(): RouteTable {
     SERVER_ROUTES.filter((route) => route.requiresAuth !== false).map((route) => ({
       method: route.method,
       path: route.path,
-      permission: getEffectivePermission(route),
+      permission: PERMISSION_CORRECTIONS.get(`${route.method} ${route.path}`) ?? getEffectivePermission(route),
       addressedInBody: BODY_ADDRESSED_ROUTES.includes(`${route.method} ${route.path}`),
       queryParams: queryIds(route),
       // Mastra hands a handler the body over the query; a body schema drops the keys it does not list (the memory
