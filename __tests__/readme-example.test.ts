@@ -9,13 +9,15 @@ import { clerkMastraAuth, createClerkAuth, getClerkAuth, type ClerkAuthOptions }
 import { MastraAuthClerk } from 'clerk-mastra-auth/mastra';
 import { createTestIssuer, type TestIssuer } from 'clerk-mastra-auth/testing';
 
+const ACME = 'org_1'; // your organization's id (Clerk Dashboard)
+
 // Your app, built from its Clerk options so that tests can point it at a local issuer.
 async function buildApp(clerk: ClerkAuthOptions = {}) {
   const clerkAuth = createClerkAuth({
     ...clerk,
-    // One policy for both frameworks: the support agent is for organization admins only. `ctx.resource` names
-    // what Mastra serves: REST, A2A and the agent card, under any prefix, in any encoding of the id.
-    authorizeUser: (user, ctx) => ctx.resource?.params.agentId !== 'support' || user.o?.rol === 'admin',
+    // One policy for both frameworks: the support agent is for admins of your organization only. `ctx.resource`
+    // names what Mastra serves: REST, A2A and the agent card, under any prefix, in any encoding of the id.
+    authorizeUser: (user, ctx) => ctx.resource?.params.agentId !== 'support' || (user.o?.id === ACME && user.o?.rol === 'admin'),
   });
   const app = express();
   app.use(express.json()); // first: the policy judges what a JSON body names (a body it cannot see is refused)
@@ -60,6 +62,9 @@ describe('protected routes', () => {
     expect((await request(app).get('/API/Agents/%73upport').set('Authorization', `Bearer ${token}`)).status).toBe(403);
     const a2a = await request(app).post('/api/a2a/support').set('Authorization', `Bearer ${token}`).send({});
     expect(a2a.status).toBe(403);
+    // An admin of an organization of their own making is no admin here.
+    const own = await issuer.mintToken({}, { userId: 'user_mallory', org: { id: 'org_mallory', role: 'org:admin' } });
+    expect((await request(app).get('/api/agents/support').set('Authorization', `Bearer ${own}`)).status).toBe(403);
   });
 
   it('rejects an expired token', async () => {

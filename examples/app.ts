@@ -11,7 +11,13 @@ import { MastraAuthClerk } from '../src/mastra/index.js';
 import type { MastraCompositeStore } from '@mastra/core/storage';
 import { createMastra } from './mastra/index.js';
 
-const isOrgAdmin = (user: { o?: { rol?: string }; org_role?: string }) => user.o?.rol === 'admin' || user.org_role === 'org:admin';
+/**
+ * The organization whose admins administer this app (the demo issuer's "Acme"; yours has an id from Clerk's
+ * dashboard). Only its admins: any user may create an organization of their own, and is its admin.
+ */
+const ACME = 'org_acme';
+const isOrgAdmin = (user: { v?: number; o?: { id?: string; rol?: string }; org_id?: string; org_role?: string }) =>
+  user.v === 2 ? user.o?.id === ACME && user.o?.rol === 'admin' : user.org_id === ACME && user.org_role === 'org:admin';
 
 /** The one policy of both frameworks. */
 export const authorizeUser: NonNullable<ClerkAuthOptions['authorizeUser']> = (user, ctx) => {

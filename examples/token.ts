@@ -3,7 +3,7 @@
  * `<DEMO_DATA_DIR or data>/dev-issuer.json`, created if missing). The token alone goes to stdout, so
  * `TOKEN=$(npm run token --silent -- --sub user_123)` works; what it is goes to stderr.
  *
- *   npm run token -- --sub user_123 --org org_1 --role admin --ttl 600
+ *   npm run token -- --sub user_123 --org org_acme --role admin --ttl 600
  *
  * With real Clerk configured (`CLERK_*` key variables), tokens come from Clerk's frontend: it says so, and how.
  */

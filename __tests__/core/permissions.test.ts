@@ -52,6 +52,7 @@ const v1 = (org_role?: string, org_permissions?: string[]): ClerkClaims => ({
 });
 
 const options = () => ({
+  organizations: 'any' as const,
   roles: {
     'org:admin': ['*'],
     member: ['agents:read', 'agents:execute', 'memory:*'],
@@ -83,7 +84,7 @@ describe('rolePermissions', () => {
     expect(perms.permissionsOf(v2())).toEqual(['agents:read']);
     expect(perms.permissionsOf(v1())).toEqual(['agents:read']);
     expect(perms.has(v2(), 'agents:execute')).toBe(false);
-    expect(rolePermissions({ roles: {} }).permissionsOf(v2())).toEqual([]);
+    expect(rolePermissions({ organizations: 'any', roles: {} }).permissionsOf(v2())).toEqual([]);
     expect(perms.permissionsOf(v2({ id: 'org_1', rol: 'guest' }))).toEqual([]);
     expect(perms.has(v1('org:guest'), 'agents:read')).toBe(false); // in an org, withoutOrganization does not apply
   });
@@ -115,13 +116,34 @@ describe('rolePermissions', () => {
     expect(perms.permissionsOf(claims).filter((p) => p.startsWith('org:'))).toEqual(clerk);
   });
 
+  it("counts roles and Clerk permissions of the listed organizations only: a user's own organization makes no admin", () => {
+    const p = rolePermissions({ organizations: ['org_1'], roles: { 'org:admin': ['*'], 'org:member': ['agents:read'] }, withoutOrganization: ['agents:read'] });
+    const ownOrgAdmin = v2({ id: 'org_mallory', rol: 'admin', per: 'read', fpm: '1' }, 'o:billing');
+    const ownOrgAdminV1 = { ...base, org_id: 'org_mallory', org_role: 'org:admin', org_permissions: ['org:billing:read'] };
+    // Clerk's own has() says yes to the role and the permission in the user's own organization: the list is ours.
+    expect(signedInAuthObject({}, 't', ownOrgAdmin as never).has({ role: 'org:admin' })).toBe(true);
+    for (const claims of [ownOrgAdmin, ownOrgAdminV1 as ClerkClaims]) {
+      expect(p.has(claims, 'agents:delete')).toBe(false);
+      expect(p.has(claims, 'org:billing:read')).toBe(false);
+      expect(p.permissionsOf(claims)).toEqual(['agents:read']); // as without an organization
+    }
+    expect(p.has(v2({ id: 'org_1', rol: 'admin' }), 'agents:delete')).toBe(true);
+    expect(p.has(v1('org:admin', ['org:billing:read']), 'org:billing:read')).toBe(true);
+    const any = rolePermissions({ organizations: 'any', roles: { 'org:admin': ['*'] } });
+    expect([any.has(ownOrgAdmin, 'agents:delete'), any.has(ownOrgAdmin, 'org:billing:read')]).toEqual([true, true]);
+  });
+
+  it.each([undefined, [], [''], 'all', [3]])('refuses organizations %j: the ids, or any', (organizations) => {
+    expect(() => rolePermissions({ organizations: organizations as never, roles: { 'org:admin': ['*'] } })).toThrow(/organizations must list/);
+  });
+
   it('validates options, naming the field', () => {
     expect(() => rolePermissions(null as never)).toThrow(TypeError);
-    expect(() => rolePermissions({ roles: [] as never })).toThrow(/roles/);
-    expect(() => rolePermissions({ roles: { 'org:admin': ['*', 3 as never] } })).toThrow(/roles\['org:admin'\]\[1\]/);
-    expect(() => rolePermissions({ roles: { 'org:admin': '*' as never } })).toThrow(/roles\['org:admin'\]/);
-    expect(() => rolePermissions({ roles: {}, withoutOrganization: [''] })).toThrow(/withoutOrganization\[0\]/);
-    expect(() => rolePermissions({ roles: { admin: ['*'], 'org:admin': ['agents:read'] } })).toThrow(/twice/);
+    expect(() => rolePermissions({ organizations: 'any', roles: [] as never })).toThrow(/roles/);
+    expect(() => rolePermissions({ organizations: 'any', roles: { 'org:admin': ['*', 3 as never] } })).toThrow(/roles\['org:admin'\]\[1\]/);
+    expect(() => rolePermissions({ organizations: 'any', roles: { 'org:admin': '*' as never } })).toThrow(/roles\['org:admin'\]/);
+    expect(() => rolePermissions({ organizations: 'any', roles: {}, withoutOrganization: [''] })).toThrow(/withoutOrganization\[0\]/);
+    expect(() => rolePermissions({ organizations: 'any', roles: { admin: ['*'], 'org:admin': ['agents:read'] } })).toThrow(/twice/);
     expect(() => perms.require('' as string)).toThrow(TypeError);
   });
 
@@ -140,7 +162,7 @@ describe('rolePermissions', () => {
   });
 
   it('a role named like an Object.prototype key is just a role', () => {
-    const p = rolePermissions({ roles: { 'org:member': ['agents:read'] } });
+    const p = rolePermissions({ organizations: 'any', roles: { 'org:member': ['agents:read'] } });
     expect(p.has(v1('org:constructor'), 'agents:read')).toBe(false);
     expect(p.has(v2({ id: 'o', rol: '__proto__' }), 'agents:read')).toBe(false);
   });
@@ -166,24 +188,24 @@ describe('rolePermissions().authorizeUser', () => {
     const createRun = resource('POST', '/api/workflows/w/create-run');
     expect(createRun.permission).toEqual(['workflows:write', 'workflows:execute']);
     expect(perms.authorizeUser(member, { resource: createRun })).toBe(false);
-    const executor = rolePermissions({ roles: { 'org:x': ['workflows:execute'] } });
+    const executor = rolePermissions({ organizations: 'any', roles: { 'org:x': ['workflows:execute'] } });
     expect(executor.authorizeUser(v1('org:x'), { resource: createRun })).toBe(true);
-    const writer = rolePermissions({ roles: { 'org:x': ['workflows:write'] } });
+    const writer = rolePermissions({ organizations: 'any', roles: { 'org:x': ['workflows:write'] } });
     expect(writer.authorizeUser(v1('org:x'), { resource: createRun })).toBe(true);
-    const reader = rolePermissions({ roles: { 'org:x': ['workflows:read'] } });
+    const reader = rolePermissions({ organizations: 'any', roles: { 'org:x': ['workflows:read'] } });
     expect(reader.authorizeUser(v1('org:x'), { resource: createRun })).toBe(false);
   });
 
   it("a null permission: 'mcp:execute' on MCP transport routes, else only a '*' holder", () => {
     const mcp = resource('POST', '/api/mcp/s1/mcp');
     expect(mcp.permission).toBeNull();
-    const mcpUser = rolePermissions({ roles: { 'org:x': ['mcp:execute'] } });
+    const mcpUser = rolePermissions({ organizations: 'any', roles: { 'org:x': ['mcp:execute'] } });
     expect(mcpUser.authorizeUser(v1('org:x'), { resource: mcp })).toBe(true);
     expect(perms.authorizeUser(member, { resource: mcp })).toBe(false);
     expect(perms.authorizeUser(admin, { resource: mcp })).toBe(true);
     const other: RouteResource = { method: 'GET', route: '/custom', prefix: '', params: {}, permission: null, addressedInBody: false, queryParams: [], bodyParams: [], bodySetsPathParams: true, run: undefined, memoryResource: undefined };
     expect(mcpUser.authorizeUser(v1('org:x'), { resource: other })).toBe(false);
-    expect(rolePermissions({ roles: { 'org:x': ['*:*'] } }).authorizeUser(v1('org:x'), { resource: other })).toBe(false);
+    expect(rolePermissions({ organizations: 'any', roles: { 'org:x': ['*:*'] } }).authorizeUser(v1('org:x'), { resource: other })).toBe(false);
     expect(perms.authorizeUser(admin, { resource: other })).toBe(true);
   });
 

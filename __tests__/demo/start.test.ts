@@ -52,10 +52,13 @@ describe('npm start (development mode)', () => {
     expect(claims.exp - claims.iat).toBe(minutes * 60);
     expect((await post(url, body, printed)).status).toBe(200);
 
-    const token = await npmToken(['--sub', 'user_123', '--org', 'org_1', '--role', 'admin', '--ttl', '600'], demoEnv({ PORT: String(port), DEMO_DATA_DIR: data.dir }));
+    // The README's command: an admin of the demo's organization (Acme), who may read /admin/report.
+    const token = await npmToken(['--sub', 'user_123', '--org', 'org_acme', '--role', 'admin', '--ttl', '600'], demoEnv({ PORT: String(port), DEMO_DATA_DIR: data.dir }));
     expect(token.code).toBe(0);
     expect(token.stdout.trim()).toMatch(/^[\w-]+\.[\w-]+\.[\w-]+$/);
-    expect(token.stderr).toContain('a token for user_123; org org_1 (org:admin)');
+    expect(token.stderr).toContain('a token for user_123; org org_acme (org:admin)');
+    const report = await fetch(`${base}/admin/report`, { headers: { Authorization: `Bearer ${token.stdout.trim()}` } });
+    expect(report.status).toBe(200);
 
     // The printed body, with a thread of user_123's own: a memory thread belongs to the user who started it.
     const own = { ...body, memory: { thread: 'london-user_123' } };

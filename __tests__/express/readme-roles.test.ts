@@ -18,7 +18,9 @@ import { offlineWeatherModel } from '../../examples/mastra/offline-model.js';
 const issuer = await createTestIssuer();
 afterAll(() => issuer.close());
 
+const ACME = 'org_1'; // the README's organization id
 const permissions = rolePermissions({
+  organizations: [ACME],
   roles: { 'org:admin': ['*'], 'org:member': ['agents:read', 'agents:execute', 'reports:read'] },
 });
 const clerkAuth = createClerkAuth({ ...issuer.authOptions, env: {}, logger: false, authorizeUser: permissions.authorizeUser });

@@ -20,6 +20,7 @@ const issuer = await createTestIssuer();
 afterAll(() => issuer.close());
 
 // The README's example, with the issuer's options in front.
+const ACME = 'org_1'; // the README's organization id
 const clerkAuth = createClerkAuth({
   ...machineOptions(issuer),
   acceptsToken: ['session_token', 'm2m_token', 'api_key'],
@@ -32,8 +33,8 @@ const clerkAuth = createClerkAuth({
     if (ctx.tokenType === 'api_key') {
       return ctx.machine?.scopes.includes('read') === true && ctx.resource?.params.agentId === 'reporter' && ctx.resource.permission === 'agents:read';
     }
-    // People: admins for the finance agent.
-    return ctx.tokenType === 'session_token' && (ctx.resource?.params.agentId !== 'finance' || user.o?.rol === 'admin');
+    // People: admins of your organization for the finance agent.
+    return ctx.tokenType === 'session_token' && (ctx.resource?.params.agentId !== 'finance' || (user.o?.id === ACME && user.o?.rol === 'admin'));
   },
 });
 const app = express();
@@ -54,6 +55,8 @@ const script = issuer.createApiKey({ subject: 'user_member', name: 'script', sco
 const unscoped = issuer.createApiKey({ subject: 'user_member', name: 'other', scopes: [] });
 const member = await issuer.mintToken({}, { userId: 'user_member', org: { id: 'org_1', role: 'org:member' } });
 const admin = await issuer.mintToken({}, { userId: 'user_admin', org: { id: 'org_1', role: 'org:admin' } });
+// An admin of an organization of their own making (Clerk lets users create organizations).
+const ownOrgAdmin = await issuer.mintToken({}, { userId: 'user_mallory', org: { id: 'org_mallory', role: 'org:admin' } });
 const run = { messages: [{ role: 'user', content: 'Paris' }] };
 
 it.each([
@@ -72,8 +75,10 @@ it.each([
   ['member', 'GET', '/api/agents/finance', 403],
   ['member', 'POST', '/jobs', 401],
   ['admin', 'GET', '/api/agents/finance', 200],
+  ['ownOrgAdmin', 'GET', '/api/agents/finance', 403],
+  ['ownOrgAdmin', 'POST', '/api/agents/finance/generate', 403],
 ] as const)('%s: %s %s → %i', async (caller, method, path, status) => {
-  const token = { cron, script, unscoped, member, admin }[caller];
+  const token = { cron, script, unscoped, member, admin, ownOrgAdmin }[caller];
   const req = method === 'GET' ? request(app).get(path) : request(app).post(path).send(run);
   const res = await req.set('Authorization', `Bearer ${token}`);
   expect([res.status, res.status === 403 ? res.body.error : res.status === 401 ? res.body.error : 'ok']).toEqual([

@@ -148,12 +148,18 @@ describe('one createClerkAuth() for Express routes and Mastra routes (examples/a
     }
   });
 
-  it('a policy by path: /admin needs an organization admin', async () => {
-    const member = await issuer.mintToken({}, { org: { id: 'org_1', role: 'org:member' } });
-    const admin = await issuer.mintToken({}, { org: { id: 'org_1', role: 'org:admin' } });
+  it("a policy by path: /admin needs an admin of the app's organization (Acme), not of one of the user's own", async () => {
+    const member = await issuer.mintToken({}, { org: { id: 'org_acme', role: 'org:member' } });
+    const admin = await issuer.mintToken({}, { org: { id: 'org_acme', role: 'org:admin' } });
+    const adminV1 = await issuer.mintToken({}, { version: 1, org: { id: 'org_acme', role: 'org:admin' } });
+    const ownOrgAdmin = await issuer.mintToken({}, { org: { id: 'org_1', role: 'org:admin' } });
+    const ownOrgAdminV1 = await issuer.mintToken({}, { version: 1, org: { id: 'org_1', role: 'org:admin' } });
     const as = (token: string) => ({ headers: { Authorization: `Bearer ${token}` } });
     await expectRejected(await fetch(`${base}/admin/report`, as(member)), 403, 'access-denied');
+    await expectRejected(await fetch(`${base}/admin/report`, as(ownOrgAdmin)), 403, 'access-denied');
+    await expectRejected(await fetch(`${base}/admin/report`, as(ownOrgAdminV1)), 403, 'access-denied');
     expect((await fetch(`${base}/admin/report`, as(admin))).status).toBe(200);
+    expect((await fetch(`${base}/admin/report`, as(adminV1))).status).toBe(200);
     expect((await fetch(`${base}/api/agents`, as(member))).status).toBe(200);
   });
 

@@ -557,7 +557,7 @@ describe('a machine never carries claims it chose into the policy', () => {
   });
 
   it("rolePermissions(): a grant written for people without an organization (withoutOrganization) is not a machine's", async () => {
-    const permissions = rolePermissions({ roles: { 'org:admin': ['*'] }, withoutOrganization: ['agents:read', 'agents:execute'] });
+    const permissions = rolePermissions({ organizations: 'any', roles: { 'org:admin': ['*'] }, withoutOrganization: ['agents:read', 'agents:execute'] });
     const clerkAuth = createClerkAuth(machineOptions(issuer, { acceptsToken: 'any' }));
     const app = express();
     app.use(clerkMastraAuth({ clerkAuth }));

@@ -37,7 +37,9 @@ const editor = {
 const agent = (id: string) => new Agent({ id, name: id, instructions: `${id} instructions`, model: offlineWeatherModel() as never });
 
 // (A) README "Clerk roles to Mastra permissions", as written.
+const ACME = 'org_1'; // the README's organization id
 const permissions = rolePermissions({
+  organizations: [ACME],
   roles: { 'org:admin': ['*'], 'org:member': ['agents:read', 'agents:execute', 'reports:read'] },
 });
 const rolesAuth = createClerkAuth({ ...issuer.authOptions, env: {}, logger: false, authorizeUser: permissions.authorizeUser });
@@ -65,7 +67,7 @@ const machinesAuth = createClerkAuth({
     if (ctx.tokenType === 'api_key') {
       return ctx.machine?.scopes.includes('read') === true && ctx.resource?.params.agentId === 'reporter' && ctx.resource.permission === 'agents:read';
     }
-    return ctx.tokenType === 'session_token' && (ctx.resource?.params.agentId !== 'finance' || user.o?.rol === 'admin');
+    return ctx.tokenType === 'session_token' && (ctx.resource?.params.agentId !== 'finance' || (user.o?.id === ACME && user.o?.rol === 'admin'));
   },
 });
 const machinesApp = express();

@@ -16,7 +16,14 @@ export interface RolePermissionsOptions {
    * A user whose role is not in the map gets no role permissions (there is no `_default`).
    */
   roles: Record<string, readonly string[]>;
-  /** Permissions for a signed-in user with no active organization (default: none). */
+  /**
+   * The organizations whose roles and Clerk permissions count, by id (`['org_2abc...']`), or `'any'`. Required: Clerk
+   * lets users create organizations (unless the instance turns that off), and whoever creates one is its `org:admin`,
+   * so a role in any organization would make any user an administrator of every Mastra route. A user whose active
+   * organization is not listed counts as one without an organization (`withoutOrganization`).
+   */
+  organizations: readonly string[] | 'any';
+  /** Permissions for a signed-in user with no active organization, or one not listed (default: none). */
   withoutOrganization?: readonly string[] | undefined;
 }
 
@@ -85,16 +92,12 @@ export function matchesPermission(granted: string, required: string): boolean {
   return grantedId === undefined || grantedId === requiredId;
 }
 
-/** The user's active organization role in Clerk's 'org:<role>' form, and whether there is an active organization. */
-function organizationOf(user: ClerkClaims): { inOrg: boolean; role: string | undefined } {
+/** The user's active organization (its id, or undefined without one) and role in Clerk's 'org:<role>' form. */
+function organizationOf(user: ClerkClaims): { id: string | undefined; role: string | undefined } {
   // Same switch as Clerk's JWT -> AuthObject parser: v2 reads `o`, anything else the v1 claims.
-  if (user.v === 2) {
-    const o = user.o;
-    const inOrg = typeof o?.id === 'string' && o.id !== '';
-    return { inOrg, role: inOrg && typeof o?.rol === 'string' && o.rol !== '' ? roleKey(o.rol) : undefined };
-  }
-  const inOrg = typeof user.org_id === 'string' && user.org_id !== '';
-  return { inOrg, role: inOrg && typeof user.org_role === 'string' && user.org_role !== '' ? roleKey(user.org_role) : undefined };
+  const [id, role] = user.v === 2 ? [user.o?.id, user.o?.rol] : [user.org_id, user.org_role];
+  if (typeof id !== 'string' || id === '') return { id: undefined, role: undefined };
+  return { id, role: typeof role === 'string' && role !== '' ? roleKey(role) : undefined };
 }
 
 /** 'admin' and 'org:admin' name the same Clerk role; the map and the claims are both read in the 'org:' form. */
@@ -107,8 +110,8 @@ const roleKey = (role: string): string => (role.startsWith('org:') ? role : `org
  * bit i of feature f's mask grants `org:<f>:<per[i]>`. BigInt because masks may exceed 2^53. A `fea` entry without
  * ':' makes Clerk's parser throw, which grants nothing: so here no Clerk permission counts.
  */
-function clerkOrgPermissions(user: ClerkClaims, inOrg: boolean): readonly string[] {
-  if (!inOrg) return [];
+function clerkOrgPermissions(user: ClerkClaims): readonly string[] {
+  if (organizationOf(user).id === undefined) return [];
   if (user.v !== 2) return Array.isArray(user.org_permissions) ? user.org_permissions.filter((p) => typeof p === 'string') : [];
   const o = user.o;
   if (!o || typeof o.per !== 'string' || typeof o.fpm !== 'string' || o.per === '' || o.fpm === '') return [];
@@ -142,7 +145,7 @@ const clerkPermissionCache = new WeakMap<ClerkClaims, readonly string[]>();
 function cachedClerkPermissions(user: ClerkClaims): readonly string[] {
   let permissions = clerkPermissionCache.get(user);
   if (!permissions) {
-    permissions = Object.freeze(clerkOrgPermissions(user, organizationOf(user).inOrg));
+    permissions = Object.freeze(clerkOrgPermissions(user));
     clerkPermissionCache.set(user, permissions);
   }
   return permissions;
@@ -184,7 +187,7 @@ const NONE = new Grants(Object.freeze([]));
  * routes. Roles are Clerk role keys (`org:admin`); options are validated and copied once.
  *
  * @example
- * const permissions = rolePermissions({ roles: { 'org:admin': ['*'], 'org:member': ['agents:read', 'agents:execute'] } });
+ * const permissions = rolePermissions({ organizations: [ORG_ID], roles: { 'org:admin': ['*'], 'org:member': ['agents:read', 'agents:execute'] } });
  * const clerkAuth = createClerkAuth({ authorizeUser: permissions.authorizeUser });
  * app.get('/reports', requireClerkAuth(permissions.require('reports:read')), handler);
  */
@@ -202,6 +205,16 @@ export function rolePermissions(options: RolePermissionsOptions): RolePermission
     if (byRole.has(key)) throw new TypeError(`rolePermissions: roles names '${key}' twice ('${role}' and its other form)`);
     byRole.set(key, new Grants(patternList(patterns, `roles['${role}']`)));
   }
+  const { organizations } = options;
+  if (organizations !== 'any') {
+    if (!Array.isArray(organizations) || organizations.length === 0 || organizations.some((id) => typeof id !== 'string' || id === '')) {
+      throw new TypeError(
+        "rolePermissions: organizations must list the ids of the organizations whose roles count (['org_...']), or be 'any' " +
+          '(any user who creates an organization is its admin)',
+      );
+    }
+  }
+  const listed: ReadonlySet<string> | undefined = organizations === 'any' ? undefined : new Set(organizations);
   const outside =
     options.withoutOrganization === undefined
       ? NONE
@@ -210,14 +223,22 @@ export function rolePermissions(options: RolePermissionsOptions): RolePermission
   const grantsOf = (user: ClerkClaims): Grants => {
     // A machine token (M2M, API key, OAuth) is no member of anything: `withoutOrganization` is for people.
     if (machineTokenOf(user)) return NONE;
-    const { inOrg, role } = organizationOf(user);
-    if (!inOrg) return outside;
+    const { id, role } = organizationOf(user);
+    if (id === undefined || (listed !== undefined && !listed.has(id))) return outside;
     return (role !== undefined && byRole.get(role)) || NONE;
+  };
+  /** Clerk's own permissions, of a listed organization only. */
+  const clerkOf = (user: ClerkClaims): readonly string[] => {
+    if (listed !== undefined) {
+      const { id } = organizationOf(user);
+      if (id === undefined || !listed.has(id)) return NONE.patterns;
+    }
+    return cachedClerkPermissions(user);
   };
 
   const has = (user: ClerkClaims, permission: string): boolean => {
     if (grantsOf(user).has(permission)) return true;
-    const clerk = cachedClerkPermissions(user);
+    const clerk = clerkOf(user);
     // Clerk's own permissions are names, not patterns, always `org:`-prefixed where Clerk's has() compares them: they
     // count exactly, and never for a Mastra permission ('*', 'agents:read') whatever a claim lists.
     return clerk.length > 0 && permission.startsWith('org:') && clerk.includes(permission);
@@ -226,7 +247,7 @@ export function rolePermissions(options: RolePermissionsOptions): RolePermission
   return Object.freeze({
     permissionsOf(user: ClerkClaims): readonly string[] {
       const own = grantsOf(user).patterns;
-      const clerk = cachedClerkPermissions(user);
+      const clerk = clerkOf(user);
       return clerk.length === 0 ? own : Object.freeze([...own, ...clerk.filter((p) => !own.includes(p))]);
     },
     has,
