@@ -191,7 +191,7 @@ describe("(A) rolePermissions and a Mastra custom route that declares Mastra's o
       env: {},
       logger: false,
       authorizeUser: (user, ctx) => {
-        const custom = ctx.source === 'mastra' && !ctx.resource ? CUSTOM[`${ctx.method} ${ctx.path}`] : undefined;
+        const custom = CUSTOM[`${ctx.method === 'HEAD' ? 'GET' : ctx.method} ${ctx.path}`];
         return custom ? permissions.has(user, custom) : permissions.authorizeUser(user, ctx);
       },
     });

@@ -45,7 +45,8 @@ export interface RolePermissions {
    * (an array: any one of them, as Mastra does; null: 'mcp:execute' for '/mcp/...' routes, otherwise only a '*'
    * holder). Without a resource: from the Express middleware (an Express route), true, as Express routes are guarded
    * with `require()`; from the Mastra provider (a custom route of `server.apiRoutes`, whose `requiresPermission`
-   * Mastra does not hand a provider), only a '*' holder: name custom routes in the policy (see the README).
+   * Mastra does not hand a provider), only a '*' holder: name custom routes in the policy (see the README). Pass the
+   * adapter's `ctx` whole: without `source`, a custom route counts as an Express route.
    */
   authorizeUser: (user: ClerkClaims, ctx: { resource?: RouteResource; source?: 'express' | 'mastra' }) => boolean;
   /** A policy for one route: allows iff the user has `permission` (`requireClerkAuth(perms.require('reports:read'))`). */
