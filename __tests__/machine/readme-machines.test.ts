@@ -64,6 +64,8 @@ it.each([
   ['cron', 'POST', '/api/agents/reporter/generate', 200],
   ['cron', 'GET', '/api/agents/reporter', 403],
   ['cron', 'POST', '/api/agents/finance/generate', 403],
+  // A clone writes a stored agent (stored-agents:write), which is not running the agent.
+  ['cron', 'POST', '/api/agents/reporter/clone', 403],
   ['cron', 'GET', '/api/agents', 403],
   ['script', 'GET', '/api/agents/reporter', 200],
   ['script', 'POST', '/api/agents/reporter/generate', 403],

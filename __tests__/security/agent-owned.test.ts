@@ -3,6 +3,9 @@
  * routes of their own ids too (`/tools/:toolId`, `/workflows/:workflowId/...`, `/workspaces/:workspaceId/...`), for an
  * id it does not find among its own looking in every agent's. The README's rule about one agent (`agentId ===
  * 'finance'`) holds on the agent's routes only; its "An agent's own tools" rule, which names them, holds on all.
+ * Also (found by the attacker session on the README's policies): an agent held as a sub-agent under another key is
+ * served under that key (README, Limits: name every key), and an admin of an organization of the user's own making is
+ * no admin (the README's rules name the organization).
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { readFileSync } from 'node:fs';
@@ -23,9 +26,18 @@ import { createTestIssuer, type TestIssuer } from '../../src/testing/index.js';
 import { offlineWeatherModel } from '../../examples/mastra/offline-model.js';
 import { listen } from '../support/http.js';
 
-const isAdmin = (user: { o?: { rol?: string } }) => user.o?.rol === 'admin';
-/** The README's "One policy" rule: the agent by its id. */
-const agentOnly: AuthorizeUser = (user, ctx) => (ctx.resource?.params.agentId === 'finance' ? isAdmin(user) : true);
+// The README's admins: of its organization (the one the admin below is in).
+const ACME = 'org_1';
+const isAdmin = (user: { o?: { id?: string; rol?: string } }) => user.o?.id === ACME && user.o?.rol === 'admin';
+/** The README's "One policy" rule: /admin, and the agent by its id. */
+const agentOnly: AuthorizeUser = (user, ctx) => {
+  if (ctx.path.toLowerCase().startsWith('/admin')) return isAdmin(user);
+  if (ctx.resource?.params.agentId === 'finance') return isAdmin(user);
+  return true;
+};
+// The README's Limits: name every key Mastra serves the agent under (the sub-agent key `accounting` below).
+const FINANCE_NAMES = ['finance', 'accounting'];
+const namingEveryKey: AuthorizeUser = (user, ctx) => (FINANCE_NAMES.includes(ctx.resource?.params.agentId ?? '') ? isAdmin(user) : true);
 // The README's "An agent's own tools" rule, as written there.
 const FINANCE: Record<string, string> = { agentId: 'finance', toolId: 'ledgerTool', workflowId: 'closeBooks', workspaceId: 'finance-ws' };
 const isFinance = (params: Record<string, string> = {}) => Object.keys(FINANCE).some((key) => params[key] === FINANCE[key]);
@@ -59,11 +71,14 @@ async function serve(authorizeUser: AuthorizeUser): Promise<string> {
     } }))
     .commit();
   const workspace = new Workspace({ id: 'finance-ws', name: 'Finance files', filesystem: new LocalFilesystem({ basePath: dir }) });
-  const finance = new Agent({ id: 'finance', name: 'Finance', instructions: 'Answer about the books.', model: offlineWeatherModel() as never, tools: { ledgerTool }, workflows: { closeBooks }, workspace } as never);
+  const finance = new Agent({ id: 'finance', name: 'Finance', instructions: 'SECRET-INSTRUCTIONS about the books.', model: offlineWeatherModel() as never, tools: { ledgerTool }, workflows: { closeBooks }, workspace } as never);
+  // A supervisor holding the finance agent as a sub-agent under another key.
+  const helper = new Agent({ id: 'helper', name: 'Helper', instructions: 'Routes questions.', model: offlineWeatherModel() as never, agents: { accounting: finance } } as never);
   const app = express();
   app.use(express.json());
   app.use(clerkMastraAuth({ clerkAuth }));
-  const mastra = new Mastra({ agents: { finance }, server: { auth: new MastraAuthClerk({ clerkAuth }) as never }, logger: false });
+  app.get('/admin/report', (_req, res) => res.json({ report: 'all good' }));
+  const mastra = new Mastra({ agents: { finance, helper }, server: { auth: new MastraAuthClerk({ clerkAuth }) as never }, logger: false });
   await new MastraServer({ app: app as never, mastra, prefix: '/api' }).init();
   const { base, close } = await listen(app);
   closers.push(close);
@@ -136,5 +151,53 @@ describe("an agent's own tools, workflows and workspace, for a member", () => {
     expect((await call(base, member, 'POST', '/api/workflows/close-books/start-async', { inputData: { period: 'Q1' } })).status).toBe(404);
     const read = await call(base, admin, 'GET', '/api/workspaces/finance-ws/fs/read?path=books.txt');
     expect({ status: read.status, books: read.text.includes('SECRET-BOOKS') }).toEqual({ status: 200, books: true });
+  });
+});
+
+/** The finance agent, addressed by the sub-agent key its parent holds it under. */
+const SUB_AGENT_ALIAS = [
+  ['GET', '/api/agents/accounting'],
+  ['POST', '/api/agents/accounting/generate', { messages: [{ role: 'user', content: 'hi' }] }],
+  ['GET', '/api/.well-known/accounting/agent-card.json'],
+  ['GET', '/api/agents/accounting/tools/ledgerTool'],
+  ['POST', '/api/agents/accounting/tools/ledgerTool/execute', { data: { account: 'payroll' } }],
+] as const;
+
+describe('an agent held as a sub-agent under another key', () => {
+  it('is served under that key: a rule naming only its id lets a member through (the Limit the README states)', async () => {
+    const base = await serve(agentOnly);
+    expect((await call(base, member, 'GET', '/api/agents/finance')).status).toBe(403);
+    const res = await call(base, member, 'GET', '/api/agents/accounting');
+    expect({ status: res.status, leaked: res.text.includes('SECRET-INSTRUCTIONS') }).toEqual({ status: 200, leaked: true });
+  });
+
+  it('a rule naming every key refuses a member (403 access-denied) on every route, nothing leaks or runs; an admin passes', async () => {
+    const base = await serve(namingEveryKey);
+    const before = ledgerRuns;
+    const results = [];
+    for (const [method, path, body] of SUB_AGENT_ALIAS) {
+      const res = await call(base, member, method, path, body);
+      results.push({ path, status: res.status, code: res.code, leaked: /SECRET-(INSTRUCTIONS|BALANCE)/.test(res.text) });
+    }
+    expect(results).toEqual(SUB_AGENT_ALIAS.map(([, path]) => ({ path, status: 403, code: 'access-denied', leaked: false })));
+    expect(ledgerRuns - before).toBe(0);
+    expect((await call(base, admin, 'GET', '/api/agents/accounting')).status).toBe(200);
+  });
+});
+
+describe('an admin of another organization (one the user created)', () => {
+  it.each([
+    ['the one-policy rule', agentOnly],
+    ['the rule naming the own ids', withOwnIds],
+  ])("%s refuses them the finance agent (403 access-denied); the organization's admin passes", async (_name, policy) => {
+    const outsider = await issuer.mintToken({}, { userId: 'user_mallory', org: { id: 'org_mallory_own', role: 'org:admin' }, expiresInSeconds: 600 });
+    const base = await serve(policy);
+    const res = await call(base, outsider, 'GET', '/api/agents/finance');
+    expect({ status: res.status, code: res.code, leaked: res.text.includes('SECRET-INSTRUCTIONS') }).toEqual({ status: 403, code: 'access-denied', leaked: false });
+    expect((await call(base, admin, 'GET', '/api/agents/finance')).status).toBe(200);
+    if (policy === agentOnly) {
+      expect((await call(base, outsider, 'GET', '/admin/report')).status).toBe(403);
+      expect((await call(base, admin, 'GET', '/admin/report')).status).toBe(200);
+    }
   });
 });

@@ -91,6 +91,9 @@ describe('custom routes on Express behind clerkMastraAuth (the README setup for 
     try {
       const auth = { Authorization: `Bearer ${await strangerToken()}` };
       expect((await raw(server.port, 'GET', '/reports/export', auth)).status).toBe(403);
+      expect((await raw(server.port, 'GET', '/reports/export', { Authorization: `Bearer ${await memberToken()}` })).status).toBe(403);
+      const admin = await issuer.mintToken({}, { userId: 'user_admin', org: { id: ACME, role: 'org:admin' } });
+      expect((await raw(server.port, 'GET', '/reports/export', { Authorization: `Bearer ${admin}` })).status).toBe(200);
       expect((await raw(server.port, 'GET', '/reports/%65xport', auth)).status).toBe(200);
       expect((await raw(server.port, 'GET', '/custom/agents', { Authorization: `Bearer ${await memberToken()}` })).status).toBe(200);
     } finally {
