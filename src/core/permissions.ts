@@ -29,10 +29,10 @@ export interface RolePermissionsOptions {
 
 export interface RolePermissions {
   /**
-   * The Mastra permission patterns this user holds: the role map's patterns for the active organization role (or
-   * `withoutOrganization` without an active organization), then Clerk's own organization permissions exactly as
-   * Clerk's AuthObject `orgPermissions` has them ('org:<feature>:<permission>', e.g. 'org:reports:read'), so a route
-   * can also be guarded by a Clerk permission with `require('org:reports:read')`.
+   * The Mastra permission patterns this user holds: the role map's patterns for the active organization role when
+   * `organizations` lists that organization (else `withoutOrganization`), then, in a listed organization, Clerk's own
+   * organization permissions exactly as Clerk's AuthObject `orgPermissions` has them ('org:<feature>:<permission>',
+   * e.g. 'org:reports:read'), so a route can also be guarded by a Clerk permission with `require('org:reports:read')`.
    */
   permissionsOf(user: ClerkClaims): readonly string[];
   /**
