@@ -1116,7 +1116,8 @@ export class ClerkAuth {
  * configuration that cannot work) and builds the key resolver once.
  *
  * @example
- * const clerkAuth = createClerkAuth({ authorizeUser: (user, ctx) => ctx.resource?.params.agentId !== 'finance' || user.o?.rol === 'admin' });
+ * const isAdmin = (user: ClerkClaims) => user.o?.id === ACME_ORG_ID && user.o?.rol === 'admin'; // of your organization
+ * const clerkAuth = createClerkAuth({ authorizeUser: (user, ctx) => ctx.resource?.params.agentId !== 'finance' || isAdmin(user) });
  * app.use(clerkMastraAuth({ clerkAuth }));
  * const mastra = new Mastra({ server: { auth: new MastraAuthClerk({ clerkAuth }) } });
  */

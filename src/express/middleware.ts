@@ -599,7 +599,7 @@ export interface RequireClerkAuthOptions {
  *
  * @example
  * app.use(clerkMastraAuth({ optional: true }));
- * app.get('/reports', requireClerkAuth((user) => user.o?.rol === 'admin'), (_req, res) => res.json({ ok: true }));
+ * app.get('/reports', requireClerkAuth((user) => user.o?.id === ACME_ORG_ID && user.o?.rol === 'admin'), (_req, res) => res.json({ ok: true }));
  * @example
  * // with clerkMastraAuth({ acceptsToken: ['session_token', 'm2m_token'] }) in front
  * app.post('/jobs', requireClerkAuth((_user, ctx) => ctx.machine?.scopes.includes('mch_scheduler') === true, { acceptsToken: 'm2m_token' }), runJob);
