@@ -195,7 +195,7 @@ export const sharedFromEnv = createClerkAuth({
   env: process.env.NODE_ENV === 'test' ? {} : undefined,
   authorizedParties: process.env.APP_ORIGIN === undefined ? undefined : [process.env.APP_ORIGIN],
 });
-export const rolesFromEnv = rolePermissions({ roles: { 'org:admin': ['*'] }, withoutOrganization: process.env.SOLO ? ['agents:read'] : undefined });
+export const rolesFromEnv = rolePermissions({ organizations: ['org_acme'], roles: { 'org:admin': ['*'] }, withoutOrganization: process.env.SOLO ? ['agents:read'] : undefined });
 export const middlewareFromEnv = clerkMastraAuth({ jwtKey: process.env.CLERK_JWT_KEY, optional: process.env.OPTIONAL === '1' ? true : undefined });
 
 const policy = (user: ClerkClaims, ctx: AuthorizeContext): boolean => !ctx.path.startsWith('/admin') || user.sub === 'user_admin';
