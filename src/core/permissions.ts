@@ -105,14 +105,12 @@ function organizationOf(user: ClerkClaims): { id: string | undefined; role: stri
 const roleKey = (role: string): string => (role.startsWith('org:') ? role : `org:${role}`);
 
 /**
- * Clerk's organization permissions as its AuthObject `orgPermissions` has them, for an active organization only (Clerk's
- * `has({ permission })` checks the organization id first). v1: `org_permissions` as given. v2: `o.per` lists
- * permission names, `o.fpm` one decimal bitmask per organization feature (the `o:`-scoped entries of `fea`, in order);
- * bit i of feature f's mask grants `org:<f>:<per[i]>`. BigInt because masks may exceed 2^53. A `fea` entry without
+ * Clerk's organization permissions as its AuthObject `orgPermissions` has them (the caller checks the organization).
+ * v1: `org_permissions` as given. v2: `o.per` lists permission names, `o.fpm` one decimal bitmask per organization
+ * feature (the `o:`-scoped entries of `fea`, in order); bit i of feature f's mask grants `org:<f>:<per[i]>`. BigInt because masks may exceed 2^53. A `fea` entry without
  * ':' makes Clerk's parser throw, which grants nothing: so here no Clerk permission counts.
  */
 function clerkOrgPermissions(user: ClerkClaims): readonly string[] {
-  if (organizationOf(user).id === undefined) return [];
   if (user.v !== 2) return Array.isArray(user.org_permissions) ? user.org_permissions.filter((p) => typeof p === 'string') : [];
   const o = user.o;
   if (!o || typeof o.per !== 'string' || typeof o.fpm !== 'string' || o.per === '' || o.fpm === '') return [];
@@ -221,21 +219,20 @@ export function rolePermissions(options: RolePermissionsOptions): RolePermission
       ? NONE
       : new Grants(patternList(options.withoutOrganization, 'withoutOrganization'));
 
+  /** The user's active organization when it is one whose roles count, else undefined. */
+  const countedOrganization = (user: ClerkClaims) => {
+    const organization = organizationOf(user);
+    return organization.id !== undefined && (listed === undefined || listed.has(organization.id)) ? organization : undefined;
+  };
   const grantsOf = (user: ClerkClaims): Grants => {
     // A machine token (M2M, API key, OAuth) is no member of anything: `withoutOrganization` is for people.
     if (machineTokenOf(user)) return NONE;
-    const { id, role } = organizationOf(user);
-    if (id === undefined || (listed !== undefined && !listed.has(id))) return outside;
-    return (role !== undefined && byRole.get(role)) || NONE;
+    const organization = countedOrganization(user);
+    if (!organization) return outside;
+    return (organization.role !== undefined && byRole.get(organization.role)) || NONE;
   };
-  /** Clerk's own permissions, of a listed organization only. */
-  const clerkOf = (user: ClerkClaims): readonly string[] => {
-    if (listed !== undefined) {
-      const { id } = organizationOf(user);
-      if (id === undefined || !listed.has(id)) return NONE.patterns;
-    }
-    return cachedClerkPermissions(user);
-  };
+  /** Clerk's own permissions, in a counted organization only (Clerk's `has()` checks the organization id first). */
+  const clerkOf = (user: ClerkClaims): readonly string[] => (countedOrganization(user) ? cachedClerkPermissions(user) : NONE.patterns);
 
   const has = (user: ClerkClaims, permission: string): boolean => {
     if (grantsOf(user).has(permission)) return true;
