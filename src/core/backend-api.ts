@@ -14,7 +14,7 @@ import { ClerkAuthError, type ClerkAuthErrorCode } from './errors.js';
 import type { ResolvedOptions } from './options.js';
 import { Outage, withTimeout } from './timeout.js';
 import type { MachineTokenType } from './token-types.js';
-import { machineUser, sealVerified, type MachineData, type Verified } from './verifier.js';
+import { machineUser, oauthAudience, sealVerified, type MachineData, type Verified } from './verifier.js';
 
 /** Answers kept at most; past it the oldest goes first. */
 const MAX_ENTRIES = 10_000;
@@ -150,7 +150,8 @@ export class BackendApiVerifier {
       throw this.failed(new Error(status === 401 || status === 403 ? `the Backend API refused the secret key (HTTP ${status})` : status ? `the Backend API answered HTTP ${status}` : 'the Backend API could not be reached'));
     }
 
-    const data = outcome.data as unknown as MachineData & { revoked?: boolean; expired?: boolean };
+    const answer = outcome.data as unknown as MachineData & { revoked?: boolean; expired?: boolean };
+    const data = type === 'oauth_token' && typeof answer === 'object' && answer !== null ? { ...answer, aud: oauthAudience(answer.aud) } : answer;
     if (typeof data !== 'object' || data === null || typeof data.id !== 'string') {
       // A 200 that is not a token (an HTML page from a proxy, say): the Backend API did not answer; not the token's fault.
       throw this.failed(new Error('the Backend API answered something that is not a token'));

@@ -83,6 +83,16 @@ function stringList(value: unknown): string[] | undefined {
   return Array.isArray(value) && value.every((v) => typeof v === 'string') ? (value as string[]) : undefined;
 }
 
+/**
+ * An OAuth access token's `aud` as a list: Clerk's shape (a non-empty string, or a non-empty list of them) copied,
+ * any other value an empty list, which names no resource (Clerk refuses such an `aud` wherever it checks one).
+ */
+export function oauthAudience(aud: unknown): string[] | undefined {
+  if (aud === undefined) return undefined;
+  const list = typeof aud === 'string' ? [aud] : Array.isArray(aud) ? [...(aud as unknown[])] : [];
+  return list.length > 0 && list.every((a) => typeof a === 'string' && a.length > 0) ? (list as string[]) : [];
+}
+
 /** What Clerk's `fromJwtPayload` puts in every machine token's data: id, subject, and the times of a live token. */
 function jwtData(payload: Record<string, unknown>, scopes: string[]): MachineData {
   const iat = typeof payload.iat === 'number' ? payload.iat * 1000 : undefined;
@@ -114,7 +124,7 @@ function oauthData(payload: Record<string, unknown>): MachineData {
     ...jwtData(payload, scopes),
     clientId: typeof payload.client_id === 'string' ? payload.client_id : '',
     type: 'oauth_token',
-    aud: payload.aud === undefined ? undefined : ([payload.aud].flat() as string[]),
+    aud: oauthAudience(payload.aud),
   };
 }
 

@@ -507,7 +507,9 @@ function createMiddleware(auth: ClerkAuth, options: ExpressAuthOptions): Request
     const reject = (error: ClerkAuthError): void => mount.reject(withResourceMetadata(auth, error, rawPath, req), req, res, next);
     const proceed = (state: RequestState): void => {
       if (state.status === 'signed-out') {
-        if (optional) {
+        // An MCP endpoint (with `protectedResource`) is a protected resource whatever `optional` says: a client without a
+        // token is discovering how to sign in, and only this answer carries the challenge that tells it (RFC 9728).
+        if (optional && !(resources !== undefined && auth.isProtectedResource(rawPath))) {
           attach(req, { mount, path, signedOut: state.reason });
           // Mastra's provider behind this middleware then signs nothing in (see VERDICT_HEADER).
           headers[VERDICT_HEADER] = auth.signedOutMark(state.reason);
