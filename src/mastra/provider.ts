@@ -74,8 +74,11 @@ export interface MastraProviderOptions extends StudioOptions {
   mapUserToResourceId?: ((user: ClerkClaims) => string | undefined | null) | undefined;
 }
 
-/** The resource of a user without an active organization, in organization scope: never served (refused first). */
-const NO_ORGANIZATION = 'clerk-mastra-auth:no-organization';
+/**
+ * What Mastra is told for a user with no memory resource (no active organization in organization scope, a mapper of the
+ * app's that returns none or throws): Mastra answers 500 without a string, and the request is refused (403) anyway.
+ */
+const NO_RESOURCE = 'clerk-mastra-auth:no-resource';
 /** Why a request is refused when `mastraContext` finds its URL untrustworthy: the usual cause in a test is a missing Host. */
 const UNTRUSTED_URL =
   "request refused: the URL Mastra built for it cannot be judged (its host must be the request's Host header, and its path a plain path; " +
@@ -253,6 +256,8 @@ export class MastraAuthClerk extends MastraAuthProvider<ClerkClaims> {
   readonly clerkAuth: ClerkAuth;
   /** Memory is per organization: a request without an active organization is refused. */
   private readonly organizationScope: boolean;
+  /** The memory resource may be missing (organization scope, the app's own mapper): a request without one is refused. */
+  private readonly resourceMayLack: boolean;
   /** The memory resource Mastra scopes a signed-in user to (`mapUserToResourceId`), or undefined when there is none. */
   private readonly resourceOf: (user: ClerkClaims) => string | undefined;
   /** The token types this provider signs requests in with. */
@@ -330,9 +335,17 @@ export class MastraAuthClerk extends MastraAuthProvider<ClerkClaims> {
       throw new TypeError('MastraAuthClerk: "mapUserToResourceId" must be a function');
     }
     this.organizationScope = mapUserToResourceId === undefined && resourceScope === 'organization';
-    const mapper =
-      mapUserToResourceId ??
-      (this.organizationScope ? (user: ClerkClaims) => organizationOf(user) ?? NO_ORGANIZATION : (user: ClerkClaims) => user.sub);
+    this.resourceMayLack = mapUserToResourceId !== undefined || this.organizationScope;
+    const mapper = mapUserToResourceId ?? (this.organizationScope ? organizationOf : (user: ClerkClaims) => user.sub);
+    // What Mastra calls, before the policy, on every request: always a string (see NO_RESOURCE), never a throw.
+    const forMastra = (user: ClerkClaims): string => {
+      try {
+        const resource: unknown = mapper(user);
+        return typeof resource === 'string' && resource.trim() !== '' ? resource : NO_RESOURCE; // Mastra's own test
+      } catch {
+        return NO_RESOURCE; // logged when the provider refuses the request (`resourceOf`)
+      }
+    };
     this.resourceOf = (user) => {
       let resource: unknown;
       try {
@@ -342,7 +355,7 @@ export class MastraAuthClerk extends MastraAuthProvider<ClerkClaims> {
         this.clerkAuth.policyThrew(thrown, 'mapUserToResourceId', 'access-denied');
         return undefined;
       }
-      return typeof resource === 'string' && resource !== '' && resource !== NO_ORGANIZATION ? resource : undefined;
+      return typeof resource === 'string' && resource.trim() !== '' && resource !== NO_RESOURCE ? resource : undefined;
     };
     // Mastra reads this when its server starts (and per request): proof that the provider was registered.
     const declared = publicPaths === undefined ? [] : Array.isArray(publicPaths) ? publicPaths : [publicPaths];
@@ -369,7 +382,7 @@ export class MastraAuthClerk extends MastraAuthProvider<ClerkClaims> {
       enumerable: true,
       get: () => {
         this.#used();
-        return mapper;
+        return forMastra;
       },
     });
     watchRegistration(this.clerkAuth, () => registered);
@@ -529,8 +542,9 @@ export class MastraAuthClerk extends MastraAuthProvider<ClerkClaims> {
 
   private async judge(user: ClerkClaims, request: MastraAuthRequest): Promise<boolean> {
     const { clerkAuth } = this;
-    if (this.organizationScope && organizationOf(user) === undefined) {
-      clerkAuth.log('request refused: no active organization for organization-scoped memory', 'access-denied');
+    if (this.resourceMayLack && this.resourceOf(user) === undefined) {
+      const why = this.organizationScope ? 'no active organization for organization-scoped memory' : 'mapUserToResourceId gave no memory resource';
+      clerkAuth.log(`request refused: ${why}`, 'access-denied');
       return false;
     }
     // With or without a policy: an id Mastra cannot serve (`/agents/__proto__`, `?agentId=constructor`: its 500), and
