@@ -543,6 +543,9 @@ function createMiddleware(auth: ClerkAuth, options: ExpressAuthOptions): Request
       headers[VERDICT_HEADER] = auth.signedInMark;
       // A Studio session renewed after its re-check with Clerk: the browser gets the new cookie, whatever follows.
       if (state.setCookie !== undefined) res.append('Set-Cookie', state.setCookie).set('Cache-Control', 'no-store');
+      // Signed in by a cookie: HTTP keeps a request with Authorization out of shared caches (RFC 9111 section 3.5), one
+      // with a cookie only by what the answer says, so it says the answer is this user's (a route may say otherwise).
+      else if (headers.authorization === undefined) res.set('Cache-Control', 'private').vary('Cookie');
       // The MCP transport reads the caller from `req.auth` (the MCP SDK's AuthInfo): the same function, with it.
       if (resources !== undefined && auth.isProtectedResource(rawPath)) req.auth = mcpRequestAuth(requestState, state.token);
       if (!auth.hasPolicy) next();
