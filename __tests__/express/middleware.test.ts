@@ -606,12 +606,43 @@ describe.each(frameworks)('%s', (_name, express) => {
       expect([res.status, res.body]).toEqual([200, { clerk: 'user_sub', ours: 'user_sub', type: 'function' }]);
     });
 
+    it('serves req.auth without a property per request, and not to the routes before the middleware', async () => {
+      const app = express();
+      app.get('/before', (req, res) => res.json({ auth: typeof req.auth, in: 'auth' in req }));
+      app.use(clerkMastraAuth({ ...issuer.authOptions, env: {}, logger: false }));
+      app.get('/me', (req, res) => res.json({ clerk: getAuth(req).userId, own: Object.hasOwn(req, 'auth'), keys: Object.keys(req).includes('auth') }));
+      const token = await issuer.mintToken({}, { userId: 'user_proto' });
+      for (let i = 0; i < 2; i++) {
+        const res = await request(app).get('/me').set('Authorization', `Bearer ${token}`);
+        expect([res.status, res.body]).toEqual([200, { clerk: 'user_proto', own: false, keys: false }]);
+        expect((await request(app).get('/before').set('Authorization', `Bearer ${token}`)).body.auth).toBe('undefined');
+      }
+      // A request the middleware refused never reaches a route, and nothing of it is kept.
+      expect((await request(app).get('/me')).status).toBe(401);
+    });
+
+    it('req.auth reaches the routes of the parent app after a sub-app that runs the middleware', async () => {
+      const app = express();
+      const sub = express();
+      sub.use(clerkMastraAuth({ ...issuer.authOptions, env: {}, logger: false }));
+      sub.get('/who', (req, res) => res.json({ clerk: getAuth(req).userId }));
+      sub.use((_req: Request, _res: Response, next: NextFunction) => next());
+      app.use('/sub', sub);
+      app.get('/sub/after', (req, res) => res.json({ clerk: getAuth(req).userId, ours: getClerkAuth(req).userId }));
+      app.get('/outside', (req, res) => res.json({ auth: typeof req.auth }));
+      const token = await issuer.mintToken({}, { userId: 'user_parent' });
+      expect((await request(app).get('/sub/who').set('Authorization', `Bearer ${token}`)).body).toEqual({ clerk: 'user_parent' });
+      const res = await request(app).get('/sub/after').set('Authorization', `Bearer ${token}`);
+      expect([res.status, res.body]).toEqual([200, { clerk: 'user_parent', ours: 'user_parent' }]);
+      expect((await request(app).get('/outside').set('Authorization', `Bearer ${token}`)).body).toEqual({ auth: 'undefined' });
+    });
+
     it("leaves another app's requests alone: no req.auth, and that app's own req.auth works (as express-jwt sets it)", async () => {
       const token = await issuer.mintToken({}, { userId: 'user_other' });
       // Our middleware has served a request of this Express before the other app runs.
       expect((await request(appWith()).get('/me').set('Authorization', `Bearer ${token}`)).body.userId).toBe('user_other');
       const other = express();
-      other.get('/before', (req, res) => res.json({ auth: req.auth === undefined ? 'none' : typeof req.auth }));
+      other.get('/before', (req, res) => res.json({ auth: req.auth === undefined && !('auth' in req) ? 'none' : typeof req.auth }));
       other.use((req: Request, _res: Response, next: NextFunction) => {
         (req as unknown as { auth: unknown }).auth = { payload: { sub: 'jwt_user' } };
         next();

@@ -2,7 +2,7 @@
  * The Express adapter: reads the token from the request, asks the shared core, and answers. It translates and
  * nothing else; verification, policy and the error-to-HTTP mapping live in the core.
  */
-import type { IncomingHttpHeaders } from 'node:http';
+import { IncomingMessage, type IncomingHttpHeaders } from 'node:http';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import {
   forAcceptedToken,
@@ -99,7 +99,8 @@ interface RequestStateFields {
 /**
  * Each request's state, by request, in a module-private WeakMap that no other code can read or forge. Not a property
  * of the request: Express gives every request object a map (hidden class) of its own, so V8 copies the map for each
- * property added to one; the middleware adds only `req.auth`, which Clerk's `getAuth(req)` needs.
+ * property added to one; `req.auth`, which Clerk's `getAuth(req)` needs, is served from the app's request prototype
+ * (see {@link servesAuth}).
  */
 const STATES = new WeakMap<Request, RequestStateFields>();
 const REQUEST_TARGET =
@@ -206,10 +207,52 @@ function mcpRequestAuth(state: RequestStateFields, token: string): ClerkRequestA
   return Object.assign(fn, info);
 }
 
+/**
+ * `req.auth` without a property per request. Express sets the prototype of each request after Node has given it its
+ * fields, and V8 keeps no transitions from such a hidden class: every property added to a request builds a new one,
+ * and Express's later reads of the request miss their caches (7 to 17 µs of CPU a request in an in-process A/B of the
+ * two, through the real Express 5 app). So `auth` is an accessor on the app's own request prototype (`app.request`, made by Express for that
+ * app and inherited by the sub-apps mounted in it; never Express's shared `express.request`), installed the first
+ * time: it answers `requestAuth` for a request this middleware attached and undefined for any other, as before, and an
+ * assignment (a later middleware's, the MCP endpoint's) makes an own property, as before.
+ */
+function authAccessor(this: unknown): ClerkRequestAuth | undefined {
+  return typeof this === 'object' && this !== null && STATES.has(this as Request) ? requestAuth : undefined;
+}
+function setAuth(this: object, value: unknown): void {
+  Object.defineProperty(this, 'auth', { value, writable: true, enumerable: true, configurable: true });
+}
+/** Request prototypes whose chain serves `auth` through {@link authAccessor}. */
+const SERVING = new WeakSet<object>();
+
+/**
+ * Whether `req.auth` reads {@link authAccessor}, installing it when the request is an Express app's: its chain is
+ * `app.request` (own `app`), maybe sub-apps' before it, then `express.request`, then Node's `IncomingMessage`.
+ */
+function servesAuth(req: Request): boolean {
+  const prototype = Object.getPrototypeOf(req) as object | null;
+  if (prototype === null) return false;
+  if (SERVING.has(prototype)) return true;
+  let appRequest: object | undefined;
+  for (let p: object | null = prototype; p !== null && p !== IncomingMessage.prototype; p = Object.getPrototypeOf(p) as object | null) {
+    const own = Object.getOwnPropertyDescriptor(p, 'auth');
+    if (own) {
+      if (own.get !== authAccessor) return false; // somebody else's `auth`: a property per request, as before
+      SERVING.add(prototype);
+      return true;
+    }
+    if (Object.hasOwn(p, 'app') && Object.getPrototypeOf(Object.getPrototypeOf(p)) === IncomingMessage.prototype) appRequest = p;
+  }
+  if (appRequest === undefined || !Object.isExtensible(appRequest)) return false;
+  Object.defineProperty(appRequest, 'auth', { get: authAccessor, set: setAuth, configurable: true, enumerable: false });
+  SERVING.add(prototype);
+  return true;
+}
+
 function attach(req: Request, state: RequestStateFields): void {
   STATES.set(req, state);
   // Overwrites whatever another middleware put on `req.auth`: only our own state is trusted.
-  req.auth = requestAuth;
+  if (Object.hasOwn(req, 'auth') || !servesAuth(req)) req.auth = requestAuth;
 }
 
 /**
