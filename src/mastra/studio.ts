@@ -134,9 +134,18 @@ interface FlowPayload extends JWTPayload {
   exp: number;
 }
 
-/** A refused or failed step of the sign-in: its `message` is a code, which Mastra puts in the redirect (`?error=`). */
+/**
+ * A refused or failed step of the sign-in: its `message` is a code, which Mastra puts in the redirect (`?error=`).
+ * Where Mastra answers with it instead (`/auth/sso/login`), `status` is the HTTP status (400: the request's fault).
+ */
 export class StudioSignInError extends Error {
   override readonly name = 'StudioSignInError';
+  constructor(
+    code: string,
+    readonly status?: number,
+  ) {
+    super(code);
+  }
 }
 
 interface ResolvedStudio {
@@ -677,9 +686,10 @@ export class StudioSessions {
     try {
       httpUrl(redirect, 'redirectUri');
     } catch {
-      throw new StudioSignInError('sso_redirect_uri_invalid');
+      // Without a configured `redirectUri`, Mastra builds it from the request's Host and forwarded headers.
+      throw new StudioSignInError('sso_redirect_uri_invalid', 400);
     }
-    if (typeof state !== 'string' || state.length < 8 || state.length > 2048) throw new StudioSignInError('sso_state_invalid');
+    if (typeof state !== 'string' || state.length < 8 || state.length > 2048) throw new StudioSignInError('sso_state_invalid', 400);
     const verifier = b64url(randomBytes(32));
     const nonce = b64url(randomBytes(16));
     const exp = seconds(this.now()) + FLOW_MAX_AGE;
