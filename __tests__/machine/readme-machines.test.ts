@@ -27,7 +27,8 @@ const clerkAuth = createClerkAuth({
   authorizeUser: (user, ctx) => {
     // A cron job (M2M token) may post jobs and run the reporting agent, and nothing else.
     if (ctx.tokenType === 'm2m_token') {
-      return ctx.path === '/jobs' || (ctx.resource?.params.agentId === 'reporter' && ctx.resource.permission === 'agents:execute');
+      const postsJob = ctx.method === 'POST' && ctx.path.toLowerCase() === '/jobs'; // Express matches paths case-insensitively
+      return postsJob || (ctx.resource?.params.agentId === 'reporter' && ctx.resource.permission === 'agents:execute');
     }
     // A customer's script (API key with the scope `read`) may read the reporting agent, and nothing else.
     if (ctx.tokenType === 'api_key') {
@@ -61,6 +62,8 @@ const run = { messages: [{ role: 'user', content: 'Paris' }] };
 
 it.each([
   ['cron', 'POST', '/jobs', 200],
+  ['cron', 'POST', '/JOBS', 200], // the route Express serves, however cased
+  ['cron', 'GET', '/jobs', 403], // posting jobs, not reading them
   ['cron', 'POST', '/api/agents/reporter/generate', 200],
   ['cron', 'GET', '/api/agents/reporter', 403],
   ['cron', 'POST', '/api/agents/finance/generate', 403],
