@@ -3,6 +3,7 @@
  * `MastraAuthClerk` without its flaws (one JWKS fetch per request, no issuer or `azp` check, a secret key required
  * just to verify, threads not owned by the signed-in user, only `/api/*` protected).
  */
+import { randomUUID } from 'node:crypto';
 import { createRequire } from 'node:module';
 import { MastraAuthProvider, registerApiRoute, type ApiRoute, type MastraAuthProviderOptions } from '@mastra/core/server';
 import { PROTECTED_RESOURCE_METADATA_HEADERS, PROTECTED_RESOURCE_WELL_KNOWN } from '../core/resource-metadata.js';
@@ -76,7 +77,10 @@ export interface MastraProviderOptions extends StudioOptions {
 
 /**
  * What Mastra is told for a user with no memory resource (no active organization in organization scope, a mapper of the
- * app's that returns none or throws): Mastra answers 500 without a string, and the request is refused (403) anyway.
+ * app's that returns none or throws), with a random part of its own each time: Mastra answers 500 without a string,
+ * and the provider refuses the request (403). Should one get through all the same (Mastra's `CompositeAuth` serves
+ * what any of its providers allows; a mapper that answers otherwise when the provider asks again), its resource is one
+ * no other request ever has: no user reads another's memory by it.
  */
 const NO_RESOURCE = 'clerk-mastra-auth:no-resource';
 /** Why a request is refused when `mastraContext` finds its URL untrustworthy: the usual cause in a test is a missing Host. */
@@ -337,26 +341,21 @@ export class MastraAuthClerk extends MastraAuthProvider<ClerkClaims> {
     this.organizationScope = mapUserToResourceId === undefined && resourceScope === 'organization';
     this.resourceMayLack = mapUserToResourceId !== undefined || this.organizationScope;
     const mapper = mapUserToResourceId ?? (this.organizationScope ? organizationOf : (user: ClerkClaims) => user.sub);
-    // What Mastra calls, before the policy, on every request: always a string (see NO_RESOURCE), never a throw.
-    const forMastra = (user: ClerkClaims): string => {
-      try {
-        const resource: unknown = mapper(user);
-        return typeof resource === 'string' && resource.trim() !== '' ? resource : NO_RESOURCE; // Mastra's own test
-      } catch {
-        return NO_RESOURCE; // logged when the provider refuses the request (`resourceOf`)
-      }
-    };
-    this.resourceOf = (user) => {
+    /** The app's mapping, checked as Mastra checks it; a throw is logged (`log`) with what was thrown. */
+    const resourceOf = (user: ClerkClaims, log: boolean): string | undefined => {
       let resource: unknown;
       try {
         resource = mapper(user);
       } catch (thrown) {
         // The app's own code, as a throwing policy: logged with what it threw, and the request refused (403).
-        this.clerkAuth.policyThrew(thrown, 'mapUserToResourceId', 'access-denied');
+        if (log) this.clerkAuth.policyThrew(thrown, 'mapUserToResourceId', 'access-denied');
         return undefined;
       }
-      return typeof resource === 'string' && resource.trim() !== '' && resource !== NO_RESOURCE ? resource : undefined;
+      return typeof resource === 'string' && resource.trim() !== '' && !resource.startsWith(NO_RESOURCE) ? resource : undefined;
     };
+    this.resourceOf = (user) => resourceOf(user, true);
+    // What Mastra calls, before the policy, on every request: always a string, never a throw (see NO_RESOURCE).
+    const forMastra = (user: ClerkClaims): string => resourceOf(user, false) ?? `${NO_RESOURCE}:${randomUUID()}`;
     // Mastra reads this when its server starts (and per request): proof that the provider was registered.
     const declared = publicPaths === undefined ? [] : Array.isArray(publicPaths) ? publicPaths : [publicPaths];
     // What is protected is said once Mastra uses the provider (it reads this mapper when it registers it), so a
