@@ -637,12 +637,76 @@ describe.each(frameworks)('%s', (_name, express) => {
       expect((await request(app).get('/outside').set('Authorization', `Bearer ${token}`)).body).toEqual({ auth: 'undefined' });
     });
 
+    /** A route that answers who `getAuth(req)` from @clerk/express says the request is, or that it threw. */
+    const who = (req: Request, res: Response): void => {
+      let clerk: string | null | 'threw';
+      try {
+        clerk = getAuth(req).userId;
+      } catch {
+        clerk = 'threw';
+      }
+      res.json({ clerk, auth: typeof req.auth });
+    };
+
+    it('a sub-app mounted in two apps: the first app runs the middleware, the sub-app route reads req.auth', async () => {
+      const shared = express();
+      shared.get('/who', who);
+      const app = express();
+      app.use(clerkMastraAuth({ ...issuer.authOptions, env: {}, logger: false }));
+      app.use('/shared', shared);
+      const other = express();
+      other.use('/shared', shared); // mounting points shared.request's prototype at other.request
+      const token = await issuer.mintToken({}, { userId: 'user_shared' });
+      const res = await request(app).get('/shared/who').set('Authorization', `Bearer ${token}`);
+      expect(res.body).toEqual({ clerk: 'user_shared', auth: 'function' });
+    });
+
+    it("a sub-app with the middleware, mounted in two apps: the first app's route after it reads req.auth", async () => {
+      const guarded = express();
+      guarded.use(clerkMastraAuth({ ...issuer.authOptions, env: {}, logger: false }));
+      guarded.get('/in', who);
+      guarded.use((_req: Request, _res: Response, next: NextFunction) => next());
+      const app = express();
+      app.use('/g', guarded);
+      app.get('/g/after', who);
+      const second = express();
+      second.use('/g', guarded);
+      const token = await issuer.mintToken({}, { userId: 'user_two' });
+      expect((await request(app).get('/g/in').set('Authorization', `Bearer ${token}`)).body).toEqual({ clerk: 'user_two', auth: 'function' });
+      const res = await request(app).get('/g/after').set('Authorization', `Bearer ${token}`);
+      expect(res.body).toEqual({ clerk: 'user_two', auth: 'function' });
+    });
+
+    it('an app handed the request by a function (lazy-loaded or per-tenant apps), not mounted: reads req.auth', async () => {
+      const api = express();
+      api.get('/who', who);
+      const app = express();
+      app.use(clerkMastraAuth({ ...issuer.authOptions, env: {}, logger: false }));
+      app.use('/api', (req: Request, res: Response, next: NextFunction) => (api as unknown as (a: Request, b: Response, c: NextFunction) => void)(req, res, next));
+      const token = await issuer.mintToken({}, { userId: 'user_lazy' });
+      const res = await request(app).get('/api/who').set('Authorization', `Bearer ${token}`);
+      expect(res.body).toEqual({ clerk: 'user_lazy', auth: 'function' });
+    });
+
+    it('a sub-app mounted again after the first request was served (its prototype now has another chain)', async () => {
+      const sub = express();
+      sub.get('/who', who);
+      const app = express();
+      app.use(clerkMastraAuth({ ...issuer.authOptions, env: {}, logger: false }));
+      app.use('/s', sub);
+      const token = await issuer.mintToken({}, { userId: 'user_moved' });
+      expect((await request(app).get('/s/who').set('Authorization', `Bearer ${token}`)).body).toEqual({ clerk: 'user_moved', auth: 'function' });
+      express().use('/s', sub); // e.g. a test harness or a second server mounting the same router app later
+      expect((await request(app).get('/s/who').set('Authorization', `Bearer ${token}`)).body).toEqual({ clerk: 'user_moved', auth: 'function' });
+    });
+
     it("leaves another app's requests alone: no req.auth, and that app's own req.auth works (as express-jwt sets it)", async () => {
       const token = await issuer.mintToken({}, { userId: 'user_other' });
       // Our middleware has served a request of this Express before the other app runs.
       expect((await request(appWith()).get('/me').set('Authorization', `Bearer ${token}`)).body.userId).toBe('user_other');
       const other = express();
-      other.get('/before', (req, res) => res.json({ auth: req.auth === undefined && !('auth' in req) ? 'none' : typeof req.auth }));
+      // Express's request prototype carries the accessor now (`'auth' in req`), which reads nothing for this request.
+      other.get('/before', (req, res) => res.json({ auth: req.auth === undefined && !Object.hasOwn(req, 'auth') ? 'none' : typeof req.auth }));
       other.use((req: Request, _res: Response, next: NextFunction) => {
         (req as unknown as { auth: unknown }).auth = { payload: { sub: 'jwt_user' } };
         next();

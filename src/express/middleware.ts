@@ -99,7 +99,7 @@ interface RequestStateFields {
 /**
  * Each request's state, by request, in a module-private WeakMap that no other code can read or forge. Not a property
  * of the request: Express gives every request object a map (hidden class) of its own, so V8 copies the map for each
- * property added to one; `req.auth`, which Clerk's `getAuth(req)` needs, is served from the app's request prototype
+ * property added to one; `req.auth`, which Clerk's `getAuth(req)` needs, is served from Express's request prototype
  * (see {@link servesAuth}).
  */
 const STATES = new WeakMap<Request, RequestStateFields>();
@@ -211,10 +211,12 @@ function mcpRequestAuth(state: RequestStateFields, token: string): ClerkRequestA
  * `req.auth` without a property per request. Express sets the prototype of each request after Node has given it its
  * fields, and V8 keeps no transitions from such a hidden class: every property added to a request builds a new one,
  * and Express's later reads of the request miss their caches (7 to 17 µs of CPU a request in an in-process A/B of the
- * two, through the real Express 5 app). So `auth` is an accessor on the app's own request prototype (`app.request`, made by Express for that
- * app and inherited by the sub-apps mounted in it; never Express's shared `express.request`), installed the first
- * time: it answers `requestAuth` for a request this middleware attached and undefined for any other, as before, and an
- * assignment (a later middleware's, the MCP endpoint's) makes an own property, as before.
+ * two, through the real Express 5 app). So `auth` is an accessor on Express's own request prototype (`express.request`,
+ * the object every app's `app.request` inherits from; each copy of Express has one), installed the first time, as
+ * Passport puts its request methods on Node's. It reads `requestAuth` for a request this middleware attached and
+ * undefined for any other, in any app: which app a request passes through next (a sub-app mounted in two apps, an app
+ * called as a function) cannot lose it. An assignment (another middleware's, the MCP endpoint's) makes an own property,
+ * as before.
  */
 function authAccessor(this: unknown): ClerkRequestAuth | undefined {
   return typeof this === 'object' && this !== null && STATES.has(this as Request) ? requestAuth : undefined;
@@ -222,30 +224,22 @@ function authAccessor(this: unknown): ClerkRequestAuth | undefined {
 function setAuth(this: object, value: unknown): void {
   Object.defineProperty(this, 'auth', { value, writable: true, enumerable: true, configurable: true });
 }
-/** Request prototypes whose chain serves `auth` through {@link authAccessor}. */
+/** Express request prototypes (`express.request`) that carry {@link authAccessor}. */
 const SERVING = new WeakSet<object>();
 
 /**
- * Whether `req.auth` reads {@link authAccessor}, installing it when the request is an Express app's: its chain is
- * `app.request` (own `app`), maybe sub-apps' before it, then `express.request`, then Node's `IncomingMessage`.
+ * Whether `req.auth` reads {@link authAccessor}, installing it on the request's `express.request`: the object of its
+ * prototype chain whose own prototype is Node's `IncomingMessage.prototype`. False (a property per request, as
+ * before) for a request without one, or whose `express.request` has an `auth` of somebody else's.
  */
 function servesAuth(req: Request): boolean {
-  const prototype = Object.getPrototypeOf(req) as object | null;
-  if (prototype === null) return false;
-  if (SERVING.has(prototype)) return true;
-  let appRequest: object | undefined;
-  for (let p: object | null = prototype; p !== null && p !== IncomingMessage.prototype; p = Object.getPrototypeOf(p) as object | null) {
-    const own = Object.getOwnPropertyDescriptor(p, 'auth');
-    if (own) {
-      if (own.get !== authAccessor) return false; // somebody else's `auth`: a property per request, as before
-      SERVING.add(prototype);
-      return true;
-    }
-    if (Object.hasOwn(p, 'app') && Object.getPrototypeOf(Object.getPrototypeOf(p)) === IncomingMessage.prototype) appRequest = p;
-  }
-  if (appRequest === undefined || !Object.isExtensible(appRequest)) return false;
-  Object.defineProperty(appRequest, 'auth', { get: authAccessor, set: setAuth, configurable: true, enumerable: false });
-  SERVING.add(prototype);
+  let base = Object.getPrototypeOf(req) as object | null;
+  while (base !== null && Object.getPrototypeOf(base) !== IncomingMessage.prototype) base = Object.getPrototypeOf(base) as object | null;
+  if (base === null) return false;
+  if (SERVING.has(base)) return true;
+  if (Object.getOwnPropertyDescriptor(base, 'auth') !== undefined || !Object.isExtensible(base)) return false;
+  Object.defineProperty(base, 'auth', { get: authAccessor, set: setAuth, configurable: true, enumerable: false });
+  SERVING.add(base);
   return true;
 }
 
