@@ -15,6 +15,7 @@ import { MastraAuthClerk } from '../../src/mastra/index.js';
 import { createTestIssuer, type TestIssuer } from '../../src/testing/index.js';
 import { createTestOAuthServer } from '../../src/testing/oauth-server.js';
 import { raw, serveMastra } from '../security/support.js';
+import { studioSignInOptions } from './support.js';
 import { offlineWeatherModel } from '../../examples/mastra/offline-model.js';
 
 let issuer: TestIssuer;
@@ -36,13 +37,7 @@ describe.each(['standalone', 'hono'] as const)('%s Mastra with Studio sign-in, n
   it.each(BAD_FORWARDED.map((h) => [JSON.stringify(h), h] as const))('GET /api/auth/sso/login with %s is a 400, not a 500', async (_name, headers) => {
     const oauth = await createTestOAuthServer({ issuer });
     const clerkAuth = createClerkAuth({ ...issuer.authOptions, env: {}, logger: false });
-    const provider = new MastraAuthClerk({
-      clerkAuth,
-      oauthClientId: oauth.clientId,
-      oauthClientSecret: oauth.clientSecret,
-      frontendApiUrl: oauth.url,
-      session: { cookiePassword: 'a-test-cookie-password-of-at-least-32-characters' },
-    });
+    const provider = new MastraAuthClerk({ clerkAuth, ...studioSignInOptions(oauth) });
     const agent = new Agent({ id: 'a', name: 'a', instructions: 'x', model: offlineWeatherModel() as never });
     const mastra = new Mastra({ agents: { a: agent }, server: { auth: provider as never }, logger: false });
     const { base, close } = await serveMastra(mastra, { mode, clerkAuth });

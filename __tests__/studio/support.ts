@@ -167,6 +167,16 @@ function createAgents() {
  * The real Mastra server (`@mastra/express`, prefix `/api`) on 127.0.0.1, protected by a `MastraAuthClerk` with Studio
  * sign-in through `oauth` (a fresh authorization server unless given), and a clock the test moves.
  */
+/** The provider options of Studio sign-in against the testing kit's OAuth server. */
+export function studioSignInOptions(oauth: TestOAuthServer): Pick<MastraAuthClerkOptions, 'oauthClientId' | 'oauthClientSecret' | 'frontendApiUrl' | 'session'> {
+  return {
+    oauthClientId: oauth.clientId,
+    oauthClientSecret: oauth.clientSecret,
+    frontendApiUrl: oauth.url,
+    session: { cookiePassword: 'a-test-cookie-password-of-at-least-32-characters' },
+  };
+}
+
 export async function startStudioApp(
   issuer: TestIssuer,
   options: Partial<MastraAuthClerkOptions> & {
@@ -182,10 +192,7 @@ export async function startStudioApp(
   const core = { ...issuer.authOptions, secretKey: issuer.secretKey, apiUrl: issuer.apiUrl, env: {}, logger: false as const, now };
   const provider = new MastraAuthClerk({
     ...(policy ? { clerkAuth: createClerkAuth({ ...core, authorizeUser: policy }) } : core),
-    oauthClientId: oauth.clientId,
-    oauthClientSecret: oauth.clientSecret,
-    frontendApiUrl: oauth.url,
-    session: { cookiePassword: 'a-test-cookie-password-of-at-least-32-characters' },
+    ...studioSignInOptions(oauth),
     ...(providerOptions as object),
   } as MastraAuthClerkOptions);
   const mastra = new Mastra({ agents: createAgents(), server: { auth: provider as never }, logger: false });
@@ -285,10 +292,7 @@ export async function startMixedStudioApp(
   app.get('/x/auth/me', (req, res) => res.json({ appRoute: true, userId: getClerkAuth(req).userId }));
   const provider = new MastraAuthClerk({
     clerkAuth,
-    oauthClientId: oauth.clientId,
-    oauthClientSecret: oauth.clientSecret,
-    frontendApiUrl: oauth.url,
-    session: { cookiePassword: 'a-test-cookie-password-of-at-least-32-characters' },
+    ...studioSignInOptions(oauth),
     ...(redirectPath === undefined ? {} : { redirectUri: `${base}${redirectPath}` }),
     ...(providerOptions as object),
   } as MastraAuthClerkOptions);

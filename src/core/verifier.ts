@@ -396,11 +396,7 @@ export class Verifier {
   private checkOAuth(claims: Record<string, unknown>): MachineData {
     const { issuers, audiences } = this.options;
     if (issuers && (typeof claims.iss !== 'string' || !issuers.includes(claims.iss))) throw this.error('token-invalid-issuer');
-    if (audiences) {
-      const list = claims.aud === undefined ? [] : [claims.aud].flat();
-      const valid = list.length > 0 && list.every((a) => typeof a === 'string' && a.length > 0);
-      if (!valid || !list.some((a) => audiences.includes(a as string))) throw this.error('token-invalid-audience');
-    }
+    if (audiences && !(oauthAudience(claims.aud) ?? []).some((a) => audiences.includes(a))) throw this.error('token-invalid-audience');
     return oauthData(claims);
   }
 
