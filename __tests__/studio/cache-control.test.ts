@@ -10,7 +10,7 @@ import express5 from 'express';
 import express4 from 'express4';
 import express from 'express';
 import request from 'supertest';
-import { clerkMastraAuth } from '../../src/index.js';
+import { clerkMastraAuth, getClerkAuth } from '../../src/index.js';
 import { createTestIssuer, type TestIssuer } from '../../src/testing/index.js';
 import { signedInBrowser, startMixedStudioApp, type Framework, type StudioApp } from './support.js';
 
@@ -70,4 +70,26 @@ it("an Express route that sets its own Cache-Control keeps it; one that varies o
   expect([logo.status, logo.headers['cache-control'], logo.headers.vary]).toEqual([200, 'public, max-age=60', 'Cookie']);
   const me = await request(app).get('/me').set('Cookie', cookie);
   expect([me.status, me.headers['cache-control'], me.headers.vary]).toEqual([200, 'private', 'Cookie, Accept-Language']);
+});
+
+it("with optional: true, a signed-out answer varies on Cookie and Authorization: a shared cache keeps it from signed-in callers", async () => {
+  // The route answers by who is signed in; a copy stored for a signed-out caller, keyed on the URL alone, would be
+  // served to the next caller, signed in or not (the wrong answer for them, and the signed-in one is never stored).
+  const app = express();
+  app.use(clerkMastraAuth({ ...issuer.authOptions, env: {}, logger: false, optional: true }));
+  app.get('/page', (req, res) => res.json({ userId: getClerkAuth(req).userId }));
+  app.get('/logo', (_req, res) => res.set('Cache-Control', 'public, max-age=60').vary('Accept-Encoding').send('logo'));
+  const anonymous = await request(app).get('/page');
+  expect([anonymous.status, anonymous.body, anonymous.headers['cache-control'], anonymous.headers.vary]).toEqual([200, { userId: null }, undefined, 'Cookie, Authorization']);
+  // Clerk's signed-out cookie (`__client_uat=0`, no session): the same answer, the same headers.
+  const signedOut = await request(app).get('/page').set('Cookie', '__client_uat=0');
+  expect([signedOut.status, signedOut.body, signedOut.headers.vary]).toEqual([200, { userId: null }, 'Cookie, Authorization']);
+  // A route's own caching stays its own; the Vary adds to it.
+  const logo = await request(app).get('/logo');
+  expect([logo.status, logo.headers['cache-control'], logo.headers.vary]).toEqual([200, 'public, max-age=60', 'Cookie, Authorization, Accept-Encoding']);
+  // Signed in: unchanged (a Bearer answer is kept out of shared caches by HTTP; a cookie's is private).
+  const bearer = await request(app).get('/page').set('Authorization', `Bearer ${await issuer.mintToken({}, { userId: ALICE.id })}`);
+  expect([bearer.status, bearer.body, bearer.headers['cache-control'], bearer.headers.vary]).toEqual([200, { userId: ALICE.id }, undefined, undefined]);
+  const cookie = await request(app).get('/page').set('Cookie', await clerkCookie());
+  expect([cookie.status, cookie.body, cookie.headers['cache-control'], cookie.headers.vary]).toEqual([200, { userId: ALICE.id }, 'private', 'Cookie']);
 });

@@ -550,6 +550,8 @@ function createMiddleware(auth: ClerkAuth, options: ExpressAuthOptions): Request
           attach(req, { mount, path, signedOut: state.reason });
           // Mastra's provider behind this middleware then signs nothing in (see VERDICT_HEADER).
           headers[VERDICT_HEADER] = auth.signedOutMark(state.reason);
+          // The route may answer by who is signed in: a shared cache must not hand this copy to a caller with credentials.
+          res.vary('Cookie').vary('Authorization');
           next();
         } else {
           reject(auth.signedOutError(state.reason));
