@@ -261,6 +261,10 @@ const ATTACKS: Attack[] = [
     request: (t) => ({ method: 'GET', path: `/api/memory/threads/${t.aThread}/messages?${q}&resourceId=${USER_A}` }),
   },
   { name: "network route: read A's messages", request: (t) => ({ method: 'GET', path: `/api/memory/network/threads/${t.aThread}/messages?${q}` }) },
+  // The Responses API's conversations are threads, found by id in every agent's memory, with no agent named.
+  { name: "read A's thread as a conversation", request: (t) => ({ method: 'GET', path: `/api/v1/conversations/${t.aThread}` }) },
+  { name: "read A's messages as conversation items", request: (t) => ({ method: 'GET', path: `/api/v1/conversations/${t.aThread}/items` }) },
+  { name: "delete A's thread as a conversation", request: (t) => ({ method: 'DELETE', path: `/api/v1/conversations/${t.aThread}` }) },
   {
     name: "read A's working memory",
     request: (t) => ({ method: 'GET', path: `/api/memory/threads/${t.aThread}/working-memory?${q}&resourceId=${USER_A}` }),
@@ -470,6 +474,11 @@ describe.each<MemoryAppMode>(['mixed', 'standalone'])('LibSQL (file), %s', (mode
     cell = { name: `libsql-${mode}`, aBase: server.base, bBase: server.base, readBase: server.base, targets: await seedAll(`libsql-${mode}`, server.base) };
   }, 120_000);
   attackTests(() => cell);
+  it("A reads its own thread as conversation items (B's refusal above is not the route's)", async () => {
+    const t = cell.targets.get("read A's messages as conversation items")!;
+    const res = await http(cell.aBase, tokenA, { method: 'GET', path: `/api/v1/conversations/${t.aThread}/items` });
+    expect([res.status, res.body.includes(t.secret)]).toEqual([200, true]);
+  });
 });
 
 describe('LibSQL (file), restarted between A\'s writes and B\'s attacks', () => {
