@@ -383,7 +383,7 @@ function checkedPath(req: Request, method: string, headers: IncomingHttpHeaders,
   if (!isServableMethod(method)) return new ClerkAuthError('request-invalid', { realm, message: `The request method ${method.toUpperCase()} is not served.` });
   const url = req.url;
   const original = req.originalUrl ?? url;
-  const routedTarget = req.baseUrl + url;
+  const routedTarget = routedTargetOf(req.baseUrl, url, original);
   const routed = routablePath(routedTarget);
   if (routed === undefined || (original !== routedTarget && routablePath(original) === undefined)) {
     return new ClerkAuthError('request-invalid', { realm, message: REQUEST_TARGET });
@@ -393,6 +393,18 @@ function checkedPath(req: Request, method: string, headers: IncomingHttpHeaders,
   const forwarded = forwardedHeaderProblem(headers['x-mastra-public-host'], headers['x-forwarded-host'], headers['x-forwarded-proto']);
   if (forwarded !== undefined) return new ClerkAuthError('request-invalid', { realm, message: forwarded === 'host' ? FORWARDED_HOST : REQUEST_PROTOCOL });
   return routed;
+}
+
+/**
+ * The target Express routes: `req.baseUrl + req.url`, except for a request to a mount path itself (`GET /admin` to
+ * `app.use('/admin', ...)`, or to a sub-app at `/v1`): Express hands the mounted code `req.url` `/` and takes the slash
+ * away again after it, so the path served is the mount path, as sent (`/admin`, not `/admin/`), unless the request's
+ * own path ended with one.
+ */
+function routedTargetOf(baseUrl: string, url: string, original: string): string {
+  if (baseUrl === '' || !(url === '/' || url.startsWith('/?'))) return baseUrl + url;
+  const mark = original.indexOf('?');
+  return (mark === -1 ? original : original.slice(0, mark)).endsWith('/') ? baseUrl + url : baseUrl + url.slice(1);
 }
 
 const ignore = (): void => {};
@@ -671,6 +683,12 @@ export function requireClerkAuth(policy?: AuthorizeUser<ClerkClaims>, options: R
       next();
       return;
     }
-    runPolicy(state, policy, claims, req, res, next).catch(next);
+    // The path this route serves, which a middleware between the global one and this guard may have rewritten.
+    const checked = checkedPath(req, req.method, req.headers, mount.auth.config.realm);
+    if (checked instanceof ClerkAuthError) {
+      mount.reject(checked, req, res, next);
+      return;
+    }
+    runPolicy(checked.decoded === state.path ? state : { ...state, path: checked.decoded }, policy, claims, req, res, next).catch(next);
   };
 }

@@ -1,0 +1,88 @@
+/**
+ * `clerkMastraAuth()` mounted at a path (`app.use('/admin', ...)`), asked for the mount path itself: Express hands the
+ * mounted middleware `req.url` `/` and routes the parent's `/admin` after it, so `ctx.path` is `/admin`, as sent, not
+ * `/admin/` (with strict routing a different route). Found by an attack session: a policy naming `/admin` exactly was
+ * never asked about it. Real Express 4 and 5 over sockets.
+ */
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import express5 from 'express';
+import express4 from 'express4';
+import type { Express } from 'express';
+import { clerkMastraAuth, type AuthorizeContext } from '../../src/index.js';
+import { createTestIssuer, type TestIssuer } from '../../src/testing/index.js';
+import { listen } from '../support/http.js';
+import { raw } from '../security/support.js';
+
+let issuer: TestIssuer;
+beforeAll(async () => {
+  issuer = await createTestIssuer();
+});
+afterAll(() => issuer.close());
+
+const frameworks = [
+  ['Express 5', express5 as unknown as () => Express],
+  ['Express 4', express4 as unknown as () => Express],
+] as const;
+
+const isAdmin = (user: { o?: { id?: string; rol?: string } }) => user.o?.id === 'org_1' && user.o?.rol === 'admin';
+
+describe.each(frameworks)('%s, strict routing', (_name, express) => {
+  function app(seen: string[]): Express {
+    const a = express();
+    a.set('strict routing', true);
+    a.use(
+      '/admin',
+      clerkMastraAuth({
+        ...issuer.authOptions,
+        env: {},
+        logger: false,
+        // The admin console itself (GET /admin) is for admins; its static pages under /admin/ are for every member.
+        authorizeUser: (user, ctx: AuthorizeContext) => {
+          seen.push(ctx.path);
+          return ctx.path === '/admin' ? isAdmin(user) : true;
+        },
+      }),
+    );
+    a.get('/admin', (_req, res) => res.json({ console: 'ADMIN-CONSOLE' }));
+    a.get('/admin/', (_req, res) => res.json({ index: 'member index' }));
+    return a;
+  }
+
+  it.each(['/admin', '/admin?tab=users'])('GET %s by a member is judged as /admin and refused (403 access-denied)', async (target) => {
+    const seen: string[] = [];
+    const server = await listen(app(seen));
+    try {
+      const token = await issuer.mintToken({}, { userId: 'user_member', org: { id: 'org_1', role: 'org:member' } });
+      const res = await raw(server.port, 'GET', target, { Authorization: `Bearer ${token}` });
+      expect({ seen, status: res.status, leaked: res.body.includes('ADMIN-CONSOLE') }).toEqual({ seen: ['/admin'], status: 403, leaked: false });
+      expect(JSON.parse(res.body).error).toBe('access-denied');
+    } finally {
+      await server.close();
+    }
+  });
+});
+
+describe.each(frameworks)('%s, a sub-app at /v1 with the middleware inside', (_name, express) => {
+  it.each([
+    ['/v1', '/v1'],
+    ['/v1/', '/v1/'],
+    ['/V1?x=1', '/V1'],
+    ['/v1/admin', '/v1/admin'],
+  ])('GET %s: ctx.path %s', async (target, expected) => {
+    const seen: string[] = [];
+    const api = express();
+    api.use(clerkMastraAuth({ ...issuer.authOptions, env: {}, logger: false, authorizeUser: (_user, ctx: AuthorizeContext) => (seen.push(ctx.path), true) }));
+    api.get('/', (_req, res) => res.json({ root: true }));
+    api.get('/admin', (_req, res) => res.json({ admin: true }));
+    const app = express();
+    app.use('/v1', api);
+    const server = await listen(app);
+    try {
+      const token = await issuer.mintToken({}, { userId: 'user_member' });
+      const res = await raw(server.port, 'GET', target, { Authorization: `Bearer ${token}` });
+      expect({ status: res.status, seen }).toEqual({ status: 200, seen: [expected] });
+    } finally {
+      await server.close();
+    }
+  });
+});
