@@ -48,6 +48,7 @@ function clientContext(key: string, stored = false): string {
   return `A ${stored ? 'stored ' : ''}request context may not set ${named}a key of the server's own (the user, their memory resource, thread or run, the chat channel, Mastra's own keys): Mastra's runs trust them.`;
 }
 const ROUTE_PARAMETER = 'An id in the request target or body is not a name that can be served.';
+const PROTOTYPE_KEY = 'A bracketed query key names a built-in of every object (__proto__[x]=) or does not decode as UTF-8.';
 const NUL_CHARACTER = 'A NUL character (U+0000) in the request target or JSON body is not accepted: databases and file systems refuse it.';
 const EVERY_USER = "Mastra serves or changes every user's data on this route, whoever asks: it is not served here.";
 
@@ -613,7 +614,8 @@ export class ClerkAuth {
    * is the body as far as the adapter has it. The refusal (400 `request-invalid`), or undefined.
    */
   refusesTarget(method: string, rawPath: string, values: RequestValues): ClerkAuthError | undefined {
-    const readings = pollutesPrototypes(values.query) ? 'invalid' : this.routes?.match(method, rawPath);
+    if (pollutesPrototypes(values.query)) return new ClerkAuthError('request-invalid', { realm: this.config.realm, message: PROTOTYPE_KEY });
+    const readings = this.routes?.match(method, rawPath);
     let message: string | undefined;
     if (readings === 'invalid') message = ROUTE_PARAMETER;
     else if (readings === undefined || readings.length === 0) return undefined;
