@@ -124,3 +124,46 @@ describe.each(frameworks)('%s, a sub-app at /v1 with the middleware inside', (_n
     }
   });
 });
+
+// A trailing-slash normaliser before a middleware mounted at a path (found by a review session of the fix above,
+// which first read the slash from `req.originalUrl`, untouched by rewrites): the policy sees the path Express serves.
+const stripSlash = (req: Request, _res: Response, next: NextFunction): void => {
+  req.url = req.url.replace(/(.)\/(?=\?|$)/, '$1');
+  next();
+};
+const addSlash = (req: Request, _res: Response, next: NextFunction): void => {
+  req.url = req.url.replace(/^([^?]*[^/?])(?=\?|$)/, '$1/');
+  next();
+};
+
+describe.each(frameworks)('%s, strict routing, a slash rewritten before the mounted middleware', (_name, express) => {
+  it.each([
+    ['strips the slash: GET /admin/ is served as /admin (the console)', stripSlash, '/admin/', '/admin'],
+    ['adds the slash: GET /admin is served as /admin/ (the console)', addSlash, '/admin', '/admin/'],
+  ] as const)('%s', async (_title, rewrite, target, served) => {
+    const seen: string[] = [];
+    const a = express();
+    a.set('strict routing', true);
+    a.use(rewrite);
+    a.use(
+      '/admin',
+      clerkMastraAuth({
+        ...issuer.authOptions,
+        env: {},
+        logger: false,
+        authorizeUser: (user, ctx: AuthorizeContext) => (seen.push(ctx.path), ctx.path === served ? isAdmin(user) : true),
+      }),
+    );
+    a.get(served, (_req, res) => res.json({ console: 'ADMIN-CONSOLE' }));
+    a.get(served === '/admin' ? '/admin/' : '/admin', (_req, res) => res.json({ index: 'member index' }));
+    const server = await listen(a);
+    try {
+      const token = await issuer.mintToken({}, { userId: 'user_member', org: { id: 'org_1', role: 'org:member' } });
+      const res = await raw(server.port, 'GET', target, { Authorization: `Bearer ${token}` });
+      expect({ seen, status: res.status, leaked: res.body.includes('ADMIN-CONSOLE') }).toEqual({ seen: [served], status: 403, leaked: false });
+      expect(JSON.parse(res.body).error).toBe('access-denied');
+    } finally {
+      await server.close();
+    }
+  });
+});

@@ -383,7 +383,7 @@ function checkedPath(req: Request, method: string, headers: IncomingHttpHeaders,
   if (!isServableMethod(method)) return new ClerkAuthError('request-invalid', { realm, message: `The request method ${method.toUpperCase()} is not served.` });
   const url = req.url;
   const original = req.originalUrl ?? url;
-  const routedTarget = routedTargetOf(req.baseUrl, url, original);
+  const routedTarget = routedTargetOf(req, req.baseUrl, url, original);
   const routed = routablePath(routedTarget);
   if (routed === undefined || (original !== routedTarget && routablePath(original) === undefined)) {
     return new ClerkAuthError('request-invalid', { realm, message: REQUEST_TARGET });
@@ -397,14 +397,22 @@ function checkedPath(req: Request, method: string, headers: IncomingHttpHeaders,
 
 /**
  * The target Express routes: `req.baseUrl + req.url`, except for a request to a mount path itself (`GET /admin` to
- * `app.use('/admin', ...)`, or to a sub-app at `/v1`): Express hands the mounted code `req.url` `/` and takes the slash
- * away again after it, so the path served is the mount path, as sent (`/admin`, not `/admin/`), unless the request's
- * own path ended with one.
+ * `app.use('/admin', ...)`, or to a sub-app at `/v1`): Express hands the mounted code `req.url` `/` whether or not the
+ * path had the slash, and routes the path as it was after it. That path is the one Express's router parsed just before
+ * it trimmed the mount path off (`parseurl` keeps it as `req._parsedUrl`, rewrites of `req.url` included); where that
+ * parse is gone (a route inside a router at the mount path), the request's own path says it, as sent.
  */
-function routedTargetOf(baseUrl: string, url: string, original: string): string {
+function routedTargetOf(req: Request, baseUrl: string, url: string, original: string): string {
   if (baseUrl === '' || !(url === '/' || url.startsWith('/?'))) return baseUrl + url;
-  const mark = original.indexOf('?');
-  return (mark === -1 ? original : original.slice(0, mark)).endsWith('/') ? baseUrl + url : baseUrl + url.slice(1);
+  const parsed = (req as { _parsedUrl?: { _raw?: unknown; pathname?: unknown } })._parsedUrl;
+  let before: string;
+  if (parsed !== undefined && parsed !== null && typeof parsed._raw === 'string' && parsed._raw !== url && typeof parsed.pathname === 'string') {
+    before = parsed.pathname;
+  } else {
+    const mark = original.indexOf('?');
+    before = mark === -1 ? original : original.slice(0, mark);
+  }
+  return before.endsWith('/') ? baseUrl + url : baseUrl + url.slice(1);
 }
 
 const ignore = (): void => {};
