@@ -47,6 +47,11 @@ function originsOf(value: ClerkFetchOptions['origin'], invalid = 'withClerkToken
   const list: readonly unknown[] = value === undefined ? [page] : typeof value === 'string' ? [value] : value;
   const origins = new Set<string>();
   for (const item of list) {
+    // A relative value is a path ('', '/api', './x'): a host name without its scheme ('agents.example.com') or '*'
+    // would otherwise resolve against the page, and the token would go to the page's own server.
+    if (typeof item === 'string' && item !== '' && !/^[a-z][a-z0-9+.-]*:/i.test(item) && !item.startsWith('/') && !item.startsWith('.')) {
+      throw new TypeError(invalid);
+    }
     let url: URL | undefined;
     try {
       // A relative one ('' for a client of relative URLs, as `new MastraClient({ baseUrl: '' })` in a page) is where
@@ -94,26 +99,45 @@ export function withClerkToken(getToken: GetToken, options: ClerkFetchOptions = 
   if (typeof options !== 'object' || options === null) {
     throw new TypeError('withClerkToken: the second argument is an options object: withClerkToken(getToken, { origin, fetch })');
   }
-  return tokenFetch(getToken, originsOf(options.origin), options.fetch);
+  return tokenFetch(getToken, originsOf(options.origin), options.fetch, 'withClerkToken');
 }
 
 /** `withClerkToken`'s fetch, for a `getToken` and the origins that get the token. */
-function tokenFetch(getToken: GetToken, origins: ReadonlySet<string>, fetchOption: typeof fetch | undefined): typeof fetch {
-  if (typeof getToken !== 'function') throw new TypeError('"getToken" must be a function');
+function tokenFetch(getToken: GetToken, origins: ReadonlySet<string>, fetchOption: typeof fetch | undefined, caller: string): typeof fetch {
+  if (typeof getToken !== 'function') throw new TypeError(`${caller}: "getToken" must be a function (Clerk's getToken)`);
   const baseFetch = fetchOption ?? globalThis.fetch;
   if (typeof baseFetch !== 'function') throw new TypeError('withClerkToken: "fetch" must be a function');
   const clerkFetch = async (given: Parameters<typeof fetch>[0], init?: Parameters<typeof fetch>[1]) => {
     const { url, input } = fixedRequest(given);
     if (url === undefined || !origins.has(new URL(url).origin)) return baseFetch(input, init);
-    const token = await getToken();
-    // Headers given on a Request object are the base; init's headers win, as in fetch itself.
-    const headers = new Headers(input instanceof Request ? input.headers : undefined);
-    new Headers(init?.headers).forEach((value, name) => headers.set(name, value));
+    // An aborted request is not kept waiting for a token (nor for a getToken() that never settles), as fetch rejects it.
+    const signal = init?.signal ?? (input instanceof Request ? input.signal : undefined);
+    const token = await untilAborted(getToken, signal);
+    if (token !== null && token !== undefined && typeof token !== 'string') {
+      throw new TypeError(`${caller}: getToken() must give a token string, null or undefined, not ${typeof token}`);
+    }
+    // As in fetch itself: init's headers, when given, replace a Request's own.
+    const headers = new Headers(init?.headers !== undefined ? init.headers : input instanceof Request ? input.headers : undefined);
     if (token) headers.set('Authorization', `Bearer ${token}`);
     else headers.delete('Authorization');
     return baseFetch(input, { ...init, headers });
   };
   return clerkFetch as typeof fetch;
+}
+
+/** What `get()` gives, or a rejection with the signal's reason as soon as it aborts (without calling it if it has). */
+function untilAborted<T>(get: () => T | Promise<T>, signal: AbortSignal | null | undefined): Promise<T> {
+  if (!signal) return Promise.resolve().then(get);
+  if (signal.aborted) return Promise.reject(signal.reason ?? new DOMException('This operation was aborted', 'AbortError'));
+  const value = Promise.resolve().then(get);
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => reject(signal.reason ?? new DOMException('This operation was aborted', 'AbortError'));
+    signal.addEventListener('abort', onAbort, { once: true });
+    value.then(
+      (result) => (signal.removeEventListener('abort', onAbort), resolve(result)),
+      (error: unknown) => (signal.removeEventListener('abort', onAbort), reject(error)),
+    );
+  });
 }
 
 export interface ClerkMastraClientOptions extends ClientOptions {
@@ -131,5 +155,5 @@ export interface ClerkMastraClientOptions extends ClientOptions {
 export function createClerkMastraClient({ getToken, fetch: baseFetch, ...options }: ClerkMastraClientOptions): MastraClient {
   const wrongBaseUrl = 'createClerkMastraClient: "baseUrl" must be the URL of the Mastra server (the token goes to its origin only)';
   if (typeof options.baseUrl !== 'string') throw new TypeError(wrongBaseUrl);
-  return new MastraClient({ ...options, fetch: tokenFetch(getToken, originsOf(options.baseUrl, wrongBaseUrl), baseFetch) });
+  return new MastraClient({ ...options, fetch: tokenFetch(getToken, originsOf(options.baseUrl, wrongBaseUrl), baseFetch, 'createClerkMastraClient') });
 }
