@@ -6,34 +6,11 @@
  * missing browser fails the suite.
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { execFileSync } from 'node:child_process';
 import { chromium, type Browser, type Page } from 'playwright-core';
+import { CHROMIUM_ARGS, chromiumPath, hasChromium } from '../support/chromium.js';
 import { demoEnv, freePort, killAll, runScript, tempDataDir } from './processes.js';
 
-function findChromium(): string | undefined {
-  try {
-    return execFileSync('which', ['chromium'], { encoding: 'utf8' }).trim() || undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-const executablePath = findChromium();
-const SKIP_REASON = 'playground browser test skipped: no Chromium (`which chromium` found nothing); install it to run this test';
-
-if (!executablePath) {
-  if (process.env.CI) {
-    describe('playground in a browser', () => {
-      it('needs Chromium under CI', () => {
-        throw new Error('CI is set but `which chromium` found no Chromium: the playground browser test cannot run.');
-      });
-    });
-  } else {
-    console.warn(SKIP_REASON);
-  }
-}
-
-(executablePath ? describe : describe.skip)('playground in a browser', () => {
+(hasChromium('the playground in a browser') ? describe : describe.skip)('playground in a browser', () => {
   const data = tempDataDir();
   let browser: Browser;
   let page: Page;
@@ -46,8 +23,8 @@ if (!executablePath) {
     const server = runScript('examples/start.ts', [], demoEnv({ PORT: String(port), DEMO_DATA_DIR: data.dir }));
     await server.waitFor(/Ctrl-C stops the server\./, 90_000);
     browser = await chromium.launch({
-      executablePath,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking'],
+      executablePath: chromiumPath,
+      args: CHROMIUM_ARGS,
     });
     page = await browser.newPage();
     page.on('pageerror', (error) => pageErrors.push(error.message));
