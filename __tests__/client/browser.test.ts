@@ -136,6 +136,26 @@ const browserTests = hasChromium('the client in a real browser');
     api.seen.splice(0);
   });
 
+  it("a 'no-cors' request to the API is a TypeError (the browser would drop the token silently); elsewhere it goes as written", async () => {
+    await open();
+    const results = await tab.evaluate(async ({ apiBase, otherBase }) => {
+      const w = window as unknown as { lib: typeof import('../../src/client/index.js') };
+      let calls = 0;
+      const clerkFetch = w.lib.withClerkToken(() => `tok${++calls}`, { origin: apiBase });
+      const outcome = (p: Promise<Response>) => p.then((r) => r.type, (e: Error) => `${e.name}: ${e.message}`);
+      return [
+        await outcome(clerkFetch(`${apiBase}/nocors`, { mode: 'no-cors' })),
+        await outcome(clerkFetch(new Request(`${apiBase}/nocors-request`, { mode: 'no-cors' }))),
+        await outcome(clerkFetch(`${otherBase}/nocors`, { mode: 'no-cors' })),
+        calls,
+      ];
+    }, { apiBase: api.base, otherBase: other.base });
+    const refused = "TypeError: withClerkToken: a request in mode 'no-cors' cannot carry the token (the browser drops Authorization); use mode 'cors'";
+    expect(results).toEqual([refused, refused, 'opaque', 0]);
+    expect(sent(api)).toEqual([]);
+    expect(sent(other)).toEqual(['GET /nocors ']);
+  });
+
   it('an aborted request rejects with AbortError while getToken() is pending, and sends nothing', async () => {
     await open();
     const outcome = await tab.evaluate(async ({ apiBase }) => {

@@ -110,6 +110,11 @@ function tokenFetch(getToken: GetToken, origins: ReadonlySet<string>, fetchOptio
   const clerkFetch = async (given: Parameters<typeof fetch>[0], init?: Parameters<typeof fetch>[1]) => {
     const { url, input } = fixedRequest(given);
     if (url === undefined || !origins.has(new URL(url).origin)) return baseFetch(input, init);
+    // A browser drops Authorization from a 'no-cors' request without a word: it would go out signed out.
+    const mode = init?.mode !== undefined ? init.mode : input instanceof Request ? input.mode : undefined;
+    if (mode === 'no-cors') {
+      throw new TypeError(`${caller}: a request in mode 'no-cors' cannot carry the token (the browser drops Authorization); use mode 'cors'`);
+    }
     // An aborted request is not kept waiting for a token (nor for a getToken() that never settles), as fetch rejects it.
     const signal = init?.signal ?? (input instanceof Request ? input.signal : undefined);
     const token = await untilAborted(getToken, signal);
