@@ -110,19 +110,19 @@ function tokenFetch(getToken: GetToken, origins: ReadonlySet<string>, fetchOptio
   const clerkFetch = async (given: Parameters<typeof fetch>[0], init?: Parameters<typeof fetch>[1]) => {
     const { url, input } = fixedRequest(given);
     if (url === undefined || !origins.has(new URL(url).origin)) return baseFetch(input, init);
+    // What fetch reads of a Request (its mode, signal and headers) unless init says otherwise.
+    const own = input instanceof Request ? input : undefined;
     // A browser drops Authorization from a 'no-cors' request without a word: it would go out signed out.
-    const mode = init?.mode !== undefined ? init.mode : input instanceof Request ? input.mode : undefined;
-    if (mode === 'no-cors') {
+    if ((init?.mode ?? own?.mode) === 'no-cors') {
       throw new TypeError(`${caller}: a request in mode 'no-cors' cannot carry the token (the browser drops Authorization); use mode 'cors'`);
     }
     // An aborted request is not kept waiting for a token (nor for a getToken() that never settles), as fetch rejects it.
-    const signal = init?.signal ?? (input instanceof Request ? input.signal : undefined);
-    const token = await untilAborted(getToken, signal);
+    const token = await untilAborted(getToken, init?.signal ?? own?.signal);
     if (token !== null && token !== undefined && typeof token !== 'string') {
       throw new TypeError(`${caller}: getToken() must give a token string, null or undefined, not ${typeof token}`);
     }
     // As in fetch itself: init's headers, when given, replace a Request's own.
-    const headers = new Headers(init?.headers !== undefined ? init.headers : input instanceof Request ? input.headers : undefined);
+    const headers = new Headers(init?.headers !== undefined ? init.headers : own?.headers);
     if (token) headers.set('Authorization', `Bearer ${token}`);
     else headers.delete('Authorization');
     return baseFetch(input, { ...init, headers });
@@ -133,10 +133,11 @@ function tokenFetch(getToken: GetToken, origins: ReadonlySet<string>, fetchOptio
 /** What `get()` gives, or a rejection with the signal's reason as soon as it aborts (without calling it if it has). */
 function untilAborted<T>(get: () => T | Promise<T>, signal: AbortSignal | null | undefined): Promise<T> {
   if (!signal) return Promise.resolve().then(get);
-  if (signal.aborted) return Promise.reject(signal.reason ?? new DOMException('This operation was aborted', 'AbortError'));
+  const reason = (): unknown => signal.reason ?? new DOMException('This operation was aborted', 'AbortError');
+  if (signal.aborted) return Promise.reject(reason());
   const value = Promise.resolve().then(get);
   return new Promise<T>((resolve, reject) => {
-    const onAbort = (): void => reject(signal.reason ?? new DOMException('This operation was aborted', 'AbortError'));
+    const onAbort = (): void => reject(reason());
     signal.addEventListener('abort', onAbort, { once: true });
     value.then(
       (result) => (signal.removeEventListener('abort', onAbort), resolve(result)),
